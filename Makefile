@@ -1,0 +1,52 @@
+# Set-up and the two everyday commands. Everything lives in .venv at the repository root, created on first use and
+# reused after; it is refreshed when pyproject.toml changes.
+#   make demo   the main job, end to end, on the embedded default (no GPU, no Ollama, no network)
+#   make test   the whole test suite
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+STAMP    := $(VENV)/.installed
+# CPU build of PyTorch, installed before anything else so that no dependency pulls in a CUDA build.
+TORCH    ?= torch==2.13.0
+# llama.cpp's native CPU build (AVX-512/AMX picked up from the build machine) crashes on batched decode on some
+# CPUs; a portable build does not and is as fast for our use.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# llama.cpp's own converter, from the same llama-cpp-python release we depend on: the oracle the tests check ours against.
+REFERENCE := .cache/reference/llama.cpp
+LLAMA_CPP_PYTHON := llama-cpp-python==0.3.36
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test go reference clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/tunesmith demo
+
+test: $(STAMP) go reference
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Go's text/template renders our Modelfile templates exactly as Ollama does (tests/go/).
+go:
+	@command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go >/dev/null; } \
+	  || { echo "Go is needed for the template tests: install golang-go (Debian/Ubuntu) or Go from go.dev"; exit 1; }
+
+reference: $(REFERENCE)/convert_hf_to_gguf.py
+
+$(REFERENCE)/convert_hf_to_gguf.py:
+	rm -rf .cache/reference && mkdir -p .cache/reference/sdist
+	$(PY) -m pip download -q --no-deps --no-binary :all: "$(LLAMA_CPP_PYTHON)" -d .cache/reference/sdist
+	tar -xzf .cache/reference/sdist/*.tar.gz -C .cache/reference/sdist --wildcards \
+	  '*/vendor/llama.cpp/convert_hf_to_gguf.py' '*/vendor/llama.cpp/convert_lora_to_gguf.py' \
+	  '*/vendor/llama.cpp/conversion/*' '*/vendor/llama.cpp/gguf-py/*' '*/vendor/llama.cpp/models/templates/*'
+	mv .cache/reference/sdist/*/vendor/llama.cpp $(REFERENCE)
+	rm -rf .cache/reference/sdist
+
+clean:
+	rm -rf $(VENV) .cache build *.egg-info

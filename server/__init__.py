@@ -1,0 +1,1 @@
+"""tunesmith.server: an OpenAI-compatible API over Ollama and in-process llama.cpp, and publishing of packages."""

@@ -1,0 +1,49 @@
+"""The `tunesmith` command line: one sub-command per step, each a thin shell over the rooms' Python API.
+
+Errors raised on purpose (`TunesmithError`) are printed as one red paragraph and exit with status 2; anything else
+keeps its traceback, because it is a bug. Heavy libraries are imported inside the commands so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.markup import escape
+
+from tunesmith import __version__
+from tunesmith.commands import COMMANDS
+from tunesmith.console import err
+from tunesmith.errors import TunesmithError
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="tunesmith")
+def cli() -> None:
+    """tunesmith: fine-tune a base model on your own data and ship it to Ollama, the Hub and an OpenAI-style API.
+
+    Each step is a command; `tunesmith COMMAND --help` explains it.
+    """
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `tunesmith` console script."""
+    try:
+        cli.main(args=argv, prog_name="tunesmith", standalone_mode=False)
+    except TunesmithError as error:
+        err.print(f"[bold red]error:[/bold red] [red]{escape(str(error))}[/red]")
+        sys.exit(2)
+    except click.exceptions.Abort:
+        err.print("[red]aborted[/red]")
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(2)
+    except click.exceptions.Exit as error:
+        sys.exit(error.exit_code)
