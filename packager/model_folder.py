@@ -1,0 +1,158 @@
+"""Opening a Hugging Face model folder: check it is complete before any long step, and stream its tensors.
+
+Every failure names the folder and the missing or broken piece, so a wrong `--base` fails in a second, not after a
+ten-minute merge. Tensors are read lazily from safetensors (mmap), one at a time, to keep peak memory near one tensor.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunesmith.errors import ModelError
+
+__all__ = ["ModelFolder", "open_model_folder"]
+
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """A checked Hugging Face causal-LM folder: its config, weight files and tokenizer files."""
+
+    path: Path
+    config: dict[str, Any]
+    weight_files: tuple[Path, ...]
+    tokenizer_files: tuple[Path, ...]
+    tensor_index: dict[str, Path] = field(repr=False)
+
+    @property
+    def architecture(self) -> str:
+        return self.config["architectures"][0]
+
+    @property
+    def model_type(self) -> str:
+        return str(self.config.get("model_type", ""))
+
+    @property
+    def quantization(self) -> dict[str, Any] | None:
+        """The `quantization_config` of a quantized checkpoint (e.g. bitsandbytes 4-bit), else None."""
+        return self.config.get("quantization_config")
+
+    def tensor_names(self) -> list[str]:
+        return list(self.tensor_index)
+
+    def iter_tensors(self) -> Iterator[tuple[str, Any]]:
+        """Yield (name, torch.Tensor) one at a time, file by file, from memory-mapped safetensors."""
+        from safetensors import safe_open
+
+        for weight_file in self.weight_files:
+            with safe_open(weight_file, framework="pt") as handle:
+                for name in handle.keys():
+                    yield name, handle.get_tensor(name)
+
+    def read_json(self, name: str) -> dict[str, Any] | None:
+        """A JSON file of the folder (e.g. tokenizer_config.json), or None when absent."""
+        path = self.path / name
+        return _load_json(path) if path.is_file() else None
+
+
+def open_model_folder(path: str | Path) -> ModelFolder:
+    """Check that `path` is a complete Hugging Face causal-LM folder and return it; raise ModelError otherwise."""
+    folder = Path(path)
+    if not folder.exists():
+        raise ModelError("model folder does not exist", where=str(folder),
+                         hint="Pass the folder that holds config.json and the *.safetensors weights "
+                              "(or `--base embedded` for the built-in SmolLM2-135M-Instruct).")
+    if not folder.is_dir():
+        raise ModelError("expected a model folder, got a file", where=str(folder),
+                         hint="Pass the folder that holds config.json, not a file inside it.")
+    config_path = folder / "config.json"
+    if not config_path.is_file():
+        raise ModelError("no config.json in the model folder", where=str(folder),
+                         hint="A Hugging Face model folder has config.json beside its weights; save the model with "
+                              "`model.save_pretrained(DIR)` or download the whole repository.")
+    config = _load_json(config_path)
+    architectures = config.get("architectures")
+    if not isinstance(architectures, list) or not architectures or not isinstance(architectures[0], str):
+        raise ModelError("config.json has no `architectures` list", where=str(config_path),
+                         hint='Add the model class, e.g. "architectures": ["LlamaForCausalLM"].')
+    tokenizer_files = tuple(folder / name for name in _TOKENIZER_FILES if (folder / name).is_file())
+    if not tokenizer_files:
+        raise ModelError("no tokenizer in the model folder (neither tokenizer.json nor tokenizer.model)",
+                         where=str(folder),
+                         hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.")
+    weight_files = _weight_files(folder)
+    index = {}
+    for weight_file in weight_files:
+        for name in _safetensors_names(weight_file):
+            index[name] = weight_file
+    return ModelFolder(folder, config, weight_files, tokenizer_files, index)
+
+
+def _load_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ModelError("file is not UTF-8 text", where=str(path), hint="Re-save it as UTF-8 JSON.") from err
+    except json.JSONDecodeError as err:
+        raise ModelError(f"invalid JSON: {err.msg}", where=f"{path}:{err.lineno}:{err.colno}",
+                         hint="Fix the JSON syntax at that line.") from err
+    if not isinstance(data, dict):
+        raise ModelError("expected a JSON object", where=str(path), hint="The file must hold one {...} object.")
+    return data
+
+
+def _weight_files(folder: Path) -> tuple[Path, ...]:
+    index_path = folder / "model.safetensors.index.json"
+    if index_path.is_file():
+        weight_map = _load_json(index_path).get("weight_map", {})
+        names = sorted(set(weight_map.values()))
+        missing = [name for name in names if not (folder / name).is_file()]
+        if missing:
+            raise ModelError(f"the safetensors index lists {len(missing)} missing shard(s): {', '.join(missing[:3])}",
+                             where=str(index_path), hint="Download or copy the missing shards into the folder.")
+        return tuple(folder / name for name in names)
+    files = tuple(sorted(folder.glob("*.safetensors")))
+    if files:
+        return files
+    if any(folder.glob("pytorch_model*.bin")):
+        raise ModelError("the weights are in the legacy pytorch_model.bin format", where=str(folder),
+                         hint="Re-save them as safetensors: load the model with transformers and call "
+                              "`model.save_pretrained(DIR, safe_serialization=True)`.")
+    raise ModelError("no *.safetensors weights in the model folder", where=str(folder),
+                     hint="Copy the model's *.safetensors files (and model.safetensors.index.json if sharded) here.")
+
+
+def _safetensors_names(path: Path) -> list[str]:
+    # Read the header ourselves: a truncated or foreign file is reported here, by name, before any long step.
+    size = path.stat().st_size
+    hint = "The file is truncated or not safetensors; download or save it again."
+    with path.open("rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            raise ModelError("unreadable safetensors file (shorter than its header)", where=str(path), hint=hint)
+        (header_len,) = struct.unpack("<Q", head)
+        if header_len > min(size - 8, _MAX_HEADER):
+            raise ModelError("unreadable safetensors file (header length beyond the file)", where=str(path),
+                             hint=hint)
+        try:
+            header = json.loads(handle.read(header_len))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ModelError("unreadable safetensors file (header is not JSON)", where=str(path), hint=hint) from err
+    data_size = size - 8 - header_len
+    names = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if not offsets or len(offsets) != 2 or offsets[1] > data_size:
+            raise ModelError(f"unreadable safetensors file (tensor {name!r} lies beyond the end of the file)",
+                             where=str(path), hint=hint)
+        names.append(name)
+    return names
