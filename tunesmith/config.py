@@ -1,0 +1,318 @@
+"""The typed project config: one YAML file (axolotl-like keys) plus flags and `--set key=value` overrides.
+
+msgspec validates the YAML into frozen structs; its errors are re-worded to name the key, the bad value and what is
+allowed. Data paths are resolved against the config file's folder, so a project folder can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+import yaml
+
+from tunesmith.errors import ConfigError
+
+__all__ = [
+    "Config", "Source", "Clean", "Chunk", "Split", "Lora", "Train", "Package", "ModelfileSpec", "Publish",
+    "HfTarget", "OllamaTarget", "load_config", "apply_overrides", "section_hash", "FORMATS",
+]
+
+FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet", "text", "hf_disk")
+_Pos = Annotated[int, msgspec.Meta(ge=1)]
+_NonNeg = Annotated[int, msgspec.Meta(ge=0)]
+_Fraction = Annotated[float, msgspec.Meta(ge=0.0, lt=1.0)]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class Source(_Section):
+    """One data source: a file or folder, its format (`auto` detects it) and an optional column mapping."""
+
+    path: str
+    format: Literal["auto", "csv", "tsv", "jsonl", "parquet", "text", "hf_disk"] = "auto"
+    # role -> column name, roles: prompt, response, system, text, messages (e.g. {prompt: Question, response: Answer})
+    columns: dict[str, str] = {}
+    system: str | None = None
+
+
+class Clean(_Section):
+    unicode: Literal["NFC", "NFKC", "none"] = "NFC"
+    strip_boilerplate: bool = False
+    min_chars: _NonNeg = 1
+    max_chars: _Pos | None = None
+    dedup: bool = True
+    near_dedup: bool = True
+    near_dup_threshold: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] = 0.8
+    banned_phrases: list[str] = []
+
+
+class Chunk(_Section):
+    """Raw-text chunking for continued pre-training, in tokens of the base tokenizer."""
+
+    max_tokens: _Pos | None = None  # default: train.max_seq_len - 1 (room for the EOS token)
+    overlap_tokens: _NonNeg = 32
+
+
+class Split(_Section):
+    val_fraction: _Fraction = 0.1
+
+
+class Lora(_Section):
+    r: _Pos = 16
+    alpha: Annotated[float, msgspec.Meta(gt=0)] = 32
+    dropout: _Fraction = 0.05
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    rslora: bool = False
+
+
+class Train(_Section):
+    method: Literal["lora", "qlora"] = "lora"
+    backend: Literal["auto", "hf", "unsloth"] = "auto"
+    learning_rate: Annotated[float, msgspec.Meta(gt=0)] = 2e-4
+    scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
+    warmup_ratio: _Fraction = 0.03
+    warmup_steps: _NonNeg | None = None
+    epochs: Annotated[float, msgspec.Meta(gt=0)] = 3.0
+    max_steps: _Pos | None = None
+    batch_size: _Pos = 4
+    grad_accum: _Pos = 1
+    max_seq_len: Annotated[int, msgspec.Meta(ge=8)] = 1024
+    packing: bool = True
+    gradient_checkpointing: bool = True
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    eval_steps: _Pos = 50
+    save_steps: _Pos | None = None  # default: eval_steps (the best adapter is chosen among saved checkpoints)
+    early_stopping_patience: _NonNeg | None = 3
+    weight_decay: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    max_grad_norm: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    keep_checkpoints: _Pos = 3
+
+
+class ModelfileSpec(_Section):
+    system: str | None = None
+    parameters: dict[str, str | int | float | list[str]] = {}
+
+
+class Package(_Section):
+    quant: list[str] = msgspec.field(default_factory=lambda: ["Q4_K_M"])
+    modelfile: ModelfileSpec = ModelfileSpec()
+    template: str | None = None  # a Go template file that replaces the detected chat family's
+
+
+class HfTarget(_Section):
+    repo: Annotated[str, msgspec.Meta(pattern=r"^[\w.-]+/[\w.-]+$")]
+    private: bool = True
+
+
+class OllamaTarget(_Section):
+    name: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class Publish(_Section):
+    hf: HfTarget | None = None
+    ollama: OllamaTarget | None = None
+
+
+class Config(_Section):
+    """The whole project: what to train on, how, and where the run folder is."""
+
+    base: str | None = None
+    name: str | None = None
+    output_dir: str | None = None  # default: runs/<name>
+    seed: int = 42
+    data: list[Source] = []
+    clean: Clean = Clean()
+    chunk: Chunk = Chunk()
+    split: Split = Split()
+    lora: Lora = Lora()
+    train: Train = Train()
+    package: Package = Package()
+    publish: Publish = Publish()
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) if self.output_dir else Path("runs") / (self.name or "run")
+
+
+def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[str] = (),
+                base: str | None = None, data: typing.Sequence[str] = (), output_dir: str | None = None,
+                max_steps: int | None = None) -> Config:
+    """Read the YAML config (or start from defaults), apply flags then `--set` overrides, validate, resolve paths."""
+    raw: dict[str, Any] = {}
+    root = Path.cwd()
+    where = "config"
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        raw = _read_yaml(path)
+        root = path.resolve().parent
+    if base is not None:
+        raw["base"] = base
+    if data:
+        raw["data"] = [{"path": str(Path(item).resolve())} for item in data]
+    if output_dir is not None:
+        raw["output_dir"] = str(Path(output_dir).resolve())
+    if max_steps is not None:
+        raw.setdefault("train", {})
+        raw["train"]["max_steps"] = max_steps
+    raw = apply_overrides(raw, overrides)
+    config = _convert(raw, where)
+    if not config.base:
+        raise ConfigError("no base model given", where=f"{where}: base",
+                          hint="Set `base:` in the config or pass --base DIR (or --base embedded).")
+    if not config.data:
+        raise ConfigError("no training data given", where=f"{where}: data",
+                          hint="List sources under `data:` (e.g. `- path: qa.csv`) or pass --data FILE.")
+    return _resolve(config, root, path)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> dict[str, Any]:
+    """Apply `key.sub=value` (`data.0.path=x.csv` indexes lists); the value is read as YAML (numbers, lists...)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not KEY=VALUE", where="--set",
+                              hint="Write e.g. --set train.learning_rate=1e-4 or --set lora.r=8.")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        parts = key.strip().split(".")
+        node: Any = raw
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"`{'.'.join(parts[:depth])}` has {len(node)} item(s); index {part!r} "
+                                      "does not exist", where=f"--set {key}",
+                                      hint=f"Use an index from 0 to {len(node) - 1}.")
+                part = int(part)
+            elif not isinstance(node, dict):
+                raise ConfigError(f"`{'.'.join(parts[:depth])}` is not a section", where=f"--set {key}",
+                                  hint="Override a key inside a section, e.g. train.max_steps.")
+            if last:
+                node[part] = value
+            else:
+                if isinstance(node, dict) and not isinstance(node.get(part), (dict, list)):
+                    node[part] = {}
+                node = node[part]
+    return raw
+
+
+def section_hash(*values: Any) -> str:
+    """A stable short hash of config sections (and any other msgspec-encodable values)."""
+    return hashlib.sha256(msgspec.json.encode(values, order="sorted")).hexdigest()[:16]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError("config file does not exist", where=str(path),
+                          hint="Pass the path of a YAML project file, or give --base and --data instead.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError("config file is not UTF-8 text", where=str(path), hint="Re-save it as UTF-8.") from err
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"invalid YAML: {getattr(err, 'problem', err)}", where=f"{path}{line}",
+                          hint="Fix the YAML syntax at that line.") from err
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError("the config must be a YAML mapping of keys (base:, data:, train: ...)", where=str(path),
+                          hint="See examples/ for complete configs.")
+    return raw
+
+
+def _convert(raw: dict[str, Any], where: str) -> Config:
+    try:
+        return msgspec.convert(raw, Config, strict=False)
+    except msgspec.ValidationError as err:
+        message = str(err)
+        match = re.search(r" - at `\$(.*)`$", message)
+        path = match.group(1) if match else ""
+        reason = message[: match.start()] if match else message
+        keys: list[Any] = [int(i) if i else n for n, i in re.findall(r"\.(\w+)|\[(\d+)\]", path)]
+        unknown = re.match(r"Object contains unknown field `(.+)`", reason)
+        if unknown:
+            field_type = _field_type(keys)
+            key = ".".join(map(str, keys + [unknown.group(1)]))
+            allowed = ", ".join(getattr(field_type, "__struct_fields__", ()))
+            raise ConfigError(f"unknown key `{key}`", where=where,
+                              hint=f"Allowed keys here: {allowed}.") from err
+        key = ".".join(map(str, keys))
+        value = _lookup(raw, keys)
+        allowed = _describe(_field_type(keys))
+        raise ConfigError(f"`{key}` = {value!r} is not valid ({reason})", where=where,
+                          hint=f"Allowed: {allowed}." if allowed else None) from err
+
+
+def _lookup(raw: Any, keys: list[Any]) -> Any:
+    for key in keys:
+        try:
+            raw = raw[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return raw
+
+
+def _field_type(keys: list[Any]) -> Any:
+    current: Any = Config
+    for key in keys:
+        current = _strip_optional(current)
+        if isinstance(key, int):
+            args = typing.get_args(current)
+            current = args[0] if args else None
+        elif isinstance(current, type) and issubclass(current, msgspec.Struct):
+            current = typing.get_type_hints(current, include_extras=True).get(key)
+        else:
+            return None
+    return current
+
+
+def _strip_optional(tp: Any) -> Any:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
+        return args[0]
+    return tp
+
+
+def _describe(tp: Any) -> str:
+    tp = _strip_optional(tp)
+    if typing.get_origin(tp) is Literal:
+        return "one of " + ", ".join(map(str, typing.get_args(tp)))
+    if typing.get_origin(tp) is Annotated:
+        base, *metas = typing.get_args(tp)
+        bounds = []
+        for meta in metas:
+            for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+                if getattr(meta, attr, None) is not None:
+                    bounds.append(f"{sign} {getattr(meta, attr)}")
+            if getattr(meta, "pattern", None):
+                bounds.append(f"matching {meta.pattern}")
+        return f"{base.__name__} {' and '.join(bounds)}".strip()
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(tp))
+    return getattr(tp, "__name__", str(tp)) if tp is not None else ""
+
+
+def _resolve(config: Config, root: Path, path: Path | None) -> Config:
+    sources = [msgspec.structs.replace(s, path=str((root / s.path).resolve())) for s in config.data]
+    name = config.name or (path.stem if path is not None else Path(sources[0].path).stem)
+    if not re.fullmatch(r"[\w.-]+", name):
+        raise ConfigError(f"`name` = {name!r} is not a valid run name", where="name",
+                          hint="Use letters, digits, '.', '-' and '_' only.")
+    output_dir = str(Path(config.output_dir).resolve() if config.output_dir else Path("runs").resolve() / name)
+    base = config.base
+    if base and (root / base).exists():
+        base = str((root / base).resolve())
+    return msgspec.structs.replace(config, base=base, data=sources, name=name, output_dir=output_dir)
