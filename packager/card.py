@@ -1,0 +1,127 @@
+"""The model card (README.md of a package): Hub metadata, how to run the model, its parameters and quality table.
+
+Built only from the package's own values (names, files, Modelfile, quality report), so nothing from the environment,
+tokens included, can reach it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["CardFile", "ModelCard", "card_file", "render_model_card"]
+
+
+@dataclass(frozen=True)
+class CardFile:
+    """One GGUF file of the package as the card lists it."""
+
+    name: str
+    quant: str
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything the card says; `render_model_card` turns it into markdown with YAML front matter."""
+
+    name: str
+    files: Sequence[CardFile]
+    family: str
+    parameters: Mapping[str, Any]
+    base_model: str | None = None
+    license: str | None = None
+    adapter: str | None = None
+    system: str | None = None
+    quality_markdown: str | None = None
+    tags: Sequence[str] = field(default_factory=tuple)
+
+
+def render_model_card(card: ModelCard) -> str:
+    """Markdown with Hub front matter (base_model, license, tags) and usage for Ollama and llama.cpp."""
+    front: dict[str, Any] = {}
+    if card.base_model:
+        front["base_model"] = card.base_model
+        front["base_model_relation"] = "finetune" if card.adapter else "quantized"
+    if card.license:
+        front["license"] = card.license
+    front["library_name"] = "gguf"
+    front["pipeline_tag"] = "text-generation"
+    front["tags"] = list(dict.fromkeys(["gguf", "ollama", "llama.cpp", "tunesmith", card.family, *card.tags]))
+    default = card.files[0]
+    lines = [
+        "---",
+        yaml.safe_dump(front, sort_keys=False, allow_unicode=True).rstrip(),
+        "---",
+        "",
+        f"# {card.name}",
+        "",
+        _summary(card),
+        "",
+        "## Files",
+        "",
+        "| file | type | size |",
+        "|---|---|---|",
+        *(f"| `{f.name}` | {f.quant} | {_size(f.size_bytes)} |" for f in card.files),
+        "",
+        "## Run it",
+        "",
+        "With Ollama, from this folder (the Modelfile carries the chat template, stop tokens and parameters):",
+        "",
+        "```sh",
+        f"ollama create {card.name} -f Modelfile",
+        f"ollama run {card.name}",
+        "```",
+        "",
+        "From the Hugging Face Hub, once published there:",
+        "",
+        "```sh",
+        f"ollama run hf.co/USER/{card.name}:{default.quant}",
+        "```",
+        "",
+        "With llama.cpp:",
+        "",
+        "```sh",
+        f"llama-cli -m {default.name} -cnv",
+        "```",
+        "",
+        "## Parameters",
+        "",
+        "| parameter | value |",
+        "|---|---|",
+        *(f"| {name} | {_cell(value)} |" for name, value in card.parameters.items()),
+        "",
+    ]
+    if card.system:
+        lines += ["System prompt:", "", "```text", card.system, "```", ""]
+    if card.quality_markdown:
+        lines += ["## Quality", "", card.quality_markdown.rstrip(), ""]
+    lines += ["Packaged with [tunesmith](https://github.com/tunesmith-ai/tunesmith).", ""]
+    return "\n".join(lines)
+
+
+def _summary(card: ModelCard) -> str:
+    base = f"`{card.base_model}`" if card.base_model else "its base model"
+    what = f"{base} fine-tuned with a LoRA adapter, merged" if card.adapter else base
+    return f"{what}, converted to GGUF and quantized for llama.cpp and Ollama ({card.family} chat template)."
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
+
+
+def _cell(value: Any) -> str:
+    items = value if isinstance(value, list) else [value]
+    return ", ".join(f"`{item!r}`" if isinstance(item, str) else f"`{item}`" for item in items).replace("|", "\\|")
+
+
+def card_file(path: Path, quant: str) -> CardFile:
+    return CardFile(path.name, quant, path.stat().st_size)

@@ -1,0 +1,228 @@
+"""`tunesmith package`: base (+ adapter) → merged 16-bit → GGUF → quantized files, Modelfile, quality report, card.
+
+The package folder appears whole or not at all: it is assembled under a temporary name and renamed at the end. The
+intermediate merged model and f16 GGUF live in a work folder beside it, keyed by a hash of the inputs, so a re-run
+after a crash picks up where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunesmith.errors import PackageError
+from tunesmith.files import atomic_dir
+from tunesmith.packager.model_folder import open_model_folder
+from tunesmith.progress import SILENT, Progress
+
+__all__ = ["PackageSpec", "PackageResult", "build_package"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class PackageSpec:
+    """What to package and how. `quants[0]` is the file the Modelfile's FROM names."""
+
+    base: Path
+    out: Path
+    adapter: Path | None = None
+    name: str | None = None
+    quants: Sequence[str] = ("Q4_K_M",)
+    system: str | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    template_file: Path | None = None
+    base_model_id: str | None = None
+    license: str | None = None
+    eval_text: str | None = None
+    eval_prompt: str | None = None
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class PackageResult:
+    path: Path
+    files: list[Path]
+    family: str
+    template_note: str
+    quality: dict[str, Any]
+    passed: bool
+
+
+def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageResult:
+    """Build the package folder `spec.out`; raise a TunesmithError on bad input before any long step."""
+    from tunesmith.packager.quantize import QUANT_TYPES, quantize_gguf
+
+    out = spec.out.resolve()
+    name = spec.name or out.name
+    quants = _check_quants(spec.quants, QUANT_TYPES)
+    _check_name(name)
+    _check_output(out, [spec.base, spec.adapter], spec.force)
+    base = open_model_folder(spec.base)
+    chat = _chat_format(base.path, spec.template_file, progress)
+    modelfile = _modelfile(spec, chat, f"./{name}-{quants[0]}.gguf")
+
+    work = out.parent / f".{out.name}.work" / _inputs_hash(spec)
+    model_dir = _merged_model(spec, work, progress) if spec.adapter else base.path
+    f16 = _f16_gguf(model_dir, work, progress)
+
+    from tunesmith.modelfiles import render_modelfile
+    from tunesmith.packager.card import ModelCard, card_file, render_model_card
+    from tunesmith.packager.quality import measure_quality
+    from tunesmith.packager.quality_text import HELDOUT_TEXT, SAMPLE_PROMPT, SAMPLE_TEXT
+
+    with atomic_dir(out, replace=spec.force) as tmp:
+        files: dict[str, Path] = {}
+        for quant in quants:
+            target = tmp / f"{name}-{quant}.gguf"
+            if quant == "F16":
+                _link_or_copy(f16, target)
+            else:
+                quantize_gguf(f16, target, quant, progress=progress)
+            files[quant] = target
+        report = measure_quality(
+            model_dir, f16, {q: p for q, p in files.items() if q != "F16"},
+            sample_text=SAMPLE_TEXT, heldout_text=spec.eval_text or HELDOUT_TEXT,
+            chat_prompt=spec.eval_prompt or SAMPLE_PROMPT, stop=list(chat.stop),
+            progress=progress,
+        )
+        (tmp / "Modelfile").write_text(render_modelfile(modelfile), encoding="utf-8")
+        (tmp / "quality.json").write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+        license_text = _license_text(base.path)
+        if license_text:
+            (tmp / "LICENSE").write_text(license_text, encoding="utf-8")
+        card = ModelCard(
+            name=name, files=[card_file(path, quant) for quant, path in files.items()], family=chat.family,
+            parameters=modelfile.parameters, base_model=spec.base_model_id or _base_model_id(spec),
+            license=spec.license, adapter=str(spec.adapter) if spec.adapter else None, system=spec.system,
+            quality_markdown=report.to_markdown(),
+        )
+        (tmp / "README.md").write_text(render_model_card(card), encoding="utf-8")
+    shutil.rmtree(work.parent, ignore_errors=True)
+    return PackageResult(out, sorted(out.iterdir()), chat.family, chat.note, report.to_json(), report.passed)
+
+
+def _check_quants(requested: Sequence[str], valid: Mapping[str, Any]) -> list[str]:
+    from tunesmith.packager.quantize import normalize_quant
+
+    quants = list(dict.fromkeys(normalize_quant(q) for q in requested))
+    if not quants:
+        raise PackageError("no quantization type given", hint=f"Pass --quant, e.g. Q4_K_M; valid: {', '.join(valid)}.")
+    return quants
+
+
+def _check_name(name: str) -> None:
+    if not _NAME.match(name):
+        raise PackageError(f"package name {name!r} is not usable as a file and model name",
+                           hint="Use letters, digits, '.', '_' and '-' (e.g. --name my-model).")
+
+
+def _check_output(out: Path, inputs: Sequence[Path | None], force: bool) -> None:
+    for source in inputs:
+        if source is None:
+            continue
+        source = Path(source).resolve()
+        if out == source or source in out.parents or out in source.parents:
+            raise PackageError("the output folder overlaps an input folder", where=str(out),
+                               hint=f"Choose an --out outside {source} (and not a parent of it).")
+    if out.exists() and not force:
+        raise PackageError("the output folder already exists", where=str(out),
+                           hint="Choose another --out, or pass --force to replace it once the new package is built.")
+
+
+def _chat_format(model_dir: Path, template_file: Path | None, progress: Progress):
+    from tunesmith.errors import ModelError
+    from tunesmith.modelfiles import choose_chat_format
+
+    override = None
+    if template_file is not None:
+        try:
+            override = Path(template_file).read_text(encoding="utf-8")
+        except OSError as err:
+            raise PackageError(f"cannot read the template file: {err.strerror}", where=str(template_file),
+                               hint="Pass a readable Go template file with --template.") from err
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    except (OSError, ValueError) as err:
+        raise ModelError(f"cannot load the tokenizer: {err}", where=str(model_dir),
+                         hint="Save a complete tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.") from err
+    chat = choose_chat_format(tokenizer.chat_template, bos_token=tokenizer.bos_token,
+                              eos_token=tokenizer.eos_token, template_override=override)
+    progress.note(chat.note)
+    return chat
+
+
+def _modelfile(spec: PackageSpec, chat, from_: str):
+    from tunesmith.modelfiles import Modelfile, coerce_parameters
+
+    parameters = dict(chat.parameters)
+    parameters["stop"] = list(chat.stop)
+    parameters.update(coerce_parameters(dict(spec.parameters)))
+    return Modelfile(from_=from_, template=chat.template, system=spec.system, parameters=parameters)
+
+
+def _merged_model(spec: PackageSpec, work: Path, progress: Progress) -> Path:
+    from tunesmith.packager.merge import merge_adapter
+
+    merged = work / "merged"
+    if not (merged / "config.json").is_file():
+        merge_adapter(spec.base, spec.adapter, merged, progress=progress)
+    return merged
+
+
+def _f16_gguf(model_dir: Path, work: Path, progress: Progress) -> Path:
+    from tunesmith.packager.convert import convert_to_gguf
+
+    f16 = work / "model-f16.gguf"
+    if not f16.is_file():
+        convert_to_gguf(model_dir, f16, out_type="f16", progress=progress)
+    return f16
+
+
+def _inputs_hash(spec: PackageSpec) -> str:
+    # What the intermediates depend on: the weights of base and adapter (by name, size and mtime, cheap to read).
+    digest = hashlib.sha256()
+    for folder in (spec.base, spec.adapter):
+        if folder is None:
+            continue
+        for path in sorted(Path(folder).glob("*")):
+            if path.is_file():
+                stat = path.stat()
+                digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _license_text(model_dir: Path) -> str | None:
+    for name in ("LICENSE", "LICENSE.txt", "LICENSE.md"):
+        path = model_dir / name
+        if path.is_file():
+            return path.read_text(encoding="utf-8", errors="replace")
+    return None
+
+
+def _base_model_id(spec: PackageSpec) -> str | None:
+    # An adapter records the Hub id of the model it was trained on; a local path is no use on a card.
+    if spec.adapter is None:
+        return None
+    config_path = Path(spec.adapter) / "adapter_config.json"
+    try:
+        base = json.loads(config_path.read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        return None
+    return base if isinstance(base, str) and "/" in base and not os.path.isabs(base) else None

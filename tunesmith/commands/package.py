@@ -1,0 +1,112 @@
+"""`tunesmith package`: a base model (and optionally a LoRA adapter) → a folder Ollama and llama.cpp can run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tunesmith.errors import ConfigError
+
+_DIR = click.Path(file_okay=False, path_type=Path)
+_FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
+
+
+def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param {item!r} is not KEY=VALUE", where="--param",
+                              hint="Write it as e.g. --param temperature=0.7 (repeat --param stop=... for stops).")
+        key = key.strip()
+        if key == "stop":
+            params.setdefault("stop", []).append(value)
+        else:
+            params[key] = value
+    return params
+
+
+@click.command()
+@click.option("--base", required=True, metavar="DIR",
+              help="Hugging Face model folder (config.json, tokenizer, *.safetensors), or `embedded` for the "
+                   "built-in SmolLM2-135M-Instruct.")
+@click.option("--adapter", type=_DIR, default=None, metavar="DIR",
+              help="PEFT LoRA adapter folder to merge into the base first (e.g. runs/NAME/adapter).")
+@click.option("--out", required=True, type=_DIR, metavar="DIR", help="Package folder to create.")
+@click.option("--name", default=None, help="Model name used for the files and in the card (default: the --out folder name).")
+@click.option("--quant", "quants", multiple=True, default=("Q4_K_M",), show_default=True, metavar="TYPE",
+              help="llama.cpp quantization type; repeat for several files (Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16, ...). "
+                   "The first one is what the Modelfile runs.")
+@click.option("--system", default=None, help="System prompt written into the Modelfile (SYSTEM).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="Modelfile PARAMETER overriding the chat family's default (temperature=0.7, num_ctx=4096, "
+                   "stop=...); repeat for several.")
+@click.option("--template", "template_file", type=_FILE, default=None, metavar="FILE",
+              help="Ollama Go template to use instead of the one derived from the tokenizer's chat template.")
+@click.option("--base-model-id", default=None, metavar="USER/REPO", help="Hub id of the base model, for the card.")
+@click.option("--license", "license_id", default=None, metavar="ID", help="License id for the card (e.g. apache-2.0).")
+@click.option("--eval-text", type=_FILE, default=None, metavar="FILE",
+              help="Held-out text the quality report measures perplexity on (default: built-in English prose).")
+@click.option("--eval-prompt", default=None, metavar="TEXT", help="Chat prompt the stop-token check generates from.")
+@click.option("--force", is_flag=True, help="Replace an existing --out folder (only once the new package is complete).")
+def package(base: str, adapter: Path | None, out: Path, name: str | None, quants: tuple[str, ...],
+            system: str | None, params: tuple[str, ...], template_file: Path | None, base_model_id: str | None,
+            license_id: str | None, eval_text: Path | None, eval_prompt: str | None, force: bool) -> None:
+    """Merge, convert to GGUF, quantize, and write a Modelfile, a quality report and a model card.
+
+    \b
+    Example:
+      tunesmith package --base embedded --adapter runs/demo/adapter --out runs/demo/package
+      ollama create demo -f runs/demo/package/Modelfile && ollama run demo
+    """
+    from tunesmith.console import progress
+    from tunesmith.packager.embedded import EMBEDDED_HUB_ID, EMBEDDED_LICENSE, is_embedded, resolve_base
+    from tunesmith.packager.package import PackageSpec, build_package
+
+    reporter = progress()
+    embedded = is_embedded(base)
+    spec = PackageSpec(
+        base=resolve_base(base, progress=reporter),
+        out=out,
+        adapter=adapter,
+        name=name,
+        quants=quants,
+        system=system,
+        parameters=_parse_params(params),
+        template_file=template_file,
+        base_model_id=base_model_id or (EMBEDDED_HUB_ID if embedded else None),
+        license=license_id or (EMBEDDED_LICENSE if embedded else None),
+        eval_text=eval_text.read_text(encoding="utf-8") if eval_text else None,
+        eval_prompt=eval_prompt,
+        force=force,
+    )
+    result = build_package(spec, progress=reporter)
+    print_package_summary(result)
+
+
+def print_package_summary(result) -> None:
+    """The files, the quality checks and how to run the package."""
+    from rich.table import Table
+
+    from tunesmith.console import out
+
+    files = Table(title=f"package {result.path}", show_header=True)
+    files.add_column("file")
+    files.add_column("size", justify="right")
+    for path in result.files:
+        files.add_row(path.name, f"{path.stat().st_size / 2**20:.1f} MiB")
+    out.print(files)
+    checks = Table(title="quality", show_header=True)
+    for column in ("check", "value", "threshold", "ok"):
+        checks.add_column(column)
+    for check in result.quality.get("checks", []):
+        checks.add_row(check["name"], _fmt(check.get("value")), _fmt(check.get("threshold")),
+                       "[green]yes[/green]" if check.get("passed") else "[red]no[/red]")
+    out.print(checks)
+    out.print(f"chat template: {result.template_note}")
+    out.print(f"run it:  ollama create {result.path.name} -f {result.path / 'Modelfile'} && ollama run {result.path.name}")
+
+
+def _fmt(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
