@@ -1,0 +1,63 @@
+"""The command line as a user meets it: --help everywhere, errors as one paragraph with exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tunesmith.commands import COMMANDS
+
+
+def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tunesmith", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def test_top_level_help_lists_every_command():
+    result = _run("--help")
+    assert result.returncode == 0
+    for command in COMMANDS:
+        assert command.name in result.stdout
+
+
+@pytest.mark.parametrize("name", [command.name for command in COMMANDS])
+def test_every_command_explains_itself(name):
+    result = _run(name, "--help")
+    assert result.returncode == 0, result.stderr
+    assert f"Usage: tunesmith {name}" in result.stdout
+    body = result.stdout.split("\n", 2)[2]
+    assert len(body.split()) >= 8, f"`tunesmith {name} --help` says too little:\n{result.stdout}"
+
+
+def test_package_with_missing_base_exits_2_with_one_paragraph_and_no_traceback(tmp_path):
+    missing = tmp_path / "no-such-model"
+    result = _run("package", "--base", str(missing), "--out", str(tmp_path / "pkg"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "model folder does not exist" in result.stderr
+    assert str(missing) in result.stderr.replace("\n", "")
+    assert not (tmp_path / "pkg").exists()
+
+
+def test_package_refuses_output_inside_input(tmp_path):
+    base = tmp_path / "base"
+    base.mkdir()
+    result = _run("package", "--base", str(base), "--out", str(base / "pkg"))
+    assert result.returncode == 2
+    assert "overlaps an input folder" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(base.iterdir()) == []
+
+
+def test_bad_param_flag_names_the_flag_and_the_form(tmp_path):
+    result = _run("package", "--base", str(tmp_path), "--out", str(tmp_path / "p"), "--param", "temperature")
+    assert result.returncode == 2
+    assert "--param 'temperature' is not KEY=VALUE" in result.stderr.replace("\n", " ")
+
+
+def test_unknown_option_is_a_usage_error_with_status_2():
+    result = _run("package", "--no-such-flag")
+    assert result.returncode == 2
+    assert "No such option" in result.stderr
