@@ -1,0 +1,3 @@
+module tunesmith.test/ollamatemplate
+
+go 1.19
