@@ -2,6 +2,7 @@
 
 from tunesmith.commands.base import base
 from tunesmith.commands.demo import demo
+from tunesmith.commands.lint import lint
 from tunesmith.commands.package import package
 
-COMMANDS = [base, package, demo]
+COMMANDS = [base, package, lint, demo]

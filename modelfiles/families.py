@@ -1,0 +1,119 @@
+"""The chat families we know: each one's Ollama Go template (templates/*.gotmpl), stop tokens and default parameters.
+
+Each family also carries `render`, the same layout in Python: choosing a family checks it against the model's own
+Jinja template, and the tests check it (and the Go template, through Go) against the real templates of the models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+__all__ = ["ChatFamily", "FAMILIES", "detect_family", "family_named"]
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class ChatFamily:
+    """One chat format: `markers` all appear in its Jinja templates; `render(messages, default_system)` is Python's
+    view of `template` (Ollama's Go template), ending with the prompt for the assistant's turn."""
+
+    name: str
+    markers: tuple[str, ...]
+    stop: tuple[str, ...]
+    parameters: dict[str, Any]
+    render: Callable[[Messages, str | None], str] = field(repr=False)
+    # Families whose Jinja templates may write a default system prompt when there is none (Qwen2.5, SmolLM2).
+    default_system_block: tuple[str, str] | None = None
+
+    @property
+    def template(self) -> str:
+        path = resources.files("tunesmith.modelfiles").joinpath("templates", f"{self.name}.gotmpl")
+        return path.read_text("utf-8")
+
+
+def _system(messages: Messages) -> str:
+    # Ollama's `collate`: every system message, joined by a blank line.
+    return "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+
+
+def _llama3(messages: Messages, default_system: str | None) -> str:
+    turns = "".join(f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>" for m in messages)
+    return turns + "<|start_header_id|>assistant<|end_header_id|>\n\n"
+
+
+def _llama31(messages: Messages, default_system: str | None) -> str:
+    header = ("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+              f"Today Date: 26 Jul 2024\n\n{_system(messages)}<|eot_id|>")
+    return header + _llama3([m for m in messages if m["role"] != "system"], None)
+
+
+def _chatml(messages: Messages, default_system: str | None) -> str:
+    text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
+    if default_system is not None and not _system(messages):
+        text = f"<|im_start|>system\n{default_system}<|im_end|>\n" + text
+    return text + "<|im_start|>assistant\n"
+
+
+def _gemma(messages: Messages, default_system: str | None) -> str:
+    system, parts = _system(messages), []
+    for m in messages:
+        if m["role"] == "user":
+            parts.append(f"<start_of_turn>user\n{system + chr(10) * 2 if system else ''}{m['content']}<end_of_turn>\n")
+            system = ""
+        elif m["role"] == "assistant":
+            parts.append(f"<start_of_turn>model\n{m['content']}<end_of_turn>\n")
+    return "".join(parts) + "<start_of_turn>model\n"
+
+
+def _phi3(messages: Messages, default_system: str | None) -> str:
+    keep = [m for m in messages if m["role"] in ("user", "assistant") or (m["role"] == "system" and m["content"])]
+    return "".join(f"<|{m['role']}|>\n{m['content']}<|end|>\n" for m in keep) + "<|assistant|>\n"
+
+
+def _mistral(messages: Messages, default_system: str | None) -> str:
+    system = _system(messages)
+    last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
+    parts = []
+    for i, m in enumerate(messages):
+        if m["role"] == "user":
+            prefix = f"{system}\n\n" if system and i == last_user else ""
+            parts.append(f"[INST]{prefix}{m['content']}[/INST]")
+        elif m["role"] == "assistant":
+            parts.append(f"{m['content']}</s>")
+    return "".join(parts)
+
+
+# Most specific first: detection takes the first family whose markers all appear.
+FAMILIES: tuple[ChatFamily, ...] = (
+    ChatFamily("llama3.1", ("<|start_header_id|>", "Cutting Knowledge Date"),
+               ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>"),
+               {"num_ctx": 8192}, _llama31),
+    ChatFamily("llama3", ("<|start_header_id|>", "<|eot_id|>"),
+               ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"), {"num_ctx": 8192}, _llama3),
+    ChatFamily("chatml", ("<|im_start|>",), ("<|im_start|>", "<|im_end|>"), {"num_ctx": 4096}, _chatml,
+               default_system_block=("<|im_start|>system\n", "<|im_end|>\n")),
+    ChatFamily("gemma", ("<start_of_turn>",), ("<start_of_turn>", "<end_of_turn>"), {"num_ctx": 8192}, _gemma),
+    ChatFamily("phi3", ("<|assistant|>", "<|end|>"), ("<|end|>", "<|system|>", "<|user|>", "<|assistant|>"),
+               {"num_ctx": 4096}, _phi3),
+    ChatFamily("mistral", ("[INST]", "[/INST]"), ("[INST]", "[/INST]", "</s>"), {"num_ctx": 8192}, _mistral),
+)
+
+
+def detect_family(chat_template: str) -> ChatFamily | None:
+    """The registry family whose markers all appear in a Jinja chat template, or None."""
+    for family in FAMILIES:
+        if all(marker in chat_template for marker in family.markers):
+            return family
+    return None
+
+
+def family_named(name: str) -> ChatFamily:
+    """The registry family called `name`; KeyError listing the known names when there is none."""
+    for family in FAMILIES:
+        if family.name == name:
+            return family
+    raise KeyError(f"no chat family {name!r}; known: {', '.join(f.name for f in FAMILIES)}")

@@ -1,0 +1,57 @@
+"""Render a Hugging Face Jinja chat template the way transformers' `apply_chat_template` does, without transformers.
+
+The environment matches transformers' (`ImmutableSandboxedEnvironment`, trim_blocks, lstrip_blocks, loop controls,
+`raise_exception`, `strftime_now`, its `tojson`), so choosing and deriving Ollama templates needs no tokenizer.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import datetime
+from typing import Any
+
+import jinja2
+import jinja2.ext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = ["ChatTemplateError", "render_chat_template"]
+
+
+class ChatTemplateError(Exception):
+    """The chat template failed to compile or raised while rendering (e.g. it rejects a system message)."""
+
+
+def _raise_exception(message: str) -> None:
+    raise jinja2.exceptions.TemplateError(message)
+
+
+def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None,
+            sort_keys: bool = False) -> str:
+    # transformers overrides Jinja's tojson, which would HTML-escape; templates rely on the plain form.
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
+@functools.lru_cache(maxsize=32)
+def _compile(chat_template: str) -> jinja2.Template:
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env.filters["tojson"] = _tojson
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+    return env.from_string(chat_template)
+
+
+def render_chat_template(chat_template: str, messages: list[dict[str, str]], *, bos_token: str | None,
+                         eos_token: str | None, add_generation_prompt: bool = True) -> str:
+    """The text the template makes of `messages`; ChatTemplateError when it cannot."""
+    try:
+        return _compile(chat_template).render(
+            messages=messages,
+            bos_token=bos_token or "",
+            eos_token=eos_token or "",
+            add_generation_prompt=add_generation_prompt,
+        )
+    except jinja2.exceptions.TemplateError as err:
+        raise ChatTemplateError(str(err)) from err
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
+        raise ChatTemplateError(f"{type(err).__name__}: {err}") from err
