@@ -1,0 +1,183 @@
+"""Hugging Face folder → GGUF file: plan every tensor from the safetensors headers, write the header, then stream.
+
+Each tensor is read (mmap), transformed and written before the next is touched, so peak memory stays near the
+largest tensor; the file appears under its final name only once complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gguf
+import numpy as np
+
+from tunesmith.errors import ModelError, PackageError
+from tunesmith.files import atomic_file
+from tunesmith.packager.gguf_arch import SUPPORTED_ARCHITECTURES, Family, Hparams, family_for
+from tunesmith.packager.gguf_vocab import vocab_row_count, write_vocab
+from tunesmith.packager.model_folder import ModelFolder, open_model_folder
+from tunesmith.progress import SILENT, Progress
+
+__all__ = ["convert_to_gguf", "SUPPORTED_ARCHITECTURES", "OUT_TYPES"]
+
+_Q = gguf.GGMLQuantizationType
+OUT_TYPES: dict[str, tuple[gguf.LlamaFileType, gguf.GGMLQuantizationType]] = {
+    "f32": (gguf.LlamaFileType.ALL_F32, _Q.F32),
+    "f16": (gguf.LlamaFileType.MOSTLY_F16, _Q.F16),
+    "bf16": (gguf.LlamaFileType.MOSTLY_BF16, _Q.BF16),
+    "q8_0": (gguf.LlamaFileType.MOSTLY_Q8_0, _Q.Q8_0),
+}
+# Tensors llama.cpp recomputes itself or never reads.
+_UNUSED_SUFFIXES = (".attention.masked_bias", ".attention.bias", ".rotary_emb.inv_freq")
+# llama.cpp keeps these in float32 whatever the file type (its quantizer makes the same exception).
+_F32_KINDS = (gguf.MODEL_TENSOR.FFN_GATE_INP, gguf.MODEL_TENSOR.POS_EMBD, gguf.MODEL_TENSOR.TOKEN_TYPES)
+
+
+@dataclass
+class _Planned:
+    source: str | None  # HF tensor name, or None for a generated tensor
+    name: str
+    shape: tuple[int, ...]  # numpy order, after transforms
+    qtype: gguf.GGMLQuantizationType
+    data: Any = None  # generated tensors carry their data
+
+
+def convert_to_gguf(model_dir: str | Path, out_path: str | Path, *, out_type: str = "f16",
+                    progress: Progress = SILENT) -> Path:
+    """Convert a Hugging Face causal-LM folder to one GGUF file at `out_path` and return that path.
+
+    `out_type` is "f16" (default), "bf16", "f32" or "q8_0"; norms and biases stay float32 as llama.cpp expects.
+    """
+    if out_type not in OUT_TYPES:
+        raise PackageError(f"unknown GGUF output type {out_type!r}",
+                           hint=f"Use one of: {', '.join(OUT_TYPES)} (quantize further with llama.cpp's quantizer).")
+    folder = open_model_folder(model_dir)
+    family = family_for(folder.architecture)
+    if family is None:
+        raise ModelError(f"architecture {folder.architecture!r} is not supported by the GGUF converter",
+                         where=str(folder.path / "config.json"),
+                         hint=f"Supported architectures: {', '.join(SUPPORTED_ARCHITECTURES)}.")
+    if folder.quantization:
+        raise ModelError("the model folder holds quantized weights (quantization_config in config.json)",
+                         where=str(folder.path / "config.json"),
+                         hint="Merge or save the model in 16-bit first (tunesmith's merge step does this).")
+    file_type, qtype = OUT_TYPES[out_type]
+    hparams = Hparams(folder.config)
+    writer = gguf.GGUFWriter(path=None, arch=gguf.MODEL_ARCH_NAMES[family.arch])
+    with contextlib.ExitStack() as stack:
+        handles = _open_weights(folder, stack)
+        plan = _plan(folder, family, hparams, handles, writer, qtype)
+        for item in plan:
+            writer.add_tensor_info(item.name, _stored_shape(item), np.dtype(np.uint8) if item.qtype == _Q.Q8_0
+                                   else _NUMPY[item.qtype], _nbytes(item), raw_dtype=item.qtype)
+        _write_metadata(writer, folder, family, hparams, file_type)
+        out = Path(out_path)
+        with atomic_file(out) as tmp, progress.task(f"Writing {out.name}", total=len(plan)) as advance:
+            writer.write_header_to_file(path=tmp)
+            writer.write_kv_data_to_file()
+            writer.write_ti_data_to_file()
+            for item in plan:
+                writer.write_tensor_data(_tensor_bytes(item, family, hparams, handles))
+                advance(1)
+            writer.close()
+    return out
+
+
+_NUMPY = {_Q.F32: np.dtype(np.float32), _Q.F16: np.dtype(np.float16), _Q.BF16: np.dtype(np.uint8)}
+
+
+def _open_weights(folder: ModelFolder, stack: contextlib.ExitStack) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    handles = {}
+    for weight_file in folder.weight_files:
+        handle = stack.enter_context(safe_open(weight_file, framework="pt"))
+        for name in handle.keys():
+            handles[name] = handle
+    return handles
+
+
+def _plan(folder: ModelFolder, family: Family, hp: Hparams, handles: dict[str, Any], writer: gguf.GGUFWriter,
+          qtype: gguf.GGMLQuantizationType) -> list[_Planned]:
+    tensor_map = gguf.get_tensor_name_map(family.arch, hp.block_count)
+    plan: list[_Planned] = []
+    if family.extra_tensors is not None:
+        for kind, data in family.extra_tensors(writer, hp):
+            plan.append(_Planned(None, gguf.TENSOR_NAMES[kind] + ".weight", tuple(data.shape), _Q.F32, data))
+    rows = vocab_row_count(folder.path, folder.config) if family.trims_vocab else None
+    for source, handle in handles.items():
+        if source.endswith(_UNUSED_SUFFIXES) or (family.skip_lm_head and source == "lm_head.weight"):
+            continue
+        mapped = tensor_map.get_type_and_name(source, try_suffixes=(".weight", ".bias"))
+        if mapped is None:
+            raise ModelError(f"tensor {source!r} has no place in a {gguf.MODEL_ARCH_NAMES[family.arch]} GGUF",
+                             where=str(folder.path),
+                             hint="The weights do not match config.json's architecture; save the model again "
+                                  "with transformers.")
+        kind, name = mapped
+        shape = tuple(handle.get_slice(source).get_shape())
+        if rows is not None and "embed_tokens" in source:
+            shape = (min(rows, shape[0]), *shape[1:])
+        plan.append(_Planned(source, name, shape, _tensor_qtype(name, kind, shape, qtype)))
+    return plan
+
+
+def _tensor_qtype(name: str, kind: gguf.MODEL_TENSOR, shape: tuple[int, ...],
+                  wanted: gguf.GGMLQuantizationType) -> gguf.GGMLQuantizationType:
+    if len(shape) <= 1 or name.endswith("_norm.weight") or not name.endswith(".weight") or kind in _F32_KINDS:
+        return _Q.F32
+    if wanted == _Q.Q8_0 and shape[-1] % gguf.GGML_QUANT_SIZES[_Q.Q8_0][0] != 0:
+        return _Q.F16  # rows that do not fill whole Q8_0 blocks stay 16-bit, as in llama.cpp's converter
+    return wanted
+
+
+def _stored_shape(item: _Planned) -> tuple[int, ...]:
+    if item.qtype in (_Q.Q8_0, _Q.BF16):
+        return gguf.quant_shape_to_byte_shape(item.shape, item.qtype)
+    return item.shape
+
+
+def _nbytes(item: _Planned) -> int:
+    count = int(np.prod(item.shape))
+    block, size = gguf.GGML_QUANT_SIZES[item.qtype]
+    return count // block * size
+
+
+def _tensor_bytes(item: _Planned, family: Family, hp: Hparams, handles: dict[str, Any]) -> np.ndarray:
+    import torch
+
+    if item.source is None:
+        data = item.data
+    else:
+        data = handles[item.source].get_tensor(item.source)
+        if data.dtype not in (torch.float16, torch.float32):
+            data = data.to(torch.float32)
+        if family.trims_vocab and "embed_tokens" in item.source:
+            data = data[: item.shape[0]]
+        if family.transform is not None:
+            data = family.transform(item.source, data, hp)
+    array = data.numpy()
+    if item.qtype == _Q.F32:
+        return array.astype(np.float32, copy=False)
+    if item.qtype == _Q.F16:
+        return array.astype(np.float16, copy=False)
+    return gguf.quants.quantize(array, item.qtype)
+
+
+def _write_metadata(writer: gguf.GGUFWriter, folder: ModelFolder, family: Family, hp: Hparams,
+                    file_type: gguf.LlamaFileType) -> None:
+    total, shared, expert, experts = writer.get_total_parameter_count()
+    metadata = gguf.Metadata.load(None, folder.path, None, total)
+    if metadata.name is None:
+        metadata.name = folder.path.name
+    if metadata.size_label is None and total > 0:
+        metadata.size_label = gguf.size_label(total, shared, expert, experts)
+    writer.add_type(gguf.GGUFType.MODEL)
+    metadata.set_gguf_meta_model(writer)
+    family.write_params(writer, hp)
+    writer.add_file_type(file_type)
+    writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    write_vocab(writer, folder.path, family.vocab, hp.raw)
