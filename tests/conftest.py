@@ -1,0 +1,3 @@
+"""Fixtures shared by every test folder (tiny models of each family are built once per session)."""
+
+pytest_plugins = ["tests.fixtures.tiny_models"]
