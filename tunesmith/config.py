@@ -57,7 +57,7 @@ class Clean(_Section):
 class Chunk(_Section):
     """Raw-text chunking for continued pre-training, in tokens of the base tokenizer."""
 
-    max_tokens: _Pos | None = None  # default: train.max_seq_len - 1 (room for the EOS token)
+    max_tokens: _Pos | None = None  # default: train.max_seq_len - 2 (room for BOS and EOS)
     overlap_tokens: _NonNeg = 32
 
 
@@ -84,7 +84,7 @@ class Train(_Section):
     max_steps: _Pos | None = None
     batch_size: _Pos = 4
     grad_accum: _Pos = 1
-    max_seq_len: Annotated[int, msgspec.Meta(ge=8)] = 1024
+    max_seq_len: Annotated[int, msgspec.Meta(ge=8)] | None = None  # default: 1024, or the model's context if less
     packing: bool = True
     gradient_checkpointing: bool = True
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"

@@ -1,0 +1,160 @@
+"""The transformers + peft backend: loads the base with LoRA (4-bit with bitsandbytes for QLoRA on CUDA) and trains
+with transformers' Trainer, which brings evaluation, early stopping, best-checkpoint selection and exact resume.
+
+Our rows are already tokenized, labelled and packed, so the plain Trainer is used rather than trl's SFTTrainer,
+which would re-process them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tunesmith.config import Config
+from tunesmith.errors import ModelError, TrainError
+from tunesmith.progress import Progress
+from tunesmith.trainer.backends import Device, FitResult
+from tunesmith.trainer.collate import Collator
+
+__all__ = ["HfBackend"]
+
+
+class _Rows:
+    """A map-style dataset over prepared rows (the Trainer's sampler shuffles indices with the run's seed)."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.rows[index]
+
+
+def _precision(config: Config, device: Device) -> str:
+    wanted = config.train.precision
+    if device.kind == "cpu":
+        # Half precision on CPU is slow or unsupported in many kernels; train in fp32 and say so when asked otherwise.
+        return "fp32"
+    if wanted == "auto":
+        return "bf16" if device.bf16 else "fp16"
+    if wanted == "bf16" and not device.bf16:
+        raise TrainError("this GPU does not support bf16", where="train.precision", hint="Use fp16 or auto.")
+    return wanted
+
+
+class HfBackend:
+    name = "hf"
+
+    def load(self, config: Config, device: Device, progress: Progress) -> tuple[Any, str]:
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM
+
+        precision = _precision(config, device)
+        if config.train.precision not in ("auto", precision):
+            progress.note(f"precision: {precision} (train.precision {config.train.precision} is not used on CPU)")
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        options: dict[str, Any] = {"dtype": dtype, "attn_implementation": "sdpa"}
+        if config.train.method == "qlora":
+            from transformers import BitsAndBytesConfig
+
+            options["quantization_config"] = BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=dtype)
+            options["device_map"] = {"": 0}
+        with progress.task(f"Loading {config.base}"):
+            try:
+                model = AutoModelForCausalLM.from_pretrained(config.base, **options)
+            except (OSError, ValueError) as err:
+                raise ModelError(f"cannot load the base model: {err}", where=str(config.base),
+                                 hint="Check the folder holds complete *.safetensors weights for its config.") from err
+        # A KV cache during training would also hide the packed-sequence mask from the attention layers.
+        model.config.use_cache = False
+        if config.train.method == "qlora":
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(
+                model, use_gradient_checkpointing=config.train.gradient_checkpointing)
+        lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+                          target_modules=config.lora.target_modules, use_rslora=config.lora.rslora,
+                          task_type="CAUSAL_LM")
+        try:
+            model = get_peft_model(model, lora)
+        except ValueError as err:
+            raise TrainError(f"cannot apply LoRA: {err}", where="lora.target_modules",
+                             hint="List module names of this model (e.g. q_proj, v_proj) or use all-linear.") from err
+        return model, precision
+
+    def fit(self, model: Any, tokenizer: Any, train_rows: list[dict], val_rows: list[dict], config: Config,
+            checkpoints: Path, callbacks: list[Any], resume_from: Path | None, precision: str) -> FitResult:
+        from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
+
+        train = config.train
+        evaluate = bool(val_rows)
+        save_steps = train.save_steps or train.eval_steps
+        if evaluate and save_steps % train.eval_steps:
+            raise TrainError(f"`train.save_steps` = {save_steps} is not a multiple of `train.eval_steps` = "
+                             f"{train.eval_steps}", where="train.save_steps",
+                             hint="The best adapter is picked among saved checkpoints; save at evaluation steps.")
+        args = TrainingArguments(
+            output_dir=str(checkpoints),
+            per_device_train_batch_size=train.batch_size,
+            per_device_eval_batch_size=train.batch_size,
+            gradient_accumulation_steps=train.grad_accum,
+            learning_rate=train.learning_rate,
+            lr_scheduler_type=train.scheduler,
+            warmup_steps=train.warmup_steps if train.warmup_steps is not None else train.warmup_ratio,
+            num_train_epochs=train.epochs,
+            max_steps=train.max_steps or -1,
+            weight_decay=train.weight_decay,
+            max_grad_norm=train.max_grad_norm,
+            eval_strategy="steps" if evaluate else "no",
+            eval_steps=train.eval_steps,
+            save_strategy="steps",
+            save_steps=save_steps,
+            save_total_limit=train.keep_checkpoints,
+            load_best_model_at_end=evaluate,
+            metric_for_best_model="eval_loss" if evaluate else None,
+            greater_is_better=False,
+            logging_steps=1,
+            seed=config.seed,
+            data_seed=config.seed,
+            bf16=precision == "bf16",
+            fp16=precision == "fp16",
+            use_cpu=precision == "fp32" and not _cuda(),
+            gradient_checkpointing=train.gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+            report_to="none",
+            remove_unused_columns=False,
+            dataloader_num_workers=0,
+            include_num_input_tokens_seen="non_padding",
+            disable_tqdm=True,
+        )
+        callbacks = list(callbacks)
+        stopper = None
+        if evaluate and train.early_stopping_patience:
+            stopper = EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience)
+            callbacks.append(stopper)
+        trainer = Trainer(model=model, args=args, train_dataset=_Rows(train_rows),
+                          eval_dataset=_Rows(val_rows) if evaluate else None,
+                          data_collator=Collator(tokenizer.pad_token_id), processing_class=tokenizer,
+                          callbacks=callbacks)
+        # With tqdm off the Trainer prints every log dict to stdout; our own display and metrics.jsonl replace it.
+        trainer.remove_callback(PrinterCallback)
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        state = trainer.state
+        best_step = None
+        if state.best_model_checkpoint:
+            best_step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
+        planned = state.max_steps
+        return FitResult(global_step=state.global_step, best_step=best_step, best_eval_loss=state.best_metric,
+                         stopped_early=bool(stopper) and state.global_step < planned,
+                         tokens_seen=int(state.num_input_tokens_seen))
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,93 @@
+"""Checking the base model folder before any long step: it exists, is a causal LM, and its context fits max_seq_len.
+
+Each failure names the folder or the config key and says what to do, instead of a transformers traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tunesmith.config import Config
+from tunesmith.errors import ConfigError, ModelError
+
+__all__ = ["BaseModel", "check_base_model", "load_tokenizer", "with_model_limits"]
+
+DEFAULT_MAX_SEQ_LEN = 1024
+
+_CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    path: Path
+    model_type: str
+    architecture: str
+    context_length: int | None
+
+
+def check_base_model(path: str | Path, max_seq_len: int | None = None) -> BaseModel:
+    """Open config.json of `path` and check it describes a causal LM whose context holds `max_seq_len` tokens."""
+    folder = Path(path)
+    hint = "Pass a Hugging Face causal-LM folder (config.json, *.safetensors, tokenizer) or `--base embedded`."
+    if not folder.is_dir():
+        raise ModelError("base model folder does not exist" if not folder.exists() else "base model is not a folder",
+                         where=str(folder), hint=hint)
+    if not (folder / "config.json").is_file():
+        raise ModelError("no config.json in the base model folder", where=str(folder), hint=hint)
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    try:
+        config = AutoConfig.from_pretrained(folder)
+    except (ValueError, OSError, KeyError) as err:
+        raise ModelError(f"unreadable config.json: {err}", where=str(folder / "config.json"), hint=hint) from err
+    architectures = list(getattr(config, "architectures", None) or [])
+    causal = [a for a in architectures if a.endswith("ForCausalLM") or a.endswith("LMHeadModel")]
+    if not causal and config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise ModelError(f"the base model is not a causal language model (architectures: "
+                         f"{', '.join(architectures) or 'none'}, model_type: {config.model_type})",
+                         where=str(folder / "config.json"),
+                         hint="Fine-tuning needs a decoder model such as Llama, Qwen, Mistral, Gemma or SmolLM.")
+    context = _context_length(config)
+    if max_seq_len is not None and context is not None and max_seq_len > context:
+        raise ConfigError(f"`train.max_seq_len` = {max_seq_len} is beyond the model's context of {context} tokens",
+                          where="train.max_seq_len", hint=f"Set train.max_seq_len to {context} or less.")
+    return BaseModel(folder, config.model_type, (causal or architectures or [""])[0], context)
+
+
+def with_model_limits(config: Config) -> Config:
+    """Check the base model and fill in `train.max_seq_len` when unset: 1024, or the model's context if shorter."""
+    base = check_base_model(config.base, config.train.max_seq_len)
+    if config.train.max_seq_len is not None:
+        return config
+    length = min(DEFAULT_MAX_SEQ_LEN, base.context_length or DEFAULT_MAX_SEQ_LEN)
+    return msgspec.structs.replace(config, train=msgspec.structs.replace(config.train, max_seq_len=length))
+
+
+def _context_length(config: Any) -> int | None:
+    for key in _CONTEXT_KEYS:
+        value = getattr(config, key, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    """The base model's tokenizer, with a pad token (EOS stands in when the model defines none)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(Path(path))
+    except (ValueError, OSError) as err:
+        raise ModelError(f"cannot load the tokenizer: {err}", where=str(path),
+                         hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.") from err
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelError("the tokenizer has no fast (Rust) version, which formatting needs for token offsets",
+                         where=str(path), hint="Save a tokenizer.json with the model.")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

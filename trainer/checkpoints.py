@@ -1,0 +1,54 @@
+"""Resumable trainer state: find the last complete checkpoint, and refuse to resume one made with other settings.
+
+A checkpoint counts as complete once its trainer_state.json (written last by the Trainer) parses; a run killed
+while saving leaves a partial folder that is removed, so the previous checkpoint is used.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tunesmith.errors import TrainError
+from tunesmith.files import write_text_atomic
+
+__all__ = ["resume_point", "checkpoint_step"]
+
+_SETTINGS = "tunesmith_settings.json"
+
+
+def checkpoint_step(path: Path) -> int:
+    return int(path.name.rsplit("-", 1)[-1])
+
+
+def _complete(path: Path) -> bool:
+    try:
+        json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return (path / "adapter_model.safetensors").is_file()
+
+
+def resume_point(checkpoints: Path, settings: dict[str, Any], *, restart: bool = False) -> Path | None:
+    """The checkpoint to resume from (None: start fresh); records `settings` for the next resume to compare."""
+    stored = checkpoints / _SETTINGS
+    if restart and checkpoints.exists():
+        shutil.rmtree(checkpoints)
+    found = sorted((p for p in checkpoints.glob("checkpoint-*") if p.name.rsplit("-", 1)[-1].isdigit()),
+                   key=checkpoint_step) if checkpoints.is_dir() else []
+    for partial in [p for p in found if not _complete(p)]:
+        shutil.rmtree(partial)
+    found = [p for p in found if p.exists()]
+    if found and stored.is_file():
+        previous = json.loads(stored.read_text(encoding="utf-8"))
+        changed = sorted(key for key in set(previous) | set(settings) if previous.get(key) != settings.get(key))
+        if changed:
+            raise TrainError(f"the checkpoints in this run were made with other settings (changed: "
+                             f"{', '.join(changed)}), so they cannot be resumed", where=str(checkpoints),
+                             hint="Re-run with --restart to discard them and train from the start, or use another "
+                                  "--output-dir.")
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(stored, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    return found[-1] if found else None

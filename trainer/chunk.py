@@ -1,0 +1,94 @@
+"""Chunking raw text for continued pre-training: windows of at most N tokens of the base tokenizer, cut on paragraph
+and sentence boundaries, with a tail of the previous chunk repeated as overlap.
+
+Hand-written because text splitters in the libraries count characters or need their own tokenizer; ours must count
+the exact tokens the model will see. Only a sentence longer than a whole window is cut mid-sentence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any
+
+from tunesmith.trainer.records import Record
+
+__all__ = ["chunk_text", "chunk_records"]
+
+_PARAGRAPH = re.compile(r"\n\s*\n")
+_SENTENCE = re.compile(r"(?<=[.!?…。！？])[\"'”’)\]]*\s+")
+
+
+def _count(tokenizer: Any, texts: list[str]) -> list[int]:
+    if not texts:
+        return []
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def _units(text: str, tokenizer: Any, max_tokens: int) -> list[tuple[str, str, int]]:
+    """Split text into (separator-before, piece, tokens) units that each fit in a window."""
+    units: list[tuple[str, str, int]] = []
+    paragraphs = [p.strip() for p in _PARAGRAPH.split(text) if p.strip()]
+    for p_index, (paragraph, size) in enumerate(zip(paragraphs, _count(tokenizer, paragraphs))):
+        separator = "\n\n" if p_index else ""
+        if size <= max_tokens:
+            units.append((separator, paragraph, size))
+            continue
+        sentences = [s for s in _SENTENCE.split(paragraph) if s.strip()]
+        for s_index, (sentence, s_size) in enumerate(zip(sentences, _count(tokenizer, sentences))):
+            sep = separator if s_index == 0 else " "
+            if s_size <= max_tokens:
+                units.append((sep, sentence, s_size))
+                continue
+            ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
+            for start in range(0, len(ids), max_tokens):
+                piece = tokenizer.decode(ids[start:start + max_tokens])
+                units.append((sep if start == 0 else "", piece, len(ids[start:start + max_tokens])))
+    return units
+
+
+def chunk_text(text: str, tokenizer: Any, max_tokens: int, overlap_tokens: int = 0) -> list[str]:
+    """Cut `text` into chunks of at most `max_tokens` tokens; consecutive chunks share up to `overlap_tokens`."""
+    units = _units(text, tokenizer, max_tokens)
+    chunks: list[str] = []
+    start = 0
+    while start < len(units):
+        end = start
+        total = 0
+        while end < len(units) and total + units[end][2] + (1 if end > start else 0) <= max_tokens:
+            total += units[end][2] + (1 if end > start else 0)
+            end += 1
+        end = max(end, start + 1)
+        chunk = _join(units[start:end])
+        # Token counts of pieces do not always add up at the joins; re-count and shrink until the window fits.
+        while end > start + 1 and _count(tokenizer, [chunk])[0] > max_tokens:
+            end -= 1
+            chunk = _join(units[start:end])
+        chunks.append(chunk)
+        if end >= len(units):
+            break
+        next_start = end
+        carried = 0
+        while next_start - 1 > start and carried + units[next_start - 1][2] <= overlap_tokens:
+            next_start -= 1
+            carried += units[next_start][2]
+        start = next_start
+    return chunks
+
+
+def _join(units: list[tuple[str, str, int]]) -> str:
+    return "".join((sep if i else "") + piece for i, (sep, piece, _) in enumerate(units))
+
+
+def chunk_records(records: list[Record], tokenizer: Any, max_tokens: int, overlap_tokens: int) -> list[Record]:
+    """Replace each text record by its chunks (chat records pass through); chunks keep their document's group."""
+    out: list[Record] = []
+    for record in records:
+        if record.kind != "text":
+            out.append(record)
+            continue
+        pieces = chunk_text(record.text, tokenizer, max_tokens, overlap_tokens)
+        for index, piece in enumerate(pieces):
+            origin = record.origin if len(pieces) == 1 else f"{record.origin}#chunk{index + 1}"
+            out.append(replace(record, text=piece, origin=origin))
+    return out

@@ -1,0 +1,89 @@
+"""Cleaning records: unicode normalisation, whitespace and control characters, boilerplate, length and phrase filters.
+
+Each record is either kept (cleaned) or dropped with a named reason, so the data report can say what was lost and why.
+The Project Gutenberg markers are matched by hand: no maintained library strips them without pulling in a corpus tool.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+
+from tunesmith.config import Clean
+from tunesmith.trainer.records import Record
+
+__all__ = ["CleanResult", "clean_records", "clean_text", "strip_boilerplate"]
+
+# Control characters except tab and newline; also the zero-width and BOM characters that sneak in from the web.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]")
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_GUTENBERG_START = re.compile(r"^\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG EBOOK.*?\*{3}\s*$",
+                              re.IGNORECASE | re.MULTILINE)
+_GUTENBERG_END = re.compile(r"^\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass
+class CleanResult:
+    kept: list[Record]
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+def clean_text(text: str, unicode_form: str = "NFC") -> str:
+    """Normalise unicode, drop control characters, collapse runs of spaces and blank lines, trim each line."""
+    if unicode_form != "none":
+        text = unicodedata.normalize(unicode_form, text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", text)
+    text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def strip_boilerplate(text: str) -> str:
+    """Keep only the body between Project Gutenberg's START and END markers (text without them is unchanged)."""
+    start = _GUTENBERG_START.search(text)
+    if start:
+        text = text[start.end():]
+    end = _GUTENBERG_END.search(text)
+    if end:
+        text = text[: end.start()]
+    return text
+
+
+def clean_records(records: list[Record], config: Clean) -> CleanResult:
+    """Clean every record and drop those that end up empty, too short, too long or holding a banned phrase."""
+    result = CleanResult(kept=[])
+    banned = [phrase.lower() for phrase in config.banned_phrases if phrase.strip()]
+    for record in records:
+        if config.strip_boilerplate and record.kind == "text":
+            record = record.map_text(strip_boilerplate)
+        record = record.map_text(lambda t: clean_text(t, config.unicode))
+        reason = _drop_reason(record, config, banned)
+        if reason:
+            result.dropped[reason] += 1
+        else:
+            result.kept.append(record)
+    return result
+
+
+def _drop_reason(record: Record, config: Clean, banned: list[str]) -> str | None:
+    if record.kind == "chat":
+        if any(not m["content"] for m in record.messages if m["role"] != "system"):
+            return "empty"
+    elif not record.text:
+        return "empty"
+    length = len(record.content)
+    if length < config.min_chars:
+        return "too_short"
+    if config.max_chars is not None and length > config.max_chars:
+        return "too_long"
+    if banned:
+        # Over-used phrases matter in what the model learns to say: replies and raw text, not the user's questions.
+        said = record.text if record.kind == "text" else "\n".join(
+            m["content"] for m in record.messages if m["role"] == "assistant")
+        said = said.lower()
+        if any(phrase in said for phrase in banned):
+            return "banned_phrase"
+    return None

@@ -1,0 +1,74 @@
+"""Batches for training: padding-free packing (position ids restart per sample) or plain padded batches.
+
+Packed rows carry no attention mask; transformers then derives a block-diagonal causal mask from the position ids,
+so samples in one row never attend to each other. Each sample's first label is masked, as it would be unpacked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tunesmith.trainer.format import IGNORE, Tokenized
+
+__all__ = ["pack_examples", "padded_rows", "Collator"]
+
+
+def pack_examples(examples: list[Tokenized], max_seq_len: int) -> list[dict[str, list[int]]]:
+    """First-fit-decreasing packing into rows of at most `max_seq_len` tokens (deterministic)."""
+    order = sorted(range(len(examples)), key=lambda i: (-len(examples[i].input_ids), i))
+    bins: list[list[int]] = []
+    room: list[int] = []
+    for index in order:
+        size = len(examples[index].input_ids)
+        slot = next((b for b, free in enumerate(room) if free >= size), None)
+        if slot is None:
+            bins.append([index])
+            room.append(max_seq_len - size)
+        else:
+            bins[slot].append(index)
+            room[slot] -= size
+    rows = []
+    for members in bins:
+        ids: list[int] = []
+        labels: list[int] = []
+        positions: list[int] = []
+        for index in sorted(members):
+            example = examples[index]
+            ids += example.input_ids
+            labels += [IGNORE] + example.labels[1:]
+            positions += list(range(len(example.input_ids)))
+        rows.append({"input_ids": ids, "labels": labels, "position_ids": positions})
+    return rows
+
+
+def padded_rows(examples: list[Tokenized]) -> list[dict[str, list[int]]]:
+    """One row per example (no packing)."""
+    return [{"input_ids": list(e.input_ids), "labels": list(e.labels)} for e in examples]
+
+
+class Collator:
+    """Pads rows of a batch to the longest; packed rows (with position ids) get no attention mask."""
+
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(row["input_ids"]) for row in rows)
+        packed = "position_ids" in rows[0]
+        batch: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
+        if packed:
+            batch["position_ids"] = []
+        else:
+            batch["attention_mask"] = []
+        for row in rows:
+            pad = width - len(row["input_ids"])
+            batch["input_ids"].append(row["input_ids"] + [self.pad_token_id] * pad)
+            batch["labels"].append(row["labels"] + [IGNORE] * pad)
+            if packed:
+                # Padding becomes its own segment (positions from 0), so real tokens never attend to it.
+                batch["position_ids"].append(row["position_ids"] + list(range(pad)))
+            else:
+                batch["attention_mask"].append([1] * len(row["input_ids"]) + [0] * pad)
+        return {key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()}

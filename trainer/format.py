@@ -1,0 +1,91 @@
+"""Records → token ids and labels: chats through the base model's own chat template, loss on assistant tokens only;
+raw text on every token, with EOS appended per document.
+
+Assistant spans are found by rendering the conversation prefix by prefix (the template's own output, whatever the
+family), then mapped to tokens through the tokenizer's offsets; `{% generation %}` markers are not needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tunesmith.errors import DataError, ModelError
+from tunesmith.trainer.records import Record
+
+__all__ = ["Tokenized", "IGNORE", "format_record", "assistant_spans"]
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    input_ids: list[int]
+    labels: list[int]
+
+    @property
+    def trained_tokens(self) -> int:
+        return sum(1 for label in self.labels if label != IGNORE)
+
+
+def _render(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool) -> str:
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+
+
+def assistant_spans(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
+    """The rendered conversation and the character spans of what the assistant says (including its end-of-turn)."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelError("the base model's tokenizer has no chat template, so chat data cannot be formatted",
+                         where="tokenizer_config.json",
+                         hint="Use an instruct/chat base model, or train on raw text (a `text` column or .txt files).")
+    full = _render(tokenizer, messages, False)
+    spans = []
+    for index, message in enumerate(messages):
+        if message["role"] != "assistant" or index == 0:
+            continue
+        before = _render(tokenizer, messages[:index], True)
+        upto = _render(tokenizer, messages[: index + 1], False)
+        if not (upto.startswith(before) and full.startswith(upto)):
+            spans = []
+            break
+        spans.append((len(before), len(upto)))
+    if not spans and messages[-1]["role"] == "assistant":
+        # Some templates rewrite earlier turns (e.g. drop old reasoning); then only the last reply can be located.
+        before = _render(tokenizer, messages[:-1], True)
+        if full.startswith(before):
+            spans = [(len(before), len(full))]
+    if not spans:
+        raise ModelError("cannot locate the assistant's replies in the chat template's output", where="chat_template",
+                         hint="The template must render a conversation as its prefix plus the reply; end each chat "
+                              "with an assistant message, or fix the template.")
+    return full, spans
+
+
+def format_record(record: Record, tokenizer: Any, max_seq_len: int) -> Tokenized:
+    """Token ids and labels of one record, truncated to `max_seq_len` tokens."""
+    if record.kind == "text":
+        ids = list(tokenizer(record.text)["input_ids"])
+        if tokenizer.eos_token_id is None:
+            raise ModelError("the tokenizer has no EOS token", where="tokenizer_config.json",
+                             hint="Set `eos_token` in tokenizer_config.json.")
+        ids = ids[: max_seq_len - 1]
+        if not ids or ids[-1] != tokenizer.eos_token_id:
+            ids.append(tokenizer.eos_token_id)
+        return Tokenized(ids, list(ids))
+    try:
+        text, spans = assistant_spans(tokenizer, list(record.messages))
+    except ModelError as err:
+        raise ModelError(err.message, where=f"{record.origin} ({err.where})", hint=err.hint) from err
+    except Exception as err:  # a jinja template raising on the data (e.g. roles out of order)
+        raise DataError(f"the chat template rejects this conversation: {err}", where=record.origin,
+                        hint="Check the order of roles (system, then user/assistant alternating).") from err
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(encoded["input_ids"])
+    labels = []
+    span_index = 0
+    for token_id, (start, _end) in zip(ids, encoded["offset_mapping"]):
+        while span_index < len(spans) and start >= spans[span_index][1]:
+            span_index += 1
+        inside = span_index < len(spans) and spans[span_index][0] <= start < spans[span_index][1]
+        labels.append(token_id if inside else IGNORE)
+    return Tokenized(ids[:max_seq_len], labels[:max_seq_len])

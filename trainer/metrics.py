@@ -1,0 +1,73 @@
+"""metrics.jsonl: one line per training step (loss, lr, grad norm, tokens/s) and per evaluation (eval loss).
+
+Written as the Trainer logs, one flushed line at a time; on resume the lines after the checkpoint's step are cut,
+so a re-run never repeats or duplicates a step.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from tunesmith.files import write_text_atomic
+
+__all__ = ["MetricsWriter", "read_metrics", "truncate_metrics"]
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """All complete lines of metrics.jsonl (a torn last line from a killed run is ignored)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Keep only the lines of steps up to `step` (0 removes them all)."""
+    kept = [row for row in read_metrics(path) if row.get("step", 0) <= step]
+    write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in kept))
+
+
+def _callback_base() -> type:
+    from transformers import TrainerCallback
+
+    return TrainerCallback
+
+
+class MetricsWriter(_callback_base()):
+    """A Trainer callback appending each log event to metrics.jsonl, with tokens/s between train logs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._last_time: float | None = None
+        self._last_tokens = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._last_time = time.perf_counter()
+        self._last_tokens = state.num_input_tokens_seen
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        row: dict[str, Any] = {"step": state.global_step}
+        if "eval_loss" in logs:
+            row["eval_loss"] = logs["eval_loss"]
+        elif "loss" in logs:
+            now = time.perf_counter()
+            tokens = state.num_input_tokens_seen
+            elapsed = now - (self._last_time or now)
+            row.update(loss=logs["loss"], lr=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
+                       epoch=logs.get("epoch"), tokens_seen=tokens,
+                       tokens_per_s=round((tokens - self._last_tokens) / elapsed, 1) if elapsed > 0 else None)
+            self._last_time, self._last_tokens = now, tokens
+        else:
+            return
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+            handle.flush()

@@ -1,0 +1,37 @@
+"""The train/validation split: deterministic for a seed, whole groups to one side, independent of row order.
+
+Groups (a document's chunks, a cluster of near-duplicates) are ordered by a seeded hash of their key and taken into
+validation until it holds the requested fraction of records, so no near-duplicate straddles the split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+
+from tunesmith.trainer.records import Record
+
+__all__ = ["split_records"]
+
+
+def split_records(records: list[Record], val_fraction: float, seed: int) -> tuple[list[Record], list[Record]]:
+    """Return (train, validation); each keeps the records' original order."""
+    if val_fraction <= 0 or not records:
+        return list(records), []
+    sizes: dict[str, int] = defaultdict(int)
+    for record in records:
+        sizes[record.group or record.origin] += 1
+    if len(sizes) < 2:
+        return list(records), []
+    order = sorted(sizes, key=lambda group: hashlib.sha256(f"{seed}:{group}".encode()).digest())
+    target = val_fraction * len(records)
+    val_groups: set[str] = set()
+    taken = 0
+    for group in order[:-1]:  # the last group always trains, so training is never empty
+        if taken >= target or (taken and taken + sizes[group] > target * 1.5):
+            break
+        val_groups.add(group)
+        taken += sizes[group]
+    train = [r for r in records if (r.group or r.origin) not in val_groups]
+    val = [r for r in records if (r.group or r.origin) in val_groups]
+    return train, val

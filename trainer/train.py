@@ -1,0 +1,127 @@
+"""`train`: the recipe from prepared data to a PEFT adapter, read top to bottom.
+
+prepare (reused when unchanged) → pick backend → resume point → format + pack → load base with LoRA → fit (eval,
+early stopping, checkpoints) → save the best adapter → loss.png → fit verdict → train_report.json.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tunesmith.config import Config, section_hash
+from tunesmith.errors import DataError
+from tunesmith.files import atomic_dir, write_text_atomic
+from tunesmith.progress import SILENT, Progress
+from tunesmith.trainer.backends import detect_device, select_backend
+from tunesmith.trainer.base_model import load_tokenizer, with_model_limits
+from tunesmith.trainer.checkpoints import checkpoint_step, resume_point
+from tunesmith.trainer.collate import pack_examples, padded_rows
+from tunesmith.trainer.format import Tokenized, format_record
+from tunesmith.trainer.plot import plot_losses
+from tunesmith.trainer.prepare import prepare_data, read_split
+from tunesmith.trainer.records import Record
+from tunesmith.trainer.verdict import fit_verdict
+
+__all__ = ["TrainResult", "train_adapter", "build_rows"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    adapter: Path
+    report: dict[str, Any]
+    reused: bool
+
+
+def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any = None,
+                  restart: bool = False) -> TrainResult:
+    """Train a LoRA adapter for `config` into runs/<name>/adapter/, resuming from its checkpoints if any."""
+    config = with_model_limits(config)
+    prepared = prepare_data(config, progress=progress)
+    paths = prepared.paths
+    device = detect_device()
+    backend = select_backend(config, device, progress)
+    settings = {"base": config.base, "data": prepared.report["config_hash"], "seed": config.seed,
+                "lora": msgspec.to_builtins(config.lora), "train": msgspec.to_builtins(config.train)}
+    settings_hash = section_hash(settings)
+    if not restart and paths.report.is_file() and (paths.adapter / "adapter_config.json").is_file():
+        done = json.loads(paths.report.read_text(encoding="utf-8"))
+        if done.get("settings_hash") == settings_hash:
+            progress.note(f"already trained with these settings: {paths.adapter} (pass --restart to train again)")
+            return TrainResult(paths.root, paths.adapter, done, reused=True)
+    checkpoint = resume_point(paths.checkpoints, settings, restart=restart)
+    resumed_at = checkpoint_step(checkpoint) if checkpoint else 0
+    if checkpoint:
+        progress.note(f"resuming from {checkpoint.name} (step {resumed_at})")
+
+    tokenizer = load_tokenizer(config.base)
+    train_rows, skipped = build_rows(read_split(paths, "train"), tokenizer, config)
+    val_rows, _ = build_rows(read_split(paths, "val"), tokenizer, config)
+    if skipped:
+        progress.note(f"{skipped} training example(s) have no assistant tokens within max_seq_len "
+                      f"({config.train.max_seq_len}) and are left out")
+    if not train_rows:
+        raise DataError("no training example has tokens to learn from", where=str(paths.data / "train.jsonl"),
+                        hint="Raise train.max_seq_len, or shorten the prompts.")
+
+    from tunesmith.trainer.metrics import MetricsWriter, read_metrics, truncate_metrics
+
+    truncate_metrics(paths.metrics, resumed_at)
+    model, precision = backend.load(config, device, progress)
+    callbacks = [MetricsWriter(paths.metrics)] + ([display] if display is not None else [])
+    started = time.perf_counter()
+    fit = backend.fit(model, tokenizer, train_rows, val_rows, config, paths.checkpoints, callbacks, checkpoint,
+                      precision)
+    with atomic_dir(paths.adapter, replace=True) as tmp:
+        model.save_pretrained(tmp)
+
+    metrics = read_metrics(paths.metrics)
+    plot_losses(metrics, paths.plot, title=f"{config.name}: {Path(str(config.base)).name}")
+    verdict = fit_verdict(metrics)
+    train_losses = [row["loss"] for row in metrics if "loss" in row]
+    report = {
+        "name": config.name,
+        "base": config.base,
+        "backend": backend.name,
+        "device": device.kind,
+        "method": config.train.method,
+        "precision": precision,
+        "steps": fit.global_step,
+        "resumed_from_step": resumed_at or None,
+        "stopped_early": fit.stopped_early,
+        "best_step": fit.best_step,
+        "best_eval_loss": fit.best_eval_loss,
+        "final_train_loss": train_losses[-1] if train_losses else None,
+        "tokens_seen": fit.tokens_seen,
+        "train_rows": len(train_rows),
+        "val_rows": len(val_rows),
+        "seconds": round(time.perf_counter() - started, 1),
+        "fit": verdict.fit,
+        "fit_reason": verdict.reason,
+        "adapter": str(paths.adapter),
+        "settings_hash": settings_hash,
+    }
+    write_text_atomic(paths.report, json.dumps(report, indent=2) + "\n")
+    return TrainResult(paths.root, paths.adapter, report, reused=False)
+
+
+def build_rows(records: list[Record], tokenizer: Any, config: Config) -> tuple[list[dict], int]:
+    """Tokenize and label records, then pack them (or not); returns the rows and how many were left out."""
+    examples: list[Tokenized] = []
+    skipped = 0
+    for record in records:
+        example = format_record(record, tokenizer, config.train.max_seq_len)
+        # A sample whose only learnable token is its first cannot teach anything once packed (its first label is
+        # masked), and one with none at all is a truncated chat.
+        if sum(1 for label in example.labels[1:] if label != -100) == 0:
+            skipped += 1
+            continue
+        examples.append(example)
+    rows = pack_examples(examples, config.train.max_seq_len) if config.train.packing else padded_rows(examples)
+    return rows, skipped

@@ -1,0 +1,41 @@
+"""`tunesmith train`: train a LoRA/QLoRA adapter on the prepared data, resuming from the run's checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tunesmith.commands.prepare import config_options, load_from_options
+
+__all__ = ["train"]
+
+
+@click.command()
+@config_options
+@click.option("--restart", is_flag=True, help="Discard this run's checkpoints and train from the first step.")
+def train(config: Path | None, base: str | None, data: tuple[Path, ...], output_dir: Path | None,
+          max_steps: int | None, overrides: tuple[str, ...], restart: bool) -> None:
+    """Fine-tune the base model with LoRA (or QLoRA on CUDA) and write runs/<name>/adapter/.
+
+    Prepares the data first when needed (see `tunesmith prepare`). Chats are formatted with the base model's own
+    chat template and only the assistant's tokens are learned; raw text is learned whole. Evaluates every
+    train.eval_steps, stops early when eval loss stops improving, keeps the best adapter, and writes
+    metrics.jsonl, loss.png and train_report.json with a fit verdict. Re-running the same command continues from
+    the last checkpoint of an interrupted run.
+
+        tunesmith train --base embedded --data qa.csv --max-steps 60
+    """
+    from tunesmith.console import err, out, progress
+    from tunesmith.trainer import train_adapter
+    from tunesmith.trainer.live import RichTrainDisplay
+
+    loaded = load_from_options(config, base, data, output_dir, max_steps, overrides)
+    result = train_adapter(loaded, progress=progress(), display=RichTrainDisplay(err), restart=restart)
+    report = result.report
+    colour = {"good fit": "green", "over-fit": "yellow", "under-fit": "yellow"}.get(report["fit"], "white")
+    out.print(f"[bold {colour}]{report['fit']}[/bold {colour}]: {report['fit_reason']}")
+    best = f", best eval loss {report['best_eval_loss']:.4f} at step {report['best_step']}" \
+        if report.get("best_eval_loss") is not None else ""
+    out.print(f"{report['steps']} steps{best}")
+    out.print(f"adapter: {result.adapter}")
