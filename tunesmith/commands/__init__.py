@@ -6,5 +6,6 @@ from tunesmith.commands.train import train
 from tunesmith.commands.demo import demo
 from tunesmith.commands.lint import lint
 from tunesmith.commands.package import package
+from tunesmith.commands.serve import serve
 
-COMMANDS = [base, prepare, train, package, lint, demo]
+COMMANDS = [base, prepare, train, package, lint, demo, serve]

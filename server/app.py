@@ -1,0 +1,64 @@
+"""The app factory: `create_app(settings)` wires backends, routes, auth, limits, logs and metrics into Litestar.
+
+Everything a handler needs arrives by dependency injection (`backends`, `metrics`); backends start
+(load models, first health check) when the app starts and are closed when it stops.
+"""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from tunesmith import __version__
+from tunesmith.errors import ConfigError
+from tunesmith.server.auth import api_key_guard
+from tunesmith.server.backends import Backend, Backends, LlamaCppBackend, OllamaBackend
+from tunesmith.server.errors import EXCEPTION_HANDLERS
+from tunesmith.server.observe import Metrics, observe_middleware
+from tunesmith.server.routes import ROUTES
+from tunesmith.server.settings import ServerSettings
+
+__all__ = ["create_app", "build_backends"]
+
+
+def build_backends(settings: ServerSettings) -> Backends:
+    """The backends the settings ask for: embedded packages first, then the Ollama upstreams."""
+    backends: list[Backend] = []
+    if settings.models:
+        backends.append(LlamaCppBackend(list(settings.models), threads=settings.threads))
+    if settings.ollama:
+        backends.append(OllamaBackend(list(settings.ollama), connect_timeout=settings.connect_timeout,
+                                      read_timeout=settings.read_timeout, health_interval=settings.health_interval))
+    if not backends:
+        raise ConfigError("nothing to serve: no Ollama URL and no package folder given", where="serve",
+                          hint="Pass --ollama http://localhost:11434 and/or --model PACKAGE_DIR.")
+    return Backends(backends)
+
+
+def create_app(settings: ServerSettings, *, backends: Backends | None = None) -> Litestar:
+    """The OpenAI-compatible app for `settings` (`backends` overrides the ones the settings would build)."""
+    backends = backends or build_backends(settings)
+    metrics = Metrics()
+
+    async def start(app: Litestar) -> None:
+        await backends.start()
+
+    async def stop(app: Litestar) -> None:
+        await backends.close()
+
+    return Litestar(
+        route_handlers=ROUTES,
+        dependencies={
+            "backends": Provide(lambda: backends, use_cache=True, sync_to_thread=False),
+            "metrics": Provide(lambda: metrics, use_cache=True, sync_to_thread=False),
+        },
+        guards=[api_key_guard(settings.api_keys)] if settings.api_keys else [],
+        middleware=[observe_middleware(metrics, log_prompts=settings.log_prompts)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        on_startup=[start],
+        on_shutdown=[stop],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="tunesmith", version=__version__,
+                                     description="OpenAI-compatible API over Ollama and embedded packages."),
+    )

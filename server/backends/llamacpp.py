@@ -1,0 +1,222 @@
+"""The embedded backend: package folders served in-process by llama-cpp-python, so no Ollama is needed.
+
+Chats are formatted with the model's own chat template from the GGUF; unset options take the package Modelfile's
+PARAMETERs, then Ollama's own defaults, so an answer matches what `ollama run` gives for the same package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tunesmith.errors import ModelError
+from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, ModelCard
+from tunesmith.server.backends.llama_worker import Job, ModelWorker
+from tunesmith.server.backends.package_folder import ServedPackage, read_package
+from tunesmith.server.errors import BadRequestError, ModelNotFoundError
+
+__all__ = ["LlamaCppBackend", "OLLAMA_DEFAULTS"]
+
+# Ollama's defaults (api/types.go DefaultOptions) for what neither the request nor the Modelfile sets.
+OLLAMA_DEFAULTS: dict[str, Any] = {"temperature": 0.8, "top_k": 40, "top_p": 0.9, "min_p": 0.0, "typical_p": 1.0,
+                                   "repeat_penalty": 1.1, "presence_penalty": 0.0, "frequency_penalty": 0.0,
+                                   "num_predict": -1, "num_ctx": 4096}
+# Ollama option name -> llama-cpp-python create_completion argument.
+_SAMPLING = {"temperature": "temperature", "top_k": "top_k", "top_p": "top_p", "min_p": "min_p",
+             "typical_p": "typical_p", "repeat_penalty": "repeat_penalty", "presence_penalty": "presence_penalty",
+             "frequency_penalty": "frequency_penalty", "seed": "seed"}
+
+
+class _Model:
+    """A loaded package: the llama.cpp model, its chat formatter and its worker thread."""
+
+    def __init__(self, package: ServedPackage, threads: int | None) -> None:
+        import llama_cpp
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.package = package
+        self.defaults = {**OLLAMA_DEFAULTS, **package.modelfile.parameters}
+        self.threads = threads or os.cpu_count() or 1
+        try:
+            self.llm = llama_cpp.Llama(str(package.gguf), n_ctx=0, vocab_only=True, verbose=False)
+            n_ctx = min(int(self.defaults["num_ctx"]), self.llm.n_ctx_train())
+            self.llm = llama_cpp.Llama(str(package.gguf), n_ctx=n_ctx, n_threads=self.threads,
+                                       n_threads_batch=self.threads, verbose=False)
+        except (ValueError, RuntimeError) as err:
+            raise ModelError(f"llama.cpp cannot load the GGUF: {err}", where=str(package.gguf),
+                             hint="Re-run `tunesmith package`; the file may be truncated or from a newer llama.cpp."
+                             ) from err
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelError("the GGUF has no chat template (tokenizer.chat_template)", where=str(package.gguf),
+                             hint="Package a base model whose tokenizer has a chat template.")
+        eos, bos = self.llm.token_eos(), self.llm.token_bos()
+        self.formatter = Jinja2ChatFormatter(template=template, eos_token=self._text(eos), bos_token=self._text(bos),
+                                             stop_token_ids=[eos])
+        self.created = int(package.gguf.stat().st_mtime)
+        self.worker = ModelWorker(package.model_id)
+        self.in_flight = 0
+        self.embedder = None
+
+    def _text(self, token: int) -> str:
+        return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace") if token >= 0 else ""
+
+    def prompt_tokens(self, request: GenerateRequest) -> tuple[list[int], list[str]]:
+        """Token ids of the prompt and the stop strings the chat format adds."""
+        if request.prompt is not None:
+            return self.llm.tokenize(request.prompt.encode("utf-8"), add_bos=True, special=False), []
+        modelfile = self.package.modelfile
+        messages = [{key: value for key, value in message.items() if key != "tool_name"}
+                    for message in request.messages or []]
+        # As Ollama does: the Modelfile's MESSAGE lines come first, SYSTEM applies unless the chat brings its own.
+        history = [{"role": role, "content": content} for role, content in modelfile.messages]
+        if modelfile.system and not any(message["role"] == "system" for message in messages):
+            history.insert(0, {"role": "system", "content": modelfile.system})
+        try:
+            formatted = self.formatter(messages=history + messages)
+        except Exception as err:  # the template's own raise_exception, or a Jinja error, on this chat
+            raise BadRequestError(f"the model's chat template rejects these messages: {err}",
+                                  param="messages") from err
+        tokens = self.llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special,
+                                   special=True)
+        stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
+        return tokens, stop
+
+    def arguments(self, request: GenerateRequest, extra_stop: list[str]) -> dict[str, Any]:
+        import llama_cpp
+
+        options = {**self.defaults, **request.options}
+        kwargs = {target: options[name] for name, target in _SAMPLING.items() if name in options}
+        predict = int(options.get("num_predict", -1))
+        kwargs["max_tokens"] = predict if predict > 0 else None
+        stop = options.get("stop") or []
+        kwargs["stop"] = list(dict.fromkeys([*stop, *extra_stop]))
+        if request.format == "json":
+            kwargs["grammar"] = llama_cpp.LlamaGrammar.from_string(llama_cpp.llama_grammar.JSON_GBNF, verbose=False)
+        elif isinstance(request.format, dict):
+            kwargs["grammar"] = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(request.format), verbose=False)
+        return kwargs
+
+
+class LlamaCppBackend:
+    """Serve package folders in-process; each model runs one generation at a time, the rest wait in its queue."""
+
+    name = "embedded"
+
+    def __init__(self, folders: list[str], *, threads: int | None = None) -> None:
+        packages = [read_package(folder) for folder in folders]
+        seen: dict[str, ServedPackage] = {}
+        for package in packages:
+            if package.model_id in seen:
+                raise ModelError(f"two packages serve the model id {package.model_id!r}",
+                                 where=f"{seen[package.model_id].folder} and {package.folder}",
+                                 hint="Serve one of them, or rename one package's GGUF files.")
+            seen[package.model_id] = package
+        self._threads = threads
+        self._packages = seen
+        self._models: dict[str, _Model] = {}
+
+    async def start(self) -> None:
+        # Loading takes seconds per model; doing it before serving keeps the first request as fast as the rest.
+        for model_id, package in self._packages.items():
+            self._models[model_id] = _Model(package, self._threads)
+
+    async def close(self) -> None:
+        for model in self._models.values():
+            model.worker.stop()
+        self._models.clear()
+
+    async def list_models(self) -> list[ModelCard]:
+        return [ModelCard(id=model_id, owned_by="tunesmith", created=model.created)
+                for model_id, model in self._models.items()]
+
+    async def has_model(self, model: str) -> bool:
+        return model in self._models
+
+    def _model(self, model: str) -> _Model:
+        try:
+            return self._models[model]
+        except KeyError:
+            raise ModelNotFoundError(f"model {model!r} is not served here",
+                                     hint="List the served models with GET /v1/models.") from None
+
+    async def stream(self, request: GenerateRequest) -> AsyncIterator[Delta]:
+        model = self._model(request.model)
+        if request.tools:
+            raise BadRequestError("tools are not supported by the embedded backend", param="tools",
+                                  hint="Serve the model through Ollama (--ollama) for tool calls.")
+        tokens, extra_stop = model.prompt_tokens(request)
+        if len(tokens) >= model.llm.n_ctx():
+            raise BadRequestError(f"the prompt takes {len(tokens)} tokens; the model's context holds "
+                                  f"{model.llm.n_ctx()}", param="messages" if request.messages else "prompt",
+                                  hint="Shorten the conversation, or raise num_ctx in the package's Modelfile.")
+        kwargs = model.arguments(request, extra_stop)
+
+        def generate(job: Job) -> None:
+            import llama_cpp
+
+            sampled = 0
+
+            def count(input_ids, scores):  # called once per sampled token: the exact completion token count
+                nonlocal sampled
+                sampled += 1
+                return scores
+
+            reason = "stop"
+            chunks = model.llm.create_completion(
+                tokens, stream=True, logits_processor=llama_cpp.LogitsProcessorList([count]),
+                stopping_criteria=llama_cpp.StoppingCriteriaList([lambda ids, logits: job.cancelled]), **kwargs)
+            try:
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    if choice["text"]:
+                        job.emit(Delta(content=choice["text"]))
+                    reason = choice["finish_reason"] or reason
+                    if job.cancelled:
+                        return
+            finally:
+                chunks.close()
+            job.emit(Delta(done=True, done_reason=reason, prompt_tokens=len(tokens), completion_tokens=sampled))
+
+        model.in_flight += 1
+        try:
+            async for delta in model.worker.run(generate):
+                yield delta
+        finally:
+            model.in_flight -= 1
+
+    async def complete(self, request: GenerateRequest) -> Delta:
+        parts, last = [], Delta(done=True)
+        async for delta in self.stream(request):
+            parts.append(delta.content)
+            last = delta
+        return Delta(content="".join(parts), done=True, done_reason=last.done_reason,
+                     prompt_tokens=last.prompt_tokens, completion_tokens=last.completion_tokens)
+
+    async def embed(self, model_id: str, inputs: list[str]) -> Embeddings:
+        model = self._model(model_id)
+
+        def embed(job: Job) -> None:
+            import llama_cpp
+
+            if model.embedder is None:
+                # A second context in embedding mode; mean pooling, normalised, as Ollama's /api/embed returns.
+                model.embedder = llama_cpp.Llama(str(model.package.gguf), embedding=True, n_ctx=model.llm.n_ctx(),
+                                                 pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+                                                 n_threads=model.threads, verbose=False)
+            vectors, count = model.embedder.embed(inputs, normalize=True, return_count=True)
+            job.emit(Embeddings(vectors=vectors, prompt_tokens=count))
+
+        model.in_flight += 1
+        try:
+            [result] = [item async for item in model.worker.run(embed)]
+        finally:
+            model.in_flight -= 1
+        return result
+
+    async def health(self) -> dict[str, Any]:
+        models = [{"model": model_id, "gguf": str(model.package.gguf), "in_flight": model.in_flight}
+                  for model_id, model in self._models.items()]
+        return {"ok": bool(self._models), "models": models}

@@ -1,0 +1,58 @@
+"""Read a package folder (what `tunesmith package` writes) into what the embedded backend serves.
+
+The Modelfile names the default GGUF and carries the defaults `ollama run` would apply (stop, num_ctx, sampling,
+SYSTEM, MESSAGE lines); the model id is the package name, the GGUF's file name without its quantization suffix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tunesmith.errors import ModelError, ModelfileError
+from tunesmith.modelfiles import Modelfile, parse_modelfile
+
+__all__ = ["ServedPackage", "read_package"]
+
+# `<name>-Q4_K_M.gguf`, `<name>-F16.gguf`, `<name>-IQ4_XS.gguf`, `<name>-BF16.gguf`: the quant follows the last dash.
+_QUANT_SUFFIX = re.compile(r"-(?:I?Q\d\w*|[BF]F?16|F32)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ServedPackage:
+    """One model of the embedded backend: its id, GGUF and parsed Modelfile."""
+
+    model_id: str
+    gguf: Path
+    modelfile: Modelfile
+    folder: Path
+
+
+def read_package(folder: str | Path, model_id: str | None = None) -> ServedPackage:
+    """Check and read a package folder; errors name the file and say how to make a valid one."""
+    folder = Path(folder)
+    modelfile_path = folder / "Modelfile"
+    if not folder.is_dir():
+        raise ModelError("package folder does not exist", where=str(folder),
+                         hint="Pass a folder written by `tunesmith package` to --model.")
+    if not modelfile_path.is_file():
+        raise ModelError("package folder has no Modelfile", where=str(folder),
+                         hint="Pass a folder written by `tunesmith package`, or write a Modelfile whose FROM names "
+                              "the GGUF file.")
+    try:
+        text = modelfile_path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ModelfileError("Modelfile is not UTF-8 text", where=str(modelfile_path),
+                             hint="Re-save it as UTF-8.") from err
+    modelfile = parse_modelfile(text, source=str(modelfile_path))
+    gguf = (folder / modelfile.from_).resolve() if not Path(modelfile.from_).is_absolute() else Path(modelfile.from_)
+    if gguf.suffix.lower() != ".gguf":
+        raise ModelError(f"FROM names {modelfile.from_!r}, not a .gguf file", where=str(modelfile_path),
+                         hint="The embedded backend serves GGUF files; point FROM at the package's GGUF "
+                              "(e.g. FROM ./name-Q4_K_M.gguf).")
+    if not gguf.is_file():
+        raise ModelError(f"FROM names {modelfile.from_!r}, which does not exist", where=str(modelfile_path),
+                         hint="Re-run `tunesmith package`, or fix the FROM line.")
+    name = model_id or _QUANT_SUFFIX.sub("", gguf.stem)
+    return ServedPackage(model_id=name, gguf=gguf, modelfile=modelfile, folder=folder)

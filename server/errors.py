@@ -1,0 +1,124 @@
+"""How the server fails: the errors routes and backends raise, and the one OpenAI error body every failure becomes.
+
+Each error class carries its HTTP status; Litestar's own exceptions (bad JSON, body too large, no such route) are
+folded into the same `{"error": {"message", "type", "param", "code"}}` body so clients see one shape.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from tunesmith.errors import ModelError, TunesmithError, UpstreamError
+
+__all__ = [
+    "BadRequestError",
+    "AuthenticationError",
+    "ModelNotFoundError",
+    "UpstreamTimeoutError",
+    "error_body",
+    "status_of",
+    "EXCEPTION_HANDLERS",
+]
+
+_log = logging.getLogger("tunesmith.server")
+
+
+class BadRequestError(TunesmithError):
+    """The request body is well-formed JSON but asks for something invalid; `param` names the field."""
+
+    def __init__(self, message: str, *, param: str | None = None, hint: str | None = None) -> None:
+        self.param = param
+        super().__init__(message, where=param, hint=hint)
+
+
+class AuthenticationError(TunesmithError):
+    """The request carries no API key, or one the server does not know."""
+
+
+class ModelNotFoundError(ModelError):
+    """No backend serves the requested model."""
+
+
+class UpstreamTimeoutError(UpstreamError):
+    """An upstream took longer than the configured timeout to answer."""
+
+
+# Most specific first: the first matching class decides the status and the OpenAI error type.
+_KINDS: list[tuple[type[BaseException], int, str, str | None]] = [
+    (BadRequestError, 400, "invalid_request_error", None),
+    (AuthenticationError, 401, "authentication_error", "invalid_api_key"),
+    (ModelNotFoundError, 404, "invalid_request_error", "model_not_found"),
+    (UpstreamTimeoutError, 504, "upstream_error", "upstream_timeout"),
+    (UpstreamError, 502, "upstream_error", "upstream_unavailable"),
+    (TunesmithError, 400, "invalid_request_error", None),
+]
+
+
+def status_of(error: BaseException) -> tuple[int, str, str | None]:
+    """HTTP status, OpenAI error type and code for one of our errors."""
+    for kind, status, type_, code in _KINDS:
+        if isinstance(error, kind):
+            return status, type_, code
+    return 500, "server_error", None
+
+
+def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> dict:
+    """The OpenAI error body."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+
+
+def _tunesmith_handler(request: Request, error: TunesmithError) -> Response:
+    status, type_, code = status_of(error)
+    param = getattr(error, "param", None)
+    # `where` of a BadRequestError is the field, already in `param`; the message stays readable without it.
+    message = error.message if isinstance(error, BadRequestError) else str(error)
+    if isinstance(error, BadRequestError) and error.hint:
+        message = f"{message.rstrip('.')}. {error.hint}"
+    return Response(error_body(message, type_, param, code), status_code=status)
+
+
+def _validation_handler(request: Request, error: ValidationException) -> Response:
+    # msgspec says e.g. "Expected `str`, got `int` - at `$.messages[0].content`": keep its words, name the field.
+    detail = str(error.detail or "invalid request body")
+    param = None
+    if "at `$." in detail:
+        param = detail.rsplit("at `$.", 1)[1].rstrip("`")
+    for extra in error.extra or []:
+        if isinstance(extra, dict) and extra.get("message"):
+            detail = str(extra["message"])
+            key = str(extra.get("key") or "")
+            param = param or (key if key and key != "body" else None)
+    return Response(error_body(f"invalid request body: {detail}", "invalid_request_error", param), status_code=400)
+
+
+def _http_handler(request: Request, error: HTTPException) -> Response:
+    status = error.status_code
+    type_ = "invalid_request_error" if status < 500 else "server_error"
+    code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(status)
+    message = str(error.detail)
+    if status == 413:
+        message = "request body too large; send a smaller body or raise the server's max_body_bytes"
+    return Response(error_body(message, type_, None, code), status_code=status, headers=error.headers)
+
+
+def _decode_handler(request: Request, error: msgspec.DecodeError) -> Response:
+    return Response(error_body(f"invalid JSON body: {error}", "invalid_request_error"), status_code=400)
+
+
+def _unexpected_handler(request: Request, error: Exception) -> Response:
+    # A bug, not a user error: keep the traceback in the log, give the client the OpenAI shape.
+    _log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return Response(error_body("internal server error", "server_error"), status_code=500)
+
+
+EXCEPTION_HANDLERS = {
+    TunesmithError: _tunesmith_handler,
+    ValidationException: _validation_handler,
+    HTTPException: _http_handler,
+    msgspec.DecodeError: _decode_handler,
+    Exception: _unexpected_handler,
+}

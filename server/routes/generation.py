@@ -1,0 +1,97 @@
+"""POST /v1/chat/completions and POST /v1/completions: one generation, whole or streamed as server-sent events.
+
+Errors before the first byte become a plain HTTP error with the OpenAI body (the backend's first piece is awaited
+before the response starts); errors after it end the stream with an error event.
+"""
+
+from __future__ import annotations
+
+import time
+
+from litestar import Request, Response, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.response import Stream
+
+from tunesmith.server.backends import Backends, Delta, GenerateRequest
+from tunesmith.server.mapping import (
+    chat_completion_body,
+    chat_to_generate,
+    completion_body,
+    completion_to_generate,
+    new_id,
+)
+from tunesmith.server.observe import RequestRecord, record_of
+from tunesmith.server.schemas import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest, ErrorBody
+from tunesmith.server.streaming import chat_events, completion_events
+
+__all__ = ["create_chat_completion", "create_completion", "ERROR_RESPONSES"]
+
+ERROR_RESPONSES = {
+    400: ResponseSpec(ErrorBody, description="The body is invalid; `error.param` names the field."),
+    401: ResponseSpec(ErrorBody, description="No API key, or an unknown one."),
+    404: ResponseSpec(ErrorBody, description="No backend serves the model."),
+    413: ResponseSpec(ErrorBody, description="The body is larger than the server accepts."),
+    502: ResponseSpec(ErrorBody, description="The upstream is unreachable or answered with an error."),
+    504: ResponseSpec(ErrorBody, description="The upstream did not answer in time."),
+}
+_SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+_STREAM_NOTE = ("With `stream: true` the answer is `text/event-stream`: one `data: {chunk}` event per piece, then "
+                "`data: [DONE]`; a failure after the first event ends the stream with `data: {\"error\": ...}`.")
+
+
+def _take_usage(record: RequestRecord):
+    def on_finish(last: Delta | None, error: BaseException | None) -> None:
+        if last is not None:
+            record.prompt_tokens, record.completion_tokens = last.prompt_tokens, last.completion_tokens
+        if error is not None:
+            record.error = str(error) or type(error).__name__
+    return on_finish
+
+
+async def _start(request: Request, backends: Backends, generate: GenerateRequest, stream: bool):
+    record = record_of(request)
+    record.model, record.stream = generate.model, stream
+    record.prompt = generate.messages if generate.prompt is None else generate.prompt
+    backend = await backends.for_model(generate.model)
+    if not stream:
+        delta = await backend.complete(generate)
+        record.prompt_tokens, record.completion_tokens = delta.prompt_tokens, delta.completion_tokens
+        return record, delta, None
+    pieces = backend.stream(generate)
+    try:
+        first = await anext(pieces)
+    except BaseException:
+        await pieces.aclose()
+        raise
+    return record, first, pieces
+
+
+@post("/v1/chat/completions", status_code=200, tags=["generation"], responses=ERROR_RESPONSES,
+      summary="Create a chat completion", description=_STREAM_NOTE)
+async def create_chat_completion(data: ChatCompletionRequest, request: Request,
+                                 backends: Backends) -> Response[ChatCompletion]:
+    """OpenAI chat completions over the backend that serves `model`."""
+    generate = chat_to_generate(data)
+    record, first, rest = await _start(request, backends, generate, data.stream)
+    response_id, created = new_id("chatcmpl"), int(time.time())
+    if rest is None:
+        return Response(chat_completion_body(response_id, created, data.model, first))
+    include_usage = bool(data.stream_options and data.stream_options.include_usage)
+    events = chat_events(response_id, created, data.model, first, rest, include_usage=include_usage,
+                         on_finish=_take_usage(record))
+    return Stream(events, media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
+@post("/v1/completions", status_code=200, tags=["generation"], responses=ERROR_RESPONSES,
+      summary="Create a text completion (raw prompt, no chat template)", description=_STREAM_NOTE)
+async def create_completion(data: CompletionRequest, request: Request, backends: Backends) -> Response[Completion]:
+    """OpenAI (legacy) completions: the prompt is sent as is, without the model's chat template."""
+    generate = completion_to_generate(data)
+    record, first, rest = await _start(request, backends, generate, data.stream)
+    response_id, created = new_id("cmpl"), int(time.time())
+    if rest is None:
+        return Response(completion_body(response_id, created, data.model, first))
+    include_usage = bool(data.stream_options and data.stream_options.include_usage)
+    events = completion_events(response_id, created, data.model, first, rest, include_usage=include_usage,
+                               on_finish=_take_usage(record))
+    return Stream(events, media_type="text/event-stream", headers=_SSE_HEADERS)

@@ -1,0 +1,33 @@
+"""GET /v1/models and GET /v1/models/{id}: the models every backend serves, merged."""
+
+from __future__ import annotations
+
+from litestar import get
+
+from tunesmith.server.backends import Backends
+from tunesmith.server.errors import ModelNotFoundError
+from tunesmith.server.routes.generation import ERROR_RESPONSES
+from tunesmith.server.schemas import Model, ModelList
+
+__all__ = ["list_models", "retrieve_model"]
+
+
+@get("/v1/models", tags=["models"], responses={k: ERROR_RESPONSES[k] for k in (401, 502)},
+     summary="List the served models")
+async def list_models(backends: Backends) -> ModelList:
+    """Every model of every reachable backend (Ollama upstreams merged, then embedded packages)."""
+    cards = await backends.list_models()
+    return ModelList(object="list", data=[Model(id=card.id, object="model", created=card.created,
+                                                owned_by=card.owned_by) for card in cards])
+
+
+@get("/v1/models/{model_id:path}", tags=["models"], responses={k: ERROR_RESPONSES[k] for k in (401, 404, 502)},
+     summary="Describe one served model")
+async def retrieve_model(model_id: str, backends: Backends) -> Model:
+    """One model by id (ids may hold `/` and `:`, as Ollama's do)."""
+    model_id = model_id.lstrip("/")
+    for card in await backends.list_models():
+        if card.id == model_id or card.id == f"{model_id}:latest":
+            return Model(id=card.id, object="model", created=card.created, owned_by=card.owned_by)
+    raise ModelNotFoundError(f"model {model_id!r} is not served here",
+                             hint="List the served models with GET /v1/models.")

@@ -1,0 +1,120 @@
+"""Server-sent events in OpenAI's shape: chunks of a chat or text completion, `data: [DONE]`, or an error event.
+
+Each stream encodes its constant head (id, created, model) once, so a token costs one small msgspec encode; a
+failure after the first byte ends the stream with an OpenAI error event instead of a silent cut.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import msgspec
+
+from tunesmith.errors import TunesmithError
+from tunesmith.server.backends.base import Delta
+from tunesmith.server.errors import error_body, status_of
+from tunesmith.server.mapping import finish_reason, openai_tool_calls
+
+__all__ = ["chat_events", "completion_events", "DONE"]
+
+DONE = b"data: [DONE]\n\n"
+_encode = msgspec.json.encode
+_log = logging.getLogger("tunesmith.server")
+OnFinish = Callable[[Delta | None, BaseException | None], None]
+
+
+def _error_event(error: BaseException) -> bytes:
+    if isinstance(error, TunesmithError):
+        _, type_, code = status_of(error)
+        return b"data: " + _encode(error_body(str(error), type_, getattr(error, "param", None), code)) + b"\n\n"
+    _log.error("stream failed after it began", exc_info=error)
+    return b"data: " + _encode(error_body("internal server error", "server_error")) + b"\n\n"
+
+
+async def _events(first: Delta, rest: AsyncIterator[Delta], render: Callable[[Delta], bytes | None],
+                  final: Callable[[Delta], bytes], on_finish: OnFinish) -> AsyncIterator[bytes]:
+    last: Delta | None = None
+    failure: BaseException | None = None
+    try:
+        delta: Delta | None = first
+        while delta is not None and not delta.done:
+            event = render(delta)
+            if event is not None:
+                yield event
+            delta = await anext(rest, None)
+        # A backend that ends without a final piece ended normally.
+        last = delta or Delta(done=True)
+        yield final(last)
+        yield DONE
+    except Exception as error:
+        failure = error
+        yield _error_event(error)
+    except BaseException as error:  # the client went away: cancelled mid-stream
+        failure = error
+        raise
+    finally:
+        on_finish(last, failure)
+        # Closing the backend's iterator is what stops the generation (or closes the upstream connection).
+        await rest.aclose()
+
+
+def chat_events(response_id: str, created: int, model: str, first: Delta, rest: AsyncIterator[Delta], *,
+                include_usage: bool, on_finish: OnFinish) -> AsyncIterator[bytes]:
+    """`chat.completion.chunk` events: role first, then content and tool calls, the finish reason, usage, [DONE]."""
+    head = (b'data: {"id":' + _encode(response_id) + b',"object":"chat.completion.chunk","created":'
+            + str(created).encode() + b',"model":' + _encode(model) + b',"system_fingerprint":"fp_tunesmith"')
+    usage_null = b',"usage":null' if include_usage else b""
+    state = {"role_sent": False, "tool_calls": 0}
+
+    def chunk(delta: dict, reason: str | None) -> bytes:
+        if not state["role_sent"]:
+            delta = {"role": "assistant", **delta}
+            state["role_sent"] = True
+        return (head + b',"choices":[{"index":0,"delta":' + _encode(delta) + b',"logprobs":null,"finish_reason":'
+                + _encode(reason) + b"}]" + usage_null + b"}\n\n")
+
+    def render(delta: Delta) -> bytes | None:
+        body: dict = {}
+        if delta.content:
+            body["content"] = delta.content
+        if delta.tool_calls:
+            body["tool_calls"] = openai_tool_calls(delta.tool_calls, state["tool_calls"], streaming=True)
+            state["tool_calls"] += len(delta.tool_calls)
+        return chunk(body, None) if body else None
+
+    def final(delta: Delta) -> bytes:
+        event = render(delta) or b""
+        event += chunk({}, finish_reason(delta, state["tool_calls"] > 0))
+        if include_usage:
+            usage = {"prompt_tokens": delta.prompt_tokens, "completion_tokens": delta.completion_tokens,
+                     "total_tokens": delta.prompt_tokens + delta.completion_tokens}
+            event += head + b',"choices":[],"usage":' + _encode(usage) + b"}\n\n"
+        return event
+
+    return _events(first, rest, render, final, on_finish)
+
+
+def completion_events(response_id: str, created: int, model: str, first: Delta, rest: AsyncIterator[Delta], *,
+                      include_usage: bool, on_finish: OnFinish) -> AsyncIterator[bytes]:
+    """`text_completion` events: text pieces, the finish reason, usage, [DONE]."""
+    head = (b'data: {"id":' + _encode(response_id) + b',"object":"text_completion","created":'
+            + str(created).encode() + b',"model":' + _encode(model))
+    usage_null = b',"usage":null' if include_usage else b""
+
+    def chunk(text: str, reason: str | None) -> bytes:
+        return (head + b',"choices":[{"index":0,"text":' + _encode(text) + b',"logprobs":null,"finish_reason":'
+                + _encode(reason) + b"}]" + usage_null + b"}\n\n")
+
+    def render(delta: Delta) -> bytes | None:
+        return chunk(delta.content, None) if delta.content else None
+
+    def final(delta: Delta) -> bytes:
+        event = (render(delta) or b"") + chunk("", finish_reason(delta))
+        if include_usage:
+            usage = {"prompt_tokens": delta.prompt_tokens, "completion_tokens": delta.completion_tokens,
+                     "total_tokens": delta.prompt_tokens + delta.completion_tokens}
+            event += head + b',"choices":[],"usage":' + _encode(usage) + b"}\n\n"
+        return event
+
+    return _events(first, rest, render, final, on_finish)
