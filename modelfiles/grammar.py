@@ -104,18 +104,19 @@ def _step(ch: str, state: int) -> tuple[int, str | None, str | None]:
 
 
 def _name_error(line: int, word: str, ch: str, state: int) -> ScanError:
-    what = repr(ch) if ch not in _NEWLINE else "the end of the line"
+    shown = word if ch.isspace() else word + ch
+    what = "the end of the line" if ch in _NEWLINE else repr(ch)
     if state == _PARAMETER:
-        return ScanError(line, f"PARAMETER {word}{ch if ch not in _NEWLINE else ''}: a parameter name may hold only "
-                         "letters, digits and _ and must be followed by one space and a value",
+        return ScanError(line, f"PARAMETER {shown}: a parameter name may hold only letters, digits and _ and must be "
+                         "followed by one space and a value",
                          "write it as `PARAMETER name value`, e.g. `PARAMETER num_ctx 4096`")
     if state == _MESSAGE:
-        return ScanError(line, f"MESSAGE {word}: found {what} where a space and the message text should follow",
+        return ScanError(line, f"MESSAGE {shown}: found {what} where a space and the message text should follow",
                          'write it as `MESSAGE user "text"`')
     if word.lower() in COMMANDS:
         return ScanError(line, f"{word.upper()} has no value (found {what} after it)",
                          f"put the value on the same line, after one space: `{word.upper()} value`")
-    return ScanError(line, f"{word + ch if ch not in _NEWLINE else word!r} is not a Modelfile command",
+    return ScanError(line, f"{shown!r} is not a Modelfile command",
                      "start each line with one of FROM, ADAPTER, TEMPLATE, SYSTEM, PARAMETER, MESSAGE, LICENSE, "
                      "or # for a comment")
 

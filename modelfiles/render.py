@@ -36,7 +36,7 @@ def _quoted(value: str, what: str) -> str:
         return quote_value(value)
     except ValueError as err:
         raise ModelfileError(f"{what} cannot be written in a Modelfile: {err}",
-                             hint="change the value (or pass the template as a file Ollama reads as is)") from err
+                             hint="change the value: Modelfile values have no escapes") from err
 
 
 def _parameter_lines(parameters: dict[str, Any]) -> list[tuple[str, str]]:
