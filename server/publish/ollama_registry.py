@@ -1,0 +1,167 @@
+"""Publishing a package to the Ollama registry through the user's Ollama daemon: blobs, create, push.
+
+Blobs go over the daemon's HTTP API with httpx (a HEAD first, so a blob the daemon holds is never re-sent, and a
+streamed POST that reports progress); create and push use the `ollama` client. Ollama itself skips layers that
+ollama.com already has, so re-running an interrupted push resumes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from tunesmith.errors import PublishError
+from tunesmith.progress import SILENT, Progress
+from tunesmith.server.publish.names import OllamaName, parse_ollama_name
+from tunesmith.server.publish.package import PublishPackage, read_package, sha256_files
+
+__all__ = ["DEFAULT_OLLAMA_HOST", "ollama_base_url", "ollama_create_request", "publish_to_ollama"]
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+_CHUNK = 1 << 20
+_NOT_RUNNING_HINT = ("Start it with `ollama serve` (or the Ollama app), or point --ollama-host / OLLAMA_HOST at the "
+                     "daemon you use.")
+_SIGN_IN_HINT = ("Sign in with `ollama signin`, or add this machine's Ollama public key (~/.ollama/id_ed25519.pub) "
+                 "at https://ollama.com/settings/keys, and check that the user part of the name is your ollama.com "
+                 "user name.")
+_RERUN_HINT = "Re-run the same command: layers ollama.com already has are not sent again."
+_NETWORK_WORDS = ("connection reset", "connection refused", "broken pipe", "eof", "timeout", "timed out",
+                  "dial tcp", "no such host", "max retries", "tls", "network", "temporary failure")
+
+
+def ollama_base_url(host: str | None) -> str:
+    """The daemon's URL from `host` as OLLAMA_HOST spells it (`host`, `host:port`, `http://host:port`)."""
+    if not host:
+        return DEFAULT_OLLAMA_HOST
+    url = host if "://" in host else f"http://{host}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PublishError(f"{host!r} is not an Ollama address", where="--ollama-host",
+                           hint="Write HOST, HOST:PORT or http://HOST:PORT, e.g. 127.0.0.1:11434.")
+    netloc = parts.netloc if parts.port or "://" in host else f"{parts.netloc}:11434"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def ollama_create_request(package: PublishPackage, digests: dict[Path, str]) -> dict:
+    """The body of /api/create for `package`, as `ollama create -f Modelfile` would send it."""
+    request: dict = {"files": {package.model_file.name: f"sha256:{digests[package.model_file]}"}}
+    if package.adapter_file is not None:
+        request["adapters"] = {package.adapter_file.name: f"sha256:{digests[package.adapter_file]}"}
+    if package.template is not None:
+        request["template"] = package.template
+    if package.system is not None:
+        request["system"] = package.system
+    if package.parameters:
+        request["parameters"] = package.parameters
+    if package.license:
+        request["license"] = list(package.license)
+    if package.messages:
+        request["messages"] = [{"role": role, "content": content} for role, content in package.messages]
+    return request
+
+
+@contextlib.contextmanager
+def _daemon_errors(base_url: str, where: str) -> Iterator[None]:
+    from ollama import ResponseError
+
+    try:
+        yield
+    except (httpx.ConnectError, ConnectionError) as err:
+        raise PublishError(f"no Ollama daemon answers at {base_url}", where=where, hint=_NOT_RUNNING_HINT) from err
+    except httpx.TransportError as err:
+        raise PublishError(f"the connection to the Ollama daemon broke ({type(err).__name__}: {err})", where=where,
+                           hint=_RERUN_HINT) from err
+    except ResponseError as err:
+        said = str(err.error)
+        lowered = said.lower()
+        if "unauthorized" in lowered or "access denied" in lowered or err.status_code == 401:
+            raise PublishError(f"ollama.com refused the push: {said}", where=where, hint=_SIGN_IN_HINT) from err
+        if any(word in lowered for word in _NETWORK_WORDS):
+            raise PublishError(f"the push stopped on a network error: {said}", where=where, hint=_RERUN_HINT) from err
+        raise PublishError(f"Ollama answered: {said}", where=where,
+                           hint="Fix what Ollama names (see `ollama serve`'s log for details) and re-run.") from err
+
+
+def _send_blob(http: httpx.Client, path: Path, digest: str, progress: Progress) -> bool:
+    """Upload `path` unless the daemon has it; return whether bytes were sent."""
+    url = f"/api/blobs/sha256:{digest}"
+    if http.head(url).status_code == 200:
+        progress.note(f"Ollama already has {path.name} (sha256:{digest[:12]}), not sent again")
+        return False
+    size = path.stat().st_size
+    with progress.task(f"copying {path.name} to Ollama", total=size) as advance:
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as handle:
+                while chunk := handle.read(_CHUNK):
+                    yield chunk
+                    advance(len(chunk))
+
+        response = http.post(url, content=chunks(), headers={"Content-Length": str(size)})
+    if response.status_code not in (200, 201):
+        raise PublishError(f"Ollama refused the blob {path.name}: {response.status_code} {response.text.strip()}",
+                           where=url, hint="The file may have changed while it was sent; re-run.")
+    return True
+
+
+def _create(client, target: OllamaName, request: dict, progress: Progress) -> None:
+    with progress.task(f"creating {target} in Ollama"):
+        for part in client.create(model=str(target), stream=True, **request):
+            if part.status and part.status.startswith("using autodetected"):
+                progress.note(f"Ollama: {part.status}")
+
+
+def _push(client, target: OllamaName, progress: Progress) -> None:
+    """Push with one progress bar per layer, fed by the daemon's status stream."""
+    done: dict[str, tuple] = {}
+    last = ""
+    with contextlib.ExitStack() as bars:
+        for part in client.push(str(target), stream=True):
+            if part.digest and part.total:
+                if part.digest not in done:
+                    label = f"pushing {part.digest.removeprefix('sha256:')[:12]}"
+                    done[part.digest] = (bars.enter_context(progress.task(label, total=part.total)), [0])
+                advance, sent = done[part.digest]
+                if (part.completed or 0) > sent[0]:
+                    advance(part.completed - sent[0])
+                    sent[0] = part.completed
+            last = part.status or last
+    if last != "success":
+        raise PublishError(f"the push of {target} ended without success (last status: {last or 'none'})",
+                           where=target.url, hint=_RERUN_HINT)
+
+
+def publish_to_ollama(package_dir: str | Path, name: str, *, host: str | None = None, push: bool = True,
+                      progress: Progress = SILENT) -> str:
+    """Create `name` (USER/NAME[:TAG]) in the Ollama daemon at `host` from the package, then push it to ollama.com.
+
+    Returns the model's ollama.com URL, or the local name when `push=False`. Blobs the daemon holds and layers the
+    registry holds are not sent again, so re-running after an interruption resumes.
+    """
+    from ollama import Client
+
+    target = parse_ollama_name(name)
+    package = read_package(package_dir)
+    base_url = ollama_base_url(host)
+    blobs = [package.model_file] + ([package.adapter_file] if package.adapter_file else [])
+    digests = sha256_files(blobs, progress=progress)
+    timeout = httpx.Timeout(30.0, read=None, write=None)
+    with httpx.Client(base_url=base_url, timeout=timeout) as http:
+        with _daemon_errors(base_url, base_url):
+            http.get("/api/version")  # only whether the daemon answers matters here
+            for path in blobs:
+                _send_blob(http, path, digests[path], progress)
+    client = Client(host=base_url, timeout=timeout)
+    try:
+        with _daemon_errors(base_url, base_url):
+            _create(client, target, ollama_create_request(package, digests), progress)
+        if not push:
+            return str(target)
+        with _daemon_errors(base_url, target.url):
+            _push(client, target, progress)
+    finally:
+        client.close()
+    return target.url
