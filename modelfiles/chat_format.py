@@ -41,7 +41,10 @@ def _default_system(family: ChatFamily, chat_template: str, bos: str | None, eos
     if family.default_system_block is None:
         return None
     opener, closer = family.default_system_block
-    text = jinja_text(chat_template, [CHECK_CONVERSATIONS[0][0]], bos, eos)
+    try:
+        text = jinja_text(chat_template, [CHECK_CONVERSATIONS[0][0]], bos, eos)
+    except ChatTemplateError:
+        return None
     if text.startswith(opener) and closer in text[len(opener):]:
         return text[len(opener):].split(closer, 1)[0]
     return None

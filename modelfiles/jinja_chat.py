@@ -13,6 +13,8 @@ from typing import Any
 
 import jinja2
 import jinja2.ext
+import jinja2.nodes
+import jinja2.parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = ["ChatTemplateError", "render_chat_template"]
@@ -20,6 +22,17 @@ __all__ = ["ChatTemplateError", "render_chat_template"]
 
 class ChatTemplateError(Exception):
     """The chat template failed to compile or raised while rendering (e.g. it rejects a system message)."""
+
+
+class _Generation(jinja2.ext.Extension):
+    """`{% generation %}...{% endgeneration %}` marks assistant text for training masks; here it renders as is."""
+
+    tags = {"generation"}
+
+    def parse(self, parser: jinja2.parser.Parser) -> jinja2.nodes.Node:
+        lineno = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return jinja2.nodes.Scope(body).set_lineno(lineno)
 
 
 def _raise_exception(message: str) -> None:
@@ -34,7 +47,7 @@ def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None, s
 
 @functools.lru_cache(maxsize=32)
 def _compile(chat_template: str) -> jinja2.Template:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols, _Generation])
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
@@ -47,6 +60,8 @@ def render_chat_template(chat_template: str, messages: list[dict[str, str]], *, 
     try:
         return _compile(chat_template).render(
             messages=messages,
+            tools=None,  # transformers passes both, as None, when there are none
+            documents=None,
             bos_token=bos_token or "",
             eos_token=eos_token or "",
             add_generation_prompt=add_generation_prompt,

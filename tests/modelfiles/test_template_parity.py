@@ -1,0 +1,139 @@
+"""Our Ollama templates, rendered by Go's own text/template the way Ollama does, against the models' real Jinja
+chat templates rendered by transformers' `apply_chat_template` (add_generation_prompt=True), byte for byte.
+
+Conventions the comparisons make explicit:
+- BOS: llama.cpp (and so Ollama) adds BOS itself when the model's tokenizer asks for it (Llama 3.x, Gemma, Mistral);
+  a leading BOS the Jinja template writes is stripped before comparing, as the template must not write it twice.
+- Llama 3.1/3.3 write "Cutting Knowledge Date: December 2023 / Today Date: 26 Jul 2024" in every system header
+  (their default `date_string`); our llama3.1 template writes the same header, with or without a system prompt.
+- Go templates cannot trim, and Llama 3.1 and Gemma trim message text: the conversations use trimmed text.
+- Ollama turns a Modelfile SYSTEM into a leading system message; the "modelfile system" cases check that path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tunesmith.errors import ModelfileError
+from tunesmith.modelfiles import choose_chat_format
+from tunesmith.modelfiles.derive import CHECK_CONVERSATIONS
+
+HI = {"role": "user", "content": "Hi there"}
+CONVERSATIONS = {
+    "single_turn": [HI],
+    "with_system": [{"role": "system", "content": "You are terse."}, HI],
+    "multi_turn": [HI, {"role": "assistant", "content": "Hello! How can I help?"},
+                   {"role": "user", "content": "Write a haiku\nabout rain."},
+                   {"role": "assistant", "content": "Rain taps the window.\nPuddles hold the grey sky.\nI stay in."},
+                   {"role": "user", "content": "Thanks, now one about snow."}],
+    "multi_turn_with_system": [{"role": "system", "content": "Answer with one word.\nNo punctuation."}, HI,
+                               {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Sky colour?"}],
+}
+MODELFILE_SYSTEM = "You are a pirate. Speak like one."
+
+# (reference template, bos, eos, the family we expect, whether its Jinja accepts a system message)
+FAMILY_CASES = {
+    "llama3.1": ("meta-llama-Llama-3.1-8B-Instruct", "<|begin_of_text|>", "<|eot_id|>", "llama3.1", True),
+    "llama3.3": ("meta-llama-Llama-3.3-70B-Instruct", "<|begin_of_text|>", "<|eot_id|>", "llama3.1", True),
+    "qwen2.5": ("Qwen-Qwen2.5-7B-Instruct", None, "<|im_end|>", "chatml", True),
+    "qwen3": ("Qwen-Qwen3-0.6B", None, "<|im_end|>", "chatml", True),
+    "gemma2": ("google-gemma-2-2b-it", "<bos>", "<eos>", "gemma", False),
+    "phi3.5": ("microsoft-Phi-3.5-mini-instruct", "<s>", "<|endoftext|>", "phi3", True),
+    "mistral_nemo": ("mistralai-Mistral-Nemo-Instruct-2407", "<s>", "</s>", "mistral", True),
+}
+
+
+def _jinja(tokenizer, chat_template: str, messages: list[dict], bos: str | None, eos: str | None) -> str:
+    text = tokenizer.apply_chat_template(messages, chat_template=chat_template, bos_token=bos or "",
+                                         eos_token=eos or "", tokenize=False, add_generation_prompt=True)
+    # llama.cpp adds BOS itself for these tokenizers: the Ollama template must not write it.
+    return text[len(bos):] if bos and text.startswith(bos) else text
+
+
+def _compare(go_render, smollm2_tokenizer, chat_template: str, bos: str | None, eos: str | None,
+             conversations: dict[str, list[dict]], template: str, with_modelfile_system: bool) -> int:
+    requests, expected = [], []
+    for messages in conversations.values():
+        requests.append({"template": template, "messages": messages})
+        expected.append(_jinja(smollm2_tokenizer, chat_template, messages, bos, eos))
+        if with_modelfile_system and not any(m["role"] == "system" for m in messages):
+            requests.append({"template": template, "messages": messages, "system": MODELFILE_SYSTEM})
+            expected.append(_jinja(smollm2_tokenizer, chat_template,
+                                   [{"role": "system", "content": MODELFILE_SYSTEM}, *messages], bos, eos))
+    results = go_render(requests)
+    for request, result, want in zip(requests, results, expected):
+        assert "error" not in result, result["error"]
+        assert result["output"] == want, f"messages={request['messages']} system={request.get('system')!r}"
+    return len(requests)
+
+
+@pytest.mark.parametrize("case", FAMILY_CASES.values(), ids=FAMILY_CASES.keys())
+def test_registry_template_renders_in_go_exactly_like_the_real_chat_template(
+        case, go_render, reference_templates: Path, smollm2_tokenizer) -> None:
+    name, bos, eos, family, takes_system = case
+    chat_template = (reference_templates / f"{name}.jinja").read_text()
+    chosen = choose_chat_format(chat_template, bos_token=bos, eos_token=eos)
+    assert (chosen.family, chosen.source) == (family, "registry")
+    assert eos in chosen.stop
+    conversations = dict(CONVERSATIONS)
+    if not takes_system:
+        # Gemma 2's template refuses system messages outright; our gemma template folds them into the first user
+        # turn as Gemma 3 does, which there is no Gemma 2 rendering to compare with.
+        with pytest.raises(Exception, match="System role not supported"):
+            _jinja(smollm2_tokenizer, chat_template, CONVERSATIONS["with_system"], bos, eos)
+        conversations = {k: v for k, v in CONVERSATIONS.items() if "system" not in k}
+    compared = _compare(go_render, smollm2_tokenizer, chat_template, bos, eos, conversations, chosen.template,
+                        with_modelfile_system=takes_system)
+    assert compared >= len(conversations)
+
+
+def test_qwen25_default_system_prompt_is_kept_and_replaced_by_a_modelfile_system(go_render, reference_templates) -> None:
+    chosen = choose_chat_format((reference_templates / "Qwen-Qwen2.5-7B-Instruct.jinja").read_text(),
+                                bos_token=None, eos_token="<|im_end|>")
+    default, custom = go_render([{"template": chosen.template, "messages": [HI]},
+                                 {"template": chosen.template, "messages": [HI], "system": "Be kind."}])
+    assert default["output"].startswith("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a "
+                                        "helpful assistant.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n")
+    assert custom["output"].startswith("<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\n")
+    assert "default system prompt" in chosen.note
+
+
+def test_smollm2_embedded_template_renders_in_go_exactly_like_its_tokenizer(go_render, smollm2_tokenizer) -> None:
+    chat_template = smollm2_tokenizer.chat_template
+    bos, eos = smollm2_tokenizer.bos_token, smollm2_tokenizer.eos_token
+    # SmolLM2's tokenizer adds no BOS, and its template writes none.
+    assert smollm2_tokenizer("Hi").input_ids == smollm2_tokenizer("Hi", add_special_tokens=False).input_ids
+    chosen = choose_chat_format(chat_template, bos_token=None, eos_token=eos)
+    assert (chosen.family, chosen.source, chosen.stop[-1]) == ("chatml", "registry", "<|im_end|>")
+    _compare(go_render, smollm2_tokenizer, chat_template, None, eos, CONVERSATIONS, chosen.template, True)
+    del bos
+
+
+REFERENCE = sorted(Path(__file__).resolve().parents[2].joinpath(
+    ".cache", "reference", "llama.cpp", "models", "templates").glob("*.jinja"))
+
+
+@pytest.mark.parametrize("path", REFERENCE, ids=[p.stem for p in REFERENCE])
+def test_every_real_template_gets_a_go_template_that_renders_identically_or_a_clear_error(
+        path: Path, go_render, smollm2_tokenizer) -> None:
+    chat_template = path.read_text()
+    try:
+        chosen = choose_chat_format(chat_template, bos_token="<s>", eos_token="</s>")
+    except ModelfileError as err:
+        assert "--template FILE" in str(err)
+        return
+    accepted = {}
+    for index, conversation in enumerate(CHECK_CONVERSATIONS):
+        try:
+            _jinja(smollm2_tokenizer, chat_template, list(conversation), "<s>", "</s>")
+        except Exception:  # the template rejects this conversation (e.g. a system message): nothing to compare
+            continue
+        accepted[str(index)] = list(conversation)
+    assert accepted, "no check conversation renders with this template"
+    _compare(go_render, smollm2_tokenizer, chat_template, "<s>", "</s>", accepted, chosen.template, False)
+
+
+def test_reference_templates_are_present(reference_templates: Path) -> None:
+    assert len(REFERENCE) > 20
