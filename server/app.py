@@ -59,6 +59,8 @@ def create_app(settings: ServerSettings, *, backends: Backends | None = None) ->
         on_startup=[start],
         on_shutdown=[stop],
         request_max_body_size=settings.max_body_bytes,
+        # Logging is the host's to configure (`tunesmith serve` does); Litestar would replace the root handlers.
+        logging_config=None,
         openapi_config=OpenAPIConfig(title="tunesmith", version=__version__,
                                      description="OpenAI-compatible API over Ollama and embedded packages."),
     )

@@ -7,6 +7,7 @@ folded into the same `{"error": {"message", "type", "param", "code"}}` body so c
 from __future__ import annotations
 
 import logging
+import re
 
 import msgspec
 from litestar import Request, Response
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("tunesmith.server")
+_MISSING = re.compile(r"missing required field `([^`]+)`")
 
 
 class BadRequestError(TunesmithError):
@@ -82,17 +84,19 @@ def _tunesmith_handler(request: Request, error: TunesmithError) -> Response:
 
 
 def _validation_handler(request: Request, error: ValidationException) -> Response:
-    # msgspec says e.g. "Expected `str`, got `int` - at `$.messages[0].content`": keep its words, name the field.
-    detail = str(error.detail or "invalid request body")
-    param = None
-    if "at `$." in detail:
-        param = detail.rsplit("at `$.", 1)[1].rstrip("`")
+    # Litestar hands over msgspec's words ("Expected `str`, got `int`") and the field's path; name the field.
+    message, param = "invalid request body", None
     for extra in error.extra or []:
         if isinstance(extra, dict) and extra.get("message"):
-            detail = str(extra["message"])
+            message = str(extra["message"])
             key = str(extra.get("key") or "")
-            param = param or (key if key and key != "body" else None)
-    return Response(error_body(f"invalid request body: {detail}", "invalid_request_error", param), status_code=400)
+            param = key if key and key != "data" else None
+            missing = _MISSING.search(message)
+            if missing:
+                param = f"{param}.{missing.group(1)}" if param else missing.group(1)
+            break
+    return Response(error_body(f"invalid request body: {message}", "invalid_request_error", param),
+                    status_code=400)
 
 
 def _http_handler(request: Request, error: HTTPException) -> Response:

@@ -100,9 +100,10 @@ def observe_middleware(metrics: Metrics, *, log_prompts: bool) -> Any:
                 nonlocal status
                 if message["type"] == "http.response.start":
                     status = message["status"]
-                await send(message)
+                # Logged before the last body message goes out, so the line exists once the client has the answer.
                 if message["type"] == "http.response.body" and not message.get("more_body", False) and not done:
                     finish()
+                await send(message)
 
             metrics.in_flight.inc()
             try:
