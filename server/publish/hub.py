@@ -70,7 +70,7 @@ def _entries(package: PublishPackage, progress: Progress) -> list[_Entry]:
 
 
 def _unchanged(entry: _Entry, remote) -> bool:
-    from huggingface_hub.utils import git_hash
+    from huggingface_hub.utils.sha import git_hash
 
     if remote is None:
         return False
