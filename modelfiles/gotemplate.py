@@ -134,6 +134,8 @@ def template_problems(template: str) -> list[tuple[int, str]]:
                 following = "".join(t for _, t in tokens[index + 1:index + 3])
                 if following.startswith(":=") or (following.startswith(",") and ":=" in body):
                     declared.add(text)
+                elif following.startswith("=") and not following.startswith("=="):
+                    pass  # Go's parser leaves assignments to undeclared variables to execution time
                 elif text not in declared:
                     problems.append((line, f"undefined variable {text}: declare it first with {text} := ..."))
     for name, line in stack:
