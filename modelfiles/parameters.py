@@ -9,9 +9,19 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["PARAMETER_TYPES", "DEPRECATED_PARAMETERS", "closest_parameter", "convert_parameter", "format_parameter"]
+from tunesmith.errors import ModelfileError
+
+__all__ = [
+    "PARAMETER_TYPES",
+    "DEPRECATED_PARAMETERS",
+    "closest_parameter",
+    "coerce_parameters",
+    "convert_parameter",
+    "format_parameter",
+]
 
 # json tag -> kind, from api/types.go: Options (predict-time) and Runner (load-time) fields.
 PARAMETER_TYPES: dict[str, str] = {
@@ -49,6 +59,7 @@ _FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|i
 _BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
           "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
 _INT64 = 2**63
+_KIND_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "list": "text"}
 
 
 def closest_parameter(name: str) -> str | None:
@@ -91,4 +102,26 @@ def format_parameter(name: str, value: Any) -> str:
         return repr(float(value))
     if kind == "list" and isinstance(value, str):
         return value
-    raise ValueError(f"{name} takes a {kind}, not {type(value).__name__} {value!r}")
+    raise ValueError(f"{name} takes {_KIND_WORDS[kind]}, not {type(value).__name__} {value!r}")
+
+
+def coerce_parameters(parameters: Mapping[str, Any], *, where: str = "--param") -> dict[str, Any]:
+    """Typed Modelfile parameters from user input (`--param k=v` strings or YAML values); `stop` becomes a list.
+
+    Raises ModelfileError naming the parameter, the closest valid name or the type it takes.
+    """
+    typed: dict[str, Any] = {}
+    for name, value in parameters.items():
+        if name not in PARAMETER_TYPES or name in DEPRECATED_PARAMETERS:
+            guess = closest_parameter(name)
+            raise ModelfileError(f"{name!r} is not a parameter Ollama knows" + (f"; did you mean {guess}?" if guess
+                                                                                 else ""),
+                                 where=where, hint=f"valid names: {', '.join(sorted(PARAMETER_TYPES))}")
+        items = value if name == "stop" and isinstance(value, (list, tuple)) else [value]
+        try:
+            converted = [convert_parameter(name, item if isinstance(item, str) else format_parameter(name, item))
+                         for item in items]
+        except ValueError as err:
+            raise ModelfileError(str(err), where=f"{where} {name}", hint="give a value of that type") from err
+        typed[name] = converted if name == "stop" else converted[0]
+    return typed

@@ -7,7 +7,14 @@ import random
 import pytest
 
 from tunesmith.errors import ModelfileError
-from tunesmith.modelfiles import LintIssue, Modelfile, lint_modelfile, parse_modelfile, render_modelfile
+from tunesmith.modelfiles import (
+    LintIssue,
+    Modelfile,
+    coerce_parameters,
+    lint_modelfile,
+    parse_modelfile,
+    render_modelfile,
+)
 
 
 def test_parse_types_parameters_per_ollamas_table() -> None:
@@ -130,7 +137,7 @@ RENDER_ERRORS = {
     "starts_with_a_line_of_triple_quotes": (Modelfile(from_="m", adapter='"""\nx'), "ADAPTER cannot be written"),
     "dropped_characters": (Modelfile(from_="m", system="bell\x07"), "characters Ollama drops"),
     "unknown_parameter": (Modelfile(from_="m", parameters={"temprature": 1.0}), "did you mean temperature?"),
-    "ill_typed_parameter": (Modelfile(from_="m", parameters={"num_ctx": "big"}), "num_ctx takes a int"),
+    "ill_typed_parameter": (Modelfile(from_="m", parameters={"num_ctx": "big"}), "num_ctx takes a whole number, not str"),
     "stop_not_a_list": (Modelfile(from_="m", parameters={"stop": "</s>"}), "stop must be a list"),
     "empty_from": (Modelfile(from_=""), "FROM is empty"),
     "bad_role": (Modelfile(from_="m", messages=[("tool", "x")]), "role 'tool'"),
@@ -150,3 +157,23 @@ def test_render_writes_commands_in_ollamas_order() -> None:
                                       license=["L"]))
     assert text == ("FROM m\nADAPTER a\nTEMPLATE T\nSYSTEM S\nPARAMETER stop x\nPARAMETER stop y\n"
                     "PARAMETER num_ctx 1\nMESSAGE user u\nLICENSE L\n")
+
+
+def test_coerce_parameters_types_user_strings_and_yaml_values() -> None:
+    assert coerce_parameters({"temperature": "0.2", "num_ctx": 2048, "stop": ["</s>", "###"], "use_mmap": "false",
+                              "top_p": 1}) == {"temperature": 0.2, "num_ctx": 2048, "stop": ["</s>", "###"],
+                                               "use_mmap": False, "top_p": 1.0}
+    assert coerce_parameters({"stop": "<|im_end|>"}) == {"stop": ["<|im_end|>"]}
+
+
+@pytest.mark.parametrize("given, fragment", [
+    ({"temprature": "0.2"}, "did you mean temperature?"),
+    ({"num_ctx": "4k"}, "num_ctx takes a whole number"),
+    ({"num_ctx": 4096.0}, "num_ctx takes a whole number, not float"),
+    ({"use_mmap": "yes"}, "use_mmap takes true or false"),
+    ({"mirostat": "1"}, "'mirostat' is not a parameter"),
+])
+def test_coerce_parameters_names_the_bad_parameter(given: dict, fragment: str) -> None:
+    with pytest.raises(ModelfileError) as caught:
+        coerce_parameters(given)
+    assert fragment in str(caught.value) and caught.value.where.startswith("--param")
