@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = ["ChatFamily", "FAMILIES", "detect_family", "family_named"]
 
-Messages = list[dict[str, str]]
+_Messages = list[dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class ChatFamily:
     markers: tuple[str, ...]
     stop: tuple[str, ...]
     parameters: dict[str, Any]
-    render: Callable[[Messages, str | None], str] = field(repr=False)
+    render: Callable[[_Messages, str | None], str] = field(repr=False)
     # Families whose Jinja templates may write a default system prompt when there is none (Qwen2.5, SmolLM2).
     default_system_block: tuple[str, str] | None = None
 
@@ -35,30 +35,30 @@ class ChatFamily:
         return path.read_text("utf-8")
 
 
-def _system(messages: Messages) -> str:
+def _system(messages: _Messages) -> str:
     # Ollama's `collate`: every system message, joined by a blank line.
     return "\n\n".join(m["content"] for m in messages if m["role"] == "system")
 
 
-def _llama3(messages: Messages, default_system: str | None) -> str:
+def _llama3(messages: _Messages, default_system: str | None) -> str:
     turns = "".join(f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>" for m in messages)
     return turns + "<|start_header_id|>assistant<|end_header_id|>\n\n"
 
 
-def _llama31(messages: Messages, default_system: str | None) -> str:
+def _llama31(messages: _Messages, default_system: str | None) -> str:
     header = ("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
               f"Today Date: 26 Jul 2024\n\n{_system(messages)}<|eot_id|>")
     return header + _llama3([m for m in messages if m["role"] != "system"], None)
 
 
-def _chatml(messages: Messages, default_system: str | None) -> str:
+def _chatml(messages: _Messages, default_system: str | None) -> str:
     text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
     if default_system is not None and not _system(messages):
         text = f"<|im_start|>system\n{default_system}<|im_end|>\n" + text
     return text + "<|im_start|>assistant\n"
 
 
-def _gemma(messages: Messages, default_system: str | None) -> str:
+def _gemma(messages: _Messages, default_system: str | None) -> str:
     system, parts = _system(messages), []
     for m in messages:
         if m["role"] == "user":
@@ -69,12 +69,12 @@ def _gemma(messages: Messages, default_system: str | None) -> str:
     return "".join(parts) + "<start_of_turn>model\n"
 
 
-def _phi3(messages: Messages, default_system: str | None) -> str:
+def _phi3(messages: _Messages, default_system: str | None) -> str:
     keep = [m for m in messages if m["role"] in ("user", "assistant") or (m["role"] == "system" and m["content"])]
     return "".join(f"<|{m['role']}|>\n{m['content']}<|end|>\n" for m in keep) + "<|assistant|>\n"
 
 
-def _mistral(messages: Messages, default_system: str | None) -> str:
+def _mistral(messages: _Messages, default_system: str | None) -> str:
     system = _system(messages)
     last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
     parts = []

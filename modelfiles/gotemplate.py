@@ -19,6 +19,8 @@ _WORDS = {"if", "else", "end", "range", "with", "define", "block", "template", "
           "nil", "true", "false"}
 _OPENERS = {"if", "range", "with", "define", "block"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VARIABLE = re.compile(r"\$[A-Za-z0-9_]*")
+_FIELD = re.compile(r"\.[A-Za-z0-9_]*")
 _NUMBER = re.compile(r"[+-]?(?:0[xXoObB])?[0-9A-Fa-f_.]+(?:[eEpP][+-]?[0-9]+)?i?")
 
 
@@ -43,11 +45,11 @@ def _split_action(body: str) -> tuple[list[tuple[str, str]], str | None]:
             tokens.append(("string", body[i:end + 1]))
             i = end + 1
         elif ch == "$":
-            match = re.compile(r"\$[A-Za-z0-9_]*").match(body, i)
+            match = _VARIABLE.match(body, i)
             tokens.append(("var", match.group()))
             i = match.end()
         elif ch == ".":
-            match = re.compile(r"\.[A-Za-z0-9_]*").match(body, i)
+            match = _FIELD.match(body, i)
             tokens.append(("field", match.group()))
             i = match.end()
         elif ch.isdigit() or (ch in "+-" and i + 1 < len(body) and body[i + 1].isdigit()):

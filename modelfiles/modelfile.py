@@ -134,7 +134,10 @@ def _read(text: str) -> tuple[Modelfile | None, list[LintIssue]]:
 
 
 def lint_modelfile(text: str, source: str | None = None) -> list[LintIssue]:
-    """Every problem in a Modelfile's text, in line order. A syntax error stops the reading where Ollama stops."""
+    """Every problem in a Modelfile's text, in line order. A syntax error stops the reading where Ollama stops.
+
+    `source` (the file's name) is accepted for symmetry with parse_modelfile; issues carry only their line.
+    """
     _, issues = _read(text)
     return sorted(issues, key=lambda issue: issue.line)
 

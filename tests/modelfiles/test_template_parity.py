@@ -45,6 +45,29 @@ FAMILY_CASES = {
 }
 
 
+# Published chat templates of models whose files are not among llama.cpp's, as Ollama's template/index.json records
+# them: Meta-Llama-3-8B-Instruct, and Phi-3-mini-4k-instruct.
+LLAMA3_INSTRUCT = ("{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+                   "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + "
+                   "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
+                   "{{ content }}{% endfor %}{% if add_generation_prompt %}"
+                   "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
+PHI3_MINI = ("{{ bos_token }}{% for message in messages %}{{'<|' + message['role'] + '|>' + '\n' + message['content'] + "
+             "'<|end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}"
+             "{{ eos_token }}{% endif %}")
+
+
+@pytest.mark.parametrize("chat_template, bos, eos, family", [
+    (LLAMA3_INSTRUCT, "<|begin_of_text|>", "<|eot_id|>", "llama3"),
+    (PHI3_MINI, "<s>", "<|endoftext|>", "phi3"),
+], ids=["llama3", "phi3_mini"])
+def test_registry_template_matches_published_templates_outside_llama_cpps_set(
+        chat_template, bos, eos, family, go_render, smollm2_tokenizer) -> None:
+    chosen = choose_chat_format(chat_template, bos_token=bos, eos_token=eos)
+    assert (chosen.family, chosen.source) == (family, "registry")
+    _compare(go_render, smollm2_tokenizer, chat_template, bos, eos, CONVERSATIONS, chosen.template, True)
+
+
 def _jinja(tokenizer, chat_template: str, messages: list[dict], bos: str | None, eos: str | None) -> str:
     text = tokenizer.apply_chat_template(messages, chat_template=chat_template, bos_token=bos or "",
                                          eos_token=eos or "", tokenize=False, add_generation_prompt=True)
@@ -101,14 +124,12 @@ def test_qwen25_default_system_prompt_is_kept_and_replaced_by_a_modelfile_system
 
 
 def test_smollm2_embedded_template_renders_in_go_exactly_like_its_tokenizer(go_render, smollm2_tokenizer) -> None:
-    chat_template = smollm2_tokenizer.chat_template
-    bos, eos = smollm2_tokenizer.bos_token, smollm2_tokenizer.eos_token
-    # SmolLM2's tokenizer adds no BOS, and its template writes none.
+    chat_template, eos = smollm2_tokenizer.chat_template, smollm2_tokenizer.eos_token
+    # SmolLM2's tokenizer adds no BOS, so nothing is stripped from its template's output.
     assert smollm2_tokenizer("Hi").input_ids == smollm2_tokenizer("Hi", add_special_tokens=False).input_ids
     chosen = choose_chat_format(chat_template, bos_token=None, eos_token=eos)
     assert (chosen.family, chosen.source, chosen.stop[-1]) == ("chatml", "registry", "<|im_end|>")
     _compare(go_render, smollm2_tokenizer, chat_template, None, eos, CONVERSATIONS, chosen.template, True)
-    del bos
 
 
 REFERENCE = sorted(Path(__file__).resolve().parents[2].joinpath(
