@@ -6,6 +6,7 @@ from tunesmith.commands.train import train
 from tunesmith.commands.demo import demo
 from tunesmith.commands.lint import lint
 from tunesmith.commands.package import package
+from tunesmith.commands.publish import publish
 from tunesmith.commands.serve import serve
 
-COMMANDS = [base, prepare, train, package, lint, demo, serve]
+COMMANDS = [base, prepare, train, package, lint, demo, serve, publish]

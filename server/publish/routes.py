@@ -1,0 +1,51 @@
+"""POST /v1/publish (start a job) and GET /v1/publish/{id} (its steps, progress and outcome), as one Router.
+
+The app registers `publish_router(settings)`; the API key guard covers these routes like every `/v1/` route. Only
+package folders the server was started with may be published, with the server's own Hub login and Ollama daemon.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Response, Router, get, post
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException
+
+from tunesmith.server.publish.jobs import PublishJobs
+from tunesmith.server.settings import ServerSettings
+
+__all__ = ["PublishRequest", "publish_router"]
+
+
+class PublishRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What to publish where: `hf` is USER/REPO, `ollama` USER/NAME[:TAG]; at least one of them."""
+
+    package: str
+    hf: str | None = None
+    ollama: str | None = None
+    private: bool = True
+    push: bool = True
+
+
+@post("/", status_code=202, sync_to_thread=True, tags=["publish"], summary="Start publishing a package",
+      description="Checks names and package at once (400 when bad), then publishes in the background.")
+def start_publish(data: PublishRequest, publish_jobs: PublishJobs) -> Response[dict[str, Any]]:
+    job = publish_jobs.start(data.package, hf=data.hf, ollama=data.ollama, private=data.private, push=data.push)
+    return Response(job.as_dict(), status_code=202, headers={"Location": f"/v1/publish/{job.id}"})
+
+
+@get("/{job_id:str}", sync_to_thread=False, tags=["publish"], summary="A publish job's steps and outcome")
+def get_publish(job_id: str, publish_jobs: PublishJobs) -> dict[str, Any]:
+    job = publish_jobs.get(job_id)
+    if job is None:
+        raise NotFoundException(f"no publish job {job_id!r}; POST /v1/publish returns the id of the job it starts")
+    return job.as_dict()
+
+
+def publish_router(settings: ServerSettings, jobs: PublishJobs | None = None) -> Router:
+    """The publish routes for an app built from `settings` (`jobs` replaces the registry, e.g. in tests)."""
+    jobs = jobs or PublishJobs(settings.models, ollama_host=settings.ollama[0] if settings.ollama else None)
+    return Router(path="/v1/publish", route_handlers=[start_publish, get_publish],
+                  dependencies={"publish_jobs": Provide(lambda: jobs, use_cache=True, sync_to_thread=False)})
