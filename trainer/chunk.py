@@ -16,6 +16,8 @@ from tunesmith.trainer.records import Record
 __all__ = ["chunk_text", "chunk_records"]
 
 _PARAGRAPH = re.compile(r"\n\s*\n")
+_BLOCK = 8
+_PARAGRAPH_FILL = 0.75
 _SENTENCE = re.compile(r"(?<=[.!?…。！？])[\"'”’)\]]*\s+")
 
 
@@ -26,24 +28,21 @@ def _count(tokenizer: Any, texts: list[str]) -> list[int]:
 
 
 def _units(text: str, tokenizer: Any, max_tokens: int) -> list[tuple[str, str, int]]:
-    """Split text into (separator-before, piece, tokens) units that each fit in a window."""
-    units: list[tuple[str, str, int]] = []
+    """Split text into sentence units (separator-before, sentence, tokens) that each fit in a window."""
+    pieces: list[tuple[str, str]] = []
     paragraphs = [p.strip() for p in _PARAGRAPH.split(text) if p.strip()]
-    for p_index, (paragraph, size) in enumerate(zip(paragraphs, _count(tokenizer, paragraphs))):
-        separator = "\n\n" if p_index else ""
-        if size <= max_tokens:
-            units.append((separator, paragraph, size))
-            continue
+    for p_index, paragraph in enumerate(paragraphs):
         sentences = [s for s in _SENTENCE.split(paragraph) if s.strip()]
-        for s_index, (sentence, s_size) in enumerate(zip(sentences, _count(tokenizer, sentences))):
-            sep = separator if s_index == 0 else " "
-            if s_size <= max_tokens:
-                units.append((sep, sentence, s_size))
-                continue
-            ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
-            for start in range(0, len(ids), max_tokens):
-                piece = tokenizer.decode(ids[start:start + max_tokens])
-                units.append((sep if start == 0 else "", piece, len(ids[start:start + max_tokens])))
+        pieces += [("\n\n" if p_index and s_index == 0 else " ", s) for s_index, s in enumerate(sentences)]
+    units: list[tuple[str, str, int]] = []
+    for (sep, sentence), size in zip(pieces, _count(tokenizer, [s for _, s in pieces])):
+        if size <= max_tokens:
+            units.append((sep, sentence, size))
+            continue
+        ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
+        for start in range(0, len(ids), max_tokens):
+            window = ids[start:start + max_tokens]
+            units.append((sep if start == 0 else "", tokenizer.decode(window), len(window)))
     return units
 
 
@@ -59,6 +58,8 @@ def chunk_text(text: str, tokenizer: Any, max_tokens: int, overlap_tokens: int =
             total += units[end][2] + (1 if end > start else 0)
             end += 1
         end = max(end, start + 1)
+        if end < len(units) and units[end][0] != "\n\n":
+            end = _paragraph_end(units, start, end, max_tokens)
         chunk = _join(units[start:end])
         # Token counts of pieces do not always add up at the joins; re-count and shrink until the window fits.
         while end > start + 1 and _count(tokenizer, [chunk])[0] > max_tokens:
@@ -76,12 +77,27 @@ def chunk_text(text: str, tokenizer: Any, max_tokens: int, overlap_tokens: int =
     return chunks
 
 
+def _paragraph_end(units: list[tuple[str, str, int]], start: int, end: int, max_tokens: int) -> int:
+    """Move the cut back to the last paragraph break when that still fills the window to `_PARAGRAPH_FILL`."""
+    filled = 0
+    best = end
+    for k in range(start + 1, end):
+        filled += units[k - 1][2] + 1
+        if units[k][0] == "\n\n" and filled >= _PARAGRAPH_FILL * max_tokens:
+            best = k
+    return best
+
+
 def _join(units: list[tuple[str, str, int]]) -> str:
     return "".join((sep if i else "") + piece for i, (sep, piece, _) in enumerate(units))
 
 
 def chunk_records(records: list[Record], tokenizer: Any, max_tokens: int, overlap_tokens: int) -> list[Record]:
-    """Replace each text record by its chunks (chat records pass through); chunks keep their document's group."""
+    """Replace each text record by its chunks (chat records pass through).
+
+    A long document's chunks form groups of `_BLOCK` consecutive chunks, so one book can still be split between
+    training and validation while its chunks that share overlap mostly stay together.
+    """
     out: list[Record] = []
     for record in records:
         if record.kind != "text":
@@ -90,5 +106,6 @@ def chunk_records(records: list[Record], tokenizer: Any, max_tokens: int, overla
         pieces = chunk_text(record.text, tokenizer, max_tokens, overlap_tokens)
         for index, piece in enumerate(pieces):
             origin = record.origin if len(pieces) == 1 else f"{record.origin}#chunk{index + 1}"
-            out.append(replace(record, text=piece, origin=origin))
+            group = f"{record.group}:{index // _BLOCK}" if len(pieces) > _BLOCK else record.group
+            out.append(replace(record, text=piece, origin=origin, group=group))
     return out

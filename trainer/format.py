@@ -7,6 +7,7 @@ family), then mapped to tokens through the tokenizer's offsets; `{% generation %
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +46,13 @@ def assistant_spans(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str
             continue
         before = _render(tokenizer, messages[:index], True)
         upto = _render(tokenizer, messages[: index + 1], False)
-        if not (upto.startswith(before) and full.startswith(upto)):
+        # A template may close the whole conversation (e.g. an EOS after the last turn): only the part of `upto`
+        # that the full rendering shares counts, and it must reach past the generation prompt.
+        end = len(os.path.commonprefix([upto, full]))
+        if not (full.startswith(before) and end > len(before)):
             spans = []
             break
-        spans.append((len(before), len(upto)))
+        spans.append((len(before), end))
     if not spans and messages[-1]["role"] == "assistant":
         # Some templates rewrite earlier turns (e.g. drop old reasoning); then only the last reply can be located.
         before = _render(tokenizer, messages[:-1], True)

@@ -72,7 +72,7 @@ def read_source(source: Source) -> SourceData:
         return SourceData(str(path), fmt, source.format == "auto", {}, records)
     columns, rows = _TABLE_READERS[fmt](path)
     if not columns:
-        raise DataError("the file holds no rows", where=str(path), hint="Add data, or remove this source.")
+        raise DataError("the file is empty (it holds no rows)", where=str(path), hint="Add data, or remove this source.")
     mapping = find_mapping(columns, source.columns, str(path))
     records = list(rows_to_records(rows, mapping, source.system))
     if not records:
