@@ -87,6 +87,19 @@ def _mistral(messages: _Messages, default_system: str | None) -> str:
     return "".join(parts)
 
 
+def _llama2(messages: _Messages, default_system: str | None) -> str:
+    system, parts = _system(messages), []
+    for m in messages:
+        if m["role"] == "user":
+            block = f"<<SYS>>\n{system}\n<</SYS>>\n\n" if system else ""
+            # BOS opens every turn; llama.cpp adds the first one itself.
+            parts.append(f"{'<s>' if parts else ''}[INST] {block}{m['content']} [/INST]")
+            system = ""
+        elif m["role"] == "assistant":
+            parts.append(f" {m['content']} </s>")
+    return "".join(parts)
+
+
 # Most specific first: detection takes the first family whose markers all appear.
 FAMILIES: tuple[ChatFamily, ...] = (
     ChatFamily("llama3.1", ("<|start_header_id|>", "Cutting Knowledge Date"),
@@ -99,6 +112,8 @@ FAMILIES: tuple[ChatFamily, ...] = (
     ChatFamily("gemma", ("<start_of_turn>",), ("<start_of_turn>", "<end_of_turn>"), {"num_ctx": 8192}, _gemma),
     ChatFamily("phi3", ("<|assistant|>", "<|end|>"), ("<|end|>", "<|system|>", "<|user|>", "<|assistant|>"),
                {"num_ctx": 4096}, _phi3),
+    ChatFamily("llama2", ("<<SYS>>", "[INST]"), ("[INST]", "[/INST]", "<<SYS>>", "<</SYS>>"), {"num_ctx": 4096},
+               _llama2),
     ChatFamily("mistral", ("[INST]", "[/INST]"), ("[INST]", "[/INST]", "</s>"), {"num_ctx": 8192}, _mistral),
 )
 

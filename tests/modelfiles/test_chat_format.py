@@ -111,6 +111,7 @@ DETECT = {
     "gemma": ("{{ '<start_of_turn>' + role }}", "gemma"),
     "phi3": ("{{ '<|user|>' + c + '<|end|>' + '<|assistant|>' }}", "phi3"),
     "mistral": ("{{ '[INST]' + c + '[/INST]' }}", "mistral"),
+    "llama2": ("{{ '[INST] <<SYS>>' + s + '<</SYS>>' + c + ' [/INST]' }}", "llama2"),
     "unknown": ("{{ '### Instruction:' + c }}", None),
 }
 

@@ -46,26 +46,23 @@ FAMILY_CASES = {
 
 
 # Published chat templates of models whose files are not among llama.cpp's, as Ollama's template/index.json records
-# them: Meta-Llama-3-8B-Instruct, and Phi-3-mini-4k-instruct.
-LLAMA3_INSTRUCT = ("{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
-                   "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + "
-                   "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}"
-                   "{{ content }}{% endfor %}{% if add_generation_prompt %}"
-                   "{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}")
-PHI3_MINI = ("{{ bos_token }}{% for message in messages %}{{'<|' + message['role'] + '|>' + '\n' + message['content'] + "
-             "'<|end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% else %}"
-             "{{ eos_token }}{% endif %}")
+# them (tests/modelfiles/published/).
+PUBLISHED = Path(__file__).with_name("published")
 
 
-@pytest.mark.parametrize("chat_template, bos, eos, family", [
-    (LLAMA3_INSTRUCT, "<|begin_of_text|>", "<|eot_id|>", "llama3"),
-    (PHI3_MINI, "<s>", "<|endoftext|>", "phi3"),
-], ids=["llama3", "phi3_mini"])
+@pytest.mark.parametrize("name, bos, eos, family", [
+    ("Meta-Llama-3-8B-Instruct", "<|begin_of_text|>", "<|eot_id|>", "llama3"),
+    ("Phi-3-mini-4k-instruct", "<s>", "<|endoftext|>", "phi3"),
+    ("gemma-3-it", "<bos>", "<eos>", "gemma"),
+    ("Llama-2-7b-chat", "<s>", "</s>", "llama2"),
+])
 def test_registry_template_matches_published_templates_outside_llama_cpps_set(
-        chat_template, bos, eos, family, go_render, smollm2_tokenizer) -> None:
+        name, bos, eos, family, go_render, smollm2_tokenizer) -> None:
+    chat_template = (PUBLISHED / f"{name}.jinja").read_text()
     chosen = choose_chat_format(chat_template, bos_token=bos, eos_token=eos)
     assert (chosen.family, chosen.source) == (family, "registry")
-    _compare(go_render, smollm2_tokenizer, chat_template, bos, eos, CONVERSATIONS, chosen.template, True)
+    assert _compare(go_render, smollm2_tokenizer, chat_template, bos, eos, CONVERSATIONS, chosen.template,
+                    True) == 6  # four conversations, two of them again with a Modelfile SYSTEM
 
 
 def _jinja(tokenizer, chat_template: str, messages: list[dict], bos: str | None, eos: str | None) -> str:
@@ -103,7 +100,7 @@ def test_registry_template_renders_in_go_exactly_like_the_real_chat_template(
     conversations = dict(CONVERSATIONS)
     if not takes_system:
         # Gemma 2's template refuses system messages outright; our gemma template folds them into the first user
-        # turn as Gemma 3 does, which there is no Gemma 2 rendering to compare with.
+        # turn as Gemma 3's does, which the published Gemma 3 template checks below.
         with pytest.raises(Exception, match="System role not supported"):
             _jinja(smollm2_tokenizer, chat_template, CONVERSATIONS["with_system"], bos, eos)
         conversations = {k: v for k, v in CONVERSATIONS.items() if "system" not in k}
