@@ -111,7 +111,10 @@ def _hub_errors(repo_id: str, token: str) -> Iterator[None]:
                                hint="Use a token with write access to that user or organization, or publish under "
                                     "your own user name.") from None
         raise PublishError(f"the Hub answered {status}: {said}", where=where, hint=_RERUN_HINT) from None
-    except (httpx2.TransportError, RuntimeError, OSError) as err:
+    except httpx2.TransportError as err:
+        raise PublishError(f"the connection to the Hub broke ({type(err).__name__}: {_scrub(str(err), token)})",
+                           where=where, hint=_RERUN_HINT) from None
+    except (RuntimeError, OSError) as err:
         # huggingface_hub wraps a failed upload in RuntimeError("Error while uploading ..."); keep the cause's words.
         cause = err.__cause__ or err
         raise PublishError(f"the upload stopped: {_scrub(f'{err} ({type(cause).__name__}: {cause})', token)}",

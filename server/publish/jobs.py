@@ -21,6 +21,7 @@ from tunesmith.server.publish.release import check_release, publish_package
 __all__ = ["JobProgress", "PublishJob", "PublishJobs"]
 
 _log = logging.getLogger("tunesmith.server.publish")
+_KEEP_FINISHED = 100  # finished jobs remembered for GET; older ones are forgotten
 
 
 @dataclass
@@ -120,6 +121,9 @@ class PublishJobs:
         job = PublishJob(id=f"pub_{uuid.uuid4().hex}", package=package, targets=targets)
         with self._lock:
             self._jobs[job.id] = job
+            finished = [key for key, old in self._jobs.items() if old.finished_at is not None]
+            for key in finished[:max(0, len(finished) - _KEEP_FINISHED)]:
+                del self._jobs[key]  # oldest first: dicts keep insertion order
         thread = threading.Thread(target=self._run, args=(job, private, push), name=f"publish-{job.id}",
                                   daemon=True)
         thread.start()

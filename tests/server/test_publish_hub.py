@@ -226,10 +226,13 @@ def test_a_changed_file_is_the_only_one_committed_again(hub, package):
     (("POST", "/api/repos/create"), 403, "may not write to alice/demo-GGUF"),
     (("POST", f"/api/models/{REPO}/commit/main"), 500, "the Hub answered 500"),
     (("POST", f"/api/models/{REPO}/commit/main"), httpx2.ConnectError("connection reset by peer"),
-     "the upload stopped"),
-], ids=["401", "403", "500", "network"])
+     "the connection to the Hub broke (ConnectError: connection reset by peer)"),
+    (("PUT", f"/upload/{'0' * 64}"), httpx2.ReadTimeout("timed out"), "the upload stopped"),
+], ids=["401", "403", "500", "network", "storage"])
 def test_hub_failures_become_publish_errors_that_say_what_to_do(hub, package, monkeypatch, where, failure, words):
     monkeypatch.setattr("huggingface_hub.utils._http.time.sleep", lambda seconds: None)  # its retries, at once
+    if where[0] == "PUT":  # the storage URL of the first GGUF
+        where = ("PUT", f"/upload/{hashlib.sha256((package / 'demo-Q4_K_M.gguf').read_bytes()).hexdigest()}")
     hub.fail[where] = failure
     with pytest.raises(PublishError) as caught:
         publish_to_hf(package, REPO)
@@ -237,7 +240,7 @@ def test_hub_failures_become_publish_errors_that_say_what_to_do(hub, package, mo
     assert words in message
     assert "https://huggingface.co/alice/demo-GGUF" in message
     assert ("hf auth login" in message) if failure == 401 else True
-    assert ("Re-run" in message) if words.startswith(("the Hub answered", "the upload")) else True
+    assert ("Re-run" in message) if words.startswith(("the Hub answered", "the upload", "the connection")) else True
     assert TOKEN not in message
 
 

@@ -133,3 +133,15 @@ def test_an_unknown_job_is_404_with_the_openai_error_body(client):
     response = client.get("/v1/publish/pub_missing", headers=AUTH)
     assert response.status_code == 404
     assert "no publish job 'pub_missing'" in response.json()["error"]["message"]
+
+
+def test_the_server_forgets_the_oldest_finished_jobs_beyond_a_hundred(package):
+    jobs = PublishJobs((str(package),), runner=lambda *args, **kwargs: {"ollama": "alice/demo:latest"})
+    started = [jobs.start(str(package), hf=None, ollama="alice/demo") for _ in range(102)]
+    deadline = time.monotonic() + 20
+    while any(job.finished_at is None for job in started) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    newest = jobs.start(str(package), hf=None, ollama="alice/demo")
+    assert jobs.get(started[0].id) is None and jobs.get(started[1].id) is None
+    assert jobs.get(started[2].id) is started[2] and jobs.get(newest.id) is newest
+    assert started[2].as_dict()["results"] == {"ollama": "alice/demo:latest"}
