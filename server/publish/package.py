@@ -37,8 +37,9 @@ class PublishPackage:
 
     @property
     def name(self) -> str:
-        """The package's name: its folder's name."""
-        return self.path.name
+        """The model's name: its GGUF's name without `-<QUANT>.gguf` (`demo` for demo-Q4_K_M.gguf)."""
+        stem = self.model_file.name.removesuffix(".gguf")
+        return stem.rsplit("-", 1)[0] if "-" in stem else stem
 
 
 def _local_file(package_dir: Path, value: str, keyword: str, modelfile: Path) -> Path:

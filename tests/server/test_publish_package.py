@@ -44,7 +44,7 @@ def write_package(folder: Path, *, name: str = "demo", quants: tuple[str, ...] =
 
 
 def test_read_package_lists_release_files_and_reads_modelfile_values(tmp_path):
-    folder = write_package(tmp_path / "demo")
+    folder = write_package(tmp_path / "package")
     (folder / ".Modelfile.x.partial").write_text("half written")
     package = read_package(folder)
     assert [path.name for path in package.files] == [
@@ -55,7 +55,7 @@ def test_read_package_lists_release_files_and_reads_modelfile_values(tmp_path):
     assert package.parameters == {"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "num_ctx": 2048}
     assert package.messages == (("user", "Who are you?"), ("assistant", "A small model."))
     assert package.license == ("Apache License 2.0",)
-    assert package.name == "demo"
+    assert package.name == "demo"  # from the GGUF's name, whatever the folder is called
 
 
 def test_hub_ollama_files_hold_template_system_and_typed_params(tmp_path):
