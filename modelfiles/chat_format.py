@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from tunesmith.errors import ModelfileError
 from tunesmith.modelfiles.derive import CHECK_CONVERSATIONS, DerivationError, derive_template, go_literal, jinja_text
-from tunesmith.modelfiles.families import ChatFamily, detect_family
+from tunesmith.modelfiles.families import ChatFamily, detect_family, matching_families
 from tunesmith.modelfiles.gotemplate import template_problems
 from tunesmith.modelfiles.jinja_chat import ChatTemplateError
 
@@ -96,8 +96,8 @@ def choose_chat_format(chat_template: str | None, *, bos_token: str | None, eos_
     if not chat_template:
         raise ModelfileError("the model has no chat template, so tunesmith cannot tell how to format a chat",
                              hint=_TEMPLATE_HINT)
-    if family is not None:
-        chosen = _registry_match(family, chat_template, bos_token, eos_token)
+    for candidate in matching_families(chat_template):
+        chosen = _registry_match(candidate, chat_template, bos_token, eos_token)
         if chosen is not None:
             return chosen
     try:

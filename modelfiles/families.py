@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-__all__ = ["ChatFamily", "FAMILIES", "detect_family", "family_named"]
+__all__ = ["ChatFamily", "FAMILIES", "detect_family", "family_named", "matching_families"]
 
 _Messages = list[dict[str, str]]
 
@@ -74,17 +74,26 @@ def _phi3(messages: _Messages, default_system: str | None) -> str:
     return "".join(f"<|{m['role']}|>\n{m['content']}<|end|>\n" for m in keep) + "<|assistant|>\n"
 
 
-def _mistral(messages: _Messages, default_system: str | None) -> str:
+def _mistral_layout(messages: _Messages, inst: str, reply: str) -> str:
+    # The system prompt goes into the last user turn, as Mistral's templates do.
     system = _system(messages)
     last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
     parts = []
     for i, m in enumerate(messages):
         if m["role"] == "user":
             prefix = f"{system}\n\n" if system and i == last_user else ""
-            parts.append(f"[INST]{prefix}{m['content']}[/INST]")
+            parts.append(f"{inst}{prefix}{m['content']}[/INST]")
         elif m["role"] == "assistant":
-            parts.append(f"{m['content']}</s>")
+            parts.append(f"{reply}{m['content']}</s>")
     return "".join(parts)
+
+
+def _mistral(messages: _Messages, default_system: str | None) -> str:
+    return _mistral_layout(messages, "[INST]", "")
+
+
+def _mistral_v03(messages: _Messages, default_system: str | None) -> str:
+    return _mistral_layout(messages, "[INST] ", " ")
 
 
 def _llama2(messages: _Messages, default_system: str | None) -> str:
@@ -115,15 +124,22 @@ FAMILIES: tuple[ChatFamily, ...] = (
     ChatFamily("llama2", ("<<SYS>>", "[INST]"), ("[INST]", "[/INST]", "<<SYS>>", "<</SYS>>"), {"num_ctx": 4096},
                _llama2),
     ChatFamily("mistral", ("[INST]", "[/INST]"), ("[INST]", "[/INST]", "</s>"), {"num_ctx": 8192}, _mistral),
+    ChatFamily("mistral-v0.3", ("[INST] ", "[/INST]"), ("[INST]", "[/INST]", "</s>"), {"num_ctx": 8192},
+               _mistral_v03),
 )
 
 
 def detect_family(chat_template: str) -> ChatFamily | None:
-    """The registry family whose markers all appear in a Jinja chat template, or None."""
-    for family in FAMILIES:
-        if all(marker in chat_template for marker in family.markers):
-            return family
-    return None
+    """The first registry family whose markers all appear in a Jinja chat template, or None.
+
+    Markers only suggest a family; `choose_chat_format` tries every matching one and keeps the one that renders.
+    """
+    return next(iter(matching_families(chat_template)), None)
+
+
+def matching_families(chat_template: str) -> list[ChatFamily]:
+    """Every registry family whose markers all appear in the template, most specific first."""
+    return [family for family in FAMILIES if all(marker in chat_template for marker in family.markers)]
 
 
 def family_named(name: str) -> ChatFamily:

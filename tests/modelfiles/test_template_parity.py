@@ -45,8 +45,8 @@ FAMILY_CASES = {
 }
 
 
-# Published chat templates of models whose files are not among llama.cpp's, as Ollama's template/index.json records
-# them (tests/modelfiles/published/).
+# Published chat templates of models whose files are not among llama.cpp's (tests/modelfiles/published/): Llama 3,
+# Phi-3 mini, Gemma 3 and Llama 2 as Ollama's template/index.json records them; Mistral 7B v0.3 from its tokenizer.
 PUBLISHED = Path(__file__).with_name("published")
 
 
@@ -55,6 +55,7 @@ PUBLISHED = Path(__file__).with_name("published")
     ("Phi-3-mini-4k-instruct", "<s>", "<|endoftext|>", "phi3"),
     ("gemma-3-it", "<bos>", "<eos>", "gemma"),
     ("Llama-2-7b-chat", "<s>", "</s>", "llama2"),
+    ("Mistral-7B-Instruct-v0.3", "<s>", "</s>", "mistral-v0.3"),
 ])
 def test_registry_template_matches_published_templates_outside_llama_cpps_set(
         name, bos, eos, family, go_render, smollm2_tokenizer) -> None:
