@@ -1,8 +1,9 @@
-"""Publishing a package to the Hugging Face Hub: one commit holding the GGUF files, Modelfile, card and report, and
-the `template`, `system` and `params` files that `ollama run hf.co/USER/REPO` reads (hub-docs `ollama.md`).
+"""Publishing a package to the Hugging Face Hub: one commit of the GGUF files, Modelfile, card and report, plus the
+`template`, `system` and `params` files that `ollama run hf.co/USER/REPO` reads (hub-docs `ollama.md`).
 
-Uploads go through huggingface_hub (Xet or LFS, its retries and progress bars). Before that we compare each file's
-SHA-256 with what the repo already holds (`paths-info`), so a re-run sends only what an interrupted run did not commit.
+huggingface_hub does the transfer (Xet or LFS, retries, progress bars). We call `create_commit` rather than
+`upload_folder` because the three Ollama files are made in memory, never written into the user's package; and we
+first compare each file's SHA-256 with what the repo holds (`paths-info`), so a re-run sends only what is missing.
 """
 
 from __future__ import annotations

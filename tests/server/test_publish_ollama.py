@@ -191,3 +191,13 @@ def test_an_adapter_goes_as_a_blob_and_in_adapters(httpx_mock, tmp_path):
     create = json.loads(httpx_mock.get_requests()[-1].content)
     assert create == {"model": NAME, "stream": True, "files": {"demo-Q4_K_M.gguf": f"sha256:{model}"},
                       "adapters": {"demo-lora.gguf": f"sha256:{adapter}"}}
+
+
+def test_a_daemon_that_dies_during_the_push_says_rerun(httpx_mock, package, digest):
+    _daemon(httpx_mock, digest, has_blob=True)
+    httpx_mock.add_exception(httpx.RemoteProtocolError("peer closed connection without sending complete message"),
+                             url=f"{DAEMON}/api/push")
+    with pytest.raises(PublishError) as caught:
+        publish_to_ollama(package, NAME)
+    assert "the connection to the Ollama daemon broke (RemoteProtocolError: peer closed" in str(caught.value)
+    assert "Re-run the same command" in str(caught.value)
