@@ -40,10 +40,12 @@ class _Model:
         self.defaults = {**OLLAMA_DEFAULTS, **package.modelfile.parameters}
         self.threads = threads or os.cpu_count() or 1
         try:
-            self.llm = llama_cpp.Llama(str(package.gguf), n_ctx=0, vocab_only=True, verbose=False)
-            n_ctx = min(int(self.defaults["num_ctx"]), self.llm.n_ctx_train())
-            self.llm = llama_cpp.Llama(str(package.gguf), n_ctx=n_ctx, n_threads=self.threads,
-                                       n_threads_batch=self.threads, verbose=False)
+            self.llm = self._load(int(self.defaults["num_ctx"]))
+            metadata = self.llm.metadata
+            trained = int(metadata.get(f"{metadata.get('general.architecture')}.context_length", 0))
+            if 0 < trained < self.llm.n_ctx():
+                # As Ollama does: never a longer context than the model was trained for.
+                self.llm = self._load(trained)
         except (ValueError, RuntimeError) as err:
             raise ModelError(f"llama.cpp cannot load the GGUF: {err}", where=str(package.gguf),
                              hint="Re-run `tunesmith package`; the file may be truncated or from a newer llama.cpp."
@@ -59,6 +61,12 @@ class _Model:
         self.worker = ModelWorker(package.model_id)
         self.in_flight = 0
         self.embedder = None
+
+    def _load(self, n_ctx: int):
+        import llama_cpp
+
+        return llama_cpp.Llama(str(self.package.gguf), n_ctx=n_ctx, n_threads=self.threads,
+                               n_threads_batch=self.threads, verbose=False)
 
     def _text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace") if token >= 0 else ""

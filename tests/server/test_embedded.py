@@ -1,0 +1,221 @@
+"""The embedded backend on a real GGUF (SmolLM2-135M-Instruct, Q4_1): the package's Modelfile defaults, the GGUF's
+chat template, one model shared safely by concurrent requests, and disconnects that stop the generation."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import openai
+import pytest
+from litestar.testing import TestClient
+
+from tests.server.live import running
+from tunesmith.errors import ModelError, ModelfileError
+from tunesmith.packager.embedded import embedded_base_dir, embedded_gguf_path
+from tunesmith.server import ServerSettings, create_app
+from tunesmith.server.backends import read_package
+
+QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+SYSTEM = "You are a geography teacher. Answer in one short sentence."
+
+
+def _package(folder: Path, name: str, modelfile: str) -> Path:
+    folder.mkdir(parents=True)
+    gguf = folder / f"{name}-Q4_1.gguf"
+    try:
+        os.link(embedded_gguf_path(), gguf)
+    except OSError:
+        gguf.write_bytes(embedded_gguf_path().read_bytes())
+    (folder / "Modelfile").write_text(f"FROM ./{gguf.name}\n{modelfile}", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("packages")
+    return {
+        # Greedy, with the SYSTEM line and the stop token a packaged ChatML model gets.
+        "smol": _package(root / "smol", "smol", f'PARAMETER temperature 0\nPARAMETER stop "<|im_end|>"\n'
+                                                f'PARAMETER num_ctx 2048\nSYSTEM "{SYSTEM}"\n'),
+        # Defaults that visibly shape the answer: a 4-token budget.
+        "short": _package(root / "short", "short", "PARAMETER temperature 0\nPARAMETER num_predict 4\n"),
+        # A stop word in the middle of the expected answer.
+        "nostop": _package(root / "nostop", "nostop", 'PARAMETER temperature 0\nPARAMETER stop "Paris"\n'
+                                                      'PARAMETER num_predict 24\n'),
+    }
+
+
+@pytest.fixture(scope="session")
+def app(packages):
+    return create_app(ServerSettings(models=tuple(str(path) for path in packages.values()), threads=1))
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    with TestClient(app, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def hf_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(embedded_base_dir())
+
+
+def _chat(client, model: str, messages=QUESTION, **extra) -> dict:
+    response = client.post("/v1/chat/completions", json={"model": model, "messages": messages, **extra})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_chat_decodes_a_multi_token_prompt_like_llama_cpp_itself(client, packages, hf_tokenizer):
+    from llama_cpp import Llama
+
+    body = _chat(client, "smol", max_tokens=24)
+    answer = body["choices"][0]["message"]["content"]
+    assert "Paris" in answer and body["choices"][0]["finish_reason"] == "stop"
+    # The prompt is the GGUF's own template with the Modelfile's SYSTEM, token for token what transformers renders.
+    text = hf_tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM}, *QUESTION],
+                                           add_generation_prompt=True, tokenize=False)
+    expected_ids = hf_tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert body["usage"]["prompt_tokens"] == len(expected_ids) > 20
+    # llama.cpp's own chat completion, greedy with Ollama's repeat penalty, gives the same answer and token count.
+    llm = Llama(str(embedded_gguf_path()), n_ctx=2048, verbose=False)
+    reference = llm.create_chat_completion([{"role": "system", "content": SYSTEM}, *QUESTION], temperature=0,
+                                           repeat_penalty=1.1, top_k=40, top_p=0.9, min_p=0.0, max_tokens=24)
+    assert answer == reference["choices"][0]["message"]["content"]
+    assert body["usage"]["completion_tokens"] in (reference["usage"]["completion_tokens"],
+                                                  reference["usage"]["completion_tokens"] + 1)
+
+
+def test_modelfile_num_predict_applies_and_the_request_overrides_it(client):
+    body = _chat(client, "short")
+    assert body["choices"][0]["finish_reason"] == "length" and body["usage"]["completion_tokens"] == 4
+    body = _chat(client, "short", max_tokens=2)
+    assert body["usage"]["completion_tokens"] == 2
+
+
+def test_modelfile_stop_word_ends_the_answer_before_it(client):
+    body = _chat(client, "nostop")
+    answer = body["choices"][0]["message"]["content"]
+    assert answer.strip() and "Paris" not in answer and body["choices"][0]["finish_reason"] == "stop"
+    # Without the stop word the same greedy answer goes on to name the city.
+    assert "Paris" in _chat(client, "nostop", stop=["\n\n"])["choices"][0]["message"]["content"]
+
+
+def test_stream_pieces_join_to_the_whole_answer(client):
+    whole = _chat(client, "smol", max_tokens=24)["choices"][0]["message"]["content"]
+    response = client.post("/v1/chat/completions", json={"model": "smol", "messages": QUESTION, "max_tokens": 24,
+                                                         "stream": True, "stream_options": {"include_usage": True}})
+    from tests.server.conftest import sse_events
+
+    events = sse_events(response.text)
+    assert events[-1] == "[DONE]" and events[-2]["usage"]["completion_tokens"] > 3
+    assert "".join(event["choices"][0]["delta"].get("content", "") for event in events[:-2]) == whole
+
+
+def test_json_response_format_constrains_the_output(client):
+    import json
+
+    body = _chat(client, "smol", messages=[{"role": "user", "content": "Give the capital of France as JSON."}],
+                 response_format={"type": "json_object"}, max_tokens=40)
+    if body["choices"][0]["finish_reason"] == "stop":
+        json.loads(body["choices"][0]["message"]["content"])
+    else:  # cut by max_tokens: still a JSON prefix, starting with an object
+        assert body["choices"][0]["message"]["content"].lstrip().startswith("{")
+
+
+def test_raw_completion_skips_the_chat_template(client, hf_tokenizer):
+    body = client.post("/v1/completions", json={"model": "smol", "prompt": "1, 2, 3, 4,", "max_tokens": 6}).json()
+    assert body["usage"]["prompt_tokens"] == len(hf_tokenizer("1, 2, 3, 4,")["input_ids"])
+    assert body["choices"][0]["text"].startswith(" 5")
+
+
+def test_embeddings_are_normalised_model_sized_vectors(client):
+    body = client.post("/v1/embeddings", json={"model": "smol", "input": ["Paris is in France.", "Paris is in France.",
+                                                                          "Bananas are yellow."]}).json()
+    vectors = np.array([item["embedding"] for item in body["data"]])
+    assert vectors.shape == (3, 576)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    assert np.allclose(vectors[0], vectors[1]) and not np.allclose(vectors[0], vectors[2])
+    assert body["usage"]["prompt_tokens"] > 10
+
+
+@pytest.mark.parametrize(("body", "status", "param"), [
+    ({"model": "smol", "messages": QUESTION, "tools": [{"type": "function", "function": {"name": "f"}}]}, 400,
+     "tools"),
+    ({"model": "smol", "messages": [{"role": "user", "content": "word " * 3000}]}, 400, "messages"),
+    ({"model": "unknown", "messages": QUESTION}, 404, None),
+])
+def test_embedded_errors(client, body, status, param):
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == status and response.json()["error"]["param"] == param
+
+
+def test_models_and_health_list_the_packages(client, packages):
+    assert sorted(model["id"] for model in client.get("/v1/models").json()["data"]) == ["nostop", "short", "smol"]
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and len(health["backends"]["embedded"]["models"]) == 3
+
+
+@pytest.fixture(scope="session")
+def live(app):
+    with running(app) as base:
+        yield base
+
+
+def test_concurrent_streams_share_one_model_safely(live):
+    async def ask(client: openai.AsyncOpenAI) -> str:
+        stream = await client.chat.completions.create(model="smol", messages=QUESTION, max_tokens=24, stream=True)
+        return "".join([chunk.choices[0].delta.content or "" async for chunk in stream])
+
+    async def main() -> list[str]:
+        client = openai.AsyncOpenAI(base_url=f"{live}/v1", api_key="none", max_retries=0)
+        answers = await asyncio.gather(*(ask(client) for _ in range(4)))
+        await client.close()
+        return answers
+
+    sync = openai.OpenAI(base_url=f"{live}/v1", api_key="none", max_retries=0)
+    alone = sync.chat.completions.create(model="smol", messages=QUESTION, max_tokens=24).choices[0].message.content
+    assert asyncio.run(main()) == [alone] * 4
+
+
+def test_disconnect_stops_the_generation(live):
+    # Counting on with no end in sight: thousands of tokens, many seconds, unless the disconnect stops it.
+    with httpx.Client(timeout=60) as http:
+        with http.stream("POST", f"{live}/v1/completions", json={
+                "model": "smol", "prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 1800,
+                "stream": True}) as response:
+            lines = response.iter_lines()
+            assert next(lines).startswith("data: ")
+        started = time.monotonic()
+        # The model runs one generation at a time: this one waits until the abandoned one has stopped.
+        body = http.post(f"{live}/v1/completions", json={"model": "smol", "prompt": "Hi", "max_tokens": 1}).json()
+        assert body["usage"]["completion_tokens"] == 1
+        assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(("setup", "error", "words"), [
+    ("missing folder", ModelError, "does not exist"),
+    ("no Modelfile", ModelError, "no Modelfile"),
+    ("FROM a missing file", ModelError, "does not exist"),
+    ("FROM not a GGUF", ModelError, "not a .gguf"),
+    ("broken Modelfile", ModelfileError, "Modelfile:"),
+])
+def test_bad_package_folders_are_refused_with_the_file_named(tmp_path, setup, error, words):
+    folder = tmp_path / "pkg"
+    if setup != "missing folder":
+        folder.mkdir()
+    modelfile = {"FROM a missing file": "FROM ./gone-Q4_K_M.gguf\n", "FROM not a GGUF": "FROM llama3.2\n",
+                 "broken Modelfile": "FROM ./x.gguf\nPARAMETER temperature hot\n"}.get(setup)
+    if modelfile:
+        (folder / "Modelfile").write_text(modelfile)
+    with pytest.raises(error) as caught:
+        read_package(folder)
+    assert words in str(caught.value)
