@@ -1,7 +1,7 @@
 """Write a `Modelfile` as text through modelfiles/modelfile.jinja, quoting each value so Ollama reads it back as is.
 
 The promise, tested on hostile values: `parse_modelfile(render_modelfile(mf)) == mf`. A value Ollama's grammar
-cannot hold at all raises ModelfileError naming the field.
+cannot hold at all, or a TEMPLATE Go would reject, raises ModelfileError naming the field.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 import jinja2
 
 from tunesmith.errors import ModelfileError
+from tunesmith.modelfiles.gotemplate import template_problems
 from tunesmith.modelfiles.grammar import MESSAGE_ROLES, quote_value
 from tunesmith.modelfiles.modelfile import Modelfile
 from tunesmith.modelfiles.parameters import DEPRECATED_PARAMETERS, PARAMETER_TYPES, closest_parameter, format_parameter
@@ -63,6 +64,10 @@ def render_modelfile(mf: Modelfile) -> str:
     """The text of `mf` as a Modelfile: FROM, ADAPTER, TEMPLATE, SYSTEM, PARAMETERs, MESSAGEs, LICENSEs."""
     if not mf.from_.strip():
         raise ModelfileError("FROM is empty", hint="set from_ to a model name or a path to a GGUF file")
+    if mf.template is not None and (problems := template_problems(mf.template)):
+        line, problem = problems[0]
+        raise ModelfileError(f"TEMPLATE would not load in Ollama: {problem}", where=f"template line {line}",
+                             hint="fix the Go template")
     for role, _ in mf.messages:
         if role not in MESSAGE_ROLES:
             raise ModelfileError(f"message role {role!r} is not one of {', '.join(MESSAGE_ROLES)}")

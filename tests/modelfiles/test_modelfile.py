@@ -141,6 +141,7 @@ RENDER_ERRORS = {
     "stop_not_a_list": (Modelfile(from_="m", parameters={"stop": "</s>"}), "stop must be a list"),
     "empty_from": (Modelfile(from_=""), "FROM is empty"),
     "bad_role": (Modelfile(from_="m", messages=[("tool", "x")]), "role 'tool'"),
+    "template_go_rejects": (Modelfile(from_="m", template="{{ range .Messages }}"), "{{ range }} is never closed"),
 }
 
 
