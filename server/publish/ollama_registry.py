@@ -80,6 +80,9 @@ def _daemon_errors(base_url: str, where: str) -> Iterator[None]:
         lowered = said.lower()
         if "unauthorized" in lowered or "access denied" in lowered or err.status_code == 401:
             raise PublishError(f"ollama.com refused the push: {said}", where=where, hint=_SIGN_IN_HINT) from err
+        if "path or modelfile are required" in lowered:
+            raise PublishError(f"this Ollama is too old for creating models from blobs: {said}", where=where,
+                               hint="Update Ollama (0.5.5 or later), restart it and re-run.") from err
         if any(word in lowered for word in _NETWORK_WORDS):
             raise PublishError(f"the push stopped on a network error: {said}", where=where, hint=_RERUN_HINT) from err
         raise PublishError(f"Ollama answered: {said}", where=where,

@@ -155,12 +155,15 @@ def test_the_host_option_is_where_every_request_goes(httpx_mock, package, digest
     assert publish_to_ollama(package, NAME, host="gpu-box:9999", push=False) == NAME
 
 
-def test_create_refused_by_the_daemon_reports_its_reason(httpx_mock, package, digest):
+@pytest.mark.parametrize(("error", "words"), [
+    ("supplied file was not in GGUF format", "Ollama answered: supplied file was not in GGUF format"),
+    ("path or Modelfile are required", "too old for creating models from blobs.*Update Ollama"),
+])
+def test_create_refused_by_the_daemon_reports_its_reason(httpx_mock, package, digest, error, words):
     httpx_mock.add_response(method="GET", url=f"{DAEMON}/api/version", json={"version": "0.13.5"})
     httpx_mock.add_response(method="HEAD", url=f"{DAEMON}/api/blobs/sha256:{digest}")
-    httpx_mock.add_response(method="POST", url=f"{DAEMON}/api/create", status_code=400,
-                            json={"error": "supplied file was not in GGUF format"})
-    with pytest.raises(PublishError, match="Ollama answered: supplied file was not in GGUF format"):
+    httpx_mock.add_response(method="POST", url=f"{DAEMON}/api/create", status_code=400, json={"error": error})
+    with pytest.raises(PublishError, match=words):
         publish_to_ollama(package, NAME)
 
 
