@@ -18,6 +18,7 @@ __all__ = ["BaseModel", "check_base_model", "load_tokenizer", "with_model_limits
 
 DEFAULT_MAX_SEQ_LEN = 1024
 
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 
 
@@ -47,7 +48,8 @@ def check_base_model(path: str | Path, max_seq_len: int | None = None) -> BaseMo
         raise ModelError(f"unreadable config.json: {err}", where=str(folder / "config.json"), hint=hint) from err
     architectures = list(getattr(config, "architectures", None) or [])
     causal = [a for a in architectures if a.endswith("ForCausalLM") or a.endswith("LMHeadModel")]
-    if not causal and config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+    # The architectures list says what the weights are; model_type alone only says a causal head could exist.
+    if not causal and (architectures or config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES):
         raise ModelError(f"the base model is not a causal language model (architectures: "
                          f"{', '.join(architectures) or 'none'}, model_type: {config.model_type})",
                          where=str(folder / "config.json"),
@@ -80,6 +82,9 @@ def load_tokenizer(path: str | Path) -> Any:
     """The base model's tokenizer, with a pad token (EOS stands in when the model defines none)."""
     from transformers import AutoTokenizer
 
+    if not any((Path(path) / name).is_file() for name in _TOKENIZER_FILES):
+        raise ModelError("no tokenizer in the base model folder (tokenizer.json or tokenizer.model)", where=str(path),
+                         hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.")
     try:
         tokenizer = AutoTokenizer.from_pretrained(Path(path))
     except (ValueError, OSError) as err:

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from tunesmith.config import Config, section_hash
-from tunesmith.errors import DataError
+from tunesmith.errors import DataError, TrainError
 from tunesmith.files import atomic_dir, write_text_atomic
 from tunesmith.progress import SILENT, Progress
 from tunesmith.trainer.backends import detect_device, select_backend
@@ -42,6 +42,10 @@ class TrainResult:
 def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any = None,
                   restart: bool = False) -> TrainResult:
     """Train a LoRA adapter for `config` into runs/<name>/adapter/, resuming from its checkpoints if any."""
+    if config.train.save_steps and config.train.save_steps % config.train.eval_steps:
+        raise TrainError(f"`train.save_steps` = {config.train.save_steps} is not a multiple of `train.eval_steps` = "
+                         f"{config.train.eval_steps}", where="train.save_steps",
+                         hint="The best adapter is picked among saved checkpoints; save at evaluation steps.")
     config = with_model_limits(config)
     prepared = prepare_data(config, progress=progress)
     paths = prepared.paths

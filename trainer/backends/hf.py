@@ -94,10 +94,6 @@ class HfBackend:
         train = config.train
         evaluate = bool(val_rows)
         save_steps = train.save_steps or train.eval_steps
-        if evaluate and save_steps % train.eval_steps:
-            raise TrainError(f"`train.save_steps` = {save_steps} is not a multiple of `train.eval_steps` = "
-                             f"{train.eval_steps}", where="train.save_steps",
-                             hint="The best adapter is picked among saved checkpoints; save at evaluation steps.")
         args = TrainingArguments(
             output_dir=str(checkpoints),
             per_device_train_batch_size=train.batch_size,
@@ -124,8 +120,7 @@ class HfBackend:
             bf16=precision == "bf16",
             fp16=precision == "fp16",
             use_cpu=precision == "fp32" and not _cuda(),
-            gradient_checkpointing=train.gradient_checkpointing,
-            gradient_checkpointing_kwargs={"use_reentrant": False},
+            **_checkpointing(train.gradient_checkpointing),
             report_to="none",
             remove_unused_columns=False,
             dataloader_num_workers=0,
@@ -152,6 +147,17 @@ class HfBackend:
         return FitResult(global_step=state.global_step, best_step=best_step, best_eval_loss=state.best_metric,
                          stopped_early=bool(stopper) and state.global_step < planned,
                          tokens_seen=int(state.num_input_tokens_seen))
+
+
+def _checkpointing(enabled: bool) -> dict[str, Any]:
+    # transformers 5.x renamed gradient_checkpointing to activation_checkpointing; use whichever this release has.
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    prefix = "activation" if any(f.name == "activation_checkpointing" for f in fields(TrainingArguments)) \
+        else "gradient"
+    return {f"{prefix}_checkpointing": enabled, f"{prefix}_checkpointing_kwargs": {"use_reentrant": False}}
 
 
 def _cuda() -> bool:
