@@ -1,12 +1,15 @@
 """Hugging Face folder → GGUF file: plan every tensor from the safetensors headers, write the header, then stream.
 
-Each tensor is read (mmap), transformed and written before the next is touched, so peak memory stays near the
-largest tensor; the file appears under its final name only once complete.
+Each tensor is read, transformed and written before the next is touched; the file appears only once complete.
+Tensors are read with plain reads of their byte range, not safetensors' mmap, whose touched pages would count
+towards our memory until the file closes: this keeps peak memory near the largest tensor.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,8 +71,9 @@ def convert_to_gguf(model_dir: str | Path, out_path: str | Path, *, out_type: st
     hparams = Hparams(folder.config)
     writer = gguf.GGUFWriter(path=None, arch=gguf.MODEL_ARCH_NAMES[family.arch])
     with contextlib.ExitStack() as stack:
-        handles = _open_weights(folder, stack)
-        plan = _plan(folder, family, hparams, handles, writer, qtype)
+        stored = _index_weights(folder)
+        files = {path: stack.enter_context(path.open("rb")) for path in folder.weight_files}
+        plan = _plan(folder, family, hparams, stored, writer, qtype)
         for item in plan:
             writer.add_tensor_info(item.name, _stored_shape(item), np.dtype(np.uint8) if item.qtype == _Q.Q8_0
                                    else _NUMPY[item.qtype], _nbytes(item), raw_dtype=item.qtype)
@@ -80,7 +84,7 @@ def convert_to_gguf(model_dir: str | Path, out_path: str | Path, *, out_type: st
             writer.write_kv_data_to_file()
             writer.write_ti_data_to_file()
             for item in plan:
-                writer.write_tensor_data(_tensor_bytes(item, family, hparams, handles))
+                writer.write_tensor_data(_tensor_bytes(item, family, hparams, stored, files))
                 advance(1)
             writer.close()
     return out
@@ -89,18 +93,49 @@ def convert_to_gguf(model_dir: str | Path, out_path: str | Path, *, out_type: st
 _NUMPY = {_Q.F32: np.dtype(np.float32), _Q.F16: np.dtype(np.float16), _Q.BF16: np.dtype(np.uint8)}
 
 
-def _open_weights(folder: ModelFolder, stack: contextlib.ExitStack) -> dict[str, Any]:
-    from safetensors import safe_open
+@dataclass(frozen=True)
+class _Stored:
+    path: Path
+    dtype: str  # safetensors dtype name
+    shape: tuple[int, ...]
+    start: int  # absolute byte offset in the file
+    end: int
 
-    handles = {}
+
+_TORCH_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+                 "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+
+
+def _index_weights(folder: ModelFolder) -> dict[str, _Stored]:
+    index = {}
     for weight_file in folder.weight_files:
-        handle = stack.enter_context(safe_open(weight_file, framework="pt"))
-        for name in handle.keys():
-            handles[name] = handle
-    return handles
+        with weight_file.open("rb") as handle:
+            (header_len,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(header_len))
+        for name, info in header.items():
+            if name != "__metadata__":
+                start, end = info["data_offsets"]
+                index[name] = _Stored(weight_file, info["dtype"], tuple(info["shape"]), 8 + header_len + start,
+                                      8 + header_len + end)
+    return index
 
 
-def _plan(folder: ModelFolder, family: Family, hp: Hparams, handles: dict[str, Any], writer: gguf.GGUFWriter,
+def _load(stored: _Stored, files: dict[Path, Any]) -> Any:
+    import torch
+
+    buffer = bytearray(stored.end - stored.start)
+    handle = files[stored.path]
+    handle.seek(stored.start)
+    if handle.readinto(buffer) != len(buffer):
+        raise ModelError("unreadable safetensors file (shorter than its header says)", where=str(stored.path),
+                         hint="The file is truncated; download or save it again.")
+    dtype = getattr(torch, _TORCH_DTYPES[stored.dtype])
+    if not buffer:
+        return torch.empty(stored.shape, dtype=dtype)
+    return torch.frombuffer(buffer, dtype=dtype).reshape(stored.shape)
+
+
+def _plan(folder: ModelFolder, family: Family, hp: Hparams, stored: dict[str, _Stored], writer: gguf.GGUFWriter,
           qtype: gguf.GGMLQuantizationType) -> list[_Planned]:
     tensor_map = gguf.get_tensor_name_map(family.arch, hp.block_count)
     plan: list[_Planned] = []
@@ -108,7 +143,7 @@ def _plan(folder: ModelFolder, family: Family, hp: Hparams, handles: dict[str, A
         for kind, data in family.extra_tensors(writer, hp):
             plan.append(_Planned(None, gguf.TENSOR_NAMES[kind] + ".weight", tuple(data.shape), _Q.F32, data))
     rows = vocab_row_count(folder.path, folder.config) if family.trims_vocab else None
-    for source, handle in handles.items():
+    for source, info in stored.items():
         if source.endswith(_UNUSED_SUFFIXES) or (family.skip_lm_head and source == "lm_head.weight"):
             continue
         mapped = tensor_map.get_type_and_name(source, try_suffixes=(".weight", ".bias"))
@@ -118,7 +153,7 @@ def _plan(folder: ModelFolder, family: Family, hp: Hparams, handles: dict[str, A
                              hint="The weights do not match config.json's architecture; save the model again "
                                   "with transformers.")
         kind, name = mapped
-        shape = tuple(handle.get_slice(source).get_shape())
+        shape = info.shape
         if rows is not None and "embed_tokens" in source:
             shape = (min(rows, shape[0]), *shape[1:])
         plan.append(_Planned(source, name, shape, _tensor_qtype(name, kind, shape, qtype)))
@@ -146,13 +181,14 @@ def _nbytes(item: _Planned) -> int:
     return count // block * size
 
 
-def _tensor_bytes(item: _Planned, family: Family, hp: Hparams, handles: dict[str, Any]) -> np.ndarray:
+def _tensor_bytes(item: _Planned, family: Family, hp: Hparams, stored: dict[str, _Stored],
+                  files: dict[Path, Any]) -> np.ndarray:
     import torch
 
     if item.source is None:
         data = item.data
     else:
-        data = handles[item.source].get_tensor(item.source)
+        data = _load(stored[item.source], files)
         if data.dtype not in (torch.float16, torch.float32):
             data = data.to(torch.float32)
         if family.trims_vocab and "embed_tokens" in item.source:

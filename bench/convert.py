@@ -1,0 +1,157 @@
+"""Our HF → GGUF converter against llama.cpp's, each followed by the same Q4_K_M quantize: time and peak memory.
+
+Every step runs in its own subprocess; peak RSS is that process's own (os.wait4). Prints a markdown table of ratios
+(ours / llama.cpp; below 1.0 is better) and whether the f16 tensors are byte-identical.
+Usage: .venv/bin/python bench/convert.py [--skip-1b] [--work DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fixtures.reference_convert import REFERENCE_DIR  # noqa: E402
+
+_STEPS = {
+    "ours": "from tunesmith.packager import convert_to_gguf; import sys; convert_to_gguf(sys.argv[1], sys.argv[2])",
+    "reference": (
+        "import sys; sys.path.insert(0, sys.argv[3]); import convert_hf_to_gguf; "
+        "sys.argv = ['convert_hf_to_gguf.py', sys.argv[1], '--outfile', sys.argv[2], '--outtype', 'f16']; "
+        "convert_hf_to_gguf.main()"
+    ),
+    "quantize": (
+        "import sys, llama_cpp; p = llama_cpp.llama_model_quantize_default_params(); "
+        "p.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M; p.nthread = 2; "
+        "rc = llama_cpp.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), p); sys.exit(rc)"
+    ),
+}
+
+
+def _run(step: str, *args: str) -> tuple[float, float]:
+    """Run one step in a fresh interpreter; return (seconds, peak RSS in MiB) of that process."""
+    env = dict(os.environ)
+    if step == "reference":
+        env["PYTHONPATH"] = str(REFERENCE_DIR / "gguf-py")
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", _STEPS[step], *args, str(REFERENCE_DIR)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{step} failed:\n{stderr.decode()[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def _same_tensors(a: Path, b: Path) -> bool:
+    import gguf
+
+    ta = {t.name: t for t in gguf.GGUFReader(a).tensors}
+    tb = {t.name: t for t in gguf.GGUFReader(b).tensors}
+    return ta.keys() == tb.keys() and all(
+        ta[n].tensor_type == tb[n].tensor_type and bytes(ta[n].data) == bytes(tb[n].data) for n in ta)
+
+
+def _random_llama_1b(target: Path) -> Path:
+    """A ~1B-parameter llama with random bf16 weights and SmolLM2's tokenizer, written once and reused."""
+    if (target / "model.safetensors").is_file():
+        return target
+    import torch
+    from safetensors.torch import save_file
+
+    from tunesmith.packager.embedded import embedded_base_dir
+
+    source = embedded_base_dir()
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+        if (source / name).is_file():
+            shutil.copy(source / name, tmp / name)
+    hidden, layers, ffn, heads, kv_heads, vocab = 2048, 20, 5632, 32, 4, 49152
+    config = json.loads((source / "config.json").read_text())
+    config.update(hidden_size=hidden, num_hidden_layers=layers, intermediate_size=ffn, num_attention_heads=heads,
+                  num_key_value_heads=kv_heads, vocab_size=vocab, tie_word_embeddings=True, torch_dtype="bfloat16",
+                  head_dim=hidden // heads)
+    (tmp / "config.json").write_text(json.dumps(config, indent=2))
+    generator = torch.Generator().manual_seed(0)
+    kv = kv_heads * hidden // heads
+
+    def rand(*shape: int) -> torch.Tensor:
+        return (torch.randn(*shape, generator=generator) * 0.02).to(torch.bfloat16)
+
+    tensors = {"model.embed_tokens.weight": rand(vocab, hidden), "model.norm.weight": rand(hidden) + 1}
+    for i in range(layers):
+        p = f"model.layers.{i}."
+        tensors.update({
+            p + "self_attn.q_proj.weight": rand(hidden, hidden), p + "self_attn.k_proj.weight": rand(kv, hidden),
+            p + "self_attn.v_proj.weight": rand(kv, hidden), p + "self_attn.o_proj.weight": rand(hidden, hidden),
+            p + "mlp.gate_proj.weight": rand(ffn, hidden), p + "mlp.up_proj.weight": rand(ffn, hidden),
+            p + "mlp.down_proj.weight": rand(hidden, ffn),
+            p + "input_layernorm.weight": rand(hidden) + 1, p + "post_attention_layernorm.weight": rand(hidden) + 1,
+        })
+    save_file(tensors, tmp / "model.safetensors", metadata={"format": "pt"})
+    del tensors
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
+def bench(model: Path, work: Path) -> list[str]:
+    work.mkdir(parents=True, exist_ok=True)
+    ours_f16, ref_f16 = work / f"{model.name}-ours-f16.gguf", work / f"{model.name}-ref-f16.gguf"
+    results = {}
+    results["ours", "convert"] = _run("ours", str(model), str(ours_f16))
+    results["reference", "convert"] = _run("reference", str(model), str(ref_f16))
+    results["ours", "quantize"] = _run("quantize", str(ours_f16), str(work / f"{model.name}-ours-q4km.gguf"))
+    results["reference", "quantize"] = _run("quantize", str(ref_f16), str(work / f"{model.name}-ref-q4km.gguf"))
+    identical = "yes" if _same_tensors(ours_f16, ref_f16) else "NO"
+    rows = []
+    for step in ("convert", "quantize", "total"):
+        if step == "total":
+            ours = (sum(results["ours", s][0] for s in ("convert", "quantize")),
+                    max(results["ours", s][1] for s in ("convert", "quantize")))
+            ref = (sum(results["reference", s][0] for s in ("convert", "quantize")),
+                   max(results["reference", s][1] for s in ("convert", "quantize")))
+        else:
+            ours, ref = results["ours", step], results["reference", step]
+        rows.append(f"| {model.name} | {step} | {ours[0]:.1f} | {ref[0]:.1f} | {ours[0] / ref[0]:.2f}x | "
+                    f"{ours[1]:.0f} | {ref[1]:.0f} | {ours[1] / ref[1]:.2f}x | {identical} |")
+    for path in work.glob(f"{model.name}-*.gguf"):
+        path.unlink()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-1b", action="store_true", help="only the SmolLM2-135M folder")
+    parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench", help="scratch folder")
+    args = parser.parse_args()
+    from tunesmith.packager.embedded import embedded_base_dir
+
+    models = [embedded_base_dir()]
+    if not args.skip_1b:
+        models.append(_random_llama_1b(args.work / "random-llama-1b"))
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown CPU")
+    print(f"machine: {os.cpu_count()} CPUs ({cpu}); f16 convert, then Q4_K_M quantize (llama_model_quantize)\n")
+    print("| model | step | ours s | llama.cpp s | time ratio | ours peak MiB | llama.cpp peak MiB | RSS ratio "
+          "| f16 tensors identical |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for model in models:
+        for row in bench(model, args.work):
+            print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()
