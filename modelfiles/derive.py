@@ -83,10 +83,16 @@ def go_literal(text: str) -> str:
 
 def jinja_text(chat_template: str, messages: list[dict[str, str]], bos_token: str | None, eos_token: str | None,
                add_generation_prompt: bool = True) -> str:
-    """The Jinja rendering without a leading BOS: llama.cpp adds BOS itself when the tokenizer asks for it."""
+    """The Jinja rendering without the BOS the template writes through `bos_token`: llama.cpp adds that one itself.
+
+    Only a BOS written through the variable is dropped: SmolLM2's bos_token is `<|im_start|>`, which its template
+    writes as plain text to open every turn.
+    """
     text = render_chat_template(chat_template, list(messages), bos_token=bos_token, eos_token=eos_token,
                                 add_generation_prompt=add_generation_prompt)
-    return text[len(bos_token):] if bos_token and text.startswith(bos_token) else text
+    if bos_token and "bos_token" in chat_template and text.startswith(bos_token):
+        return text[len(bos_token):]
+    return text
 
 
 def _cut(text: str, sentinels: list[str]) -> list[str]:

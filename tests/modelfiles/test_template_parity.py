@@ -69,8 +69,8 @@ def test_registry_template_matches_published_templates_outside_llama_cpps_set(
 def _jinja(tokenizer, chat_template: str, messages: list[dict], bos: str | None, eos: str | None) -> str:
     text = tokenizer.apply_chat_template(messages, chat_template=chat_template, bos_token=bos or "",
                                          eos_token=eos or "", tokenize=False, add_generation_prompt=True)
-    # llama.cpp adds BOS itself for these tokenizers: the Ollama template must not write it.
-    return text[len(bos):] if bos and text.startswith(bos) else text
+    # llama.cpp adds BOS itself for the tokenizers whose templates write `bos_token`: the Ollama template must not.
+    return text[len(bos):] if bos and "bos_token" in chat_template and text.startswith(bos) else text
 
 
 def _compare(go_render, smollm2_tokenizer, chat_template: str, bos: str | None, eos: str | None,
@@ -122,12 +122,20 @@ def test_qwen25_default_system_prompt_is_kept_and_replaced_by_a_modelfile_system
 
 
 def test_smollm2_embedded_template_renders_in_go_exactly_like_its_tokenizer(go_render, smollm2_tokenizer) -> None:
-    chat_template, eos = smollm2_tokenizer.chat_template, smollm2_tokenizer.eos_token
-    # SmolLM2's tokenizer adds no BOS, so nothing is stripped from its template's output.
+    chat_template = smollm2_tokenizer.chat_template
+    bos, eos = smollm2_tokenizer.bos_token, smollm2_tokenizer.eos_token
+    # SmolLM2's bos_token is <|im_start|>, which its template writes as text, and its tokenizer adds no BOS: nothing
+    # may be stripped, even though the packager passes the tokenizer's bos_token.
+    assert bos == "<|im_start|>" and "bos_token" not in chat_template
     assert smollm2_tokenizer("Hi").input_ids == smollm2_tokenizer("Hi", add_special_tokens=False).input_ids
-    chosen = choose_chat_format(chat_template, bos_token=None, eos_token=eos)
+    chosen = choose_chat_format(chat_template, bos_token=bos, eos_token=eos)
     assert (chosen.family, chosen.source, chosen.stop[-1]) == ("chatml", "registry", "<|im_end|>")
-    _compare(go_render, smollm2_tokenizer, chat_template, None, eos, CONVERSATIONS, chosen.template, True)
+    assert "You are a helpful AI assistant named SmolLM" in chosen.note
+    requests = [{"template": chosen.template, "messages": m} for m in CONVERSATIONS.values()]
+    for request, result in zip(requests, go_render(requests)):
+        assert result["output"] == smollm2_tokenizer.apply_chat_template(request["messages"], tokenize=False,
+                                                                         add_generation_prompt=True)
+    assert _compare(go_render, smollm2_tokenizer, chat_template, bos, eos, CONVERSATIONS, chosen.template, True) == 6
 
 
 REFERENCE = sorted(Path(__file__).resolve().parents[2].joinpath(
