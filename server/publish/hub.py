@@ -94,12 +94,11 @@ def _scrub(text: str, token: str) -> str:
 
 
 @contextlib.contextmanager
-def _hub_errors(repo_id: str, token: str) -> Iterator[None]:
+def _hub_errors(repo_id: str, where: str, token: str) -> Iterator[None]:
     """Turn huggingface_hub and network failures into PublishError with what to do; the token never shows."""
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
-    where = f"https://huggingface.co/{repo_id}"
     try:
         yield
     except HfHubHTTPError as err:
@@ -142,7 +141,7 @@ def publish_to_hf(package_dir: str | Path, repo_id: str, *, token: str | None = 
         raise PublishError("not signed in to the Hugging Face Hub", where="--hf", hint=_LOGIN_HINT)
     api = HfApi(endpoint=endpoint, token=token)
     entries = _entries(package, progress)
-    with _hub_errors(repo_id, token):
+    with _hub_errors(repo_id, f"{api.endpoint}/{repo_id}", token):
         with progress.task(f"creating {repo_id} on the Hub (exists is fine)"):
             url = str(api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model"))
         with progress.task(f"checking what {repo_id} already holds"):
