@@ -7,16 +7,14 @@ is kept only when re-rendering several other conversations from those pieces giv
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 
 from tunesmith.modelfiles.jinja_chat import ChatTemplateError, render_chat_template
+from tunesmith.modelfiles.tokens import special_tokens
 
 __all__ = ["DerivedTemplate", "DerivationError", "derive_template", "go_literal", "jinja_text", "CHECK_CONVERSATIONS"]
 
 _U1, _A1, _U2, _SYS = "tsUSERoneQ", "tsASSISTANToneQ", "tsUSERtwoQ", "tsSYSTEMQ"
-# Special-token-looking pieces (<|im_end|>, </s>, [INST], <end_of_turn>) make the stop list.
-_SPECIAL = re.compile(r"<\|[^|<>\s]+\|>|<\uff5c[^\uff5c<>]+\uff5c>|</?s>|\[/?[A-Z_]+\]|<[a-z_]+_of_[a-z_]+>")
 
 CHECK_CONVERSATIONS: tuple[tuple[dict[str, str], ...], ...] = (
     ({"role": "user", "content": "What is the capital of France?"},),
@@ -70,10 +68,9 @@ class DerivedTemplate:
                 f"{go_literal(self.system_suffix)}{{{{ else }}}}{go_literal(self.header)}{{{{ end }}}}" + turns)
 
     def stop(self) -> list[str]:
-        pieces = (self.user_prefix, self.user_suffix, self.assistant_prefix, self.assistant_suffix,
-                  self.generation, self.system_prefix or "", self.system_suffix)
-        found = [token for piece in pieces for token in _SPECIAL.findall(piece)]
-        return list(dict.fromkeys(found))
+        # What ends a turn, and what would open a new user turn; never the assistant's own opening (it may hold
+        # <think>, which the model writes first).
+        return special_tokens(self.assistant_suffix + self.user_suffix + self.user_prefix)
 
 
 def go_literal(text: str) -> str:

@@ -19,6 +19,7 @@ from tunesmith.modelfiles.parameters import (
     closest_parameter,
     convert_parameter,
 )
+from tunesmith.modelfiles.tokens import turn_enders
 
 __all__ = ["Modelfile", "LintIssue", "lint_modelfile", "parse_modelfile"]
 
@@ -88,12 +89,23 @@ def _check(commands: list[Command]) -> tuple[Modelfile, list[LintIssue]]:
             values["license"].append(cmd.value)
         else:
             _check_parameter(cmd, values["parameters"], seen, error)
+    if values.get("template"):
+        _check_turn_end(values["template"], values["parameters"].get("stop", []), seen.get("template", 0), issues)
     if "from" not in seen:
         error(0, "there is no FROM line; add one first, e.g. `FROM ./model.gguf` or `FROM llama3.2`")
     modelfile = Modelfile(from_=values.get("from", ""), adapter=values.get("adapter"),
                           template=values.get("template"), system=values.get("system"),
                           parameters=values["parameters"], messages=values["messages"], license=values["license"])
     return modelfile, issues
+
+
+def _check_turn_end(template: str, stop: list[str], line: int, issues: list[LintIssue]) -> None:
+    # A turn-ending token no stop names makes the model talk on, unless it is the GGUF's own end-of-generation.
+    missing = [token for token in turn_enders(template) if token not in stop]
+    if missing:
+        issues.append(LintIssue(line, "warning", f"TEMPLATE ends messages with {', '.join(missing)} but no PARAMETER "
+                                f"stop names it; unless it is the model's end-of-generation token, replies will not "
+                                f"stop: add `PARAMETER stop {missing[0]}`"))
 
 
 def _check_parameter(cmd: Command, parameters: dict[str, Any], seen: dict[str, int], error: Any) -> None:

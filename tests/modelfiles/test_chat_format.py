@@ -42,7 +42,7 @@ def _jinja(tokenizer, template: str, messages: list[dict], bos: str, eos: str) -
 
 
 @pytest.mark.parametrize("template, bos, eos, stops, takes_system", [
-    (ZEPHYR, "<s>", "</s>", ["<|user|>", "</s>", "<|assistant|>", "<|system|>"], True),
+    (ZEPHYR, "<s>", "</s>", ["<|user|>", "</s>"], True),
     (OPENCHAT, "<s>", "<|end_of_turn|>", ["<|end_of_turn|>"], True),
     (MISTRAL_V01, "<s>", "</s>", ["[INST]", "[/INST]", "</s>"], False),
 ], ids=["zephyr", "openchat", "mistral_v0.1"])

@@ -178,3 +178,17 @@ def test_coerce_parameters_names_the_bad_parameter(given: dict, fragment: str) -
     with pytest.raises(ModelfileError) as caught:
         coerce_parameters(given)
     assert fragment in str(caught.value) and caught.value.where.startswith("--param")
+
+
+@pytest.mark.parametrize("stops, warned", [
+    ("", True),
+    ("PARAMETER stop </s>\n", True),
+    ("PARAMETER stop <|im_end|>\n", False),
+])
+def test_lint_warns_when_no_stop_names_the_token_that_ends_a_turn(stops: str, warned: bool) -> None:
+    text = ('FROM m\nTEMPLATE """{{ range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n{{ end }}"""\n'
+            + stops)
+    issues = lint_modelfile(text)
+    assert [i.severity for i in issues] == (["warning"] if warned else [])
+    if warned:
+        assert issues[0].line == 2 and "add `PARAMETER stop <|im_end|>`" in issues[0].message

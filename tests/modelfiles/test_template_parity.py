@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tunesmith.errors import ModelfileError
-from tunesmith.modelfiles import Modelfile, choose_chat_format, parse_modelfile, render_modelfile
+from tunesmith.modelfiles import Modelfile, choose_chat_format, lint_modelfile, parse_modelfile, render_modelfile
 from tunesmith.modelfiles.derive import CHECK_CONVERSATIONS
 
 HI = {"role": "user", "content": "Hi there"}
@@ -163,7 +163,9 @@ def test_every_real_template_gets_a_go_template_that_renders_identically_or_a_cl
     # And the chosen template and stops survive a trip through a Modelfile.
     modelfile = Modelfile(from_="model.gguf", template=chosen.template,
                           parameters={**chosen.parameters, "stop": chosen.stop})
-    assert parse_modelfile(render_modelfile(modelfile)) == modelfile
+    text = render_modelfile(modelfile)
+    assert parse_modelfile(text) == modelfile
+    assert lint_modelfile(text) == []
 
 
 def test_reference_templates_are_present(reference_templates: Path) -> None:
