@@ -9,8 +9,10 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from tunesmith.errors import PackageError
 from tunesmith.files import atomic_file
@@ -70,13 +72,15 @@ def quantize_gguf(src: Path, dst: Path, quant: str = "Q4_K_M", *, threads: int |
     """
     name = normalize_quant(quant)
     src, dst = Path(src), Path(dst)
-    source_types = _tensor_types(src)
+    if not src.is_file():
+        raise PackageError("GGUF file does not exist", where=str(src),
+                           hint="Convert the model first (tunesmith package writes the 16-bit GGUF).")
     if dst.resolve() == src.resolve():
         raise PackageError("the quantized file would overwrite its source", where=str(dst),
                            hint="Write it under another name, e.g. MODEL-Q4_K_M.gguf.")
     if dst.is_dir():
         raise PackageError("the output path is a folder", where=str(dst), hint="Pass a file path ending in .gguf.")
-    quantized = sorted(set(source_types) - _FLOAT_TYPES)
+    quantized = sorted(set(_tensor_types(src)) - _FLOAT_TYPES)
     if quantized and not allow_requantize:
         raise PackageError(f"the source GGUF is already quantized ({', '.join(quantized)} tensors)", where=str(src),
                            hint="Quantize from the 16-bit GGUF the converter writes (out_type f16), or pass "
@@ -102,16 +106,60 @@ def quantize_gguf(src: Path, dst: Path, quant: str = "Q4_K_M", *, threads: int |
 
 
 def _tensor_types(path: Path) -> dict[str, int]:
-    """Count the tensors of a GGUF per storage type, most common first."""
+    """Count the tensors of a GGUF per storage type, most common first, from its header alone."""
     import gguf
 
-    if not path.is_file():
-        raise PackageError("GGUF file does not exist", where=str(path),
-                           hint="Convert the model first (tunesmith package writes the 16-bit GGUF).")
     try:
-        reader = gguf.GGUFReader(path)
-    except (ValueError, OSError, KeyError) as err:
+        with path.open("rb") as handle:
+            types = _header_tensor_types(handle)
+        counts = collections.Counter(gguf.GGMLQuantizationType(kind).name for kind in types)
+    except (ValueError, OSError, struct.error) as err:
         raise PackageError(f"not a readable GGUF file ({err})", where=str(path),
                            hint="The file is truncated or not GGUF; convert the model again.") from err
-    counts = collections.Counter(tensor.tensor_type.name for tensor in reader.tensors)
     return dict(counts.most_common())
+
+
+# gguf's GGUFReader decodes every metadata array item (a vocabulary is 50k-250k strings) and takes seconds; the
+# tensor types need only a skim past the metadata, so we read the documented header layout ourselves.
+_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_STRING, _ARRAY = 8, 9
+
+
+def _header_tensor_types(handle: BinaryIO) -> list[int]:
+    def read(fmt: str) -> int:
+        size = struct.calcsize(fmt)
+        data = handle.read(size)
+        if len(data) < size:
+            raise ValueError("the header ends early")
+        return struct.unpack(fmt, data)[0]
+
+    def skip_value(kind: int) -> None:
+        if kind == _STRING:
+            handle.seek(read("<Q"), os.SEEK_CUR)
+        elif kind == _ARRAY:
+            item_kind, count = read("<I"), read("<Q")
+            if item_kind in _SCALAR_SIZES:
+                handle.seek(_SCALAR_SIZES[item_kind] * count, os.SEEK_CUR)
+            else:
+                for _ in range(count):
+                    skip_value(item_kind)
+        elif kind in _SCALAR_SIZES:
+            handle.seek(_SCALAR_SIZES[kind], os.SEEK_CUR)
+        else:
+            raise ValueError(f"unknown metadata value type {kind}")
+
+    if handle.read(4) != b"GGUF":
+        raise ValueError("no GGUF magic number at the start")
+    if read("<I") not in (2, 3):
+        raise ValueError("unsupported GGUF version")
+    tensor_count, kv_count = read("<Q"), read("<Q")
+    for _ in range(kv_count):
+        handle.seek(read("<Q"), os.SEEK_CUR)  # the key
+        skip_value(read("<I"))
+    types = []
+    for _ in range(tensor_count):
+        handle.seek(read("<Q"), os.SEEK_CUR)  # the name
+        handle.seek(8 * read("<I"), os.SEEK_CUR)  # the dimensions
+        types.append(read("<I"))
+        handle.seek(8, os.SEEK_CUR)  # the data offset
+    return types

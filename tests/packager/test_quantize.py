@@ -1,0 +1,183 @@
+"""quantize_gguf: llama.cpp writes the requested type (with its fallbacks reported), atomically, and bad input fails."""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tunesmith.errors import PackageError
+from tunesmith.packager.quantize import QUANT_TYPES, normalize_quant, quantize_gguf
+
+REFERENCE = Path(__file__).resolve().parents[2] / ".cache" / "reference" / "llama.cpp"
+
+
+def reference_f16(model_dir: Path, out: Path) -> Path:
+    """llama.cpp's own converter (bundled gguf-py first on the path), so these tests do not depend on ours."""
+    if not out.is_file():
+        env = dict(os.environ, PYTHONPATH=str(REFERENCE / "gguf-py"), OMP_NUM_THREADS="1")
+        subprocess.run([sys.executable, str(REFERENCE / "convert_hf_to_gguf.py"), str(model_dir), "--outfile",
+                        str(out), "--outtype", "f16"], env=env, check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def smollm2_f16(tmp_path_factory) -> Path:
+    from tunesmith.packager.embedded import embedded_base_dir
+
+    return reference_f16(embedded_base_dir(), tmp_path_factory.getbasetemp() / "smollm2-f16.gguf")
+
+
+@pytest.fixture(scope="session")
+def smollm2_q4_k_m(smollm2_f16, tmp_path_factory):
+    return quantize_gguf(smollm2_f16, tmp_path_factory.mktemp("q") / "smollm2-Q4_K_M.gguf", threads=2)
+
+
+@functools.lru_cache
+def _tensors(path: Path) -> dict[str, tuple[str, list[int]]]:
+    """{name: (type, shape)} as gguf-py's reader sees them (slow on big vocabularies, so read once per file)."""
+    import gguf
+
+    return {t.name: (t.tensor_type.name, [int(n) for n in t.shape]) for t in gguf.GGUFReader(path).tensors}
+
+
+def _types(path: Path) -> dict[str, str]:
+    return {name: kind for name, (kind, _) in _tensors(path).items()}
+
+
+def _shapes(path: Path) -> dict[str, list[int]]:
+    return {name: shape for name, (_, shape) in _tensors(path).items()}
+
+
+def test_quant_types_are_llama_cpp_ftypes():
+    import llama_cpp
+
+    for name, value in QUANT_TYPES.items():
+        constant = "LLAMA_FTYPE_ALL_F32" if name == "F32" else f"LLAMA_FTYPE_MOSTLY_{name}"
+        assert getattr(llama_cpp, constant) == value, name
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("Q4_K_M", "Q4_K_M"), ("q4_k_m", "Q4_K_M"), (" q8_0 ", "Q8_0"), ("f16", "F16"), ("Q6_k", "Q6_K"),
+    ("iq4_xs", "IQ4_XS"),
+])
+def test_normalize_quant_is_case_insensitive(given, expected):
+    assert normalize_quant(given) == expected
+
+
+def test_q4_k_m_on_smollm2_reports_the_fallback_types(smollm2_f16, smollm2_q4_k_m):
+    result = smollm2_q4_k_m
+    types = _types(result.path)
+    shapes = _shapes(smollm2_f16)
+    assert result.quant == "Q4_K_M"
+    assert result.tensor_types == {name: list(types.values()).count(name) for name in set(types.values())}
+    assert sum(result.tensor_types.values()) == len(shapes)
+    assert result.size_bytes == result.path.stat().st_size < smollm2_f16.stat().st_size * 0.45
+    # K-quants pack rows in blocks of 256: SmolLM2's 576-wide rows cannot use them, its 1536-wide ones can.
+    for name, kind in types.items():
+        if len(shapes[name]) < 2:
+            assert kind == "F32", name
+        elif shapes[name][0] % 256:
+            assert not kind.endswith("_K"), (name, kind)
+        else:
+            assert kind in {"Q4_K", "Q6_K"}, (name, kind)
+    assert result.tensor_types.get("Q5_0", 0) > 0 and result.tensor_types.get("Q4_K", 0) > 0
+    assert "Q5_0" in result.summary() and "Q4_K" in result.summary()
+
+
+def test_quantized_file_runs_and_agrees_with_f16_on_the_next_token(smollm2_f16, smollm2_q4_k_m):
+    from tunesmith.packager.quality_llama import open_gguf
+
+    with open_gguf(smollm2_f16) as f16, open_gguf(smollm2_q4_k_m.path) as q4:
+        ids = f16.tokenize("The capital of France is Paris. The capital of Italy is Rome. The capital of Spain is")
+        assert q4.tokenize("The capital of France is Paris.") == f16.tokenize("The capital of France is Paris.")
+        agree = (f16.logits(ids).argmax(-1) == q4.logits(ids).argmax(-1)).mean()
+    assert agree >= 0.7
+
+
+def _unknown_arch_gguf(path: Path) -> Path:
+    import gguf
+
+    writer = gguf.GGUFWriter(path, "no-such-architecture")
+    writer.add_tensor("blk.0.attn_q.weight", np.ones((64, 64), dtype=np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_failed_quantize_leaves_the_previous_file_and_no_partial(tmp_path):
+    source = _unknown_arch_gguf(tmp_path / "odd.gguf")
+    target = tmp_path / "out.gguf"
+    target.write_bytes(b"previous good file")
+    with pytest.raises(PackageError, match="could not quantize"):
+        quantize_gguf(source, target, "Q8_0", threads=1)
+    assert target.read_bytes() == b"previous good file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.gguf", "out.gguf"]
+
+
+def _bad_case(kind: str, tmp_path: Path, smollm2_f16: Path) -> tuple[Path, Path, str]:
+    if kind == "unknown type":
+        return smollm2_f16, tmp_path / "o.gguf", "Q4_K_X"
+    if kind == "needs an importance matrix":
+        return smollm2_f16, tmp_path / "o.gguf", "iq2_xxs"
+    if kind == "missing source":
+        return tmp_path / "missing.gguf", tmp_path / "o.gguf", "Q4_K_M"
+    if kind == "source is not GGUF":
+        (tmp_path / "fake.gguf").write_bytes(b"PK\x03\x04 this is a zip file, not a GGUF" * 10)
+        return tmp_path / "fake.gguf", tmp_path / "o.gguf", "Q4_K_M"
+    if kind == "output is the source":
+        return smollm2_f16, smollm2_f16, "Q4_K_M"
+    return smollm2_f16, tmp_path, "Q4_K_M"  # output is a folder
+
+
+@pytest.mark.parametrize(("kind", "words"), [
+    ("unknown type", ["unknown quantization type 'Q4_K_X'", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16"]),
+    ("needs an importance matrix", ["IQ2_XXS", "importance matrix"]),
+    ("missing source", ["does not exist", "missing.gguf"]),
+    ("source is not GGUF", ["not a readable GGUF", "fake.gguf"]),
+    ("output is the source", ["overwrite its source"]),
+    ("output is a folder", ["is a folder"]),
+])
+def test_bad_input_is_reported(tmp_path, smollm2_f16, kind, words):
+    src, dst, quant = _bad_case(kind, tmp_path, smollm2_f16)
+    before = sorted(tmp_path.iterdir())
+    with pytest.raises(PackageError) as caught:
+        quantize_gguf(src, dst, quant)
+    for word in words:
+        assert word in str(caught.value)
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_q8_0_quantizes_every_matrix_and_notes_it(smollm2_f16, tmp_path):
+    notes = []
+
+    class Recorder:
+        def task(self, description, total=None):
+            from tunesmith.progress import SILENT
+
+            return SILENT.task(description, total)
+
+        def note(self, message):
+            notes.append(message)
+
+    result = quantize_gguf(smollm2_f16, tmp_path / "m.gguf", "q8_0", threads=2, progress=Recorder())
+    shapes = _shapes(smollm2_f16)
+    for name, kind in _types(result.path).items():
+        assert kind == ("Q8_0" if len(shapes[name]) >= 2 else "F32"), name
+    assert notes and "Q8_0" in notes[0] and "m.gguf" in notes[0]
+
+
+def test_requantizing_is_refused_unless_asked(smollm2_f16, smollm2_q4_k_m, tmp_path):
+    q4 = smollm2_q4_k_m.path
+    with pytest.raises(PackageError, match=r"already quantized \(Q4_K, Q5_0, Q6_K, Q8_0 tensors\)"):
+        quantize_gguf(q4, tmp_path / "q8.gguf", "Q8_0")
+    assert not (tmp_path / "q8.gguf").exists()
+    result = quantize_gguf(q4, tmp_path / "q8.gguf", "Q8_0", allow_requantize=True, threads=2)
+    assert result.tensor_types.get("Q8_0", 0) == sum(1 for shape in _shapes(smollm2_f16).values() if len(shape) >= 2)
