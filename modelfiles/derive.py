@@ -134,7 +134,8 @@ def derive_template(chat_template: str, *, bos_token: str | None, eos_token: str
     user_prefix = os.path.commonprefix([c[::-1] for c in candidates])[::-1]
     system_prefix = system_suffix = None
     if system_rendering:
-        system_prefix, system_suffix = system_rendering[0], system_rendering[1][: len(system_rendering[1]) - len(user_prefix)]
+        between = system_rendering[1]
+        system_prefix, system_suffix = system_rendering[0], between[: len(between) - len(user_prefix)]
     derived = DerivedTemplate(
         header=first[: len(first) - len(user_prefix)],
         system_prefix=system_prefix,

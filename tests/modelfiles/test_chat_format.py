@@ -17,7 +17,8 @@ ZEPHYR = ("{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{
 OPENCHAT = ("{{ bos_token }}{% for message in messages %}{{ 'GPT4 Correct ' + message['role'].title() + ': ' + "
             "message['content'] + '<|end_of_turn|>'}}{% endfor %}{% if add_generation_prompt %}"
             "{{ 'GPT4 Correct Assistant:' }}{% endif %}")
-MISTRAL_V01 = ("{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) "
+MISTRAL_V01 = ("{{ bos_token }}{% for message in messages %}"
+               "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) "
                "%}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
                "{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
                "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}{% else %}"

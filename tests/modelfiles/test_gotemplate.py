@@ -10,7 +10,8 @@ CASES = {
     "plain_text": "Hello",
     "range_messages": "{{- range .Messages }}{{ .Role }}: {{ .Content }}\n{{ end }}",
     "if_else_chain": '{{ if eq .Role "user" }}u{{ else if eq .Role "system" }}s{{ else }}a{{ end }}',
-    "variables": "{{- $last := len .Messages }}{{ range $i, $m := .Messages }}{{ $i }}{{ $m.Role }}{{ end }}{{ $last }}",
+    "variables": "{{- $last := len .Messages }}{{ range $i, $m := .Messages }}{{ $i }}{{ $m.Role }}{{ end }}"
+                 "{{ $last }}",
     "assign_declared": '{{ $s := "" }}{{ range .Messages }}{{ $s = .Content }}{{ end }}{{ $s }}',
     "ollama_funcs": "{{ json .Messages }}{{ currentDate }}{{ yesterdayDate }}",
     "string_with_braces": '{{ "}}" }}{{ `{{` }}',

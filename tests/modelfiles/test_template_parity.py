@@ -110,7 +110,8 @@ def test_registry_template_renders_in_go_exactly_like_the_real_chat_template(
     assert compared >= len(conversations)
 
 
-def test_qwen25_default_system_prompt_is_kept_and_replaced_by_a_modelfile_system(go_render, reference_templates) -> None:
+def test_qwen25_default_system_prompt_is_kept_and_replaced_by_a_modelfile_system(
+        go_render, reference_templates: Path) -> None:
     chosen = choose_chat_format((reference_templates / "Qwen-Qwen2.5-7B-Instruct.jinja").read_text(),
                                 bos_token=None, eos_token="<|im_end|>")
     default, custom = go_render([{"template": chosen.template, "messages": [HI]},
