@@ -50,7 +50,7 @@ class HfBackend:
     def load(self, config: Config, device: Device, progress: Progress) -> tuple[Any, str]:
         import torch
         from peft import LoraConfig, get_peft_model
-        from transformers import AutoModelForCausalLM
+        from transformers import AutoModelForCausalLM, set_seed
 
         precision = _precision(config, device)
         if config.train.precision not in ("auto", precision):
@@ -80,6 +80,9 @@ class HfBackend:
         lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
                           target_modules=config.lora.target_modules, use_rslora=config.lora.rslora,
                           task_type="CAUSAL_LM")
+        # LoRA's A matrices are drawn at random here, before the Trainer seeds anything: seed now, or two runs of
+        # the same config start from different adapters.
+        set_seed(config.seed)
         try:
             model = get_peft_model(model, lora)
         except ValueError as err:
