@@ -165,8 +165,10 @@ def _modelfile(spec: PackageSpec, chat, from_: str):
     from tunesmith.modelfiles import Modelfile, coerce_parameters
 
     parameters = dict(chat.parameters)
-    parameters["stop"] = list(chat.stop)
-    parameters.update(coerce_parameters(dict(spec.parameters)))
+    user = coerce_parameters(dict(spec.parameters))
+    # The user's stops come on top of the template's turn-ending tokens: dropping those makes the model never stop.
+    parameters["stop"] = list(dict.fromkeys([*chat.stop, *user.pop("stop", [])]))
+    parameters.update(user)
     return Modelfile(from_=from_, template=chat.template, system=spec.system, parameters=parameters)
 
 
