@@ -195,9 +195,18 @@ class OllamaBackend:
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Delta]:
         upstream, answer, first = await self._open(request, stream=True)
         try:
-            yield self._delta(first)
-            async for part in answer:
+            part = first
+            while True:
+                if part.done:
+                    # Read the body to its end first: a fully read response returns its connection to the pool.
+                    async for _ in answer:
+                        pass
+                    yield self._delta(part)
+                    return
                 yield self._delta(part)
+                part = await anext(answer, None)
+                if part is None:
+                    return
         except Exception as err:
             raise self._failure(err, upstream, request.model) from err
         finally:
