@@ -50,11 +50,17 @@ class _Upstream:
         self.models: dict[str, ModelCard] | None = None
         self.error: str | None = None
 
-    def mark_down(self, error: BaseException | str) -> None:
+    def mark_down(self, error: BaseException) -> None:
+        if isinstance(error, _UNREACHABLE):
+            reason = "unreachable: the connection failed"
+        elif isinstance(error, (TimeoutError, asyncio.TimeoutError, httpx.TimeoutException)):
+            reason = "unreachable: no answer in time"
+        else:
+            reason = f"unusable answer: {error}"
         if self.healthy:
-            _log.warning("upstream %s is unreachable: %s", self.url, error)
+            _log.warning("upstream %s is %s", self.url, reason)
         self.healthy = False
-        self.error = str(error)
+        self.error = reason
 
 
 class OllamaBackend:
@@ -83,7 +89,7 @@ class OllamaBackend:
                 listing = await upstream.client.list()
         except (*_UNREACHABLE, httpx.HTTPError, ollama.ResponseError, TimeoutError, asyncio.TimeoutError,
                 pydantic.ValidationError, json.JSONDecodeError) as err:
-            upstream.mark_down(err or "timed out")
+            upstream.mark_down(err)
             return
         cards = {}
         for item in listing.models:

@@ -255,3 +255,25 @@ def test_failure_after_streaming_began_ends_with_an_error_event(serve_ollama, ht
     error = events[-1]["error"]
     assert error["type"] == "upstream_error" and error["code"] == "upstream_unavailable"
     assert ("out of memory" in error["message"]) == (failure == "error line")
+
+
+def test_an_unhealthy_upstream_is_retried_in_the_background(httpx_mock):
+    import time
+
+    from litestar.testing import TestClient
+
+    from tests.server.conftest import tags
+    from tunesmith.server import ServerSettings, create_app
+
+    httpx_mock.add_exception(httpx.ConnectError("connection refused"), url=f"{UPSTREAM_A}/api/tags")
+    httpx_mock.add_response(url=f"{UPSTREAM_A}/api/tags", json=tags(MODEL), is_reusable=True)
+    app = create_app(ServerSettings(ollama=(UPSTREAM_A,), health_interval=0.05))
+    with TestClient(app) as client:
+        first = client.get("/health")
+        deadline = time.monotonic() + 5
+        while client.get("/health").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.status_code == 503 and first.json()["status"] == "unavailable"
+        assert first.json()["backends"]["ollama"]["upstreams"][0]["error"] == "unreachable: the connection failed"
+        assert client.get("/health").json()["backends"]["ollama"]["upstreams"][0]["healthy"] is True
+        assert [model["id"] for model in client.get("/v1/models").json()["data"]] == [MODEL]
