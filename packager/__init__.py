@@ -1,5 +1,21 @@
 """tunesmith.packager: adapter + base → merged 16-bit model → GGUF → quantized package with Modelfile and report."""
 
 from tunesmith.packager.convert import SUPPORTED_ARCHITECTURES, convert_to_gguf
+from tunesmith.packager.merge import MERGE_DTYPES, check_adapter, merge_adapter
+from tunesmith.packager.quality import Check, QualityReport, measure_quality
+from tunesmith.packager.quantize import QUANT_TYPES, QuantizeResult, normalize_quant, quantize_gguf
 
-__all__ = ["SUPPORTED_ARCHITECTURES", "convert_to_gguf"]
+__all__ = [
+    "SUPPORTED_ARCHITECTURES",
+    "convert_to_gguf",
+    "MERGE_DTYPES",
+    "check_adapter",
+    "merge_adapter",
+    "QUANT_TYPES",
+    "QuantizeResult",
+    "normalize_quant",
+    "quantize_gguf",
+    "Check",
+    "QualityReport",
+    "measure_quality",
+]
