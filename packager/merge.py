@@ -17,7 +17,7 @@ from tunesmith.files import atomic_dir
 from tunesmith.packager.model_folder import ModelFolder, open_model_folder
 from tunesmith.progress import SILENT, Progress
 
-__all__ = ["merge_adapter", "MERGE_DTYPES"]
+__all__ = ["MERGE_DTYPES", "check_adapter", "merge_adapter"]
 
 MERGE_DTYPES = ("auto", "float16", "bfloat16", "float32")
 _SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32"}
