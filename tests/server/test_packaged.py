@@ -1,0 +1,52 @@
+"""The embedded backend on a package folder written by `tunesmith package` itself (a tiny random Llama with
+SmolLM2's tokenizer and chat template): its Modelfile's SYSTEM and num_predict shape what the server answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from litestar.testing import TestClient
+
+from tunesmith.packager.embedded import embedded_base_dir
+from tunesmith.packager.package import PackageSpec, build_package
+from tunesmith.server import ServerSettings, create_app
+
+SYSTEM = "Answer in one word."
+
+
+@pytest.fixture(scope="session")
+def packaged(tmp_path_factory) -> Path:
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_base_dir())
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         tie_word_embeddings=True)
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("packaged")
+    LlamaForCausalLM(config).to(torch.float16).save_pretrained(root / "base")
+    tokenizer.save_pretrained(root / "base")
+    build_package(PackageSpec(base=root / "base", out=root / "package", name="tiny", quants=["Q8_0"], system=SYSTEM,
+                              parameters={"num_predict": 8}))
+    return root / "package"
+
+
+def test_a_package_from_the_packager_is_served_with_its_modelfile(packaged):
+    from transformers import AutoTokenizer
+
+    with TestClient(create_app(ServerSettings(models=(str(packaged),), threads=1)), timeout=60) as client:
+        assert [model["id"] for model in client.get("/v1/models").json()["data"]] == ["tiny"]
+        messages = [{"role": "user", "content": "Name a colour."}]
+        body = client.post("/v1/chat/completions", json={"model": "tiny", "messages": messages}).json()
+    tokenizer = AutoTokenizer.from_pretrained(packaged.parent / "base")
+    text = tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM}, *messages],
+                                         add_generation_prompt=True, tokenize=False)
+    # The GGUF's own template with the Modelfile's SYSTEM: the same tokens transformers renders.
+    assert body["usage"]["prompt_tokens"] == len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    # A random model rambles: only the Modelfile's num_predict 8 stops it (or, by chance, a stop token).
+    choice = body["choices"][0]
+    assert body["usage"]["completion_tokens"] <= 8
+    assert choice["finish_reason"] == "stop" or body["usage"]["completion_tokens"] == 8
