@@ -34,7 +34,8 @@ def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | 
     dequantized first. `out_dir` appears only when complete (and replaces an earlier model folder there).
     """
     if dtype not in MERGE_DTYPES:
-        raise PackageError(f"unknown merge dtype {dtype!r}", where="dtype", hint=f"Use one of: {', '.join(MERGE_DTYPES)}.")
+        raise PackageError(f"unknown merge dtype {dtype!r}", where="dtype",
+                           hint=f"Use one of: {', '.join(MERGE_DTYPES)}.")
     base = open_model_folder(base_dir)
     adapter = Path(adapter_dir)
     adapter_config = check_adapter(adapter, base)

@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from tunesmith.errors import PackageError
 from tunesmith.packager.quality_llama import GGUFSession, open_gguf
 from tunesmith.progress import SILENT, Progress
 
-__all__ = ["Check", "QualityReport", "measure_quality", "PERPLEXITY_RATIO_LIMITS", "perplexity"]
+__all__ = ["PERPLEXITY_RATIO_LIMITS", "Check", "QualityReport", "measure_quality", "perplexity"]
 
 # Tokenizer: the GGUF's ids for the sample text must equal the Hugging Face tokenizer's, exactly.
 # f16 logits, on the sample text (the HF ids fed to both; HF run in float32): the top-1 token agrees at >= 98 % of
@@ -89,12 +90,17 @@ def measure_quality(hf_dir: Path, f16_gguf: Path, quantized: dict[str, Path], *,
 
     `threads` is llama.cpp's thread count (default: every core).
     """
+    for key, text in (("sample_text", sample_text), ("heldout_text", heldout_text)):
+        if len(text.split()) < 2:
+            raise PackageError(f"{key} is too short to measure anything ({len(text)} characters)", where=key,
+                               hint="Give a few sentences of plain text (the built-in texts are in quality_text).")
     report = QualityReport()
     with progress.task("Quality: running the Hugging Face model in float32"):
         hf = _HFModel(Path(hf_dir))
         hf_ids = hf.token_ids(sample_text)
         hf_logits = hf.logits(hf_ids)
-    with progress.task("Quality: checking the f16 GGUF against it"), open_gguf(f16_gguf, n_ctx=_CONTEXT, threads=threads) as f16:
+    with (progress.task("Quality: checking the f16 GGUF against it"),
+          open_gguf(f16_gguf, n_ctx=_CONTEXT, threads=threads) as f16):
         report.checks.append(_tokenizer_check(hf_ids, f16.tokenize(sample_text)))
         report.checks.extend(_logit_checks(hf_logits, f16.logits(hf_ids[:_CONTEXT])))
         heldout = f16.tokenize(heldout_text)[:_MAX_HELDOUT_TOKENS]
@@ -172,8 +178,6 @@ def _quant_check(quant: str, quant_ppl: float, f16_ppl: float) -> Check:
 
 def _generation_check(label: str, session: GGUFSession, chat_prompt: str, stop: list[str],
                       num_predict: int) -> Check:
-    from tunesmith.errors import PackageError
-
     try:
         prompt = session.chat_prompt(chat_prompt)
     except PackageError as err:

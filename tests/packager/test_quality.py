@@ -164,6 +164,28 @@ def test_batched_multi_token_decode_equals_token_by_token_decode(smollm2_f16):
     assert (batched.argmax(-1) == stepwise.argmax(-1)).mean() >= 0.98
 
 
+@pytest.mark.parametrize(("sample", "heldout", "words"), [
+    ("", HELDOUT_TEXT, ["sample_text is too short", "a few sentences"]),
+    (SAMPLE_TEXT, "   ", ["heldout_text is too short"]),
+])
+def test_empty_texts_are_refused(tiny, sample, heldout, words):
+    from tunesmith.errors import PackageError
+
+    folder, f16 = tiny
+    with pytest.raises(PackageError) as caught:
+        measure_quality(folder, f16, {}, sample_text=sample, heldout_text=heldout, chat_prompt=None, stop=[])
+    assert all(word in str(caught.value) for word in words)
+
+
+def test_missing_or_broken_gguf_is_a_package_error(tmp_path):
+    from tunesmith.errors import PackageError
+
+    (tmp_path / "broken.gguf").write_bytes(b"GGUF" + b"\x00" * 60)
+    for path, words in ((tmp_path / "missing.gguf", "does not exist"), (tmp_path / "broken.gguf", "could not load")):
+        with pytest.raises(PackageError, match=words), open_gguf(path, threads=1):
+            pass
+
+
 @pytest.mark.parametrize(("name", "windows", "logits_of", "expected"), [
     # Uniform logits over V tokens: every token has probability 1/V, so perplexity is V.
     ("uniform", [[0, 1, 2, 3]], lambda w: np.zeros((len(w), 7)), 7.0),
