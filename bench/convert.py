@@ -28,6 +28,12 @@ _STEPS = {
         "sys.argv = ['convert_hf_to_gguf.py', sys.argv[1], '--outfile', sys.argv[2], '--outtype', 'f16']; "
         "convert_hf_to_gguf.main()"
     ),
+    "compare": f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+               "from bench.convert import _same_tensors; "
+               "sys.exit(0 if _same_tensors(sys.argv[1], sys.argv[2]) else 3)",
+    "random-1b": f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+                 "from bench.convert import _random_llama_1b; from pathlib import Path; "
+                 "_random_llama_1b(Path(sys.argv[1]))",
     "quantize": (
         "import sys, llama_cpp; p = llama_cpp.llama_model_quantize_default_params(); "
         "p.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M; p.nthread = 2; "
@@ -38,6 +44,8 @@ _STEPS = {
 
 def _run(step: str, *args: str) -> tuple[float, float]:
     """Run one step in a fresh interpreter; return (seconds, peak RSS in MiB) of that process."""
+    # Everything heavy runs in children, so the parent stays small: a forked child's peak RSS starts at the
+    # parent's size at fork.
     env = dict(os.environ)
     if step == "reference":
         env["PYTHONPATH"] = str(REFERENCE_DIR / "gguf-py")
@@ -48,6 +56,8 @@ def _run(step: str, *args: str) -> tuple[float, float]:
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode == 3 and step == "compare":
+        return 0.0, -1.0
     if proc.returncode != 0:
         raise RuntimeError(f"{step} failed:\n{stderr.decode()[-3000:]}")
     return seconds, usage.ru_maxrss / 1024
@@ -115,7 +125,7 @@ def bench(model: Path, work: Path) -> list[str]:
     results["reference", "convert"] = _run("reference", str(model), str(ref_f16))
     results["ours", "quantize"] = _run("quantize", str(ours_f16), str(work / f"{model.name}-ours-q4km.gguf"))
     results["reference", "quantize"] = _run("quantize", str(ref_f16), str(work / f"{model.name}-ref-q4km.gguf"))
-    identical = "yes" if _same_tensors(ours_f16, ref_f16) else "NO"
+    identical = "NO" if _run("compare", str(ours_f16), str(ref_f16))[1] < 0 else "yes"
     rows = []
     for step in ("convert", "quantize", "total"):
         if step == "total":
@@ -137,11 +147,11 @@ def main() -> None:
     parser.add_argument("--skip-1b", action="store_true", help="only the SmolLM2-135M folder")
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench", help="scratch folder")
     args = parser.parse_args()
-    from tunesmith.packager.embedded import embedded_base_dir
-
-    models = [embedded_base_dir()]
+    models = [Path(subprocess.check_output([sys.executable, "-c", "from tunesmith.packager.embedded import "
+                                            "embedded_base_dir; print(embedded_base_dir())"], text=True).strip())]
     if not args.skip_1b:
-        models.append(_random_llama_1b(args.work / "random-llama-1b"))
+        _run("random-1b", str(args.work / "random-llama-1b"))
+        models.append(args.work / "random-llama-1b")
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown CPU")
     print(f"machine: {os.cpu_count()} CPUs ({cpu}); f16 convert, then Q4_K_M quantize (llama_model_quantize)\n")

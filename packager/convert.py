@@ -1,8 +1,6 @@
 """Hugging Face folder → GGUF file: plan every tensor from the safetensors headers, write the header, then stream.
 
-Each tensor is read, transformed and written before the next is touched; the file appears only once complete.
-Tensors are read with plain reads of their byte range, not safetensors' mmap, whose touched pages would count
-towards our memory until the file closes: this keeps peak memory near the largest tensor.
+Tensors are read one at a time with plain reads rather than safetensors' mmap, whose pages would stay counted.
 """
 
 from __future__ import annotations
@@ -68,29 +66,34 @@ def convert_to_gguf(model_dir: str | Path, out_path: str | Path, *, out_type: st
                          where=str(folder.path / "config.json"),
                          hint="Merge or save the model in 16-bit first (tunesmith's merge step does this).")
     file_type, qtype = OUT_TYPES[out_type]
-    hparams = Hparams(folder.config)
+    hparams = Hparams(folder.config, where=str(folder.path / "config.json"))
     writer = gguf.GGUFWriter(path=None, arch=gguf.MODEL_ARCH_NAMES[family.arch])
     with contextlib.ExitStack() as stack:
         stored = _index_weights(folder)
         files = {path: stack.enter_context(path.open("rb")) for path in folder.weight_files}
         plan = _plan(folder, family, hparams, stored, writer, qtype)
         for item in plan:
-            writer.add_tensor_info(item.name, _stored_shape(item), np.dtype(np.uint8) if item.qtype == _Q.Q8_0
-                                   else _NUMPY[item.qtype], _nbytes(item), raw_dtype=item.qtype)
+            writer.add_tensor_info(item.name, _stored_shape(item), _NUMPY[item.qtype], _nbytes(item),
+                                   raw_dtype=item.qtype)
         _write_metadata(writer, folder, family, hparams, file_type)
         out = Path(out_path)
         with atomic_file(out) as tmp, progress.task(f"Writing {out.name}", total=len(plan)) as advance:
-            writer.write_header_to_file(path=tmp)
-            writer.write_kv_data_to_file()
-            writer.write_ti_data_to_file()
-            for item in plan:
-                writer.write_tensor_data(_tensor_bytes(item, family, hparams, stored, files))
-                advance(1)
-            writer.close()
+            try:
+                writer.write_header_to_file(path=tmp)
+                writer.write_kv_data_to_file()
+                writer.write_ti_data_to_file()
+                for item in plan:
+                    writer.write_tensor_data(_tensor_bytes(item, family, hparams, stored, files))
+                    advance(1)
+            finally:
+                writer.close()  # before atomic_file renames the file, or removes it after a failure
     return out
 
 
-_NUMPY = {_Q.F32: np.dtype(np.float32), _Q.F16: np.dtype(np.float16), _Q.BF16: np.dtype(np.uint8)}
+_BLOCK_ELEMENTS = 1 << 22
+# gguf-py hands back BF16 and Q8_0 data as raw bytes.
+_NUMPY = {_Q.F32: np.dtype(np.float32), _Q.F16: np.dtype(np.float16), _Q.BF16: np.dtype(np.uint8),
+          _Q.Q8_0: np.dtype(np.uint8)}
 
 
 @dataclass(frozen=True)
@@ -183,24 +186,47 @@ def _nbytes(item: _Planned) -> int:
 
 def _tensor_bytes(item: _Planned, family: Family, hp: Hparams, stored: dict[str, _Stored],
                   files: dict[Path, Any]) -> np.ndarray:
+    if item.source is None:
+        return _encode(item.data, item.qtype)
+    data = _load(stored[item.source], files)
+    if family.trims_vocab and "embed_tokens" in item.source:
+        data = data[: item.shape[0]]
+    if family.transform is not None and family.transforms(item.source):
+        # Transform in float32 as llama.cpp's converter does, so that rounding matches bit for bit.
+        return _encode(family.transform(item.source, _as_float(data), hp), item.qtype)
+    return _encode_by_rows(data, item.qtype)
+
+
+def _as_float(data: Any) -> Any:
     import torch
 
-    if item.source is None:
-        data = item.data
-    else:
-        data = _load(stored[item.source], files)
-        if data.dtype not in (torch.float16, torch.float32):
-            data = data.to(torch.float32)
-        if family.trims_vocab and "embed_tokens" in item.source:
-            data = data[: item.shape[0]]
-        if family.transform is not None:
-            data = family.transform(item.source, data, hp)
-    array = data.numpy()
-    if item.qtype == _Q.F32:
+    return data if data.dtype in (torch.float16, torch.float32) else data.to(torch.float32)
+
+
+def _encode(data: Any, qtype: gguf.GGMLQuantizationType) -> np.ndarray:
+    array = _as_float(data).numpy()
+    if qtype == _Q.F32:
         return array.astype(np.float32, copy=False)
-    if item.qtype == _Q.F16:
+    if qtype == _Q.F16:
         return array.astype(np.float16, copy=False)
-    return gguf.quants.quantize(array, item.qtype)
+    return gguf.quants.quantize(array, qtype)
+
+
+def _encode_by_rows(data: Any, qtype: gguf.GGMLQuantizationType) -> np.ndarray:
+    # Converting blocks of rows into one output array keeps a block's float32 copy alive, not a whole tensor's.
+    import torch
+
+    unchanged = (data.dtype, qtype) in ((torch.float16, _Q.F16), (torch.float32, _Q.F32))
+    if unchanged or data.ndim < 2 or data.numel() <= _BLOCK_ELEMENTS:
+        return _encode(data, qtype)
+    rows = max(1, _BLOCK_ELEMENTS // (data.numel() // data.shape[0]))
+    out = None
+    for start in range(0, data.shape[0], rows):
+        block = _encode(data[start:start + rows], qtype)
+        if out is None:
+            out = np.empty((data.shape[0], *block.shape[1:]), dtype=block.dtype)
+        out[start:start + rows] = block
+    return out
 
 
 def _write_metadata(writer: gguf.GGUFWriter, folder: ModelFolder, family: Family, hp: Hparams,

@@ -13,14 +13,17 @@ from typing import Any
 
 import gguf
 
+from tunesmith.errors import ModelError
+
 __all__ = ["Family", "Hparams", "FAMILIES", "SUPPORTED_ARCHITECTURES", "family_for"]
 
 
 class Hparams:
     """config.json, with a multimodal `text_config` lifted to the top and RoPE settings gathered in one dict."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], where: str = "config.json") -> None:
         self.raw = {**config, **config.get("text_config", {})}
+        self.where = where
         rope = dict(self.raw.get("rope_parameters") or self.raw.get("rope_scaling") or {})
         if "full_attention" not in rope and "sliding_attention" not in rope:
             # Older configs keep these beside rope_scaling; newer ones inside rope_parameters.
@@ -43,16 +46,25 @@ class Hparams:
     def find(self, *keys: str, default: Any = None) -> Any:
         return next((self.raw[key] for key in keys if key in self.raw), default)
 
+    def need(self, *keys: str) -> Any:
+        """The first of `keys` present; a missing value is the user's broken config, reported as such."""
+        value = self.find(*keys)
+        if value is None:
+            raise ModelError(f"config.json has no {' or '.join(map(repr, keys))}, which the GGUF file needs",
+                             where=self.where,
+                             hint="Copy config.json from the base model, or save the model again with transformers.")
+        return value
+
     def __getitem__(self, key: str) -> Any:
-        return self.raw[key]
+        return self.need(key)
 
     @property
     def block_count(self) -> int:
-        return int(self.find("n_layers", "num_hidden_layers", "n_layer", "num_layers"))
+        return int(self.need("n_layers", "num_hidden_layers", "n_layer", "num_layers"))
 
     @property
     def head_count(self) -> int:
-        return int(self.find("num_attention_heads", "n_head", "n_heads"))
+        return int(self.need("num_attention_heads", "n_head", "n_heads"))
 
     @property
     def head_count_kv(self) -> int:
@@ -72,8 +84,9 @@ class Family:
 
     arch: gguf.MODEL_ARCH
     write_params: Callable[[gguf.GGUFWriter, Hparams], None]
-    vocab: str  # "llama": SentencePiece if tokenizer.model else BPE; "gemma"; "phi3"; "bpe"
+    vocab: str  # how gguf_vocab.write_vocab reads the tokenizer: "llama", "bpe", "gemma1", "gemma", "gemma3", "phi3"
     transform: Transform | None = None
+    transforms: Callable[[str], bool] = lambda name: False  # which HF tensors `transform` changes
     skip_lm_head: bool = False
     trims_vocab: bool = False
     extra_tensors: Callable[[gguf.GGUFWriter, Hparams], Iterator[tuple[gguf.MODEL_TENSOR, Any]]] | None = None
@@ -114,7 +127,8 @@ def _rope_scaling(w: gguf.GGUFWriter, hp: Hparams) -> None:
     elif kind == "yarn" and factor is not None:
         w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
         w.add_rope_scaling_factor(factor)
-        w.add_rope_scaling_orig_ctx_len(rope["original_max_position_embeddings"])
+        w.add_rope_scaling_orig_ctx_len(rope.get("original_max_position_embeddings")
+                                        or hp.need("original_max_position_embeddings"))
         for key, add in (("extrapolation_factor", w.add_rope_scaling_yarn_ext_factor),
                          ("attention_factor", w.add_rope_scaling_yarn_attn_factor),
                          ("beta_fast", w.add_rope_scaling_yarn_beta_fast),
@@ -132,7 +146,7 @@ def _llama_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
     w.add_rope_dimension_count(hp.raw.get("head_dim") or hp["hidden_size"] // hp.head_count)
 
 
-def _gemma2_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
+def _gemma_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
     w.add_context_length(hp["max_position_embeddings"])
     w.add_embedding_length(hp["hidden_size"])
     w.add_block_count(hp.block_count)
@@ -142,6 +156,10 @@ def _gemma2_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
     w.add_layer_norm_rms_eps(hp["rms_norm_eps"])
     w.add_key_length(hp["head_dim"])
     w.add_value_length(hp["head_dim"])
+
+
+def _gemma2_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
+    _gemma_params(w, hp)
     w.add_attn_logit_softcapping(hp["attn_logit_softcapping"])
     w.add_final_logit_softcapping(hp["final_logit_softcapping"])
     w.add_sliding_window(hp["sliding_window"])
@@ -162,18 +180,22 @@ def _gemma3_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
         w.add_sliding_window(hp["sliding_window"])
 
 
+def _phi3_original_ctx(hp: Hparams) -> int:
+    return hp.rope.get("original_max_position_embeddings") or hp.need("original_max_position_embeddings")
+
+
 def _phi3_rope_dims(hp: Hparams) -> int:
-    return int(hp.rope.get("partial_rotary_factor", 1.0) * hp.find("hidden_size", "n_embd")) // hp.head_count
+    return int(hp.rope.get("partial_rotary_factor", 1.0) * hp.need("hidden_size", "n_embd")) // hp.head_count
 
 
 def _phi3_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
-    w.add_context_length(hp.find("n_positions", "max_position_embeddings"))
-    w.add_rope_scaling_orig_ctx_len(hp.rope["original_max_position_embeddings"])
-    w.add_embedding_length(hp.find("hidden_size", "n_embd"))
+    w.add_context_length(hp.need("max_position_embeddings", "n_positions"))
+    w.add_rope_scaling_orig_ctx_len(_phi3_original_ctx(hp))
+    w.add_embedding_length(hp.need("hidden_size", "n_embd"))
     w.add_feed_forward_length(hp["intermediate_size"])
     w.add_block_count(hp.block_count)
     w.add_head_count(hp.head_count)
-    w.add_head_count_kv(hp.find("num_key_value_heads", "n_head_kv"))
+    w.add_head_count_kv(hp.need("num_key_value_heads", "n_head_kv"))
     w.add_layer_norm_rms_eps(hp["rms_norm_eps"])
     w.add_rope_dimension_count(_phi3_rope_dims(hp))
     w.add_rope_freq_base(hp.full_rope["rope_theta"])
@@ -187,8 +209,8 @@ def _phi3_long_rope(w: gguf.GGUFWriter, hp: Hparams) -> Iterator[tuple[gguf.MODE
     long_factors, short_factors = hp.rope.get("long_factor"), hp.rope.get("short_factor")
     if not long_factors:
         return
-    original = hp.rope["original_max_position_embeddings"]
-    scale = hp.find("n_positions", "max_position_embeddings") / original
+    original = _phi3_original_ctx(hp)
+    scale = hp.need("n_positions", "max_position_embeddings") / original
     kind = hp.rope.get("rope_type", "").lower()
     if kind in ("su", "longrope"):
         attn_factor = math.sqrt(1 + math.log(scale) / math.log(original)) if scale > 1.0 else 1.0
@@ -226,32 +248,40 @@ def _llama3_rope_freqs(w: gguf.GGUFWriter, hp: Hparams) -> Iterator[tuple[gguf.M
     yield gguf.MODEL_TENSOR.ROPE_FREQS, torch.tensor(factors, dtype=torch.float32)
 
 
+def _is_qk(name: str) -> bool:
+    return name.endswith(("q_proj.weight", "q_proj.bias", "k_proj.weight", "k_proj.bias"))
+
+
 def _unpermute_qk(name: str, tensor: Any, hp: Hparams) -> Any:
     # HF stores q/k rows as two halves for rotate_half RoPE; llama.cpp's llama expects interleaved pairs per head.
-    if name.endswith(("q_proj.weight", "q_proj.bias")):
-        heads = hp.head_count
-    elif name.endswith(("k_proj.weight", "k_proj.bias")):
-        heads = hp.head_count_kv
-    else:
-        return tensor
+    heads = hp.head_count if ".q_proj." in name else hp.head_count_kv
     return (tensor.reshape(heads, 2, tensor.shape[0] // heads // 2, *tensor.shape[1:])
             .swapaxes(1, 2).reshape(tensor.shape))
 
 
+def _is_norm(name: str) -> bool:
+    return name.endswith("norm.weight")
+
+
 def _gemma_norm(name: str, tensor: Any, hp: Hparams) -> Any:
     # Gemma's RMSNorm multiplies by (1 + w); llama.cpp multiplies by the stored weight.
-    return tensor + 1 if name.endswith("norm.weight") else tensor
+    return tensor + 1
 
 
-_LLAMA = Family(gguf.MODEL_ARCH.LLAMA, _llama_params, "llama", _unpermute_qk, extra_tensors=_llama3_rope_freqs)
+_LLAMA = Family(gguf.MODEL_ARCH.LLAMA, _llama_params, "llama", _unpermute_qk, _is_qk,
+                extra_tensors=_llama3_rope_freqs)
 
 FAMILIES: dict[str, Family] = {
     "LlamaForCausalLM": _LLAMA,
     "MistralForCausalLM": _LLAMA,
     "Qwen2ForCausalLM": Family(gguf.MODEL_ARCH.QWEN2, _common_params, "bpe"),
     "Qwen3ForCausalLM": Family(gguf.MODEL_ARCH.QWEN3, _common_params, "bpe"),
-    "Gemma2ForCausalLM": Family(gguf.MODEL_ARCH.GEMMA2, _gemma2_params, "gemma", _gemma_norm, skip_lm_head=True),
-    "Gemma3ForCausalLM": Family(gguf.MODEL_ARCH.GEMMA3, _gemma3_params, "gemma3", _gemma_norm, trims_vocab=True),
+    "GemmaForCausalLM": Family(gguf.MODEL_ARCH.GEMMA, _gemma_params, "gemma1", _gemma_norm, _is_norm,
+                               skip_lm_head=True),
+    "Gemma2ForCausalLM": Family(gguf.MODEL_ARCH.GEMMA2, _gemma2_params, "gemma", _gemma_norm, _is_norm,
+                                skip_lm_head=True),
+    "Gemma3ForCausalLM": Family(gguf.MODEL_ARCH.GEMMA3, _gemma3_params, "gemma3", _gemma_norm, _is_norm,
+                                trims_vocab=True),
     "Phi3ForCausalLM": Family(gguf.MODEL_ARCH.PHI3, _phi3_params, "phi3", extra_tensors=_phi3_long_rope),
 }
 

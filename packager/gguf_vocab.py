@@ -70,14 +70,19 @@ def write_vocab(writer: gguf.GGUFWriter, model_dir: Path, kind: str, config: dic
         if config.get("vocab_size", 32000) == 49152:
             # llama.cpp's converter takes a 49152-token llama vocabulary for Granite, which adds no BOS.
             writer.add_add_bos_token(False)
+    elif kind == "bpe" and has_spm:
+        _write_sentencepiece(writer, model_dir, config)
     elif kind == "bpe":
-        _write_sentencepiece(writer, model_dir, config) if has_spm else _write_bpe(writer, model_dir, config)
-    elif kind in ("gemma", "gemma3"):
-        if has_spm or kind == "gemma":
+        _write_bpe(writer, model_dir, config)
+    elif kind in ("gemma1", "gemma", "gemma3"):
+        if has_spm or kind != "gemma3":
             _write_sentencepiece(writer, model_dir, config)
             writer.add_add_space_prefix(False)
         else:
             _write_bpe(writer, model_dir, config)
+        if kind == "gemma1":
+            # Gemma's <end_of_turn> has id 107 in every Gemma vocabulary; llama.cpp stops on it.
+            writer.add_eot_token_id(107)
     elif kind == "phi3":
         if _read_json(model_dir / "tokenizer_config.json").get("tokenizer_class") == "GPT2Tokenizer":
             _write_bpe(writer, model_dir, config)

@@ -18,6 +18,14 @@ def _set_architecture(folder: Path) -> None:
     (folder / "config.json").write_text(json.dumps(config))
 
 
+def _drop_config_key(key: str):
+    def breaker(folder: Path) -> None:
+        config = json.loads((folder / "config.json").read_text())
+        del config[key]
+        (folder / "config.json").write_text(json.dumps(config))
+    return breaker
+
+
 def _truncate_weights(folder: Path) -> None:
     weights = folder / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
@@ -47,6 +55,10 @@ CASES = [
     ("unreadable-safetensors", "qwen3", _truncate_weights, ModelError,
      ["model.safetensors", "unreadable safetensors", "download or save it again"]),
     ("missing-config", "gemma2", _drop("config.json"), ModelError, ["no config.json", "save_pretrained"]),
+    ("config-without-head-count", "phi3", _drop_config_key("num_attention_heads"), ModelError,
+     ["config.json", "'num_attention_heads'", "Copy config.json from the base model"]),
+    ("config-without-gemma2-softcapping", "gemma2", _drop_config_key("attn_logit_softcapping"), ModelError,
+     ["config.json", "'attn_logit_softcapping'"]),
     ("tensor-of-another-architecture", "llama", _unknown_tensor, ModelError,
      ["model.layers.0.mystery.weight", "llama", "save the model again"]),
 ]
@@ -71,12 +83,51 @@ def test_unknown_output_type_lists_the_valid_ones(tiny_model_dirs, tmp_path):
         convert_to_gguf(tiny_model_dirs["llama"], tmp_path / "model.gguf", out_type="q4_k_m")
 
 
-def test_failed_conversion_keeps_the_previous_file(tiny_model_dirs, tmp_path):
+def test_conversion_reports_progress_once_per_tensor(tiny_model_dirs, tmp_path):
+    import contextlib
+
+    import gguf
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.tasks: list[tuple[str, float | None]] = []
+            self.advanced = 0.0
+
+        @contextlib.contextmanager
+        def task(self, description, total=None):
+            self.tasks.append((description, total))
+            yield self._advance
+
+        def _advance(self, amount=1.0):
+            self.advanced += amount
+
+        def note(self, message):
+            pass
+
+    recorder = Recorder()
+    out = convert_to_gguf(tiny_model_dirs["qwen3"], tmp_path / "qwen3.gguf", progress=recorder)
+    tensors = len(gguf.GGUFReader(out).tensors)
+    assert recorder.tasks == [("Writing qwen3.gguf", tensors)]
+    assert recorder.advanced == tensors
+
+
+def test_interrupted_conversion_keeps_the_previous_file_and_leaves_no_partial_one(tiny_model_dirs, tmp_path):
+    import contextlib
+
+    class Interrupt:
+        @contextlib.contextmanager
+        def task(self, description, total=None):
+            def advance(amount=1.0):
+                raise KeyboardInterrupt  # the user presses Ctrl-C after the first tensor is written
+
+            yield advance
+
+        def note(self, message):
+            pass
+
     out = tmp_path / "model.gguf"
     out.write_bytes(b"previous good file")
-    folder = copy_model(tiny_model_dirs["llama"], tmp_path / "llama")
-    _unknown_tensor(folder)
-    with pytest.raises(ModelError):
-        convert_to_gguf(folder, out)
+    with pytest.raises(KeyboardInterrupt):
+        convert_to_gguf(tiny_model_dirs["llama"], out, progress=Interrupt())
     assert out.read_bytes() == b"previous good file"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["llama", "model.gguf"]
+    assert [p.name for p in tmp_path.iterdir()] == ["model.gguf"]
