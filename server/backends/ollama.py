@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -28,6 +29,11 @@ __all__ = ["OllamaBackend"]
 _log = logging.getLogger("tunesmith.server")
 # Connection failures: nothing reached the upstream, so another one may safely take the request.
 _UNREACHABLE = (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)
+# httpcore walks its whole pool on every request and response (a readability check per idle connection, a count of
+# idle ones per idle one), so its cost grows with the pool: at 64 concurrent streams one client spends more time
+# there than on the request. Several clients per upstream, taken in turn, keep every pool small.
+_SHARDS = 8
+_KEEPALIVE = 32
 
 
 def _redact(url: str) -> str:
@@ -42,13 +48,19 @@ def _tagged(model: str) -> str:
 
 
 class _Upstream:
-    def __init__(self, url: str, client: ollama.AsyncClient) -> None:
+    def __init__(self, url: str, clients: list[ollama.AsyncClient]) -> None:
         self.url = _redact(url)
-        self.client = client
+        self.clients = clients
+        self._turns = itertools.cycle(clients)
         self.in_flight = 0
         self.healthy = True
         self.models: dict[str, ModelCard] | None = None
         self.error: str | None = None
+
+    @property
+    def client(self) -> ollama.AsyncClient:
+        """The next client in turn (each has its own small connection pool)."""
+        return next(self._turns)
 
     def mark_down(self, error: BaseException) -> None:
         if isinstance(error, _UNREACHABLE):
@@ -73,10 +85,10 @@ class OllamaBackend:
         if not urls:
             raise ValueError("OllamaBackend needs at least one upstream URL")
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-        # Many concurrent streams go through one client per upstream; httpx's default pool (100) would queue them.
-        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
-        self._upstreams = [_Upstream(url, ollama.AsyncClient(host=url, timeout=timeout, limits=limits))
-                           for url in urls]
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=_KEEPALIVE)
+        tls = httpx.create_ssl_context()  # one for all clients: building it costs milliseconds
+        self._upstreams = [_Upstream(url, [ollama.AsyncClient(host=url, timeout=timeout, limits=limits, verify=tls)
+                                           for _ in range(_SHARDS)]) for url in urls]
         self._read_timeout = read_timeout
         self._health_interval = health_interval
         self._health_task: asyncio.Task | None = None
@@ -267,7 +279,7 @@ class OllamaBackend:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health_task
-        await asyncio.gather(*(upstream.client.close() for upstream in self._upstreams))
+        await asyncio.gather(*(client.close() for upstream in self._upstreams for client in upstream.clients))
 
     def upstream_states(self) -> list[tuple[str, bool, int]]:
         """(url, healthy, in flight) per upstream, for metrics."""
