@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tunesmith.errors import PackageError
+from tunesmith.packager.llama_log import captured_llama_log, last_errors
 
 __all__ = ["GGUFSession", "Generation", "open_gguf"]
 
@@ -156,15 +156,16 @@ def open_gguf(path: Path, *, n_ctx: int = 512, threads: int | None = None):
     path = Path(path)
     if not path.is_file():
         raise PackageError("GGUF file does not exist", where=str(path), hint="Convert or quantize the model first.")
-    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
     llama_cpp.llama_backend_init()
     model_params = llama_cpp.llama_model_default_params()
     model_params.n_gpu_layers = 0
     if hasattr(model_params, "use_extra_bufts"):
         model_params.use_extra_bufts = False
-    model = llama_cpp.llama_model_load_from_file(str(path).encode(), model_params)
+    with captured_llama_log() as log:
+        model = llama_cpp.llama_model_load_from_file(str(path).encode(), model_params)
     if not model:
-        raise PackageError("llama.cpp could not load the GGUF", where=str(path),
+        detail = last_errors(log)
+        raise PackageError("llama.cpp could not load the GGUF" + (f": {detail}" if detail else ""), where=str(path),
                            hint="The file is damaged or of an architecture this llama.cpp does not know; convert "
                                 "it again.")
     try:
@@ -173,13 +174,16 @@ def open_gguf(path: Path, *, n_ctx: int = 512, threads: int | None = None):
         ctx_params.n_batch = n_ctx
         ctx_params.n_ubatch = n_ctx
         ctx_params.n_threads = ctx_params.n_threads_batch = threads or os.cpu_count() or 1
-        ctx = llama_cpp.llama_init_from_model(model, ctx_params)
+        with captured_llama_log():
+            ctx = llama_cpp.llama_init_from_model(model, ctx_params)
         if not ctx:
             raise PackageError("llama.cpp could not create a context for the GGUF", where=str(path),
                                hint=f"Free some memory; the context holds {n_ctx} tokens.")
         try:
             yield GGUFSession(llama_cpp, model, ctx, n_ctx, path)
         finally:
-            llama_cpp.llama_free(ctx)
+            with captured_llama_log():
+                llama_cpp.llama_free(ctx)
     finally:
-        llama_cpp.llama_model_free(model)
+        with captured_llama_log():
+            llama_cpp.llama_model_free(model)

@@ -7,7 +7,6 @@ not a multiple of 256 (SmolLM2's 576) get other types for many tensors, and we s
 from __future__ import annotations
 
 import collections
-import logging
 import os
 import struct
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from typing import BinaryIO
 
 from tunesmith.errors import PackageError
 from tunesmith.files import atomic_file
+from tunesmith.packager.llama_log import captured_llama_log, last_errors
 from tunesmith.progress import SILENT, Progress
 
 __all__ = ["QUANT_TYPES", "QuantizeResult", "normalize_quant", "quantize_gguf"]
@@ -92,14 +92,12 @@ def quantize_gguf(src: Path, dst: Path, quant: str = "Q4_K_M", *, threads: int |
     params.ftype = QUANT_TYPES[name]
     params.nthread = threads if threads and threads > 0 else (os.cpu_count() or 1)
     params.allow_requantize = allow_requantize
-    # llama.cpp logs every tensor at INFO level; the summary below says what matters.
-    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-    with progress.task(f"Quantizing {src.name} to {name}"), atomic_file(dst) as tmp:
+    with progress.task(f"Quantizing {src.name} to {name}"), atomic_file(dst) as tmp, captured_llama_log() as log:
         status = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
         if status != 0:
-            raise PackageError(f"llama.cpp could not quantize the file to {name} (status {status})", where=str(src),
-                               hint="Check that it is a complete GGUF of a model llama.cpp supports; its log "
-                                    "above names the failing tensor.")
+            detail = last_errors(log) or f"status {status}"
+            raise PackageError(f"llama.cpp could not quantize the file to {name}: {detail}", where=str(src),
+                               hint="Check that it is a complete GGUF of a model this llama.cpp supports.")
     result = QuantizeResult(dst, name, _tensor_types(dst), dst.stat().st_size)
     progress.note(f"Quantized {result.summary()}")
     return result
