@@ -38,16 +38,22 @@ _FLOAT_TYPES = frozenset({"F32", "F16", "BF16"})
 
 @dataclass(frozen=True)
 class QuantizeResult:
-    """What `quantize_gguf` wrote: the file, the requested type and how many tensors llama.cpp stored per type."""
+    """What `quantize_gguf` wrote: the file, the requested type, how many tensors llama.cpp stored per type, and how
+    many it had to store in another type than the one `quant` asks for (rows too short for its blocks)."""
 
     path: Path
     quant: str
     tensor_types: dict[str, int]
     size_bytes: int
+    fallbacks: int = 0
 
     def summary(self) -> str:
         counts = ", ".join(f"{count} × {name}" for name, count in self.tensor_types.items())
-        return f"{self.path.name} ({self.quant}, {self.size_bytes / 2**20:.1f} MiB): {counts}"
+        text = f"{self.path.name} ({self.quant}, {self.size_bytes / 2**20:.1f} MiB): {counts}"
+        if self.fallbacks:
+            text += (f"; {self.fallbacks} tensors have rows that {self.quant}'s blocks do not divide, so llama.cpp "
+                     f"stored them in another type")
+        return text
 
 
 def normalize_quant(quant: str) -> str:
@@ -98,7 +104,8 @@ def quantize_gguf(src: Path, dst: Path, quant: str = "Q4_K_M", *, threads: int |
             detail = last_errors(log) or f"status {status}"
             raise PackageError(f"llama.cpp could not quantize the file to {name}: {detail}", where=str(src),
                                hint="Check that it is a complete GGUF of a model this llama.cpp supports.")
-    result = QuantizeResult(dst, name, _tensor_types(dst), dst.stat().st_size)
+    fallbacks = sum(1 for line in "".join(log).splitlines() if "falling back to" in line)
+    result = QuantizeResult(dst, name, _tensor_types(dst), dst.stat().st_size, fallbacks)
     progress.note(f"Quantized {result.summary()}")
     return result
 

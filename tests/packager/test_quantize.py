@@ -87,7 +87,10 @@ def test_q4_k_m_on_smollm2_reports_the_fallback_types(smollm2_f16, smollm2_q4_k_
         else:
             assert kind in {"Q4_K", "Q6_K"}, (name, kind)
     assert result.tensor_types.get("Q5_0", 0) > 0 and result.tensor_types.get("Q4_K", 0) > 0
-    assert "Q5_0" in result.summary() and "Q4_K" in result.summary()
+    narrow = sum(1 for name, shape in shapes.items() if len(shape) == 2 and shape[0] % 256)
+    assert 0.5 * narrow < result.fallbacks <= narrow
+    summary = result.summary()
+    assert "Q5_0" in summary and "Q4_K" in summary and f"{result.fallbacks} tensors" in summary
 
 
 def test_quantized_file_runs_and_agrees_with_f16_on_the_next_token(smollm2_f16, smollm2_q4_k_m):
@@ -172,6 +175,7 @@ def test_q8_0_quantizes_every_matrix_and_notes_it(smollm2_f16, tmp_path, capfd):
     for name, kind in _types(result.path).items():
         assert kind == ("Q8_0" if len(shapes[name]) >= 2 else "F32"), name
     assert notes and "Q8_0" in notes[0] and "m.gguf" in notes[0]
+    assert result.fallbacks == 0 and "another type" not in notes[0]
     assert "blk.0" not in capfd.readouterr().err  # llama.cpp's per-tensor log stays off the console
 
 
