@@ -14,6 +14,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from tunesmith.errors import ModelError, TunesmithError, UpstreamError
+from tunesmith.server.observe import record_of
 
 __all__ = [
     "BadRequestError",
@@ -73,6 +74,11 @@ def error_body(message: str, type_: str, param: str | None = None, code: str | N
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+def _respond(request: Request, body: dict, status: int, headers: dict | None = None) -> Response:
+    record_of(request).error = body["error"]["message"]
+    return Response(body, status_code=status, headers=headers)
+
+
 def _tunesmith_handler(request: Request, error: TunesmithError) -> Response:
     status, type_, code = status_of(error)
     param = getattr(error, "param", None)
@@ -80,7 +86,7 @@ def _tunesmith_handler(request: Request, error: TunesmithError) -> Response:
     message = error.message if isinstance(error, BadRequestError) else str(error)
     if isinstance(error, BadRequestError) and error.hint:
         message = f"{message.rstrip('.')}. {error.hint}"
-    return Response(error_body(message, type_, param, code), status_code=status)
+    return _respond(request, error_body(message, type_, param, code), status)
 
 
 def _validation_handler(request: Request, error: ValidationException) -> Response:
@@ -95,8 +101,7 @@ def _validation_handler(request: Request, error: ValidationException) -> Respons
             if missing:
                 param = f"{param}.{missing.group(1)}" if param else missing.group(1)
             break
-    return Response(error_body(f"invalid request body: {message}", "invalid_request_error", param),
-                    status_code=400)
+    return _respond(request, error_body(f"invalid request body: {message}", "invalid_request_error", param), 400)
 
 
 def _http_handler(request: Request, error: HTTPException) -> Response:
@@ -106,17 +111,17 @@ def _http_handler(request: Request, error: HTTPException) -> Response:
     message = str(error.detail)
     if status == 413:
         message = "request body too large; send a smaller body or raise the server's max_body_bytes"
-    return Response(error_body(message, type_, None, code), status_code=status, headers=error.headers)
+    return _respond(request, error_body(message, type_, None, code), status, error.headers)
 
 
 def _decode_handler(request: Request, error: msgspec.DecodeError) -> Response:
-    return Response(error_body(f"invalid JSON body: {error}", "invalid_request_error"), status_code=400)
+    return _respond(request, error_body(f"invalid JSON body: {error}", "invalid_request_error"), 400)
 
 
 def _unexpected_handler(request: Request, error: Exception) -> Response:
     # A bug, not a user error: keep the traceback in the log, give the client the OpenAI shape.
     _log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return Response(error_body("internal server error", "server_error"), status_code=500)
+    return _respond(request, error_body("internal server error", "server_error"), 500)
 
 
 EXCEPTION_HANDLERS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
@@ -37,8 +37,11 @@ class RequestRecord:
 
 
 def record_of(request: Request) -> RequestRecord:
-    """The record the middleware attached to this request."""
-    return request.scope["state"][_KEY]
+    """The record the middleware attached to this request (a detached one where no middleware runs)."""
+    state = request.scope.setdefault("state", {})
+    if _KEY not in state:
+        state[_KEY] = RequestRecord()
+    return state[_KEY]
 
 
 class Metrics:
@@ -91,9 +94,11 @@ def observe_middleware(metrics: Metrics, *, log_prompts: bool) -> Any:
                     metrics.tokens.labels(model, "completion").inc(record.completion_tokens)
                 if _log.isEnabledFor(logging.INFO):
                     line = {"method": scope["method"], "path": scope["path"], "status": status,
-                            "latency_ms": round(elapsed * 1000, 2), **asdict(record)}
-                    if not log_prompts:
-                        line.pop("prompt")
+                            "latency_ms": round(elapsed * 1000, 2), "model": record.model,
+                            "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
+                            "stream": record.stream, "error": record.error}
+                    if log_prompts:
+                        line["prompt"] = record.prompt
                     _log.info(json.dumps(line, default=str))
 
             async def watch(message: Message) -> None:

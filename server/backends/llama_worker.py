@@ -37,7 +37,10 @@ class Job:
 
     def emit(self, item: Any) -> None:
         """Hand one result to the event loop (called on the worker thread)."""
-        self._loop.call_soon_threadsafe(self._results.put_nowait, item)
+        try:
+            self._loop.call_soon_threadsafe(self._results.put_nowait, item)
+        except RuntimeError:  # the loop has closed (server shutdown): nobody waits for this result
+            self._cancel.set()
 
     @property
     def cancelled(self) -> bool:

@@ -59,7 +59,7 @@ async def _start(request: Request, backends: Backends, generate: GenerateRequest
         return record, delta, None
     pieces = backend.stream(generate)
     try:
-        first = await anext(pieces)
+        first = await anext(pieces, None) or Delta(done=True)
     except BaseException:
         await pieces.aclose()
         raise

@@ -126,3 +126,11 @@ def test_prompts_are_logged_only_when_asked(serve_ollama, httpx_mock, caplog):
     with caplog.at_level(logging.INFO, logger="tunesmith.server.access"):
         client.post("/v1/chat/completions", json={"model": MODEL, "messages": [{"role": "user", "content": "tell"}]})
     assert "tell" in caplog.text
+
+
+def test_failed_requests_are_logged_with_their_error(serve_ollama, caplog):
+    client = serve_ollama({UPSTREAM_A: [MODEL]})
+    with caplog.at_level(logging.INFO, logger="tunesmith.server.access"):
+        client.post("/v1/chat/completions", json={"model": "ghost", "messages": USER})
+    [line] = [json.loads(record.message) for record in caplog.records if "chat/completions" in record.message]
+    assert line["status"] == 404 and "'ghost' is not served here" in line["error"] and line["model"] == "ghost"
