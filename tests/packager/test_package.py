@@ -1,0 +1,167 @@
+"""`build_package` end to end: the folder a user gets, that llama.cpp runs it and that it stops; atomic and resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from tunesmith.errors import PackageError
+from tunesmith.modelfiles import parse_modelfile
+from tunesmith.packager import package as package_module
+from tunesmith.packager.embedded import EMBEDDED_HUB_ID, embedded_base_dir
+from tunesmith.packager.package import PackageSpec, build_package
+
+SECRET = "hf_TUNESMITHSECRETsentinel0123456789"
+
+
+@pytest.fixture(scope="session")
+def smollm2_dir() -> Path:
+    return embedded_base_dir()
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory, smollm2_dir) -> Path:
+    """A tiny random Llama that shares SmolLM2's tokenizer and chat template."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         tie_word_embeddings=True)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).to(torch.float16)
+    folder = tmp_path_factory.mktemp("tiny-base")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter(tmp_path_factory, tiny_base) -> Path:
+    """A LoRA adapter with non-zero B matrices, so merging visibly changes the logits."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
+    torch.manual_seed(1)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                                                  init_lora_weights=False))
+    folder = tmp_path_factory.mktemp("tiny-adapter")
+    peft_model.save_pretrained(folder)
+    return folder
+
+
+def _hf_logits(model_dir: Path, ids: list[int]) -> np.ndarray:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    with torch.no_grad():
+        return model(torch.tensor([ids])).logits[0].numpy()
+
+
+def _gguf_logits(gguf: Path, ids: list[int]) -> np.ndarray:
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(gguf), n_ctx=256, logits_all=True, verbose=False)
+    llm.eval(ids)
+    return np.array(llm.scores[: len(ids)])
+
+
+def test_package_with_adapter_matches_the_merged_model_logits(tmp_path, tiny_base, tiny_adapter):
+    from transformers import AutoTokenizer
+
+    result = build_package(PackageSpec(base=tiny_base, adapter=tiny_adapter, out=tmp_path / "pkg", quants=["F16"]))
+    gguf = tmp_path / "pkg" / "pkg-F16.gguf"
+    assert gguf in result.files
+    ids = AutoTokenizer.from_pretrained(tiny_base)("The river bends and the town wakes.")["input_ids"]
+    # The reference: the adapter merged by peft itself, in float32.
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32),
+                                       tiny_adapter).merge_and_unload()
+    with torch.no_grad():
+        expected = merged(torch.tensor([ids])).logits[0].numpy()
+    base_only = _hf_logits(tiny_base, ids)
+    got = _gguf_logits(gguf, ids)
+    assert np.abs(expected - base_only).max() > 0.05, "the adapter must change the model for this test to mean anything"
+    assert np.abs(got - expected).max() < 0.05
+    assert (got.argmax(-1) == expected.argmax(-1)).mean() == 1.0
+
+
+def test_existing_package_is_kept_without_force(tmp_path, tiny_base):
+    out = tmp_path / "pkg"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(PackageError, match="already exists") as caught:
+        build_package(PackageSpec(base=tiny_base, out=out, quants=["F16"]))
+    assert "--force" in str(caught.value)
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_failure_mid_package_leaves_the_old_package_and_resumes_from_the_f16(tmp_path, tiny_base, monkeypatch):
+    out = tmp_path / "pkg"
+    build_package(PackageSpec(base=tiny_base, out=out, quants=["F16"]))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    import tunesmith.packager.quantize as quantize_module
+
+    def broken_quantize(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(quantize_module, "quantize_gguf", broken_quantize)
+    with pytest.raises(RuntimeError, match="disk full"):
+        build_package(PackageSpec(base=tiny_base, out=out, quants=["Q8_0"], force=True))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
+
+    monkeypatch.undo()
+    import tunesmith.packager.convert as convert_module
+
+    calls = []
+    real_convert = convert_module.convert_to_gguf
+    monkeypatch.setattr(convert_module, "convert_to_gguf", lambda *a, **k: calls.append(a) or real_convert(*a, **k))
+    result = build_package(PackageSpec(base=tiny_base, out=out, quants=["Q8_0"], force=True))
+    assert calls == [], "the f16 GGUF of the interrupted run is reused"
+    assert [p.name for p in result.files if p.suffix == ".gguf"] == ["pkg-Q8_0.gguf"]
+    assert not (tmp_path / ".pkg.work").exists()
+
+
+@pytest.mark.slow
+def test_package_embedded_model_end_to_end(tmp_path, smollm2_dir, monkeypatch):
+    """The user's path: SmolLM2 → Q4_K_M + Modelfile + card + quality; llama.cpp runs it and the reply stops."""
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    out = tmp_path / "smol"
+    result = build_package(PackageSpec(base=smollm2_dir, out=out, base_model_id=EMBEDDED_HUB_ID, license="apache-2.0",
+                                       system="You are a concise assistant.", parameters={"temperature": "0.3"}))
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["Modelfile", "README.md", "quality.json", "smol-Q4_K_M.gguf"]
+    modelfile = parse_modelfile((out / "Modelfile").read_text(), source=str(out / "Modelfile"))
+    assert modelfile.from_ == "./smol-Q4_K_M.gguf"
+    assert "<|im_end|>" in modelfile.parameters["stop"]
+    assert modelfile.parameters["temperature"] == 0.3
+    assert modelfile.system == "You are a concise assistant."
+    assert modelfile.template and "<|im_start|>" in modelfile.template
+    quality = json.loads((out / "quality.json").read_text())
+    assert quality == result.quality
+    assert result.passed, json.dumps(quality, indent=2)
+    card = (out / "README.md").read_text()
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert front["base_model"] == EMBEDDED_HUB_ID and front["license"] == "apache-2.0"
+    for path in out.iterdir():
+        assert SECRET.encode() not in path.read_bytes(), f"the token leaked into {path.name}"
+
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(out / "smol-Q4_K_M.gguf"), n_ctx=512, verbose=False)
+    reply = llm.create_chat_completion(messages=[{"role": "user", "content": "What is 2 + 2?"}], max_tokens=64,
+                                       temperature=0.0, stop=modelfile.parameters["stop"])
+    assert reply["choices"][0]["finish_reason"] == "stop"
+    assert reply["choices"][0]["message"]["content"].strip()
