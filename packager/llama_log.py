@@ -1,7 +1,7 @@
 """Capturing llama.cpp's log for one call: its per-tensor chatter stays off the console, its errors go in ours.
 
-llama-cpp-python's own log hook maps llama.cpp's warning level to Python's ERROR, so quantizing prints a line per tensor;
-we swap in a collecting callback for the duration of one call and restore whatever was set before.
+llama-cpp-python's own log hook maps llama.cpp's warning level to Python's ERROR, so quantizing prints a line per
+tensor; we swap in a collecting callback for the duration of one call and restore whatever was set before.
 """
 
 from __future__ import annotations
