@@ -181,7 +181,8 @@ def test_missing_or_broken_gguf_is_a_package_error(tmp_path):
     from tunesmith.errors import PackageError
 
     (tmp_path / "broken.gguf").write_bytes(b"GGUF" + b"\x00" * 60)
-    cases = [(tmp_path / "missing.gguf", "does not exist"), (tmp_path / "broken.gguf", "could not load the GGUF: .*error")]
+    cases = [(tmp_path / "missing.gguf", "does not exist"),
+             (tmp_path / "broken.gguf", "could not load the GGUF: .*error")]
     for path, words in cases:
         with pytest.raises(PackageError, match=words), open_gguf(path, threads=1):
             pass
