@@ -49,6 +49,7 @@ class PackageSpec:
 @dataclass(frozen=True)
 class PackageResult:
     path: Path
+    name: str
     files: list[Path]
     family: str
     template_note: str
@@ -106,7 +107,7 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
         )
         (tmp / "README.md").write_text(render_model_card(card), encoding="utf-8")
     shutil.rmtree(work.parent, ignore_errors=True)
-    return PackageResult(out, sorted(out.iterdir()), chat.family, chat.note, report.to_json(), report.passed)
+    return PackageResult(out, name, sorted(out.iterdir()), chat.family, chat.note, report.to_json(), report.passed)
 
 
 def _check_quants(requested: Sequence[str], valid: Mapping[str, Any]) -> list[str]:

@@ -105,7 +105,7 @@ def print_package_summary(result) -> None:
                        "[green]yes[/green]" if check.get("passed") else "[red]no[/red]")
     out.print(checks)
     out.print(f"chat template: {result.template_note}")
-    out.print(f"run it:  ollama create {result.path.name} -f {result.path / 'Modelfile'} && ollama run {result.path.name}")
+    out.print(f"run it:  ollama create {result.name} -f {result.path / 'Modelfile'} && ollama run {result.name}")
 
 
 def _fmt(value) -> str:
