@@ -12,6 +12,17 @@ from pathlib import Path
 __all__ = ["atomic_file", "atomic_dir", "write_text_atomic"]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _as_created(path: Path, mode: int) -> None:
+    # mkstemp/mkdtemp make private (0600/0700) entries; the artifact should look like any file the user creates.
+    os.chmod(path, mode & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on failure it is removed."""
@@ -22,6 +33,7 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        _as_created(tmp, 0o666)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -45,6 +57,7 @@ def atomic_dir(path: str | os.PathLike[str], *, replace: bool = False) -> Iterat
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         yield tmp
+        _as_created(tmp, 0o777)
         if target.exists() and replace:
             old = target.with_name(f".{target.name}.old")
             shutil.rmtree(old, ignore_errors=True)
