@@ -6,6 +6,7 @@ failure after the first byte ends the stream with an OpenAI error event instead 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -32,21 +33,78 @@ def _error_event(error: BaseException) -> bytes:
     return b"data: " + _encode(error_body("internal server error", "server_error")) + b"\n\n"
 
 
+_END = object()
+
+
+class _Failure:
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class _Pump:
+    """Reads the backend's pieces in a task of its own, so pieces that arrive together leave in one write.
+
+    A fast upstream sends many pieces in one packet; one socket write per SSE event would cost more than the rest of
+    the request. A piece that arrives alone still leaves at once.
+    """
+
+    def __init__(self, pieces: AsyncIterator[Delta]) -> None:
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._run(pieces))
+
+    async def _run(self, pieces: AsyncIterator[Delta]) -> None:
+        try:
+            async for delta in pieces:
+                self._queue.put_nowait(delta)
+                if delta.done:
+                    break
+            self._queue.put_nowait(_END)
+        except Exception as error:
+            self._queue.put_nowait(_Failure(error))
+        finally:
+            # Closing the backend's iterator is what stops the generation (or closes the upstream connection).
+            await pieces.aclose()
+
+    async def batch(self) -> list:
+        """Wait for the next piece, then take every piece already there."""
+        items = [await self._queue.get()]
+        while not self._queue.empty():
+            items.append(self._queue.get_nowait())
+        return items
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
 async def _events(first: Delta, rest: AsyncIterator[Delta], render: Callable[[Delta], bytes | None],
                   final: Callable[[Delta], bytes], on_finish: OnFinish) -> AsyncIterator[bytes]:
     last: Delta | None = None
     failure: BaseException | None = None
+    pump = None if first.done else _Pump(rest)
     try:
-        delta: Delta | None = first
-        while delta is not None and not delta.done:
-            event = render(delta)
-            if event is not None:
-                yield event
-            delta = await anext(rest, None)
-        # A backend that ends without a final piece ended normally.
-        last = delta or Delta(done=True)
-        yield final(last)
-        yield DONE
+        pending: list = [first]
+        while True:
+            out, error = bytearray(), None
+            for item in pending:
+                if isinstance(item, _Failure):
+                    error = item.error
+                    break
+                # A backend that ends without a final piece ended normally.
+                delta = Delta(done=True) if item is _END else item
+                if delta.done:
+                    last = delta
+                    out += final(delta) + DONE
+                    break
+                out += render(delta) or b""
+            if out:
+                yield bytes(out)
+            if error is not None:
+                raise error
+            if last is not None:
+                break
+            pending = await pump.batch()
     except Exception as error:
         failure = error
         yield _error_event(error)
@@ -55,8 +113,10 @@ async def _events(first: Delta, rest: AsyncIterator[Delta], render: Callable[[De
         raise
     finally:
         on_finish(last, failure)
-        # Closing the backend's iterator is what stops the generation (or closes the upstream connection).
-        await rest.aclose()
+        if pump is not None:
+            pump.stop()
+        else:
+            await rest.aclose()
 
 
 def chat_events(response_id: str, created: int, model: str, first: Delta, rest: AsyncIterator[Delta], *,
