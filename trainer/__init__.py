@@ -3,4 +3,4 @@
 from tunesmith.trainer.prepare import PreparedData, prepare_data, read_split
 from tunesmith.trainer.train import TrainResult, build_rows, train_adapter
 
-__all__ = ["PreparedData", "prepare_data", "read_split", "TrainResult", "train_adapter", "build_rows"]
+__all__ = ["PreparedData", "TrainResult", "build_rows", "prepare_data", "read_split", "train_adapter"]

@@ -47,7 +47,7 @@ def check_base_model(path: str | Path, max_seq_len: int | None = None) -> BaseMo
     except (ValueError, OSError, KeyError) as err:
         raise ModelError(f"unreadable config.json: {err}", where=str(folder / "config.json"), hint=hint) from err
     architectures = list(getattr(config, "architectures", None) or [])
-    causal = [a for a in architectures if a.endswith("ForCausalLM") or a.endswith("LMHeadModel")]
+    causal = [a for a in architectures if a.endswith(("ForCausalLM", "LMHeadModel"))]
     # The architectures list says what the weights are; model_type alone only says a causal head could exist.
     if not causal and (architectures or config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES):
         raise ModelError(f"the base model is not a causal language model (architectures: "

@@ -14,7 +14,7 @@ from typing import Any
 from tunesmith.errors import TrainError
 from tunesmith.files import write_text_atomic
 
-__all__ = ["resume_point", "checkpoint_step"]
+__all__ = ["checkpoint_step", "resume_point"]
 
 _SETTINGS = "tunesmith_settings.json"
 

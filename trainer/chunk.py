@@ -13,7 +13,7 @@ from typing import Any
 
 from tunesmith.trainer.records import Record
 
-__all__ = ["chunk_text", "chunk_records"]
+__all__ = ["chunk_records", "chunk_text"]
 
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _BLOCK = 8

@@ -11,8 +11,9 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tunesmith.config import Clean
 from tunesmith.trainer.records import Record
+
+from tunesmith.config import Clean
 
 __all__ = ["CleanResult", "clean_records", "clean_text", "strip_boilerplate"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from tunesmith.trainer.format import IGNORE, Tokenized
 
-__all__ = ["pack_examples", "padded_rows", "Collator"]
+__all__ = ["Collator", "pack_examples", "padded_rows"]
 
 
 def pack_examples(examples: list[Tokenized], max_seq_len: int) -> list[dict[str, list[int]]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-__all__ = ["build_report", "report_table", "MIN_PRETRAIN_BYTES"]
+__all__ = ["MIN_PRETRAIN_BYTES", "build_report", "report_table"]
 
 MIN_PRETRAIN_BYTES = 10 * 1024 * 1024
 _MIN_CHATS = 100
@@ -20,7 +20,7 @@ def _percentiles(lengths: list[int]) -> dict[str, int]:
     ordered = sorted(lengths)
 
     def at(q: float) -> int:
-        return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
     return {"min": ordered[0], "p5": at(0.05), "p50": at(0.5), "p95": at(0.95), "max": ordered[-1]}
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from tunesmith.trainer.records import Record
 
-__all__ = ["DedupResult", "dedup_records", "content_key"]
+__all__ = ["DedupResult", "content_key", "dedup_records"]
 
 _WORDS = re.compile(r"\w+")
 _NUM_PERM = 128

@@ -11,10 +11,11 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from tunesmith.errors import DataError, ModelError
 from tunesmith.trainer.records import Record
 
-__all__ = ["Tokenized", "IGNORE", "format_record", "assistant_spans"]
+from tunesmith.errors import DataError, ModelError
+
+__all__ = ["IGNORE", "Tokenized", "assistant_spans", "format_record"]
 
 IGNORE = -100
 

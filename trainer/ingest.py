@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunesmith.config import Source
-from tunesmith.errors import DataError
 from tunesmith.trainer.records import Record
 from tunesmith.trainer.rows import find_mapping, rows_to_records
+
+from tunesmith.config import Source
+from tunesmith.errors import DataError
 
 __all__ = ["SourceData", "detect_format", "read_source"]
 
@@ -72,7 +73,8 @@ def read_source(source: Source) -> SourceData:
         return SourceData(str(path), fmt, source.format == "auto", {}, records)
     columns, rows = _TABLE_READERS[fmt](path)
     if not columns:
-        raise DataError("the file is empty (it holds no rows)", where=str(path), hint="Add data, or remove this source.")
+        raise DataError("the file is empty (it holds no rows)", where=str(path),
+                        hint="Add data, or remove this source.")
     mapping = find_mapping(columns, source.columns, str(path))
     records = list(rows_to_records(rows, mapping, source.system))
     if not records:

@@ -1,22 +1,17 @@
-"""`prepare`: data sources → runs/<name>/data/ (train.jsonl, val.jsonl, data_report.json), read top to bottom.
+"""`prepare`: data sources → runs/<name>/data/ (train.jsonl, val.jsonl, data_report.json), top to bottom.
 
-ingest → clean → dedup → chunk (raw text) → split → token counts → report. The output is reused when the config
-sections and the source files are unchanged (a hash of both is stored in the report).
+ingest → clean → dedup → chunk (raw text) → split → token counts → report. The output is reused when the
+config sections and the source files are unchanged (a hash of both is stored in the report).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunesmith.config import Config, section_hash
-from tunesmith.errors import DataError
-from tunesmith.files import atomic_dir
-from tunesmith.progress import SILENT, Progress
 from tunesmith.trainer.base_model import load_tokenizer, with_model_limits
 from tunesmith.trainer.chunk import chunk_records
 from tunesmith.trainer.clean import clean_records
@@ -27,6 +22,11 @@ from tunesmith.trainer.ingest import read_source
 from tunesmith.trainer.records import Record, record_from_json, record_to_json
 from tunesmith.trainer.run_dir import RunPaths, claim_run_dir
 from tunesmith.trainer.split import split_records
+
+from tunesmith.config import Config, section_hash
+from tunesmith.errors import DataError
+from tunesmith.files import atomic_dir
+from tunesmith.progress import SILENT, Progress
 
 __all__ = ["PreparedData", "prepare_data", "read_split"]
 

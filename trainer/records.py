@@ -5,12 +5,13 @@ Records are what ingest yields, cleaning and dedup filter, split assigns, and da
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from tunesmith.errors import DataError
 
-__all__ = ["Record", "record_to_json", "record_from_json"]
+__all__ = ["Record", "record_from_json", "record_to_json"]
 
 ROLES = ("system", "user", "assistant")
 
@@ -32,7 +33,7 @@ class Record:
             return self.text
         return "\n".join(message["content"] for message in self.messages)
 
-    def map_text(self, fn) -> Record:
+    def map_text(self, fn: Callable[[str], str]) -> Record:
         """A copy with `fn` applied to the text, or to every message's content."""
         if self.kind == "text":
             return replace(self, text=fn(self.text))

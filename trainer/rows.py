@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from tunesmith.errors import DataError
 from tunesmith.trainer.records import ROLES, Record
+
+from tunesmith.errors import DataError
 
 __all__ = ["ColumnMapping", "find_mapping", "rows_to_records"]
 

@@ -1,7 +1,7 @@
 """`train`: the recipe from prepared data to a PEFT adapter, read top to bottom.
 
-prepare (reused when unchanged) → pick backend → resume point → format + pack → load base with LoRA → fit (eval,
-early stopping, checkpoints) → save the best adapter → loss.png → fit verdict → train_report.json.
+prepare (reused when unchanged) → pick backend → resume point → format + pack → load base with LoRA → fit
+(eval, early stopping, checkpoints) → save the best adapter → loss.png → fit verdict → train_report.json.
 """
 
 from __future__ import annotations
@@ -13,11 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-
-from tunesmith.config import Config, section_hash
-from tunesmith.errors import DataError, TrainError
-from tunesmith.files import atomic_dir, write_text_atomic
-from tunesmith.progress import SILENT, Progress
 from tunesmith.trainer.backends import detect_device, select_backend
 from tunesmith.trainer.base_model import load_tokenizer, with_model_limits
 from tunesmith.trainer.checkpoints import checkpoint_step, resume_point
@@ -28,7 +23,12 @@ from tunesmith.trainer.prepare import prepare_data, read_split
 from tunesmith.trainer.records import Record
 from tunesmith.trainer.verdict import fit_verdict
 
-__all__ = ["TrainResult", "train_adapter", "build_rows"]
+from tunesmith.config import Config, section_hash
+from tunesmith.errors import DataError, TrainError
+from tunesmith.files import atomic_dir, write_text_atomic
+from tunesmith.progress import SILENT, Progress
+
+__all__ = ["TrainResult", "build_rows", "train_adapter"]
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,8 @@ def fit_verdict(metrics: list[dict[str, Any]]) -> Verdict:
             if at_best and train_end < _mean(at_best):
                 trend = " while train loss kept falling"
         return Verdict("over-fit", f"eval loss rose {rise:.0f}% from its best {best:.3f} at step {best_step} to "
-                                   f"{last:.3f} at step {last_step}{trend}; the best adapter (step {best_step}) is kept")
+                                   f"{last:.3f} at step {last_step}{trend}; the best adapter (step {best_step}) "
+                                   "is kept")
     previous = evals[-2][1]
     if previous > 0 and (previous - last) / previous > STILL_FALLING:
         drop = (previous - last) / previous * 100

@@ -19,8 +19,22 @@ import yaml
 from tunesmith.errors import ConfigError
 
 __all__ = [
-    "Config", "Source", "Clean", "Chunk", "Split", "Lora", "Train", "Package", "ModelfileSpec", "Publish",
-    "HfTarget", "OllamaTarget", "load_config", "apply_overrides", "section_hash", "FORMATS",
+    "FORMATS",
+    "Chunk",
+    "Clean",
+    "Config",
+    "HfTarget",
+    "Lora",
+    "ModelfileSpec",
+    "OllamaTarget",
+    "Package",
+    "Publish",
+    "Source",
+    "Split",
+    "Train",
+    "apply_overrides",
+    "load_config",
+    "section_hash",
 ]
 
 FORMATS = ("auto", "csv", "tsv", "jsonl", "parquet", "text", "hf_disk")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
-
 from tunesmith.trainer.base_model import load_tokenizer
 from tunesmith.trainer.chunk import chunk_records, chunk_text
 from tunesmith.trainer.records import Record
@@ -37,21 +37,22 @@ def test_chunks_fit_the_token_budget_end_on_sentences_and_cover_the_text(tokeniz
         assert len(chunks) > 1
         # Budgets are used: a chunk could not also have held the next sentence, or it ends a paragraph and is
         # at least three quarters full.
-        for current, following in zip(chunks, chunks[1:]):
+        for current, following in itertools.pairwise(chunks):
             new = next(s for s in SENTENCES if s in following and s not in current)
             full = _tokens(tokenizer, f"{current} {new}") > max_tokens
-            paragraph = BOOK.split(current, 1)[1].startswith("\n\n") and _tokens(tokenizer, current) >= 0.75 * max_tokens
+            paragraph = (BOOK.split(current, 1)[1].startswith("\n\n")
+                         and _tokens(tokenizer, current) >= 0.75 * max_tokens)
             assert full or paragraph
 
 
 def test_overlap_repeats_the_tail_of_the_previous_chunk(tokenizer):
     chunks = chunk_text(BOOK, tokenizer, 100, 40)
-    for previous, current in zip(chunks, chunks[1:]):
+    for previous, current in itertools.pairwise(chunks):
         first_sentence = current.split(". ")[0].split("\n\n")[0]
         assert first_sentence.rstrip(".") in previous
         assert current.split(". ")[1].split("\n\n")[0] not in previous  # one sentence (31 tokens) fits in 40
     no_overlap = chunk_text(BOOK, tokenizer, 100, 0)
-    for previous, current in zip(no_overlap, no_overlap[1:]):
+    for previous, current in itertools.pairwise(no_overlap):
         assert current.split(".")[0] not in previous
 
 
@@ -80,7 +81,7 @@ def test_split_is_deterministic_for_a_seed_and_independent_of_row_order():
     train, val = split_records(records, 0.1, seed=7)
     shuffled = records[:]
     random.Random(1).shuffle(shuffled)
-    train2, val2 = split_records(shuffled, 0.1, seed=7)
+    _, val2 = split_records(shuffled, 0.1, seed=7)
     assert {r.origin for r in val} == {r.origin for r in val2}
     assert 25 <= len(val) <= 35 and len(train) + len(val) == 300
     _, other = split_records(records, 0.1, seed=8)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from tunesmith.config import Clean
 from tunesmith.trainer.clean import clean_records, clean_text, strip_boilerplate
 from tunesmith.trainer.dedup import dedup_records
 from tunesmith.trainer.records import Record
+
+from tunesmith.config import Clean
 
 
 @pytest.mark.parametrize("raw, form, cleaned", [

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from tunesmith.config import load_config
 from tunesmith.trainer.backends import Device
 from tunesmith.trainer.backends.hf import HfBackend
 from tunesmith.trainer.collate import Collator, pack_examples, padded_rows
 from tunesmith.trainer.format import IGNORE, Tokenized
+
+from tunesmith.config import load_config
 from tunesmith.progress import SILENT
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from tunesmith.cli import cli, main
 from tests.trainer.helpers import write_qa_csv
+from tunesmith.cli import cli, main
 
 
 @pytest.mark.parametrize("command, words", [

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from tunesmith.trainer import train_adapter
 
 from tunesmith.config import load_config
-from tunesmith.trainer import train_adapter
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chat-qa-csv" / "tunesmith.yaml"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from tunesmith.errors import DataError, ModelError
 from tunesmith.trainer.base_model import load_tokenizer
 from tunesmith.trainer.format import IGNORE, format_record
 from tunesmith.trainer.records import Record
+
+from tunesmith.errors import DataError, ModelError
 
 TEMPLATES = Path(__file__).resolve().parents[2] / ".cache" / "reference" / "llama.cpp" / "models" / "templates"
 

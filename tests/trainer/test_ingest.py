@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from tunesmith.trainer.ingest import read_source
 
+from tests.trainer.helpers import write_jsonl, write_qa_csv
 from tunesmith.config import Source
 from tunesmith.errors import DataError
-from tunesmith.trainer.ingest import read_source
-from tests.trainer.helpers import write_jsonl, write_qa_csv
 
 QA_CHAT = (("user", "What is 2 plus 2?"), ("assistant", "2 plus 2 is 4."))
 

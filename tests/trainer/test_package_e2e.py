@@ -1,15 +1,16 @@
-"""The adapter `tunesmith train` writes feeds `tunesmith package --adapter`: the GGUF's logits match the merged model."""
+"""The adapter that `tunesmith train` writes feeds `tunesmith package --adapter`; the GGUF's logits match the
+merged model's."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from tunesmith.trainer import train_adapter
 
+from tests.trainer.helpers import write_qa_csv
 from tunesmith.cli import main
 from tunesmith.config import load_config
-from tunesmith.trainer import train_adapter
-from tests.trainer.helpers import write_qa_csv
 
 
 @pytest.mark.timeout(600)

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-
-from tunesmith.config import load_config
-from tunesmith.errors import ConfigError, DataError, ModelError
 from tunesmith.trainer import prepare_data, read_split
 from tunesmith.trainer.base_model import load_tokenizer
 from tunesmith.trainer.format import format_record
+
 from tests.trainer.helpers import QA, write_jsonl, write_qa_csv
+from tunesmith.config import load_config
+from tunesmith.errors import ConfigError, DataError, ModelError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -29,7 +29,8 @@ def test_prepare_writes_splits_and_a_report_that_matches_them(tiny_llama, tmp_pa
     assert report == result.report and not result.reused
     assert report["rows_in"] == 66 and report["dropped"] == {"duplicate": 5, "empty": 1}
     train, val = read_split(result.paths, "train"), read_split(result.paths, "val")
-    assert (len(train), len(val)) == (report["rows_out"]["train"], report["rows_out"]["val"]) and len(train) + len(val) == 60
+    assert (len(train), len(val)) == (report["rows_out"]["train"], report["rows_out"]["val"])
+    assert len(train) + len(val) == 60
     assert 4 <= len(val) <= 9
     tokenizer = load_tokenizer(tiny_llama)
     lengths = [len(format_record(r, tokenizer, 10**6).input_ids) for r in train]
@@ -104,7 +105,8 @@ def test_every_row_filtered_out_lists_the_reasons_and_what_to_loosen(tiny_llama,
 def _not_causal(tmp_path: Path) -> Path:
     folder = tmp_path / "bert"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertForSequenceClassification"]}))
+    config = {"model_type": "bert", "architectures": ["BertForSequenceClassification"]}
+    (folder / "config.json").write_text(json.dumps(config))
     return folder
 
 

@@ -61,7 +61,8 @@ def test_sigkilled_run_resumes_where_it_stopped_and_matches_an_uninterrupted_run
     logged_before = max(_train_losses(run), default=0)
     assert 0 < logged_before < STEPS
 
-    again = subprocess.run(_command(tiny_llama, data, run), env=_env(), capture_output=True, text=True, timeout=240)
+    again = subprocess.run(_command(tiny_llama, data, run), env=_env(), capture_output=True, text=True, timeout=240,
+                           check=False)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resuming from checkpoint-" in again.stderr
     report = json.loads((run / "train_report.json").read_text())

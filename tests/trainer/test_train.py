@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from tunesmith.trainer import train_adapter
 
+from tests.trainer.helpers import write_jsonl, write_qa_csv
 from tunesmith.config import load_config
 from tunesmith.errors import TrainError
-from tunesmith.trainer import train_adapter
-from tests.trainer.helpers import write_jsonl, write_qa_csv
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FAST = ["train.learning_rate=0.02", "train.warmup_ratio=0", "train.batch_size=4", "train.max_seq_len=64"]
@@ -33,7 +33,7 @@ def test_adapter_is_a_peft_folder_that_changes_the_model(chat_run, tiny_llama):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    config, result = chat_run
+    _, result = chat_run
     assert sorted(p.name for p in result.adapter.iterdir() if p.suffix in (".json", ".safetensors")) == [
         "adapter_config.json", "adapter_model.safetensors"]
     adapter_config = json.loads((result.adapter / "adapter_config.json").read_text())
@@ -49,7 +49,7 @@ def test_adapter_is_a_peft_folder_that_changes_the_model(chat_run, tiny_llama):
 def test_best_checkpoint_is_the_adapter_kept(chat_run):
     from safetensors.torch import load_file
 
-    config, result = chat_run
+    _, result = chat_run
     report = result.report
     evals = [row for row in map(json.loads, (result.run_dir / "metrics.jsonl").read_text().splitlines())
              if "eval_loss" in row]
@@ -62,7 +62,7 @@ def test_best_checkpoint_is_the_adapter_kept(chat_run):
 
 
 def test_metrics_plot_and_report_describe_the_run(chat_run):
-    config, result = chat_run
+    _, result = chat_run
     rows = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in rows if "loss" in r]
     assert [r["step"] for r in train_rows] == list(range(1, 13))
@@ -86,7 +86,7 @@ def test_rerunning_a_finished_run_reuses_it(chat_run):
 
 
 def test_changed_settings_refuse_old_checkpoints_until_restart(chat_run, tmp_path):
-    config, result = chat_run
+    config, _ = chat_run
     changed = load_config(base=config.base, data=[config.data[0].path], output_dir=config.output_dir,
                           overrides=[*FAST, "train.max_steps=12", "train.eval_steps=4",
                                      "train.early_stopping_patience=0", "lora.r=4"])

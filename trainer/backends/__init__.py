@@ -14,7 +14,7 @@ from tunesmith.config import Config
 from tunesmith.errors import TrainError
 from tunesmith.progress import SILENT, Progress
 
-__all__ = ["Backend", "FitResult", "Device", "select_backend", "detect_device"]
+__all__ = ["Backend", "Device", "FitResult", "detect_device", "select_backend"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,8 @@ def select_backend(config: Config, device: Device, progress: Progress = SILENT) 
                              hint="Install it with `pip install 'tunesmith[gpu]'`, or set `train.method: lora`.")
     if config.train.backend == "unsloth":
         raise TrainError("the unsloth backend is not available in this release", where="train.backend",
-                         hint="Set `train.backend: hf` (or `auto`); it trains the same adapter with transformers + peft.")
+                         hint="Set `train.backend: hf` (or `auto`); it trains the same adapter with transformers "
+                              "+ peft.")
     from tunesmith.trainer.backends.hf import HfBackend
 
     if config.train.backend == "auto" and device.kind == "cuda":

@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tunesmith.trainer.backends import Device, FitResult
+from tunesmith.trainer.collate import Collator
+
 from tunesmith.config import Config
 from tunesmith.errors import ModelError, TrainError
 from tunesmith.progress import Progress
-from tunesmith.trainer.backends import Device, FitResult
-from tunesmith.trainer.collate import Collator
 
 __all__ = ["HfBackend"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-__all__ = ["prepare", "config_options", "load_from_options"]
+__all__ = ["config_options", "load_from_options", "prepare"]
 
 
 def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -39,9 +39,9 @@ def load_from_options(config: Path | None, base: str | None, data: tuple[Path, .
 
     loaded = load_config(config, overrides=overrides, base=base, data=[str(d) for d in data],
                          output_dir=str(output_dir) if output_dir else None, max_steps=max_steps)
-    from tunesmith.packager.embedded import resolve_base
-
     import msgspec
+
+    from tunesmith.packager.embedded import resolve_base
 
     resolved = resolve_base(loaded.base, progress=progress())
     return msgspec.structs.replace(loaded, base=str(Path(resolved).resolve()))
