@@ -55,4 +55,5 @@ def serve(ollama, models, api_keys, host, port, config, read_timeout, connect_ti
     app = create_app(settings)
     keys = f", {len(settings.api_keys)} API key(s)" if settings.api_keys else ", no API key"
     err.print(f"serving on http://{settings.host}:{settings.port}/v1{keys}")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, access_log=False)
+    # The standard event loop: under many concurrent streams uvloop left some requests waiting for seconds.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, access_log=False, loop="asyncio")
