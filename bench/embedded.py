@@ -105,8 +105,8 @@ def main() -> None:
             targets = {"tunesmith": (f"http://127.0.0.1:{ours_port}", "bench", False),
                        "llama-cpp-python": (f"http://127.0.0.1:{ref_port}", str(args.gguf), True)}
             rates: dict[str, list[float]] = {name: [] for name in targets}
-            for name, target in targets.items():
-                _rate(*target[:2], 16, target[2])  # warm-up
+            for base, model, is_reference in targets.values():
+                _rate(base, model, 16, is_reference)  # warm-up
             for _ in range(args.requests):
                 for name, (base, model, is_reference) in targets.items():
                     rates[name].append(_rate(base, model, args.tokens, is_reference))

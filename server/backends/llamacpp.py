@@ -33,7 +33,6 @@ class _Model:
     """A loaded package: the llama.cpp model, its chat formatter and its worker thread."""
 
     def __init__(self, package: ServedPackage, threads: int | None) -> None:
-        import llama_cpp
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.package = package

@@ -280,7 +280,3 @@ class OllamaBackend:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health_task
         await asyncio.gather(*(client.close() for upstream in self._upstreams for client in upstream.clients))
-
-    def upstream_states(self) -> list[tuple[str, bool, int]]:
-        """(url, healthy, in flight) per upstream, for metrics."""
-        return [(upstream.url, upstream.healthy, upstream.in_flight) for upstream in self._upstreams]

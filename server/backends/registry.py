@@ -38,7 +38,7 @@ class Backends:
         results = await asyncio.gather(*(backend.list_models() for backend in self.all), return_exceptions=True)
         merged: dict[str, ModelCard] = {}
         failures = []
-        for backend, result in zip(self.all, results):
+        for backend, result in zip(self.all, results, strict=True):
             if isinstance(result, TunesmithError):
                 _log.warning("backend %s cannot list its models: %s", backend.name, result)
                 failures.append(result)
@@ -55,7 +55,7 @@ class Backends:
         """Each backend's state; `ok` when at least one can serve."""
         states = await asyncio.gather(*(backend.health() for backend in self.all))
         return {"ok": any(state["ok"] for state in states),
-                "backends": {backend.name: state for backend, state in zip(self.all, states)}}
+                "backends": {backend.name: state for backend, state in zip(self.all, states, strict=True)}}
 
     async def start(self) -> None:
         for backend in self.all:

@@ -1,4 +1,4 @@
-"""POST /v1/embeddings: vectors as floats or, as the `openai` client asks by default, base64 of little-endian float32."""
+"""POST /v1/embeddings: vectors as floats or, as the `openai` client asks by default, base64 of float32."""
 
 from __future__ import annotations
 

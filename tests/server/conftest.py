@@ -18,7 +18,8 @@ UPSTREAM_B = "http://ollama-b:11434"
 def tags(*names: str) -> dict:
     """GET /api/tags as Ollama answers it."""
     return {"models": [{"name": name, "model": name, "modified_at": "2025-05-10T08:06:48.639712648-07:00",
-                        "size": 4683075271, "digest": "0a8c266910232fd3291e71e5ba1e058cc5af9d411192cf88b6d30e92b6e73163",
+                        "size": 4683075271,
+                        "digest": "0a8c266910232fd3291e71e5ba1e058cc5af9d411192cf88b6d30e92b6e73163",
                         "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
                                     "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}} for name in names]}
 

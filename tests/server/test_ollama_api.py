@@ -85,7 +85,8 @@ def test_tool_calls_pass_through_both_ways(serve_ollama, httpx_mock):
     response = client.post("/v1/chat/completions", json={"model": MODEL, "tools": tools, "messages": [
         {"role": "user", "content": "Weather in Paris and Tokyo?"},
         {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
+            {"id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}]})
     body = response.json()
     choice = body["choices"][0]
