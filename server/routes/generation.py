@@ -67,7 +67,8 @@ async def _start(request: Request, backends: Backends, generate: GenerateRequest
 
 
 @post("/v1/chat/completions", status_code=200, tags=["generation"], responses=ERROR_RESPONSES,
-      summary="Create a chat completion", description=_STREAM_NOTE)
+      summary="Create a chat completion", description=_STREAM_NOTE,
+      response_description="The completion (JSON), or with `stream: true` `chat.completion.chunk` events (SSE)")
 async def create_chat_completion(data: ChatCompletionRequest, request: Request,
                                  backends: Backends) -> Response[ChatCompletion]:
     """OpenAI chat completions over the backend that serves `model`."""
@@ -83,7 +84,8 @@ async def create_chat_completion(data: ChatCompletionRequest, request: Request,
 
 
 @post("/v1/completions", status_code=200, tags=["generation"], responses=ERROR_RESPONSES,
-      summary="Create a text completion (raw prompt, no chat template)", description=_STREAM_NOTE)
+      summary="Create a text completion (raw prompt, no chat template)", description=_STREAM_NOTE,
+      response_description="The completion (JSON), or with `stream: true` `text_completion` events (SSE)")
 async def create_completion(data: CompletionRequest, request: Request, backends: Backends) -> Response[Completion]:
     """OpenAI (legacy) completions: the prompt is sent as is, without the model's chat template."""
     generate = completion_to_generate(data)

@@ -94,6 +94,8 @@ def test_openapi_schema_describes_routes_bodies_and_errors(serve_ollama):
     chat = schema["paths"]["/v1/chat/completions"]["post"]
     assert chat["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatCompletionRequest")
     assert {"200", "400", "401", "404", "413", "502", "504"} <= set(chat["responses"])
+    assert chat["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatCompletion")
+    assert "text/event-stream" in chat["description"] and "SSE" in chat["responses"]["200"]["description"]
     components = schema["components"]["schemas"]
     assert {"model", "messages", "stream", "max_completion_tokens", "tools"} <= set(
         components["ChatCompletionRequest"]["properties"])
