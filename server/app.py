@@ -26,7 +26,8 @@ def build_backends(settings: ServerSettings) -> Backends:
     """The backends the settings ask for: embedded packages first, then the Ollama upstreams."""
     backends: list[Backend] = []
     if settings.models:
-        backends.append(LlamaCppBackend(list(settings.models), threads=settings.threads))
+        backends.append(LlamaCppBackend(list(settings.models), threads=settings.threads,
+                                        read_timeout=settings.read_timeout))
     if settings.ollama:
         backends.append(OllamaBackend(list(settings.ollama), connect_timeout=settings.connect_timeout,
                                       read_timeout=settings.read_timeout, health_interval=settings.health_interval))

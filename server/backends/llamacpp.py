@@ -11,11 +11,13 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
+
 from tunesmith.errors import ModelError
 from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, ModelCard
 from tunesmith.server.backends.llama_worker import Job, ModelWorker
 from tunesmith.server.backends.package_folder import ServedPackage, read_package
-from tunesmith.server.errors import BadRequestError, ModelNotFoundError
+from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UpstreamTimeoutError
 
 __all__ = ["LlamaCppBackend", "OLLAMA_DEFAULTS"]
 
@@ -112,7 +114,7 @@ class LlamaCppBackend:
 
     name = "embedded"
 
-    def __init__(self, folders: list[str], *, threads: int | None = None) -> None:
+    def __init__(self, folders: list[str], *, threads: int | None = None, read_timeout: float = 300.0) -> None:
         packages = [read_package(folder) for folder in folders]
         seen: dict[str, ServedPackage] = {}
         for package in packages:
@@ -122,6 +124,7 @@ class LlamaCppBackend:
                                  hint="Serve one of them, or rename one package's GGUF files.")
             seen[package.model_id] = package
         self._threads = threads
+        self._read_timeout = read_timeout
         self._packages = seen
         self._models: dict[str, _Model] = {}
 
@@ -188,11 +191,22 @@ class LlamaCppBackend:
             job.emit(Delta(done=True, done_reason=reason, prompt_tokens=len(tokens), completion_tokens=sampled))
 
         model.in_flight += 1
+        pieces = model.worker.run(generate)
         try:
-            async for delta in model.worker.run(generate):
+            # The first piece waits for the requests queued before this one, then for the prompt to be read.
+            try:
+                with anyio.fail_after(self._read_timeout):
+                    first = await anext(pieces)
+            except TimeoutError as err:
+                raise UpstreamTimeoutError(
+                    f"model {request.model!r} did not start answering within {self._read_timeout:g} s",
+                    hint="It is busy with other requests; try again, or raise the server's read_timeout.") from err
+            yield first
+            async for delta in pieces:
                 yield delta
         finally:
             model.in_flight -= 1
+            await pieces.aclose()
 
     async def complete(self, request: GenerateRequest) -> Delta:
         parts, last = [], Delta(done=True)

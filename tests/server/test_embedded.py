@@ -4,6 +4,7 @@ chat template, one model shared safely by concurrent requests, and disconnects t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -219,3 +220,32 @@ def test_bad_package_folders_are_refused_with_the_file_named(tmp_path, setup, er
     with pytest.raises(error) as caught:
         read_package(folder)
     assert words in str(caught.value)
+
+
+def test_a_request_queued_past_the_read_timeout_is_a_504(packages):
+    import threading
+
+    app = create_app(ServerSettings(models=(str(packages["smol"]),), threads=1, read_timeout=2.0))
+    with running(app) as base, httpx.Client(timeout=60) as http:
+        started, done = threading.Event(), threading.Event()
+
+        def long_generation() -> None:
+            body = {"model": "smol", "prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 1500, "stream": True}
+            # The server stops under this stream when the test ends: the cut is expected.
+            with contextlib.suppress(httpx.HTTPError), httpx.Client(timeout=60) as own:
+                with own.stream("POST", f"{base}/v1/completions", json=body) as response:
+                    for _ in response.iter_lines():
+                        started.set()
+                        if done.is_set():
+                            break
+
+        worker = threading.Thread(target=long_generation, daemon=True)
+        worker.start()
+        assert started.wait(30)
+        waited = time.monotonic()
+        response = http.post(f"{base}/v1/chat/completions", json={"model": "smol", "messages": QUESTION})
+        elapsed = time.monotonic() - waited
+        done.set()
+        worker.join(30)
+        assert response.status_code == 504 and response.json()["error"]["code"] == "upstream_timeout"
+        assert 1.9 < elapsed < 10
