@@ -65,8 +65,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("family", "breaker", "error", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_bad_model_folder_is_refused_with_a_clear_error(tiny_model_dirs, tmp_path, family, breaker, error, words):
-    folder = copy_model(tiny_model_dirs[family], tmp_path / family)
+def test_bad_model_folder_is_refused_with_a_clear_error(tiny_model, tmp_path, family, breaker, error, words):
+    folder = copy_model(tiny_model(family), tmp_path / family)
     breaker(folder)
     out = tmp_path / "out" / "model.gguf"
     with pytest.raises(error) as caught:
@@ -78,12 +78,12 @@ def test_bad_model_folder_is_refused_with_a_clear_error(tiny_model_dirs, tmp_pat
     assert not out.parent.exists() or not any(out.parent.iterdir())  # no file, not even a partial one
 
 
-def test_unknown_output_type_lists_the_valid_ones(tiny_model_dirs, tmp_path):
+def test_unknown_output_type_lists_the_valid_ones(tiny_model, tmp_path):
     with pytest.raises(PackageError, match=r"'q4_k_m'.*f32, f16, bf16, q8_0"):
-        convert_to_gguf(tiny_model_dirs["llama"], tmp_path / "model.gguf", out_type="q4_k_m")
+        convert_to_gguf(tiny_model("llama"), tmp_path / "model.gguf", out_type="q4_k_m")
 
 
-def test_conversion_reports_progress_once_per_tensor(tiny_model_dirs, tmp_path):
+def test_conversion_reports_progress_once_per_tensor(tiny_model, tmp_path):
     import contextlib
 
     import gguf
@@ -105,13 +105,13 @@ def test_conversion_reports_progress_once_per_tensor(tiny_model_dirs, tmp_path):
             pass
 
     recorder = Recorder()
-    out = convert_to_gguf(tiny_model_dirs["qwen3"], tmp_path / "qwen3.gguf", progress=recorder)
+    out = convert_to_gguf(tiny_model("qwen3"), tmp_path / "qwen3.gguf", progress=recorder)
     tensors = len(gguf.GGUFReader(out).tensors)
     assert recorder.tasks == [("Writing qwen3.gguf", tensors)]
     assert recorder.advanced == tensors
 
 
-def test_interrupted_conversion_keeps_the_previous_file_and_leaves_no_partial_one(tiny_model_dirs, tmp_path):
+def test_interrupted_conversion_keeps_the_previous_file_and_leaves_no_partial_one(tiny_model, tmp_path):
     import contextlib
 
     class Interrupt:
@@ -128,6 +128,6 @@ def test_interrupted_conversion_keeps_the_previous_file_and_leaves_no_partial_on
     out = tmp_path / "model.gguf"
     out.write_bytes(b"previous good file")
     with pytest.raises(KeyboardInterrupt):
-        convert_to_gguf(tiny_model_dirs["llama"], out, progress=Interrupt())
+        convert_to_gguf(tiny_model("llama"), out, progress=Interrupt())
     assert out.read_bytes() == b"previous good file"
     assert [p.name for p in tmp_path.iterdir()] == ["model.gguf"]
