@@ -26,7 +26,11 @@ _LISTS = {"ollama", "models", "api_keys"}
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """Everything `create_app` needs. Timeouts are seconds; `models` are package folders for the embedded backend."""
+    """Everything `create_app` needs. `models` are package folders for the embedded backend.
+
+    Timeouts are seconds: `connect_timeout` to reach an Ollama upstream (then the next is tried), `read_timeout` for
+    an upstream's next byte or an embedded model's first piece (then 504).
+    """
 
     ollama: tuple[str, ...] = ()
     models: tuple[str, ...] = ()

@@ -21,7 +21,8 @@ import click
 @click.option("--config", "config", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="YAML project file; its `serve:` section holds any of these settings.")
 @click.option("--read-timeout", type=float, default=None,
-              help="Seconds to wait for an upstream's next byte before answering 504 (default 300).")
+              help="Seconds to wait for an Ollama upstream's next byte, or for an embedded model to start "
+                   "answering, before answering 504 (default 300).")
 @click.option("--connect-timeout", type=float, default=None,
               help="Seconds to wait for a connection to an upstream before trying the next (default 5).")
 @click.option("--max-body-bytes", type=int, default=None, help="Largest request body accepted (default 10 MB); "
