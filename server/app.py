@@ -16,6 +16,7 @@ from tunesmith.server.auth import api_key_guard
 from tunesmith.server.backends import Backend, Backends, LlamaCppBackend, OllamaBackend
 from tunesmith.server.errors import EXCEPTION_HANDLERS
 from tunesmith.server.observe import Metrics, observe_middleware
+from tunesmith.server.publish import PublishJobs, publish_router
 from tunesmith.server.routes import ROUTES
 from tunesmith.server.settings import ServerSettings
 
@@ -37,8 +38,9 @@ def build_backends(settings: ServerSettings) -> Backends:
     return Backends(backends)
 
 
-def create_app(settings: ServerSettings, *, backends: Backends | None = None) -> Litestar:
-    """The OpenAI-compatible app for `settings` (`backends` overrides the ones the settings would build)."""
+def create_app(settings: ServerSettings, *, backends: Backends | None = None,
+               publish_jobs: PublishJobs | None = None) -> Litestar:
+    """The OpenAI-compatible app for `settings` (`backends` and `publish_jobs` replace the ones it would build)."""
     backends = backends or build_backends(settings)
     metrics = Metrics()
 
@@ -49,7 +51,7 @@ def create_app(settings: ServerSettings, *, backends: Backends | None = None) ->
         await backends.close()
 
     return Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, publish_router(settings, publish_jobs)],
         dependencies={
             "backends": Provide(lambda: backends, use_cache=True, sync_to_thread=False),
             "metrics": Provide(lambda: metrics, use_cache=True, sync_to_thread=False),

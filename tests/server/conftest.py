@@ -74,10 +74,11 @@ def serve_ollama(httpx_mock):
     """Start an app over fake Ollama upstreams: `serve_ollama({url: [model, ...]}, **settings)` -> TestClient."""
     clients = []
 
-    def start(upstreams: dict[str, list[str]], **settings) -> TestClient:
+    def start(upstreams: dict[str, list[str]], *, publish_jobs=None, **settings) -> TestClient:
         for url, models in upstreams.items():
             httpx_mock.add_response(url=f"{url}/api/tags", json=tags(*models), is_reusable=True, is_optional=True)
-        app = create_app(ServerSettings(ollama=tuple(upstreams), health_interval=3600, **settings))
+        app = create_app(ServerSettings(ollama=tuple(upstreams), health_interval=3600, **settings),
+                         publish_jobs=publish_jobs)
         client = TestClient(app)
         client.__enter__()
         clients.append(client)

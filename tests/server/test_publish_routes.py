@@ -15,8 +15,7 @@ import pytest
 from tests.server.test_publish_hub import REPO, TOKEN, hub  # noqa: F401  (the fake Hub fixture)
 from tests.server.test_publish_ollama import DAEMON, _daemon, _push_ok, ndjson
 from tests.server.test_publish_package import write_package
-from tunesmith.server.publish import PublishJobs, publish_router
-from tunesmith.server.settings import ServerSettings
+from tunesmith.server.publish import PublishJobs
 
 KEY = "sk-publish-test"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -29,9 +28,8 @@ def package(tmp_path):
 
 @pytest.fixture
 def client(serve_ollama, package):
-    app_client = serve_ollama({"http://upstream:11434": ["llama3.2"]}, api_keys=(KEY,))
-    app_client.app.register(publish_router(ServerSettings(), PublishJobs((str(package),), ollama_host=DAEMON)))
-    return app_client
+    return serve_ollama({"http://upstream:11434": ["llama3.2"]}, api_keys=(KEY,),
+                        publish_jobs=PublishJobs((str(package),), ollama_host=DAEMON))
 
 
 def _wait(client, job_id: str) -> dict:
