@@ -107,5 +107,6 @@ def chunk_records(records: list[Record], tokenizer: Any, max_tokens: int, overla
         for index, piece in enumerate(pieces):
             origin = record.origin if len(pieces) == 1 else f"{record.origin}#chunk{index + 1}"
             group = f"{record.group}:{index // _BLOCK}" if len(pieces) > _BLOCK else record.group
-            out.append(replace(record, text=piece, origin=origin, group=group))
+            out.append(replace(record, text=piece, origin=origin, group=group,
+                               ends_document=record.ends_document and index == len(pieces) - 1))
     return out

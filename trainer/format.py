@@ -67,12 +67,19 @@ def assistant_spans(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str
 
 
 def format_record(record: Record, tokenizer: Any, max_seq_len: int) -> Tokenized:
-    """Token ids and labels of one record, truncated to `max_seq_len` tokens."""
+    """Token ids and labels of one record, truncated to `max_seq_len` tokens.
+
+    Raw text ends with EOS where its document ends; a chunk that the next chunk continues does not, so the model
+    does not learn to stop mid-book.
+    """
     if record.kind == "text":
         ids = list(tokenizer(record.text)["input_ids"])
         if tokenizer.eos_token_id is None:
             raise ModelError("the tokenizer has no EOS token", where="tokenizer_config.json",
                              hint="Set `eos_token` in tokenizer_config.json.")
+        if not record.ends_document:
+            ids = ids[:max_seq_len]
+            return Tokenized(ids, list(ids))
         ids = ids[: max_seq_len - 1]
         if not ids or ids[-1] != tokenizer.eos_token_id:
             ids.append(tokenizer.eos_token_id)

@@ -25,6 +25,7 @@ class Record:
     messages: tuple[dict[str, str], ...] = ()
     text: str = ""
     group: str = ""  # records of one group (a document's chunks, near-duplicates) land on the same side of the split
+    ends_document: bool = True  # False for a chunk that a later chunk of the same document continues
 
     @property
     def content(self) -> str:
@@ -42,13 +43,16 @@ class Record:
 
 def record_to_json(record: Record) -> dict[str, Any]:
     body: dict[str, Any] = {"text": record.text} if record.kind == "text" else {"messages": list(record.messages)}
+    if not record.ends_document:
+        body["continues"] = True
     return {**body, "origin": record.origin, "group": record.group}
 
 
 def record_from_json(row: Any, where: str) -> Record:
     """Read back one line of data/train.jsonl (written by `prepare`)."""
     if isinstance(row, dict) and isinstance(row.get("text"), str):
-        return Record("text", row.get("origin", where), text=row["text"], group=row.get("group", ""))
+        return Record("text", row.get("origin", where), text=row["text"], group=row.get("group", ""),
+                      ends_document=not row.get("continues", False))
     if isinstance(row, dict) and isinstance(row.get("messages"), list):
         return Record("chat", row.get("origin", where), messages=tuple(row["messages"]), group=row.get("group", ""))
     raise DataError("a prepared row holds neither `text` nor `messages`", where=where,

@@ -85,6 +85,18 @@ def test_raw_text_trains_every_token_and_ends_with_eos(tokenizer):
     assert tokenizer.decode(example.input_ids[:-1]) == "Rivers flow to the sea."
 
 
+def test_eos_ends_a_document_not_each_of_its_chunks(tokenizer):
+    from tunesmith.trainer.chunk import chunk_records
+    from tunesmith.trainer.records import record_from_json, record_to_json
+
+    book = Record("text", "book.txt", text=" ".join(f"Sentence {i} of the book." for i in range(40)))
+    chunks = [record_from_json(record_to_json(c), "x") for c in chunk_records([book], tokenizer, 40, 0)]
+    assert len(chunks) > 2
+    endings = [format_record(c, tokenizer, 64).input_ids[-1] == tokenizer.eos_token_id for c in chunks]
+    assert endings == [False] * (len(chunks) - 1) + [True]
+    assert all(tokenizer.eos_token_id not in format_record(c, tokenizer, 64).input_ids for c in chunks[:-1])
+
+
 def test_truncation_keeps_max_seq_len_tokens_and_eos_for_text(tokenizer):
     example = format_record(Record("text", "book.txt", text="the sea " * 200), tokenizer, 32)
     assert len(example.input_ids) == 32 and example.input_ids[-1] == tokenizer.eos_token_id
