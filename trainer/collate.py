@@ -1,7 +1,7 @@
 """Batches for training: padding-free packing (position ids restart per sample) or plain padded batches.
 
-Packed rows carry no attention mask; transformers then derives a block-diagonal causal mask from the position ids,
-so samples in one row never attend to each other. Each sample's first label is masked, as it would be unpacked.
+A packed batch is one sequence with no attention mask; transformers then derives a block-diagonal causal mask from
+the position ids, so samples never attend to each other. Each sample's first label is masked, as it is unpacked.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def padded_rows(examples: list[Tokenized]) -> list[dict[str, list[int]]]:
 
 
 class Collator:
-    """Pads rows of a batch to the longest; packed rows (with position ids) get no attention mask."""
+    """Packed rows of a batch become one padding-free sequence (position ids restart per sample, no attention mask);
+    plain rows are padded to the longest, with an attention mask."""
 
     def __init__(self, pad_token_id: int) -> None:
         self.pad_token_id = pad_token_id
@@ -55,20 +56,15 @@ class Collator:
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
 
+        if "position_ids" in rows[0]:
+            # One row for the whole batch: no padding to compute, and the samples stay apart by their positions.
+            return {key: torch.tensor([[value for row in rows for value in row[key]]], dtype=torch.long)
+                    for key in ("input_ids", "labels", "position_ids")}
         width = max(len(row["input_ids"]) for row in rows)
-        packed = "position_ids" in rows[0]
-        batch: dict[str, list[list[int]]] = {"input_ids": [], "labels": []}
-        if packed:
-            batch["position_ids"] = []
-        else:
-            batch["attention_mask"] = []
+        batch: dict[str, list[list[int]]] = {"input_ids": [], "labels": [], "attention_mask": []}
         for row in rows:
             pad = width - len(row["input_ids"])
             batch["input_ids"].append(row["input_ids"] + [self.pad_token_id] * pad)
             batch["labels"].append(row["labels"] + [IGNORE] * pad)
-            if packed:
-                # Padding becomes its own segment (positions from 0), so real tokens never attend to it.
-                batch["position_ids"].append(row["position_ids"] + list(range(pad)))
-            else:
-                batch["attention_mask"].append([1] * len(row["input_ids"]) + [0] * pad)
+            batch["attention_mask"].append([1] * len(row["input_ids"]) + [0] * pad)
         return {key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()}

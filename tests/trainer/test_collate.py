@@ -38,15 +38,17 @@ def test_packed_position_ids_restart_per_sample_and_each_first_label_is_masked()
     assert row["labels"] == [IGNORE] + examples[0].labels[1:] + [IGNORE] + examples[1].labels[1:]
 
 
-def test_collator_pads_packed_rows_as_a_separate_segment_and_plain_rows_with_a_mask():
+def test_collator_joins_packed_rows_into_one_padding_free_sequence_and_pads_plain_rows_with_a_mask():
     collate = Collator(pad_token_id=0)
-    packed = collate(pack_examples(_examples([6, 4]), 16) + pack_examples(_examples([3]), 16))
-    assert "attention_mask" not in packed
-    assert packed["position_ids"][1].tolist() == [0, 1, 2, 0, 1, 2, 3, 4, 5, 6]
-    assert packed["labels"][1, 3:].eq(IGNORE).all()
+    rows = pack_examples(_examples([6, 4]), 10) + pack_examples(_examples([3]), 16)
+    packed = collate(rows)
+    assert "attention_mask" not in packed and packed["input_ids"].shape == (1, 13)
+    assert packed["position_ids"][0].tolist() == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 0, 1, 2]
+    assert packed["input_ids"][0].tolist() == rows[0]["input_ids"] + rows[1]["input_ids"]
+    assert packed["labels"][0].tolist() == rows[0]["labels"] + rows[1]["labels"]
     plain = collate(padded_rows(_examples([5, 2])))
     assert plain["attention_mask"].tolist() == [[1] * 5, [1, 1, 0, 0, 0]]
-    assert plain["input_ids"][1, 2:].eq(0).all()
+    assert plain["input_ids"][1, 2:].eq(0).all() and plain["labels"][1, 2:].eq(IGNORE).all()
 
 
 @pytest.mark.parametrize("family", ["tiny_llama", "tiny_qwen"])
@@ -56,12 +58,12 @@ def test_packed_samples_do_not_attend_to_each_other(family, request, tmp_path):
     model, _ = HfBackend().load(config, Device("cpu", False), SILENT)
     model.eval()
     examples = _examples([9, 14, 6])
-    batch = Collator(0)(pack_examples(examples, 64))
-    assert batch["input_ids"].shape[0] == 1
+    batch = Collator(0)(pack_examples(examples, 16))  # three rows, joined into one sequence
+    assert batch["input_ids"].shape == (1, 29)
     with torch.no_grad():
         packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits[0]
         start = 0
-        for example in examples:  # one row holds all three, in their original order
+        for example in sorted(examples, key=lambda e: -len(e.input_ids)):  # rows come longest first
             alone = model(input_ids=torch.tensor([example.input_ids])).logits[0]
             torch.testing.assert_close(packed[start:start + len(example.input_ids)], alone, atol=1e-5, rtol=1e-4)
             start += len(example.input_ids)
