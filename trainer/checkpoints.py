@@ -31,6 +31,16 @@ def _complete(path: Path) -> bool:
     return (path / "adapter_model.safetensors").is_file()
 
 
+def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def resume_point(checkpoints: Path, settings: dict[str, Any], *, restart: bool = False) -> Path | None:
     """The checkpoint to resume from (None: start fresh); records `settings` for the next resume to compare."""
     stored = checkpoints / _SETTINGS
@@ -42,8 +52,9 @@ def resume_point(checkpoints: Path, settings: dict[str, Any], *, restart: bool =
         shutil.rmtree(partial)
     found = [p for p in found if p.exists()]
     if found and stored.is_file():
-        previous = json.loads(stored.read_text(encoding="utf-8"))
-        changed = sorted(key for key in set(previous) | set(settings) if previous.get(key) != settings.get(key))
+        previous = _flatten(json.loads(stored.read_text(encoding="utf-8")))
+        current = _flatten(settings)
+        changed = sorted(key for key in set(previous) | set(current) if previous.get(key) != current.get(key))
         if changed:
             raise TrainError(f"the checkpoints in this run were made with other settings (changed: "
                              f"{', '.join(changed)}), so they cannot be resumed", where=str(checkpoints),
