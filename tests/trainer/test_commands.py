@@ -49,3 +49,18 @@ def test_errors_exit_2_with_one_paragraph_and_no_traceback(tiny_llama, tmp_path,
     captured = capsys.readouterr()
     text = " ".join(captured.err.split())
     assert expected in text and "Traceback" not in captured.err
+
+
+def test_train_shows_progress_and_the_fit_verdict(tiny_llama, tmp_path):
+    data = write_qa_csv(tmp_path / "qa.csv")
+    result = CliRunner().invoke(cli, ["train", "--base", str(tiny_llama), "--data", str(data), "--output-dir",
+                                      str(tmp_path / "run"), "--max-steps", "6", "--set", "train.eval_steps=3",
+                                      "--set", "train.max_seq_len=64"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "run" / "train_report.json").read_text())
+    text = " ".join(result.output.split())
+    assert "training" in text and "6/6" in text and "tok/s" in text and "ETA" in text
+    assert f"loss {report['final_train_loss']:.4f}" in text
+    assert f"eval {report['best_eval_loss']:.4f}" in text or "eval " in text
+    assert f"{report['fit']}: {report['fit_reason']}" in text
+    assert f"adapter: {tmp_path / 'run' / 'adapter'}" in text
