@@ -151,19 +151,20 @@ MAPPING = [
                          MAPPING, ids=[row[0] for row in MAPPING])
 def test_load_hands_the_config_to_fast_language_model(fake_unsloth, case, overrides, device, precision, dtype,
                                                       four_bit, checkpointing, targets, rslora):
-    config = _config("train.max_seq_len=512", "lora.r=8", "lora.alpha=16", "lora.dropout=0.1", "seed=7",
+    # Packing joins a batch of 4 into one sequence: unsloth is told to expect 4 x max_seq_len tokens.
+    config = _config("train.max_seq_len=512", "train.batch_size=4", "lora.r=8", "lora.alpha=16", "lora.dropout=0.1", "seed=7",
                      *overrides, base="/models/base")
     model, chosen = UnslothBackend().load(config, device, SILENT)
     assert chosen == precision
     assert model == ("peft", fake_unsloth.model) and fake_unsloth.model.config.use_cache is False
     assert fake_unsloth.calls == [
-        ("from_pretrained", {"model_name": "/models/base", "max_seq_length": 512, "dtype": dtype,
+        ("from_pretrained", {"model_name": "/models/base", "max_seq_length": 512 * 4, "dtype": dtype,
                              "load_in_4bit": four_bit, "load_in_16bit": not four_bit, "full_finetuning": False,
                              "use_exact_model_name": True, "fix_tokenizer": False,
                              "use_gradient_checkpointing": checkpointing, "random_state": 7}),
         ("get_peft_model", {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": targets, "bias": "none",
                             "use_rslora": rslora, "use_gradient_checkpointing": checkpointing, "random_state": 7,
-                            "max_seq_length": 512}),
+                            "max_seq_length": 512 * 4}),
     ]
 
 

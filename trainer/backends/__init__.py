@@ -1,7 +1,7 @@
 """Training backends behind one small protocol, and the choice between them (said aloud, never silent).
 
-`hf` (transformers + peft) runs everywhere: on CPU and as the CUDA fallback. `unsloth` is the CUDA slot; its
-implementation is not part of this release, so asking for it is a clear error and `auto` says it chose `hf`.
+`hf` (transformers + peft, + bitsandbytes for QLoRA) runs everywhere. `unsloth` needs CUDA and the unsloth package;
+`auto` picks it when both are there and `hf` otherwise, and says which and why.
 """
 
 from __future__ import annotations
@@ -56,24 +56,37 @@ def detect_device() -> Device:
 
 
 def select_backend(config: Config, device: Device, progress: Progress = SILENT) -> Backend:
-    """The backend for `config` on `device`; QLoRA without CUDA and bitsandbytes is refused with the fix."""
+    """The backend for `config` on `device`; an impossible request (QLoRA or unsloth without CUDA or its packages)
+    is refused with the fix."""
+    import importlib.util
+
+    wanted = config.train.backend
+    has_unsloth = importlib.util.find_spec("unsloth") is not None
+    if wanted == "unsloth" and device.kind != "cuda":
+        raise TrainError("the unsloth backend needs a CUDA GPU; this machine has none", where="train.backend",
+                         hint="Set `train.backend: hf` (or `auto`) to train the same adapter with transformers + peft.")
+    if wanted == "unsloth" and not has_unsloth:
+        raise TrainError("the unsloth backend needs the unsloth package, which is not installed",
+                         where="train.backend",
+                         hint="Install it with `pip install 'tunesmith[gpu]'`, or set `train.backend: hf` (or `auto`).")
     if config.train.method == "qlora":
         if device.kind != "cuda":
             raise TrainError("QLoRA (4-bit base weights) needs a CUDA GPU with bitsandbytes; this machine has none",
                              where="train.method",
                              hint="Set `train.method: lora` (--set train.method=lora) to train the same adapter on "
                                   "a 32-bit base on CPU, or run on a CUDA machine.")
-        import importlib.util
-
         if importlib.util.find_spec("bitsandbytes") is None:
             raise TrainError("QLoRA needs the bitsandbytes package, which is not installed", where="train.method",
                              hint="Install it with `pip install 'tunesmith[gpu]'`, or set `train.method: lora`.")
-    if config.train.backend == "unsloth":
-        raise TrainError("the unsloth backend is not available in this release", where="train.backend",
-                         hint="Set `train.backend: hf` (or `auto`); it trains the same adapter with transformers "
-                              "+ peft.")
+    if wanted == "unsloth" or (wanted == "auto" and device.kind == "cuda" and has_unsloth):
+        from tunesmith.trainer.backends.unsloth import UnslothBackend
+
+        if wanted == "auto":
+            progress.note("backend: unsloth (CUDA GPU and unsloth found; `train.backend: hf` for transformers + peft)")
+        return UnslothBackend()
     from tunesmith.trainer.backends.hf import HfBackend
 
-    if config.train.backend == "auto" and device.kind == "cuda":
-        progress.note("backend: transformers + peft (the unsloth backend is not available in this release)")
+    if wanted == "auto" and device.kind == "cuda":
+        progress.note("backend: transformers + peft (unsloth is not installed; `pip install 'tunesmith[gpu]'` "
+                      "trains faster on this GPU)")
     return HfBackend()

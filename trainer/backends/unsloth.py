@@ -37,6 +37,13 @@ def _checkpointing(config: Config) -> str | bool:
     return "unsloth" if config.train.gradient_checkpointing else False
 
 
+def _sequence_length(config: Config) -> int | None:
+    # A packed batch reaches the model as one sequence of up to batch_size x max_seq_len tokens (positions restart
+    # per sample); unsloth warns about, and sizes its buffers for, the longest sequence it is told to expect.
+    length = config.train.max_seq_len  # filled in from the base model before loading; None leaves unsloth's default
+    return None if length is None else length * (config.train.batch_size if config.train.packing else 1)
+
+
 def from_pretrained_arguments(config: Config, precision: str) -> dict[str, Any]:
     """Keyword arguments of `FastLanguageModel.from_pretrained` for `config` (QLoRA: 4-bit NF4 base weights)."""
     import torch
@@ -44,7 +51,7 @@ def from_pretrained_arguments(config: Config, precision: str) -> dict[str, Any]:
     qlora = config.train.method == "qlora"
     return {
         "model_name": str(config.base),
-        "max_seq_length": config.train.max_seq_len,
+        "max_seq_length": _sequence_length(config),
         "dtype": getattr(torch, _DTYPES[precision]),
         "load_in_4bit": qlora,
         "load_in_16bit": not qlora,
@@ -72,7 +79,7 @@ def peft_arguments(config: Config) -> dict[str, Any]:
         "use_gradient_checkpointing": _checkpointing(config),
         # LoRA's A matrices are drawn from this seed, so two runs of one config start from the same adapter.
         "random_state": config.seed,
-        "max_seq_length": config.train.max_seq_len,
+        "max_seq_length": _sequence_length(config),
     }
 
 
