@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,7 +16,7 @@ from tunesmith.config import Config
 from tunesmith.errors import TrainError
 from tunesmith.progress import SILENT, Progress
 
-__all__ = ["Backend", "Device", "FitResult", "detect_device", "select_backend"]
+__all__ = ["Backend", "Device", "FitResult", "detect_device", "lora_errors", "select_backend"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,16 @@ class FitResult:
     best_eval_loss: float | None
     stopped_early: bool
     tokens_seen: int
+
+
+@contextlib.contextmanager
+def lora_errors() -> Iterator[None]:
+    """peft's refusal to apply LoRA (a target module the model lacks) as the config error it is."""
+    try:
+        yield
+    except ValueError as err:
+        raise TrainError(f"cannot apply LoRA: {err}", where="lora.target_modules",
+                         hint="List module names of this model (e.g. q_proj, v_proj) or use all-linear.") from err
 
 
 class Backend(Protocol):

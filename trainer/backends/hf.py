@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunesmith.trainer.backends import Device, FitResult
+from tunesmith.trainer.backends import Device, FitResult, lora_errors
 from tunesmith.trainer.collate import Collator
 
 from tunesmith.config import Config
@@ -84,11 +84,8 @@ class HfBackend:
         # LoRA's A matrices are drawn at random here, before the Trainer seeds anything: seed now, or two runs of
         # the same config start from different adapters.
         set_seed(config.seed)
-        try:
+        with lora_errors():
             model = get_peft_model(model, lora)
-        except ValueError as err:
-            raise TrainError(f"cannot apply LoRA: {err}", where="lora.target_modules",
-                             hint="List module names of this model (e.g. q_proj, v_proj) or use all-linear.") from err
         return model, precision
 
     def fit(self, model: Any, tokenizer: Any, train_rows: list[dict], val_rows: list[dict], config: Config,

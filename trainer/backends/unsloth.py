@@ -15,7 +15,7 @@ import msgspec
 from tunesmith.config import Config
 from tunesmith.errors import ModelError, TrainError
 from tunesmith.progress import Progress
-from tunesmith.trainer.backends import Device, FitResult
+from tunesmith.trainer.backends import Device, FitResult, lora_errors
 
 __all__ = ["UnslothBackend", "from_pretrained_arguments", "peft_arguments", "unsloth_precision"]
 
@@ -110,11 +110,8 @@ class UnslothBackend:
                                  hint="Check the folder holds complete *.safetensors weights for its config, or set "
                                       "`train.backend: hf` for an architecture unsloth does not support.") from err
         model.config.use_cache = False
-        try:
+        with lora_errors():
             model = fast.get_peft_model(model, **peft_arguments(config))
-        except ValueError as err:
-            raise TrainError(f"cannot apply LoRA: {err}", where="lora.target_modules",
-                             hint="List module names of this model (e.g. q_proj, v_proj) or use all-linear.") from err
         return model, precision
 
     def fit(self, model: Any, tokenizer: Any, train_rows: list[dict], val_rows: list[dict], config: Config,
