@@ -16,7 +16,7 @@ from tunesmith.config import Config
 from tunesmith.errors import TrainError
 from tunesmith.progress import SILENT, Progress
 
-__all__ = ["Backend", "Device", "FitResult", "detect_device", "lora_errors", "select_backend"]
+__all__ = ["Backend", "Device", "FitResult", "detect_device", "lora_errors", "select_backend", "training_precision"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,19 @@ class FitResult:
     best_eval_loss: float | None
     stopped_early: bool
     tokens_seen: int
+
+
+def training_precision(config: Config, device: Device) -> str:
+    """fp32 on CPU (half precision there is slow or unsupported in many kernels); on CUDA, `auto` is bf16 where the
+    GPU has it, else fp16."""
+    wanted = config.train.precision
+    if device.kind == "cpu":
+        return "fp32"
+    if wanted == "auto":
+        return "bf16" if device.bf16 else "fp16"
+    if wanted == "bf16" and not device.bf16:
+        raise TrainError("this GPU does not support bf16", where="train.precision", hint="Use fp16 or auto.")
+    return wanted
 
 
 @contextlib.contextmanager

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunesmith.trainer.backends import Device, FitResult, lora_errors
+from tunesmith.trainer.backends import Device, FitResult, lora_errors, training_precision
 from tunesmith.trainer.collate import Collator
 
 from tunesmith.config import Config
-from tunesmith.errors import ModelError, TrainError
+from tunesmith.errors import ModelError
 from tunesmith.progress import Progress
 
 __all__ = ["HfBackend"]
@@ -33,18 +33,6 @@ class _Rows:
         return self.rows[index]
 
 
-def _precision(config: Config, device: Device) -> str:
-    wanted = config.train.precision
-    if device.kind == "cpu":
-        # Half precision on CPU is slow or unsupported in many kernels; train in fp32 and say so when asked otherwise.
-        return "fp32"
-    if wanted == "auto":
-        return "bf16" if device.bf16 else "fp16"
-    if wanted == "bf16" and not device.bf16:
-        raise TrainError("this GPU does not support bf16", where="train.precision", hint="Use fp16 or auto.")
-    return wanted
-
-
 class HfBackend:
     name = "hf"
 
@@ -53,7 +41,7 @@ class HfBackend:
         from peft import LoraConfig, get_peft_model
         from transformers import AutoModelForCausalLM, set_seed
 
-        precision = _precision(config, device)
+        precision = training_precision(config, device)
         if config.train.precision not in ("auto", precision):
             progress.note(f"precision: {precision} (train.precision {config.train.precision} is not used on CPU)")
         dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

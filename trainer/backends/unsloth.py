@@ -15,21 +15,11 @@ import msgspec
 from tunesmith.config import Config
 from tunesmith.errors import ModelError, TrainError
 from tunesmith.progress import Progress
-from tunesmith.trainer.backends import Device, FitResult, lora_errors
+from tunesmith.trainer.backends import Device, FitResult, lora_errors, training_precision
 
-__all__ = ["UnslothBackend", "from_pretrained_arguments", "peft_arguments", "unsloth_precision"]
+__all__ = ["UnslothBackend", "from_pretrained_arguments", "peft_arguments"]
 
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
-
-
-def unsloth_precision(config: Config, device: Device) -> str:
-    """The training precision on a CUDA `device`: `auto` is bf16 where the GPU has it, else fp16."""
-    wanted = config.train.precision
-    if wanted == "auto":
-        return "bf16" if device.bf16 else "fp16"
-    if wanted == "bf16" and not device.bf16:
-        raise TrainError("this GPU does not support bf16", where="train.precision", hint="Use fp16 or auto.")
-    return wanted
 
 
 def _checkpointing(config: Config) -> str | bool:
@@ -100,7 +90,7 @@ class UnslothBackend:
         if device.kind != "cuda":
             raise TrainError("the unsloth backend needs a CUDA GPU; this machine has none", where="train.backend",
                              hint="Set `train.backend: hf` (or `auto`) to train with transformers + peft.")
-        precision = unsloth_precision(config, device)
+        precision = training_precision(config, device)
         fast = _fast_language_model()
         with progress.task(f"Loading {config.base} with unsloth"):
             try:
