@@ -1,18 +1,22 @@
 """POST /v1/chat/completions and POST /v1/completions: one generation, whole or streamed as server-sent events.
 
 Errors before the first byte become a plain HTTP error with the OpenAI body (the backend's first piece is awaited
-before the response starts); errors after it end the stream with an error event.
+before the response starts); errors after it end the stream with an error event. A client that goes away stops the
+generation, before the first byte as after it.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from litestar import Request, Response, post
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.response import Stream
 
 from tunesmith.server.backends import Backends, Delta, GenerateRequest
+from tunesmith.server.disconnect import unless_disconnected
 from tunesmith.server.mapping import (
     chat_completion_body,
     chat_to_generate,
@@ -39,6 +43,21 @@ _STREAM_NOTE = ("With `stream: true` the answer is `text/event-stream`: one `dat
                 "`data: [DONE]`; a failure after the first event ends the stream with `data: {\"error\": ...}`.")
 
 
+@dataclass
+class _StreamableOperation(Operation):
+    """A generation answers JSON, or with `stream: true` server-sent events: the 200 answer lists both media types,
+    so that clients generated from the schema (and schema checkers) expect both."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse) and ok.content is not None:
+            # One schema per event, as OpenAPI 3.2 describes event streams.
+            data = Schema(type=OpenAPIType.STRING, description="A chunk as JSON, `{\"error\": ...}`, or `[DONE]`")
+            ok.content["text/event-stream"] = OpenAPIMediaType(schema=Schema(
+                type=OpenAPIType.OBJECT, required=["data"], properties={"data": data},
+                description="`data: {chunk}` events, then `data: [DONE]`"))
+
+
 def _take_usage(record: RequestRecord):
     def on_finish(last: Delta | None, error: BaseException | None) -> None:
         if last is not None:
@@ -54,12 +73,12 @@ async def _start(request: Request, backends: Backends, generate: GenerateRequest
     record.prompt = generate.messages if generate.prompt is None else generate.prompt
     backend = await backends.for_model(generate.model)
     if not stream:
-        delta = await backend.complete(generate)
+        delta = await unless_disconnected(request, backend.complete(generate))
         record.prompt_tokens, record.completion_tokens = delta.prompt_tokens, delta.completion_tokens
         return record, delta, None
     pieces = backend.stream(generate)
     try:
-        first = await anext(pieces, None) or Delta(done=True)
+        first = await unless_disconnected(request, anext(pieces, None)) or Delta(done=True)
     except BaseException:
         await pieces.aclose()
         raise
@@ -67,7 +86,7 @@ async def _start(request: Request, backends: Backends, generate: GenerateRequest
 
 
 @post("/v1/chat/completions", status_code=200, tags=["generation"], responses=ERROR_RESPONSES,
-      summary="Create a chat completion", description=_STREAM_NOTE,
+      summary="Create a chat completion", description=_STREAM_NOTE, operation_class=_StreamableOperation,
       response_description="The completion (JSON), or with `stream: true` `chat.completion.chunk` events (SSE)")
 async def create_chat_completion(data: ChatCompletionRequest, request: Request,
                                  backends: Backends) -> Response[ChatCompletion]:
@@ -85,6 +104,7 @@ async def create_chat_completion(data: ChatCompletionRequest, request: Request,
 
 @post("/v1/completions", status_code=200, tags=["generation"], responses=ERROR_RESPONSES,
       summary="Create a text completion (raw prompt, no chat template)", description=_STREAM_NOTE,
+      operation_class=_StreamableOperation,
       response_description="The completion (JSON), or with `stream: true` `text_completion` events (SSE)")
 async def create_completion(data: CompletionRequest, request: Request, backends: Backends) -> Response[Completion]:
     """OpenAI (legacy) completions: the prompt is sent as is, without the model's chat template."""

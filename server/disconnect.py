@@ -1,0 +1,50 @@
+"""Stop a request's work when its client goes away before the answer begins.
+
+uvicorn does not cancel a handler whose client disconnected; it only tells whoever awaits `receive()`. Litestar
+listens once a streamed answer has begun, but before that (a whole completion, or the wait for a stream's first
+piece) an abandoned request would keep its upstream generating until read_timeout, minutes by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import anyio
+from litestar import Request
+from litestar.exceptions import HTTPException
+
+__all__ = ["ClientDisconnected", "unless_disconnected"]
+
+T = TypeVar("T")
+
+
+class ClientDisconnected(HTTPException):
+    """The client closed the connection before the answer began; nobody will read the response.
+
+    Status 499 (nginx's "client closed request") is what the request log and metrics record.
+    """
+
+    status_code = 499
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work` in this task; cancel it and raise `ClientDisconnected` if the client goes away first.
+
+    The request body must have been read already (Litestar has, once a handler runs), so the next ASGI message
+    can only be the disconnect. Errors of `work` propagate unchanged.
+    """
+    with anyio.CancelScope() as scope:
+        watcher = asyncio.get_running_loop().create_task(_cancel_on_disconnect(request, scope))
+        try:
+            return await work
+        finally:
+            watcher.cancel()
+    raise ClientDisconnected(detail="the client closed the connection before the answer began")
+
+
+async def _cancel_on_disconnect(request: Request, scope: anyio.CancelScope) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
