@@ -29,6 +29,9 @@ __all__ = ["OllamaBackend"]
 _log = logging.getLogger("tunesmith.server")
 # Connection failures: nothing reached the upstream, so another one may safely take the request.
 _UNREACHABLE = (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)
+# What the `ollama` client raises on a body that is not Ollama's: not JSON, the wrong fields, or JSON that is not an
+# object at all (the client's `Model(**part)` then raises TypeError).
+_MALFORMED = (json.JSONDecodeError, pydantic.ValidationError, TypeError)
 # httpcore walks its whole pool on every request and response (a readability check per idle connection, a count of
 # idle ones per idle one), so its cost grows with the pool: at 64 concurrent streams one client spends more time
 # there than on the request. Several clients per upstream, taken in turn, keep every pool small.
@@ -67,12 +70,19 @@ class _Upstream:
             reason = "unreachable: the connection failed"
         elif isinstance(error, (TimeoutError, asyncio.TimeoutError, httpx.TimeoutException)):
             reason = "unreachable: no answer in time"
+        elif isinstance(error, _MALFORMED):
+            reason = f"unusable answer: not Ollama's JSON ({type(error).__name__}: {error})"
         else:
             reason = f"unusable answer: {error}"
         if self.healthy:
             _log.warning("upstream %s is %s", self.url, reason)
         self.healthy = False
         self.error = reason
+
+    def mark_up(self) -> None:
+        if not self.healthy:
+            _log.info("upstream %s is back", self.url)
+        self.healthy, self.error = True, None
 
 
 class OllamaBackend:
@@ -99,8 +109,8 @@ class OllamaBackend:
         try:
             with anyio.fail_after(self._read_timeout):
                 listing = await upstream.client.list()
-        except (*_UNREACHABLE, httpx.HTTPError, ollama.ResponseError, TimeoutError, asyncio.TimeoutError,
-                pydantic.ValidationError, json.JSONDecodeError) as err:
+        except (*_UNREACHABLE, *_MALFORMED, httpx.HTTPError, ollama.ResponseError, TimeoutError,
+                asyncio.TimeoutError) as err:
             upstream.mark_down(err)
             return
         cards = {}
@@ -108,9 +118,8 @@ class OllamaBackend:
             if item.model:
                 created = int(item.modified_at.timestamp()) if item.modified_at else 0
                 cards[item.model] = ModelCard(id=item.model, owned_by="ollama", created=created)
-        if not upstream.healthy:
-            _log.info("upstream %s is back", upstream.url)
-        upstream.models, upstream.healthy, upstream.error = cards, True, None
+        upstream.models = cards
+        upstream.mark_up()
 
     async def list_models(self) -> list[ModelCard]:
         await asyncio.gather(*(self._refresh(upstream) for upstream in self._upstreams))
@@ -173,8 +182,9 @@ class OllamaBackend:
             return UpstreamError(f"{message}{status}")
         if isinstance(err, _UNREACHABLE):
             return UpstreamError(f"Ollama at {upstream.url} is unreachable", hint="Check that `ollama serve` runs.")
-        if isinstance(err, (json.JSONDecodeError, pydantic.ValidationError)):
-            return UpstreamError(f"Ollama at {upstream.url} sent a malformed answer: {err}")
+        if isinstance(err, _MALFORMED):
+            return UpstreamError(f"Ollama at {upstream.url} sent a malformed answer: {err}",
+                                 hint="Check that the --ollama URL is an Ollama server, and its version.")
         return UpstreamError(f"Ollama at {upstream.url} broke off the answer: {err or type(err).__name__}")
 
     async def _open(self, request: GenerateRequest, stream: bool) -> tuple[_Upstream, Any, Any]:
@@ -187,6 +197,8 @@ class OllamaBackend:
                 with anyio.fail_after(self._read_timeout):
                     answer = await self._call(upstream, request, stream)
                     first = await anext(answer) if stream else answer
+                # An answer proves the upstream is back; /health should not wait for the next background check.
+                upstream.mark_up()
                 return upstream, answer, first
             except _UNREACHABLE as err:
                 upstream.in_flight -= 1
@@ -267,8 +279,12 @@ class OllamaBackend:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self._health_interval)
-            await asyncio.gather(*(self._refresh(upstream) for upstream in self._upstreams if not upstream.healthy
-                                   or upstream.models is None))
+            try:
+                await asyncio.gather(*(self._refresh(upstream) for upstream in self._upstreams
+                                       if not upstream.healthy or upstream.models is None))
+            except Exception:
+                # A bug, but one that must not end the checks for good: a down upstream would never come back.
+                _log.exception("the background health check of the Ollama upstreams failed")
 
     async def start(self) -> None:
         await asyncio.gather(*(self._refresh(upstream) for upstream in self._upstreams))
