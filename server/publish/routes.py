@@ -12,8 +12,11 @@ import msgspec
 from litestar import Response, Router, get, post
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
+from litestar.openapi.datastructures import ResponseSpec
 
 from tunesmith.server.publish.jobs import PublishJobs
+from tunesmith.server.routes.generation import ERROR_RESPONSES
+from tunesmith.server.schemas import ErrorBody
 from tunesmith.server.settings import ServerSettings
 
 __all__ = ["PublishRequest", "publish_router"]
@@ -30,13 +33,16 @@ class PublishRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 @post("/", status_code=202, sync_to_thread=True, tags=["publish"], summary="Start publishing a package",
+      responses={400: ResponseSpec(ErrorBody, description="A bad name, or a package this server does not serve."),
+                 401: ERROR_RESPONSES[401], 413: ERROR_RESPONSES[413]},
       description="Checks names and package at once (400 when bad), then publishes in the background.")
 def start_publish(data: PublishRequest, publish_jobs: PublishJobs) -> Response[dict[str, Any]]:
     job = publish_jobs.start(data.package, hf=data.hf, ollama=data.ollama, private=data.private, push=data.push)
     return Response(job.as_dict(), status_code=202, headers={"Location": f"/v1/publish/{job.id}"})
 
 
-@get("/{job_id:str}", sync_to_thread=False, tags=["publish"], summary="A publish job's steps and outcome")
+@get("/{job_id:str}", sync_to_thread=False, tags=["publish"], summary="A publish job's steps and outcome",
+     responses={401: ERROR_RESPONSES[401], 404: ResponseSpec(ErrorBody, description="No publish job has that id.")})
 def get_publish(job_id: str, publish_jobs: PublishJobs) -> dict[str, Any]:
     job = publish_jobs.get(job_id)
     if job is None:
