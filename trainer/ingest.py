@@ -84,6 +84,12 @@ def read_source(source: Source) -> SourceData:
 
 def _read_text(path: Path) -> str:
     data = path.read_bytes()
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        # Valid UTF-8 may hold NUL bytes, but text never does: this is a binary file (or UTF-16) named like text.
+        line = data[:nul].count(b"\n") + 1
+        raise DataError(f"file holds binary data, not text (a NUL byte at offset {nul})", where=f"{path}:{line}",
+                        hint="Point the source at a text file; if it is UTF-16 text, re-save it as UTF-8.")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
