@@ -41,7 +41,7 @@ class PreparedData:
 def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData:
     """Build (or reuse) the run's data folder and return its report."""
     config = with_model_limits(config)
-    paths = claim_run_dir(config)
+    paths = claim_run_dir(config, create=False)
     digest = _data_hash(config)
     report_path = paths.data / "data_report.json"
     if report_path.is_file() and (paths.data / "train.jsonl").is_file():
@@ -90,6 +90,7 @@ def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData
                           train_lengths=lengths[: len(train)], val_lengths=lengths[len(train):],
                           text_bytes=text_bytes, max_seq_len=config.train.max_seq_len,
                           effective_batch=config.train.batch_size * config.train.grad_accum, config_hash=digest)
+    claim_run_dir(config)
     with atomic_dir(paths.data, replace=True) as tmp:
         _write_jsonl(tmp / "train.jsonl", train)
         _write_jsonl(tmp / "val.jsonl", val)

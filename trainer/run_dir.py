@@ -49,8 +49,12 @@ class RunPaths:
         return self.root / "train_report.json"
 
 
-def claim_run_dir(config: Config) -> RunPaths:
-    """Create or re-open the run folder of `config`; refuse one that belongs to another run."""
+def claim_run_dir(config: Config, *, create: bool = True) -> RunPaths:
+    """Create or re-open the run folder of `config`; refuse one that belongs to another run.
+
+    With `create=False` only the refusal is checked: a step that may still fail on its input claims the folder
+    once it has something to write, so a failed first attempt leaves no run folder behind to refuse the fixed one.
+    """
     root = Path(config.output_dir or config.run_dir)
     marker = root / _MARKER
     claim = {"name": config.name, "base": config.base}
@@ -69,6 +73,8 @@ def claim_run_dir(config: Config) -> RunPaths:
                           hint=hint)
     elif root.exists() and not root.is_dir():
         raise ConfigError("the output path is a file", where=str(root), hint=hint)
+    if not create:
+        return RunPaths(root)
     root.mkdir(parents=True, exist_ok=True)
     if not marker.is_file():
         write_text_atomic(marker, json.dumps(claim, indent=2) + "\n")
