@@ -47,10 +47,11 @@ def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any =
                          f"{config.train.eval_steps}", where="train.save_steps",
                          hint="The best adapter is picked among saved checkpoints; save at evaluation steps.")
     config = with_model_limits(config)
-    prepared = prepare_data(config, progress=progress)
-    paths = prepared.paths
+    # An impossible request (QLoRA without CUDA, ...) is refused before prepare may rewrite the run's data.
     device = detect_device()
     backend = select_backend(config, device, progress)
+    prepared = prepare_data(config, progress=progress)
+    paths = prepared.paths
     settings = {"base": config.base, "data": prepared.report["config_hash"], "seed": config.seed,
                 "lora": msgspec.to_builtins(config.lora), "train": msgspec.to_builtins(config.train)}
     settings_hash = section_hash(settings)

@@ -27,10 +27,12 @@ def train(config: Path | None, base: str | None, data: tuple[Path, ...], output_
         tunesmith train --base embedded --data qa.csv --max-steps 60
     """
     from tunesmith.console import err, out, progress
+
+    # The config first: a typo is reported at once, not after the seconds transformers' trainer takes to import.
+    loaded = load_from_options(config, base, data, output_dir, max_steps, overrides)
     from tunesmith.trainer import train_adapter
     from tunesmith.trainer.live import RichTrainDisplay
 
-    loaded = load_from_options(config, base, data, output_dir, max_steps, overrides)
     result = train_adapter(loaded, progress=progress(), display=RichTrainDisplay(err), restart=restart)
     report = result.report
     colour = {"good fit": "green", "over-fit": "yellow", "under-fit": "yellow"}.get(report["fit"], "white")
