@@ -153,7 +153,7 @@ def _chat_format(model_dir: Path, template_file: Path | None, progress: Progress
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    except (OSError, ValueError) as err:
+    except Exception as err:  # damaged tokenizer files raise KeyError, TypeError, tokenizers' own errors...
         raise ModelError(f"cannot load the tokenizer: {err}", where=str(model_dir),
                          hint="Save a complete tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.") from err
     chat = choose_chat_format(tokenizer.chat_template, bos_token=tokenizer.bos_token,

@@ -87,7 +87,7 @@ def load_tokenizer(path: str | Path) -> Any:
                          hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.")
     try:
         tokenizer = AutoTokenizer.from_pretrained(Path(path))
-    except (ValueError, OSError) as err:
+    except Exception as err:  # damaged tokenizer files raise KeyError, TypeError, tokenizers' own errors...
         raise ModelError(f"cannot load the tokenizer: {err}", where=str(path),
                          hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.") from err
     if not getattr(tokenizer, "is_fast", False):
