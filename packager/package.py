@@ -149,6 +149,10 @@ def _chat_format(model_dir: Path, template_file: Path | None, progress: Progress
         except OSError as err:
             raise PackageError(f"cannot read the template file: {err.strerror}", where=str(template_file),
                                hint="Pass a readable Go template file with --template.") from err
+        except UnicodeDecodeError as err:
+            raise PackageError(f"the template file is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
+                               f"{err.start})", where=str(template_file),
+                               hint="Re-save it as UTF-8; Ollama reads templates as UTF-8.") from err
     try:
         from transformers import AutoTokenizer
 

@@ -27,6 +27,18 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
     return params
 
 
+def _read_text_file(path: Path, flag: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        byte = f"byte 0x{err.object[err.start]:02x} at offset {err.start}"
+        raise ConfigError(f"the {flag} file is not UTF-8 text ({byte})", where=str(path),
+                          hint=f"Re-save it as UTF-8, or pass another {flag} file.") from err
+    except OSError as err:
+        raise ConfigError(f"cannot read the {flag} file: {err.strerror}", where=str(path),
+                          hint=f"Pass a readable text file with {flag}.") from err
+
+
 @click.command()
 @click.option("--base", required=True, metavar="DIR",
               help="Hugging Face model folder (config.json, tokenizer, *.safetensors), or `embedded` for the "
@@ -77,7 +89,7 @@ def package(base: str, adapter: Path | None, out: Path, name: str | None, quants
         template_file=template_file,
         base_model_id=base_model_id or (EMBEDDED_HUB_ID if embedded else None),
         license=license_id or (EMBEDDED_LICENSE if embedded else None),
-        eval_text=eval_text.read_text(encoding="utf-8") if eval_text else None,
+        eval_text=_read_text_file(eval_text, "--eval-text") if eval_text else None,
         eval_prompt=eval_prompt,
         force=force,
     )
