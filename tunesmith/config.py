@@ -178,7 +178,7 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
         raw.setdefault("train", {})
         raw["train"]["max_steps"] = max_steps
     raw = apply_overrides(raw, overrides)
-    config = _convert(raw, where)
+    config = _convert(raw, where, [item.partition("=")[0].strip() for item in overrides])
     if not config.base:
         raise ConfigError("no base model given", where=f"{where}: base",
                           hint="Set `base:` in the config or pass --base DIR (or --base embedded).")
@@ -247,7 +247,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _convert(raw: dict[str, Any], where: str) -> Config:
+def _convert(raw: dict[str, Any], where: str, overridden: typing.Sequence[str] = ()) -> Config:
     try:
         return msgspec.convert(raw, Config, strict=False)
     except msgspec.ValidationError as err:
@@ -261,13 +261,21 @@ def _convert(raw: dict[str, Any], where: str) -> Config:
             field_type = _field_type(keys)
             key = ".".join(map(str, keys + [unknown.group(1)]))
             allowed = ", ".join(getattr(field_type, "__struct_fields__", ()))
-            raise ConfigError(f"unknown key `{key}`", where=where,
+            raise ConfigError(f"unknown key `{key}`", where=_origin(key, where, overridden),
                               hint=f"Allowed keys here: {allowed}.") from err
         key = ".".join(map(str, keys))
         value = _lookup(raw, keys)
         allowed = _describe(_field_type(keys))
-        raise ConfigError(f"`{key}` = {value!r} is not valid ({reason})", where=where,
+        raise ConfigError(f"`{key}` = {value!r} is not valid ({reason})", where=_origin(key, where, overridden),
                           hint=f"Allowed: {allowed}." if allowed else None) from err
+
+
+def _origin(key: str, where: str, overridden: typing.Sequence[str]) -> str:
+    """`--set KEY` when an override set the bad key (or the section holding it), else the config file."""
+    for item in reversed(overridden):
+        if key == item or key.startswith(f"{item}.") or item.startswith(f"{key}."):
+            return f"--set {item}"
+    return where
 
 
 def _lookup(raw: Any, keys: list[Any]) -> Any:
