@@ -35,6 +35,9 @@ __all__ = [
 ]
 
 _SAMPLING = ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty")
+# OpenAI's ranges: a client that sends more gets a 400 there, so it gets one here rather than odd sampling.
+_RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "presence_penalty": (-2.0, 2.0),
+           "frequency_penalty": (-2.0, 2.0)}
 
 
 def new_id(prefix: str) -> str:
@@ -50,6 +53,12 @@ def _check_n(n: int | None) -> None:
 
 def _options(body: ChatCompletionRequest | CompletionRequest, max_tokens: int | None) -> dict[str, Any]:
     options = {name: getattr(body, name) for name in _SAMPLING if getattr(body, name) is not None}
+    for name, (low, high) in _RANGES.items():
+        value = options.get(name)
+        if value is not None and not low <= value <= high:
+            raise BadRequestError(f"{name} must be between {low:g} and {high:g}, got {value:g}", param=name,
+                                  hint=f"Send a {name} from {low:g} to {high:g}, or leave it out for the model's "
+                                       "default.")
     if max_tokens is not None:
         if max_tokens < 1:
             raise BadRequestError(f"max_tokens must be at least 1, got {max_tokens}", param="max_tokens")
