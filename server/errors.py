@@ -11,7 +11,7 @@ import re
 
 import msgspec
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 from tunesmith.errors import ModelError, TunesmithError, UpstreamError
 from tunesmith.server.observe import record_of
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 _log = logging.getLogger("tunesmith.server")
-_MISSING = re.compile(r"missing required field `([^`]+)`")
+_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
 
 
 class BadRequestError(TunesmithError):
@@ -97,9 +97,12 @@ def _validation_handler(request: Request, error: ValidationException) -> Respons
             message = str(extra["message"])
             key = str(extra.get("key") or "")
             param = key if key and key != "data" else None
-            missing = _MISSING.search(message)
-            if missing:
-                param = f"{param}.{missing.group(1)}" if param else missing.group(1)
+            named = _NAMED_FIELD.search(message)
+            if named:
+                param = f"{param}.{named.group(1)}" if param else named.group(1)
+            elif param:
+                # Many clients show only the message: name the field in it too.
+                message = f"{message.rstrip('.')} at `{param}`"
             break
     return _respond(request, error_body(f"invalid request body: {message}", "invalid_request_error", param), 400)
 
@@ -109,6 +112,10 @@ def _http_handler(request: Request, error: HTTPException) -> Response:
     type_ = "invalid_request_error" if status < 500 else "server_error"
     code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(status)
     message = str(error.detail)
+    if isinstance(error.__cause__, SerializationException):
+        # Litestar's words alone ("Input data was truncated") do not say that the body is not JSON.
+        message = (f"invalid JSON body: {error.detail}. Send one JSON object with the header "
+                   "`Content-Type: application/json`")
     if status == 413:
         message = "request body too large; send a smaller body or raise the server's max_body_bytes"
     return _respond(request, error_body(message, type_, None, code), status, error.headers)
