@@ -1,8 +1,14 @@
-"""Writing artifacts so that a reader never sees half of one: temporary name in the same folder, then rename."""
+"""Writing artifacts so that a reader never sees half of one: temporary name in the same folder, then rename.
+
+A temporary name carries the writer's process id (`.NAME.PID.RANDOM.partial`), so that the next write of the same
+artifact can remove what a killed writer on this machine (SIGKILL, power loss) left behind: a half GGUF can weigh
+gigabytes.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
@@ -18,6 +24,33 @@ def _umask() -> int:
     return mask
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _remove_dead_partials(target: Path) -> None:
+    """Remove temporary siblings of `target` whose writer no longer runs (killed before it could clean up)."""
+    prefix = f".{target.name}."
+    for path in target.parent.glob(f"{glob.escape(prefix)}*.partial"):
+        pid, _, rest = path.name[len(prefix):-len(".partial")].partition(".")
+        if not (pid.isdigit() and rest) or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _temporary_prefix(target: Path) -> str:
+    return f".{target.name}.{os.getpid()}."
+
+
 def _as_created(path: Path, mode: int) -> None:
     # mkstemp/mkdtemp make private (0600/0700) entries; the artifact should look like any file the user creates.
     os.chmod(path, mode & ~_umask())
@@ -28,7 +61,8 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path`; on success it replaces `path`, on failure it is removed."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    _remove_dead_partials(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=_temporary_prefix(target), suffix=".partial", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -54,7 +88,8 @@ def atomic_dir(path: str | os.PathLike[str], *, replace: bool = False) -> Iterat
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    _remove_dead_partials(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_temporary_prefix(target), suffix=".partial", dir=target.parent))
     try:
         yield tmp
         _as_created(tmp, 0o777)
