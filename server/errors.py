@@ -96,6 +96,11 @@ def _validation_handler(request: Request, error: ValidationException) -> Respons
         if isinstance(extra, dict) and extra.get("message"):
             message = str(extra["message"])
             key = str(extra.get("key") or "")
+            if key == "data" and message == "'data'":
+                # Litestar's word for a request with no body at all is the name of the missing handler argument.
+                message = ("the request has no body; send one JSON object with the header "
+                           "`Content-Type: application/json`")
+                break
             param = key if key and key != "data" else None
             named = _NAMED_FIELD.search(message)
             if named:

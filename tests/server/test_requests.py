@@ -58,6 +58,15 @@ def test_invalid_json_is_a_400(serve_ollama):
     assert response.status_code == 400 and response.json()["error"]["type"] == "invalid_request_error"
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/publish"])
+def test_a_request_without_a_body_is_a_400_that_says_so(serve_ollama, path):
+    client = serve_ollama({UPSTREAM_A: [MODEL]})
+    response = client.post(path)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["message"].startswith("invalid request body: the request has no body") and error["param"] is None
+
+
 @pytest.mark.parametrize(("header", "status"), [
     (None, 401), ("Bearer wrong", 401), ("Basic sk-one", 401), ("Bearer sk-two", 200), ("Bearer sk-one", 200),
 ])
