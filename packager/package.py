@@ -19,6 +19,7 @@ from typing import Any
 
 from tunesmith.errors import PackageError
 from tunesmith.files import atomic_dir
+from tunesmith.packager.embedded import known_identity
 from tunesmith.packager.model_folder import open_model_folder
 from tunesmith.progress import SILENT, Progress
 
@@ -99,11 +100,12 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
         license_text = _license_text(base.path)
         if license_text:
             (tmp / "LICENSE").write_text(license_text, encoding="utf-8")
+        known_id, known_license = known_identity(base.path)
         card = ModelCard(
             name=name, files=[card_file(path, quant) for quant, path in files.items()], family=chat.family,
-            parameters=modelfile.parameters, base_model=spec.base_model_id or _base_model_id(spec),
-            license=spec.license, adapter=str(spec.adapter) if spec.adapter else None, system=spec.system,
-            quality_markdown=report.to_markdown(),
+            parameters=modelfile.parameters, base_model=spec.base_model_id or _base_model_id(spec) or known_id,
+            license=spec.license or known_license, adapter=str(spec.adapter) if spec.adapter else None,
+            system=spec.system, quality_markdown=report.to_markdown(),
         )
         (tmp / "README.md").write_text(render_model_card(card), encoding="utf-8")
     shutil.rmtree(work.parent, ignore_errors=True)

@@ -73,11 +73,10 @@ def package(base: str, adapter: Path | None, out: Path, name: str | None, quants
       ollama create demo -f runs/demo/package/Modelfile && ollama run demo
     """
     from tunesmith.console import progress
-    from tunesmith.packager.embedded import EMBEDDED_HUB_ID, EMBEDDED_LICENSE, is_embedded, resolve_base
+    from tunesmith.packager.embedded import resolve_base
     from tunesmith.packager.package import PackageSpec, build_package
 
     reporter = progress()
-    embedded = is_embedded(base)
     spec = PackageSpec(
         base=resolve_base(base, progress=reporter),
         out=out,
@@ -87,8 +86,8 @@ def package(base: str, adapter: Path | None, out: Path, name: str | None, quants
         system=system,
         parameters=_parse_params(params),
         template_file=template_file,
-        base_model_id=base_model_id or (EMBEDDED_HUB_ID if embedded else None),
-        license=license_id or (EMBEDDED_LICENSE if embedded else None),
+        base_model_id=base_model_id,
+        license=license_id,
         eval_text=_read_text_file(eval_text, "--eval-text") if eval_text else None,
         eval_prompt=eval_prompt,
         force=force,
