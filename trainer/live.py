@@ -21,6 +21,7 @@ class RichTrainDisplay(TrainerCallback):
         self._bar: Any = None
         self._task: Any = None
         self._last = (0.0, 0)
+        self._eval_before = "-"
 
     def on_train_begin(self, args, state, control, **kwargs):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -33,13 +34,16 @@ class RichTrainDisplay(TrainerCallback):
         self._bar.start()
         self._last = (time.perf_counter(), state.num_input_tokens_seen)
         self._task = self._bar.add_task("training", total=state.max_steps, completed=state.global_step,
-                                        loss="-", eval_loss="-", tokens_per_s="-")
+                                        loss="-", eval_loss=self._eval_before, tokens_per_s="-")
 
     def on_step_end(self, args, state, control, **kwargs):
         if self._bar is not None:
             self._bar.update(self._task, completed=state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if self._bar is None and logs and "eval_loss" in logs:
+            # The evaluation before training: shown as the bar's first eval loss.
+            self._eval_before = f"{logs['eval_loss']:.4f}"
         if self._bar is None or not logs:
             return
         fields: dict[str, str] = {}

@@ -1,4 +1,5 @@
-"""metrics.jsonl: one line per training step (loss, lr, grad norm, tokens/s) and per evaluation (eval loss).
+"""metrics.jsonl: one line per training step (loss, lr, grad norm, tokens/s) and per evaluation (eval loss), the
+first evaluation at step 0, before training.
 
 Written as the Trainer logs, one flushed line at a time; on resume the lines after the checkpoint's step are cut,
 so a re-run never repeats or duplicates a step.
@@ -30,8 +31,8 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
 
 
 def truncate_metrics(path: Path, step: int) -> None:
-    """Keep only the lines of steps up to `step` (0 removes them all)."""
-    kept = [row for row in read_metrics(path) if row.get("step", 0) <= step]
+    """Keep only the lines of steps up to `step` (0 removes them all, the evaluation before training included)."""
+    kept = [row for row in read_metrics(path) if step and row.get("step", 0) <= step]
     write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in kept))
 
 

@@ -101,6 +101,8 @@ def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any =
         "resumed_from_step": resumed_at or None,
         "stopped_early": fit.stopped_early,
         "best_step": fit.best_step,
+        "initial_eval_loss": next((row["eval_loss"] for row in metrics
+                                   if row.get("step") == 0 and "eval_loss" in row), None),
         "best_eval_loss": fit.best_eval_loss,
         "final_train_loss": train_losses[-1] if train_losses else None,
         "tokens_seen": fit.tokens_seen,

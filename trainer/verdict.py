@@ -29,7 +29,9 @@ def _mean(values: list[float]) -> float:
 def fit_verdict(metrics: list[dict[str, Any]]) -> Verdict:
     """Judge the run from the rows of metrics.jsonl."""
     train = [(row["step"], row["loss"]) for row in metrics if row.get("loss") is not None]
-    evals = [(row["step"], row["eval_loss"]) for row in metrics if row.get("eval_loss") is not None]
+    # The evaluation before training (step 0) has no checkpoint to keep; the verdict weighs the trained ones.
+    evals = [(row["step"], row["eval_loss"]) for row in metrics
+             if row.get("eval_loss") is not None and row.get("step", 0) > 0]
     if len(evals) < 2:
         return Verdict("unknown", "fewer than two evaluations; set a validation split and train past two "
                                   "eval_steps intervals to judge the fit")

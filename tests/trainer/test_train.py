@@ -52,7 +52,7 @@ def test_best_checkpoint_is_the_adapter_kept(chat_run):
     _, result = chat_run
     report = result.report
     evals = [row for row in map(json.loads, (result.run_dir / "metrics.jsonl").read_text().splitlines())
-             if "eval_loss" in row]
+             if "eval_loss" in row and row["step"] > 0]
     best = min(evals, key=lambda row: row["eval_loss"])
     assert report["best_step"] == best["step"] and report["best_eval_loss"] == pytest.approx(best["eval_loss"])
     kept = load_file(result.adapter / "adapter_model.safetensors")
@@ -67,7 +67,7 @@ def test_metrics_plot_and_report_describe_the_run(chat_run):
     train_rows = [r for r in rows if "loss" in r]
     assert [r["step"] for r in train_rows] == list(range(1, 13))
     assert all(r["lr"] is not None and r["grad_norm"] > 0 and r["tokens_per_s"] > 0 for r in train_rows)
-    assert [r["step"] for r in rows if "eval_loss" in r] == [4, 8, 12]
+    assert [r["step"] for r in rows if "eval_loss" in r] == [0, 4, 8, 12]
     assert train_rows[-1]["tokens_seen"] == result.report["tokens_seen"] > 0
     png = (result.run_dir / "loss.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
@@ -75,6 +75,9 @@ def test_metrics_plot_and_report_describe_the_run(chat_run):
     assert report["steps"] == 12 and report["fit"] in ("under-fit", "over-fit", "good fit")
     assert report["fit_reason"] and report["backend"] == "hf" and report["precision"] == "fp32"
     assert report["final_train_loss"] == train_rows[-1]["loss"]
+    # "before" is a real evaluation of the untrained model on the validation rows, not the first training loss.
+    assert report["initial_eval_loss"] == rows[0]["eval_loss"] and rows[0]["step"] == 0
+    assert report["initial_eval_loss"] > report["best_eval_loss"]
 
 
 def test_rerunning_a_finished_run_reuses_it(chat_run):

@@ -23,6 +23,9 @@ CASES = [
     ("small wobble", FALLING, {10: 2.5, 20: 2.2, 30: 2.21, 40: 2.25}, "good fit", "without rising more than 5%"),
     ("one eval", FALLING, {40: 2.0}, "unknown", "fewer than two evaluations"),
     ("no eval", FALLING, {}, "unknown", "fewer than two evaluations"),
+    ("eval before training is not a checkpoint", FALLING, {0: 3.5, 40: 2.0}, "unknown", "fewer than two evaluations"),
+    ("flattened after eval before training", FALLING, {0: 1.0, 10: 2.5, 20: 2.2, 30: 2.15, 40: 2.14}, "good fit",
+     "fell from 2.500"),
 ]
 
 

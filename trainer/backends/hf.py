@@ -127,6 +127,10 @@ class HfBackend:
                           callbacks=callbacks)
         # With tqdm off the Trainer prints every log dict to stdout; our own display and metrics.jsonl replace it.
         trainer.remove_callback(PrinterCallback)
+        if evaluate and resume_from is None:
+            # The untrained model's eval loss, logged as step 0 (metrics.jsonl keeps it across resumes): the honest
+            # "before" that every later evaluation is compared with.
+            trainer.evaluate()
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         state = trainer.state
         best_step = None
