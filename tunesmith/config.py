@@ -150,6 +150,9 @@ class Config(_Section):
     train: Train = Train()
     package: Package = Package()
     publish: Publish = Publish()
+    # `tunesmith serve --config` reads and validates this section (tunesmith.server.settings); the rest of
+    # tunesmith accepts it as it is, so one project file holds both.
+    serve: dict[str, Any] = {}
 
     @property
     def run_dir(self) -> Path:
