@@ -12,10 +12,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import yaml
 
 from tunesmith.errors import ConfigError
+from tunesmith.structs import convert_struct
 
 __all__ = ["ServerSettings", "load_settings", "API_KEYS_ENV", "ENV_PREFIX"]
 
@@ -114,10 +114,5 @@ def load_settings(config: str | Path | None = None, *, environ: Mapping[str, str
     if unknown:
         raise ConfigError(f"unknown setting {unknown[0]!r}", where=f"{where}: serve.{unknown[0]}",
                           hint=f"Known settings: {', '.join(sorted(known))}.")
-    try:
-        return msgspec.convert(raw, ServerSettings, strict=False)
-    except msgspec.ValidationError as err:
-        message = str(err)
-        key = message.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in message else None
-        raise ConfigError(message.split(" - at ")[0], where=f"{where}: serve.{key}" if key else where,
-                          hint="Fix that setting (flag, TUNESMITH_SERVE_* variable or `serve:` key).") from err
+    return convert_struct(raw, ServerSettings, where=where, prefix="serve.",
+                          hint="Fix that setting (flag, TUNESMITH_SERVE_* variable or `serve:` key).")

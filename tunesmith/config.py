@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,6 +16,7 @@ import msgspec
 import yaml
 
 from tunesmith.errors import ConfigError
+from tunesmith.structs import convert_struct
 
 __all__ = [
     "FORMATS",
@@ -181,7 +181,8 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
         raw.setdefault("train", {})
         raw["train"]["max_steps"] = max_steps
     raw = apply_overrides(raw, overrides)
-    config = _convert(raw, where, [item.partition("=")[0].strip() for item in overrides])
+    config = convert_struct(raw, Config, where=where,
+                            overridden=[item.partition("=")[0].strip() for item in overrides])
     if not config.base:
         raise ConfigError("no base model given", where=f"{where}: base",
                           hint="Set `base:` in the config or pass --base DIR (or --base embedded).")
@@ -248,86 +249,6 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError("the config must be a YAML mapping of keys (base:, data:, train: ...)", where=str(path),
                           hint="See examples/ for complete configs.")
     return raw
-
-
-def _convert(raw: dict[str, Any], where: str, overridden: typing.Sequence[str] = ()) -> Config:
-    try:
-        return msgspec.convert(raw, Config, strict=False)
-    except msgspec.ValidationError as err:
-        message = str(err)
-        match = re.search(r" - at `\$(.*)`$", message)
-        path = match.group(1) if match else ""
-        reason = message[: match.start()] if match else message
-        keys: list[Any] = [int(i) if i else n for n, i in re.findall(r"\.(\w+)|\[(\d+)\]", path)]
-        unknown = re.match(r"Object contains unknown field `(.+)`", reason)
-        if unknown:
-            field_type = _field_type(keys)
-            key = ".".join(map(str, keys + [unknown.group(1)]))
-            allowed = ", ".join(getattr(field_type, "__struct_fields__", ()))
-            raise ConfigError(f"unknown key `{key}`", where=_origin(key, where, overridden),
-                              hint=f"Allowed keys here: {allowed}.") from err
-        key = ".".join(map(str, keys))
-        value = _lookup(raw, keys)
-        allowed = _describe(_field_type(keys))
-        raise ConfigError(f"`{key}` = {value!r} is not valid ({reason})", where=_origin(key, where, overridden),
-                          hint=f"Allowed: {allowed}." if allowed else None) from err
-
-
-def _origin(key: str, where: str, overridden: typing.Sequence[str]) -> str:
-    """`--set KEY` when an override set the bad key (or the section holding it), else the config file."""
-    for item in reversed(overridden):
-        if key == item or key.startswith(f"{item}.") or item.startswith(f"{key}."):
-            return f"--set {item}"
-    return where
-
-
-def _lookup(raw: Any, keys: list[Any]) -> Any:
-    for key in keys:
-        try:
-            raw = raw[key]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return raw
-
-
-def _field_type(keys: list[Any]) -> Any:
-    current: Any = Config
-    for key in keys:
-        current = _strip_optional(current)
-        if isinstance(key, int):
-            args = typing.get_args(current)
-            current = args[0] if args else None
-        elif isinstance(current, type) and issubclass(current, msgspec.Struct):
-            current = typing.get_type_hints(current, include_extras=True).get(key)
-        else:
-            return None
-    return current
-
-
-def _strip_optional(tp: Any) -> Any:
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
-        return args[0]
-    return tp
-
-
-def _describe(tp: Any) -> str:
-    tp = _strip_optional(tp)
-    if typing.get_origin(tp) is Literal:
-        return "one of " + ", ".join(map(str, typing.get_args(tp)))
-    if typing.get_origin(tp) is Annotated:
-        base, *metas = typing.get_args(tp)
-        bounds = []
-        for meta in metas:
-            for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-                if getattr(meta, attr, None) is not None:
-                    bounds.append(f"{sign} {getattr(meta, attr)}")
-            if getattr(meta, "pattern", None):
-                bounds.append(f"matching {meta.pattern}")
-        return f"{base.__name__} {' and '.join(bounds)}".strip()
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(tp))
-    return getattr(tp, "__name__", str(tp)) if tp is not None else ""
 
 
 def _resolve(config: Config, root: Path, path: Path | None) -> Config:
