@@ -15,7 +15,6 @@ import argparse
 import gc
 import json
 import math
-import os
 import random
 import subprocess
 import sys

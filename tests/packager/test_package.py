@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,6 @@ import yaml
 
 from tunesmith.errors import PackageError
 from tunesmith.modelfiles import parse_modelfile
-from tunesmith.packager import package as package_module
 from tunesmith.packager.embedded import EMBEDDED_HUB_ID, embedded_base_dir
 from tunesmith.packager.package import PackageSpec, build_package
 
