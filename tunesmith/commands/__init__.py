@@ -7,6 +7,7 @@ from tunesmith.commands.demo import demo
 from tunesmith.commands.lint import lint
 from tunesmith.commands.package import package
 from tunesmith.commands.publish import publish
+from tunesmith.commands.run import run
 from tunesmith.commands.serve import serve
 
-COMMANDS = [base, prepare, train, package, lint, demo, serve, publish]
+COMMANDS = [base, prepare, train, package, lint, serve, publish, run, demo]

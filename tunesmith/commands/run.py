@@ -1,0 +1,83 @@
+"""`tunesmith run`: the whole path from data to a packaged (and published) model in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from tunesmith.commands.prepare import config_options, load_from_options
+
+__all__ = ["run", "print_run_summary", "quiet_libraries"]
+
+
+@click.command()
+@config_options
+@click.option("--restart", is_flag=True, help="Discard the run's checkpoints and train from the first step.")
+@click.option("--ollama-host", envvar="OLLAMA_HOST", default=None, metavar="URL", show_envvar=True,
+              help="Ollama daemon that `publish.ollama` goes through (default http://127.0.0.1:11434).")
+def run(config: Path | None, base: str | None, data: tuple[Path, ...], output_dir: Path | None,
+        max_steps: int | None, overrides: tuple[str, ...], restart: bool, ollama_host: str | None) -> None:
+    """Prepare, train, package and publish (when the config has a `publish:` section) in one command.
+
+    Each step is skipped when its outputs are current for the config: the data sections, the training settings,
+    the adapter and the `package:` section are hashed into the run folder. Re-running after a crash resumes at the
+    step that failed (training from its last checkpoint); after changing only `package:`, it re-packages without
+    re-training. Ends with where every file is, the eval loss before and after training, the quality table, how to
+    `ollama run` the model and the published URLs. Takes the same flags as `tunesmith train`.
+
+    \b
+    Examples:
+      tunesmith run examples/chat-qa-csv/tunesmith.yaml
+      tunesmith run --base embedded --data qa.csv --max-steps 60
+      tunesmith run tunesmith.yaml --set package.quant='[Q4_K_M, Q8_0]'   # re-packages only
+    """
+    from tunesmith.console import err, progress
+
+    # The config first: a typo is reported at once, not after the seconds the training libraries take to import.
+    loaded = load_from_options(config, base, data, output_dir, max_steps, overrides)
+    quiet_libraries()
+    from tunesmith.pipeline import run_pipeline
+    from tunesmith.trainer.live import RichTrainDisplay
+
+    outcome = run_pipeline(loaded, progress=progress(), display=RichTrainDisplay(err), restart=restart,
+                           ollama_host=ollama_host)
+    print_run_summary(outcome, loaded)
+
+
+def quiet_libraries() -> None:
+    """Keep the training libraries' own progress bars and deprecation chatter out of our one progress display."""
+    import logging
+    import warnings
+
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)\.")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
+def print_run_summary(outcome, config) -> None:
+    """What each step did and where its files are, the eval loss before and after, the package, published URLs."""
+    from tunesmith.commands.package import print_package_summary
+    from tunesmith.console import out
+
+    report, root = outcome.train_report, outcome.run_dir
+    out.print(f"[bold]run[/bold] {root}")
+    out.print(f"  data:     {root / 'data'} (train.jsonl, val.jsonl, data_report.json)")
+    out.print(f"  train:    {'trained' if outcome.trained else 'reused'}, {report['steps']} steps on "
+              f"{report['device']}, [bold]{report['fit']}[/bold] ({report['fit_reason']})")
+    before, best = report.get("initial_eval_loss"), report.get("best_eval_loss")
+    if before is not None and best is not None:
+        out.print(f"  eval loss: {before:.4f} before training → {best:.4f} after (best, step {report['best_step']})")
+    out.print(f"  adapter:  {report['adapter']}")
+    out.print(f"  metrics:  {root / 'metrics.jsonl'}, curve {root / 'loss.png'}, report {root / 'train_report.json'}")
+    out.print(f"  package:  {'built' if outcome.packaged else 'reused'}, {outcome.package.path}")
+    print_package_summary(outcome.package)
+    for target, url in outcome.published.items():
+        out.print(f"[bold green]published[/bold green] to {'Hugging Face' if target == 'hf' else 'Ollama'}"
+                  f"{'' if outcome.released else ' (earlier)'}: {url}")
+    if "hf" in outcome.published:
+        out.print(f"  run it:  ollama run hf.co/{config.publish.hf.repo}")
+    if "ollama" in outcome.published:
+        out.print(f"  run it:  ollama run {config.publish.ollama.name}")

@@ -1,0 +1,137 @@
+"""`tunesmith run`: prepare → train → package → publish in one call, each step skipped when its outputs are current.
+
+prepare and train already reuse their outputs when their inputs are unchanged (hashes in data_report.json and
+train_report.json) and resume from checkpoints; this module does the same for the package (runs/<name>/.package.json:
+a hash of the adapter's bytes, the base and the `package` section) and the release (runs/<name>/.publish.json: the
+package's hash and the targets). A crash at any step is resumed by running the same command again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tunesmith import __version__
+from tunesmith.config import Config
+from tunesmith.files import write_text_atomic
+from tunesmith.progress import SILENT, Progress
+
+__all__ = ["RunOutcome", "run_pipeline"]
+
+PACKAGE_STAMP = ".package.json"
+PUBLISH_STAMP = ".publish.json"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Where everything of the run is, and what each step did (`trained`, `packaged`, `released` are False when
+    the step's earlier outputs were reused)."""
+
+    run_dir: Path
+    train_report: dict[str, Any]
+    trained: bool
+    package: Any  # tunesmith.packager.PackageResult
+    packaged: bool
+    published: dict[str, str] = field(default_factory=dict)
+    released: bool = False
+
+
+def run_pipeline(config: Config, *, progress: Progress = SILENT, display: Any = None, restart: bool = False,
+                 ollama_host: str | None = None) -> RunOutcome:
+    """Run every step `config` asks for; `config.base` must already be a model folder (see `resolve_base`)."""
+    from tunesmith.trainer import train_adapter
+
+    publishing = bool(config.publish.hf or config.publish.ollama)
+    steps = 3 if publishing else 2
+    progress.note(f"[bold]step 1/{steps}: prepare and train[/bold]")
+    trained = train_adapter(config, progress=progress, display=display, restart=restart)
+
+    progress.note(f"[bold]step 2/{steps}: package[/bold]")
+    package, stamp, packaged = _package(config, trained.run_dir, trained.adapter, progress)
+
+    published: dict[str, str] = {}
+    released = False
+    if publishing:
+        progress.note(f"[bold]step 3/{steps}: publish[/bold]")
+        published, released = _publish(config, trained.run_dir, package.path, stamp, ollama_host, progress)
+    return RunOutcome(trained.run_dir, trained.report, not trained.reused, package, packaged, published, released)
+
+
+def _package(config: Config, run_dir: Path, adapter: Path, progress: Progress) -> tuple[Any, str, bool]:
+    """The run's package, built unless the recorded one is current; returns (result, its stamp, built now)."""
+    from tunesmith.packager.package import PackageResult, PackageSpec, build_package
+
+    out = run_dir / "package"
+    stamp = _package_stamp(config, adapter)
+    recorded = _read_stamp(run_dir / PACKAGE_STAMP)
+    result = recorded.get("result", {})
+    files = [out / name for name in result.get("files", [])]
+    if recorded.get("stamp") == stamp and files and all(path.is_file() for path in files):
+        progress.note(f"package is current for this adapter and `package:` section: reusing {out}")
+        return PackageResult(out, result["name"], files, result["family"], result["template_note"],
+                             result["quality"], result["passed"]), stamp, False
+
+    modelfile = config.package.modelfile
+    spec = PackageSpec(base=Path(str(config.base)), adapter=adapter, out=out, name=config.name,
+                       quants=tuple(config.package.quant), system=modelfile.system,
+                       parameters=dict(modelfile.parameters),
+                       template_file=Path(config.package.template) if config.package.template else None,
+                       force=True)
+    package = build_package(spec, progress=progress)
+    record = {"name": package.name, "files": [path.name for path in package.files], "family": package.family,
+              "template_note": package.template_note, "quality": package.quality, "passed": package.passed}
+    write_text_atomic(run_dir / PACKAGE_STAMP, json.dumps({"stamp": stamp, "result": record}, indent=2) + "\n")
+    return package, stamp, True
+
+
+def _publish(config: Config, run_dir: Path, package_dir: Path, package_stamp: str, ollama_host: str | None,
+             progress: Progress) -> tuple[dict[str, str], bool]:
+    """Release the package to the configured targets unless this very package went there already."""
+    from tunesmith.server.publish import publish_package
+
+    hf, ollama = config.publish.hf, config.publish.ollama
+    targets = {"hf": hf.repo if hf else None, "private": hf.private if hf else None,
+               "ollama": ollama.name if ollama else None}
+    recorded = _read_stamp(run_dir / PUBLISH_STAMP)
+    if recorded.get("package") == package_stamp and recorded.get("targets") == targets and recorded.get("results"):
+        progress.note("this package is already published to these targets (`tunesmith publish "
+                      f"{package_dir}` sends it again)")
+        return dict(recorded["results"]), False
+    results = publish_package(package_dir, hf=targets["hf"], ollama=targets["ollama"],
+                              private=hf.private if hf else True, ollama_host=ollama_host, progress=progress)
+    record = {"package": package_stamp, "targets": targets, "results": results}
+    write_text_atomic(run_dir / PUBLISH_STAMP, json.dumps(record, indent=2) + "\n")
+    return results, True
+
+
+def _package_stamp(config: Config, adapter: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(adapter.iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(_file_sha256(path))
+    settings = {"base": config.base, "name": config.name, "package": msgspec.to_builtins(config.package),
+                "tunesmith": __version__}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def _file_sha256(path: Path) -> bytes:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.digest()
+
+
+def _read_stamp(path: Path) -> dict[str, Any]:
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return recorded if isinstance(recorded, dict) else {}
