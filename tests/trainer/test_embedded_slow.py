@@ -26,6 +26,7 @@ def test_eval_loss_falls_on_the_embedded_model(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     evals = [row["eval_loss"] for row in rows if "eval_loss" in row]
     losses = [row["loss"] for row in rows if "loss" in row]
-    assert len(evals) == 2 and evals[1] < evals[0]
+    assert [row["step"] for row in rows if "eval_loss" in row] == [0, 4, 8]
+    assert evals[0] > evals[1] > evals[2] and report["initial_eval_loss"] == pytest.approx(evals[0])
     assert sum(losses[-2:]) < sum(losses[:2])
     assert report["best_step"] == 8 and report["fit"] in ("under-fit", "good fit")
