@@ -32,6 +32,12 @@ demo: $(STAMP)
 test: $(STAMP) go reference
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Every bench that needs no GPU, each against its anchor run side by side, then one table of ratios (bench/README.md).
+# About ten minutes on two vCPUs; LiteLLM's proxy is installed into .cache/bench/litellm-venv on first use.
+.PHONY: bench
+bench: $(STAMP) reference
+	$(PY) bench/run_all.py
+
 # Go's text/template renders our Modelfile templates exactly as Ollama does (tests/go/).
 go:
 	@command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go >/dev/null; } \

@@ -1,8 +1,9 @@
 """Our HF → GGUF converter against llama.cpp's, each followed by the same Q4_K_M quantize: time and peak memory.
 
 Every step runs in its own subprocess; peak RSS is that process's own (os.wait4). Prints a markdown table of ratios
-(ours / llama.cpp; below 1.0 is better) and whether the f16 tensors are byte-identical.
-Usage: .venv/bin/python bench/convert.py [--skip-1b] [--work DIR]
+(ours / llama.cpp; below 1.0 is better) and whether the f16 tensors are byte-identical; --json PATH writes the results
+and the ratios (bench/report.py).
+Usage: .venv/bin/python bench/convert.py [--skip-1b] [--repeats 2] [--work DIR] [--json PATH]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.report import check_row, ratio_row, versions, write_json  # noqa: E402
 from tests.fixtures.reference_convert import REFERENCE_DIR  # noqa: E402
 
 _STEPS = {
@@ -117,7 +119,9 @@ def _random_llama_1b(target: Path) -> Path:
     return target
 
 
-def bench(model: Path, work: Path, repeats: int) -> list[str]:
+def bench(model: Path, work: Path, repeats: int) -> dict:
+    """Seconds and peak MiB of each side's convert and quantize (fastest of `repeats` runs), and whether the two f16
+    files hold the same tensors."""
     work.mkdir(parents=True, exist_ok=True)
     f16 = {who: work / f"{model.name}-{who}-f16.gguf" for who in ("ours", "reference")}
     steps = {(who, "convert"): (who, str(model), str(f16[who])) for who in ("ours", "reference")}
@@ -131,22 +135,42 @@ def bench(model: Path, work: Path, repeats: int) -> list[str]:
                 run = _run(*steps[who, step])
                 if (who, step) not in results or run[0] < results[who, step][0]:
                     results[who, step] = run
-    ours_f16, ref_f16 = f16["ours"], f16["reference"]
-    identical = "NO" if _run("compare", str(ours_f16), str(ref_f16))[1] < 0 else "yes"
-    rows = []
-    for step in ("convert", "quantize", "total"):
-        if step == "total":
-            ours = (sum(results["ours", s][0] for s in ("convert", "quantize")),
-                    max(results["ours", s][1] for s in ("convert", "quantize")))
-            ref = (sum(results["reference", s][0] for s in ("convert", "quantize")),
-                   max(results["reference", s][1] for s in ("convert", "quantize")))
-        else:
-            ours, ref = results["ours", step], results["reference", step]
-        rows.append(f"| {model.name} | {step} | {ours[0]:.1f} | {ref[0]:.1f} | {ours[0] / ref[0]:.2f}x | "
-                    f"{ours[1]:.0f} | {ref[1]:.0f} | {ours[1] / ref[1]:.2f}x | {identical} |")
+    identical = _run("compare", str(f16["ours"]), str(f16["reference"]))[1] >= 0
     for path in work.glob(f"{model.name}-*.gguf"):
         path.unlink()
+    sides = {}
+    for who in ("ours", "reference"):
+        sides[who] = {step: {"seconds": results[who, step][0], "peak_mib": results[who, step][1]}
+                      for step in ("convert", "quantize")}
+        sides[who]["total"] = {"seconds": sum(results[who, s][0] for s in ("convert", "quantize")),
+                               "peak_mib": max(results[who, s][1] for s in ("convert", "quantize"))}
+    return {"model": model.name, **sides, "identical": identical}
+
+
+def _table_rows(result: dict) -> list[str]:
+    rows = []
+    for step in ("convert", "quantize", "total"):
+        ours, ref = result["ours"][step], result["reference"][step]
+        rows.append(f"| {result['model']} | {step} | {ours['seconds']:.1f} | {ref['seconds']:.1f} | "
+                    f"{ours['seconds'] / ref['seconds']:.2f}x | {ours['peak_mib']:.0f} | {ref['peak_mib']:.0f} | "
+                    f"{ours['peak_mib'] / ref['peak_mib']:.2f}x | {'yes' if result['identical'] else 'NO'} |")
     return rows
+
+
+def _ratio_rows(result: dict) -> list[dict]:
+    """The converter against llama.cpp's, held to being no slower and no heavier; the quantize step is the same
+    llama.cpp call on both sides, so only the total carries it."""
+    anchor, model = "llama.cpp convert_hf_to_gguf.py", result["model"]
+    ours, ref = result["ours"], result["reference"]
+    return [
+        ratio_row("convert", f"{model} f16 convert time", "s", ours["convert"]["seconds"],
+                  ref["convert"]["seconds"], anchor, "lower", 1.0),
+        ratio_row("convert", f"{model} f16 convert peak RSS", "MiB", ours["convert"]["peak_mib"],
+                  ref["convert"]["peak_mib"], anchor, "lower", 1.0),
+        ratio_row("convert", f"{model} convert + Q4_K_M time", "s", ours["total"]["seconds"],
+                  ref["total"]["seconds"], anchor, "lower", 1.0),
+        check_row("convert", f"{model} f16 tensors identical", result["identical"], anchor),
+    ]
 
 
 def main() -> None:
@@ -154,6 +178,7 @@ def main() -> None:
     parser.add_argument("--skip-1b", action="store_true", help="only the SmolLM2-135M folder")
     parser.add_argument("--work", type=Path, default=ROOT / ".cache" / "bench", help="scratch folder")
     parser.add_argument("--repeats", type=int, default=2, help="runs of each step; the fastest counts")
+    parser.add_argument("--json", type=Path, help="write the results and ratios here")
     args = parser.parse_args()
     models = [Path(subprocess.check_output([sys.executable, "-c", "from tunesmith.packager.embedded import "
                                             "embedded_base_dir; print(embedded_base_dir())"], text=True).strip())]
@@ -167,9 +192,15 @@ def main() -> None:
     print("| model | step | ours s | llama.cpp s | time ratio | ours peak MiB | llama.cpp peak MiB | RSS ratio "
           "| f16 tensors identical |")
     print("|---|---|---|---|---|---|---|---|---|")
+    results = []
     for model in models:
-        for row in bench(model, args.work, args.repeats):
+        results.append(bench(model, args.work, args.repeats))
+        for row in _table_rows(results[-1]):
             print(row, flush=True)
+    if args.json:
+        settings = {"models": [m.name for m in models], "repeats": args.repeats, "quant": "Q4_K_M"}
+        write_json(args.json, "convert", settings, results, [row for r in results for row in _ratio_rows(r)],
+                   versions("gguf", "llama-cpp-python", "numpy", "safetensors", "torch", "transformers"))
 
 
 if __name__ == "__main__":

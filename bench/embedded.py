@@ -2,8 +2,9 @@
 same GGUF, with the same threads, context and greedy sampling; requests alternate between the two to share the noise.
 
 Each server runs in its own process; the client sends raw completions that never end early (counting numbers, greedy)
-and divides the completion tokens each server reports by the wall time of the request.
-Usage: .venv/bin/python bench/embedded.py [--requests 6] [--tokens 200] [--threads 2] [--gguf PATH]
+and divides the completion tokens each server reports by the wall time of the request. --json PATH writes the results
+and the ratio (bench/report.py).
+Usage: .venv/bin/python bench/embedded.py [--requests 6] [--tokens 200] [--threads 2] [--gguf PATH] [--json PATH]
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.report import ratio_row, versions, write_json  # noqa: E402
+
+# The project's goal: the embedded backend keeps at least this share of llama-cpp-python's own server's tokens/s.
+RATIO_GOAL = 0.95
 PROMPT = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"
 # Ollama's defaults, greedy: what the package's Modelfile gives the embedded backend, sent to the reference as well.
 SAMPLING = {"temperature": 0.0, "top_k": 40, "top_p": 0.9, "min_p": 0.0, "repeat_penalty": 1.1}
@@ -81,6 +88,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--ctx", type=int, default=2048)
     parser.add_argument("--gguf", type=Path, default=None, help="default: the embedded SmolLM2-135M-Instruct Q4_1")
+    parser.add_argument("--json", type=Path, help="write the results and the ratio here")
     args = parser.parse_args()
     if args.gguf is None:
         from tunesmith.packager.embedded import embedded_gguf_path
@@ -123,6 +131,12 @@ def main() -> None:
     for name, values in rates.items():
         print(f"| {name} | {statistics.median(values):.1f} | {min(values):.1f} | {max(values):.1f} |")
     print(f"\nratio tunesmith / llama-cpp-python: {ours_median / ref_median:.3f}")
+    if args.json:
+        settings = {"gguf": args.gguf.name, "requests": args.requests, "tokens": args.tokens, "threads": args.threads,
+                    "ctx": args.ctx}
+        row = ratio_row("embedded", f"tokens/s median, {args.threads} thread{'s' if args.threads > 1 else ''}",
+                        "tok/s", ours_median, ref_median, "llama-cpp-python server", "higher", RATIO_GOAL)
+        write_json(args.json, "embedded", settings, rates, [row], versions("llama-cpp-python", "litestar", "uvicorn"))
 
 
 if __name__ == "__main__":

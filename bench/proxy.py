@@ -1,10 +1,14 @@
 """What tunesmith's server adds over a fast fake Ollama: time to first byte (p50/p99) and requests/s at 1, 16, 64
-concurrent streams, each stream read through tunesmith and straight from the upstream.
+concurrent streams, each stream read through tunesmith and straight from the upstream, and with --litellm through
+LiteLLM's proxy over the same upstream, in the same run. With --rounds N each cell is measured N times, the
+targets taking turns, and the rounds pooled: a slow spell on a shared machine then falls on every target.
 
 The fake upstream and the load client are raw asyncio (no HTTP library of their own to slow them), each in its own
-process, as is the server (`tunesmith serve`, uvicorn). Prints a markdown table; anchor: LiteLLM's proxy over the
-same kind of upstream added 17 ms p50 and served about 60 requests/s at 16 concurrent streams on this machine.
-Usage: .venv/bin/python bench/proxy.py [--seconds 5] [--pieces 8] [--concurrency 1 16 64]
+process, as are the servers (`tunesmith serve` and `litellm`, one uvicorn worker each). Each proxy gets --warmup
+seconds of load at 16 streams before it is measured (LiteLLM's first few hundred requests are slower). Prints
+markdown tables; --json PATH writes the results and the ratios (bench/report.py).
+Usage: .venv/bin/python bench/proxy.py [--seconds 5] [--rounds 1] [--pieces 8] [--concurrency 1 16 64] [--litellm]
+                                      [--warmup 5] [--json PATH]
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.litellm_proxy import ensure_litellm, litellm_versions, start_litellm, write_config  # noqa: E402
+from bench.report import limit_row, ratio_row, versions, write_json  # noqa: E402
+
 MODEL = "bench:latest"
+# The project's goals for the proxy: added time to first byte at one stream, and requests/s at 16 streams against
+# LiteLLM's proxy run side by side.
+ADDED_P50_MS, ADDED_P99_MS, LITELLM_RATE_RATIO = 1.0, 5.0, 10.0
 
 
 # ---- the fake Ollama ------------------------------------------------------------------------------------------------
@@ -87,6 +99,7 @@ async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reque
 
 
 async def _load(port: int, path: str, body: dict, concurrency: int, seconds: float) -> tuple[list[float], float]:
+    """`concurrency` connections each sending requests back to back for `seconds`: (times to first byte, seconds)."""
     payload = json.dumps(body).encode()
     request = (f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
                f"content-length: {len(payload)}\r\n\r\n").encode() + payload
@@ -103,7 +116,7 @@ async def _load(port: int, path: str, body: dict, concurrency: int, seconds: flo
     stop_at = time.perf_counter() + seconds
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return ttfbs, len(ttfbs) / (time.perf_counter() - started)
+    return ttfbs, time.perf_counter() - started
 
 
 def _free_port() -> int:
@@ -129,45 +142,128 @@ def _percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
+def _summary(ttfbs: list[float], seconds: float) -> dict:
+    return {"ttfb_p50_ms": _percentile(ttfbs, 50) * 1e3, "ttfb_p99_ms": _percentile(ttfbs, 99) * 1e3,
+            "requests_per_s": len(ttfbs) / seconds, "requests": len(ttfbs), "seconds": seconds}
+
+
+def _added(side: dict, direct: dict) -> tuple[float, float]:
+    return side["ttfb_p50_ms"] - direct["ttfb_p50_ms"], side["ttfb_p99_ms"] - direct["ttfb_p99_ms"]
+
+
+def _rows(cells: list[dict]) -> list[dict]:
+    """The ratios and goals of bench/run_all.py's table."""
+    rows = []
+    for cell in cells:
+        streams, direct, ours, litellm = cell["streams"], cell["direct"], cell["tunesmith"], cell.get("litellm")
+        added = _added(ours, direct)
+        name = f"{streams} stream{'s' if streams > 1 else ''}"
+        if litellm:
+            goal = LITELLM_RATE_RATIO if streams == 16 else None
+            rows.append(ratio_row("proxy", f"requests/s, {name}", "req/s", ours["requests_per_s"],
+                                  litellm["requests_per_s"], "LiteLLM proxy", "higher", goal))
+        their_added = _added(litellm, direct) if litellm else (None, None)
+        if streams == 1:
+            rows.append(limit_row("proxy", "added TTFB p50, 1 stream", "ms", added[0], ADDED_P50_MS, their_added[0],
+                                  "LiteLLM proxy" if litellm else None))
+            rows.append(limit_row("proxy", "added TTFB p99, 1 stream", "ms", added[1], ADDED_P99_MS, their_added[1],
+                                  "LiteLLM proxy" if litellm else None))
+        elif litellm:
+            rows.append(ratio_row("proxy", f"added TTFB p50, {name}", "ms", added[0], their_added[0],
+                                  "LiteLLM proxy", "lower"))
+        rows.append(ratio_row("proxy", f"requests/s, {name}", "req/s", ours["requests_per_s"],
+                              direct["requests_per_s"], "fake Ollama direct", "higher"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=5.0, help="of load per target, cell and round")
+    parser.add_argument("--rounds", type=int, default=1, help="measurements of each cell, pooled")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds of load on each proxy before measuring")
     parser.add_argument("--pieces", type=int, default=8, help="content pieces per streamed answer")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy, side by side")
+    parser.add_argument("--litellm-venv", type=Path, default=ROOT / ".cache" / "bench" / "litellm-venv",
+                        help="LiteLLM's own virtual environment, created on first use")
+    parser.add_argument("--json", type=Path, help="write the results and ratios here")
     parser.add_argument("--upstream-only", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.upstream_only:
         asyncio.run(_upstream(args.upstream_only, args.pieces))
         return
 
-    upstream_port, proxy_port = _free_port(), _free_port()
+    upstream_port, proxy_port, litellm_port = _free_port(), _free_port(), _free_port()
+    upstream_url = f"http://127.0.0.1:{upstream_port}"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    upstream = subprocess.Popen([sys.executable, __file__, "--upstream-only", str(upstream_port),
-                                 "--pieces", str(args.pieces)], env=env)
-    proxy = subprocess.Popen([sys.executable, "-m", "tunesmith", "serve", "--ollama",
-                              f"http://127.0.0.1:{upstream_port}", "--port", str(proxy_port), "--log-level",
-                              "warning"], env=env, cwd=ROOT)
+    packages = versions("litestar", "uvicorn", "httptools", "httpx", "ollama")
+    processes = [subprocess.Popen([sys.executable, __file__, "--upstream-only", str(upstream_port),
+                                   "--pieces", str(args.pieces)], env=env)]
     try:
+        processes.append(subprocess.Popen([sys.executable, "-m", "tunesmith", "serve", "--ollama", upstream_url,
+                                           "--port", str(proxy_port), "--log-level", "warning"], env=env, cwd=ROOT))
+        if args.litellm:
+            command = ensure_litellm(args.litellm_venv)
+            packages["litellm-venv"] = litellm_versions(args.litellm_venv)
+            config = write_config(args.litellm_venv.parent / "litellm-config.yaml", MODEL, upstream_url)
+            processes.append(start_litellm(command, config, litellm_port))
         _wait_for(upstream_port, "/api/tags")
         _wait_for(proxy_port, "/health")
         messages = [{"role": "user", "content": "Say eight words."}]
         direct = ("/api/chat", {"model": MODEL, "messages": messages, "stream": True})
         through = ("/v1/chat/completions", {"model": MODEL, "messages": messages, "stream": True})
-        print(f"{args.pieces} pieces per answer, {args.seconds:g} s per cell, {os.cpu_count()} CPUs\n")
-        print("| streams | direct TTFB p50 / p99 ms | tunesmith TTFB p50 / p99 ms | added p50 / p99 ms "
-              "| direct req/s | tunesmith req/s |")
-        print("|---|---|---|---|---|---|")
+        sides = {"tunesmith": proxy_port}
+        if args.litellm:
+            try:
+                _wait_for(litellm_port, "/health/liveliness", timeout=180)
+            except RuntimeError as err:
+                raise RuntimeError(f"LiteLLM's proxy did not start: see {config.with_suffix('.log')}") from err
+            sides["litellm"] = litellm_port
+        for port in sides.values():  # imports done lazily, pools filled, caches warm
+            asyncio.run(_load(port, *through, 16, args.warmup))
+        targets = {"direct": (upstream_port, *direct), **{name: (port, *through) for name, port in sides.items()}}
+        cells = []
         for concurrency in args.concurrency:
-            d_ttfb, d_rate = asyncio.run(_load(upstream_port, *direct, concurrency, args.seconds))
-            t_ttfb, t_rate = asyncio.run(_load(proxy_port, *through, concurrency, args.seconds))
-            d50, d99 = _percentile(d_ttfb, 50) * 1e3, _percentile(d_ttfb, 99) * 1e3
-            t50, t99 = _percentile(t_ttfb, 50) * 1e3, _percentile(t_ttfb, 99) * 1e3
-            print(f"| {concurrency} | {d50:.2f} / {d99:.2f} | {t50:.2f} / {t99:.2f} | {t50 - d50:.2f} / "
-                  f"{t99 - d99:.2f} | {d_rate:.0f} | {t_rate:.0f} |", flush=True)
+            runs: dict[str, tuple[list[float], float]] = {name: ([], 0.0) for name in targets}
+            for round_ in range(args.rounds):
+                # Take turns, so that a slow spell on a shared machine does not always hit the same target.
+                names = list(targets)[round_ % len(targets):] + list(targets)[:round_ % len(targets)]
+                for name in names:
+                    port, path, body = targets[name]
+                    ttfbs, seconds = asyncio.run(_load(port, path, body, concurrency, args.seconds))
+                    runs[name] = (runs[name][0] + ttfbs, runs[name][1] + seconds)
+            cells.append({"streams": concurrency, **{name: _summary(*run) for name, run in runs.items()}})
     finally:
-        for process in (proxy, upstream):
+        for process in reversed(processes):
             process.terminate()
-            process.wait(10)
+            process.wait(30)
+
+    print(f"{args.pieces} pieces per answer, {args.rounds} x {args.seconds:g} s per target and cell, "
+          f"{os.cpu_count()} CPUs\n")
+    print("| streams | direct TTFB p50 / p99 ms | tunesmith TTFB p50 / p99 ms | added p50 / p99 ms "
+          "| direct req/s | tunesmith req/s |")
+    print("|---|---|---|---|---|---|")
+    for cell in cells:
+        d, t = cell["direct"], cell["tunesmith"]
+        added = _added(t, d)
+        print(f"| {cell['streams']} | {d['ttfb_p50_ms']:.2f} / {d['ttfb_p99_ms']:.2f} | {t['ttfb_p50_ms']:.2f} / "
+              f"{t['ttfb_p99_ms']:.2f} | {added[0]:.2f} / {added[1]:.2f} | {d['requests_per_s']:.0f} | "
+              f"{t['requests_per_s']:.0f} |")
+    if args.litellm:
+        print(f"\nLiteLLM {packages['litellm-venv']['litellm']} over the same upstream, in the same run\n")
+        print("| streams | LiteLLM TTFB p50 / p99 ms | LiteLLM added p50 / p99 ms | LiteLLM req/s "
+              "| tunesmith / LiteLLM req/s |")
+        print("|---|---|---|---|---|")
+        for cell in cells:
+            d, t, lite = cell["direct"], cell["tunesmith"], cell["litellm"]
+            added = _added(lite, d)
+            print(f"| {cell['streams']} | {lite['ttfb_p50_ms']:.2f} / {lite['ttfb_p99_ms']:.2f} | {added[0]:.2f} / "
+                  f"{added[1]:.2f} | {lite['requests_per_s']:.0f} | "
+                  f"{t['requests_per_s'] / lite['requests_per_s']:.1f}x |")
+    if args.json:
+        settings = {"seconds": args.seconds, "rounds": args.rounds, "warmup": args.warmup, "pieces": args.pieces,
+                    "concurrency": args.concurrency, "litellm": args.litellm}
+        write_json(args.json, "proxy", settings, cells, _rows(cells), packages)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ loop only (a Trainer callback times it); peak RSS is the process's maximum resid
 
     .venv/bin/python bench/train_cpu.py                       # embedded SmolLM2-135M, examples/chat-qa-csv
     .venv/bin/python bench/train_cpu.py --steps 12 --repeats 2
+    .venv/bin/python bench/train_cpu.py --json PATH           # also write the results and ratios (bench/report.py)
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.report import ratio_row, versions, write_json  # noqa: E402
+
 LORA = {"r": 16, "alpha": 32, "dropout": 0.05}
 
 
@@ -105,6 +110,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--max-seq-len", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="write the results and ratios here")
     ns = parser.parse_args()
     if ns.role:
         result = (_role_tunesmith if ns.role == "tunesmith" else _role_trl)(ns)
@@ -131,14 +137,26 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     summary = {}
     for role, runs in results.items():
-        steps = sum(r["steps"] for r in runs) / sum(r["seconds"] for r in runs)
-        tokens = sum(r["tokens"] for r in runs) / sum(r["seconds"] for r in runs)
-        rss = max(r["rss_mib"] for r in runs)
-        summary[role] = (steps, rss)
-        print(f"| {role} | {steps:.3f} | {tokens:.0f} | {sum(r['seconds'] for r in runs) / len(runs):.1f} | "
-              f"{sum(r['wall'] for r in runs) / len(runs):.1f} | {rss:.0f} |")
-    print(f"speed ratio (tunesmith / trl steps/s): {summary['tunesmith'][0] / summary['trl'][0]:.2f}x")
-    print(f"memory ratio (trl / tunesmith peak RSS): {summary['trl'][1] / summary['tunesmith'][1]:.2f}x")
+        seconds = sum(r["seconds"] for r in runs)
+        summary[role] = {"steps_per_s": sum(r["steps"] for r in runs) / seconds,
+                         "tokens_per_s": sum(r["tokens"] for r in runs) / seconds,
+                         "rss_mib": max(r["rss_mib"] for r in runs)}
+        print(f"| {role} | {summary[role]['steps_per_s']:.3f} | {summary[role]['tokens_per_s']:.0f} | "
+              f"{seconds / len(runs):.1f} | {sum(r['wall'] for r in runs) / len(runs):.1f} | "
+              f"{summary[role]['rss_mib']:.0f} |")
+    ours, trl = summary["tunesmith"], summary["trl"]
+    print(f"speed ratio (tunesmith / trl steps/s): {ours['steps_per_s'] / trl['steps_per_s']:.2f}x")
+    print(f"memory ratio (trl / tunesmith peak RSS): {trl['rss_mib'] / ours['rss_mib']:.2f}x")
+    if ns.json:
+        anchor = "plain trl SFTTrainer script"
+        rows = [ratio_row("train_cpu", "LoRA training tokens/s", "tok/s", ours["tokens_per_s"], trl["tokens_per_s"],
+                          anchor, "higher", 1.0),
+                ratio_row("train_cpu", "LoRA training peak RSS", "MiB", ours["rss_mib"], trl["rss_mib"], anchor,
+                          "lower", 1.0)]
+        settings = {"base": Path(ns.base).name, "data": Path(ns.data).name, "steps": ns.steps, "batch": ns.batch,
+                    "max_seq_len": ns.max_seq_len, "repeats": ns.repeats, "lora": LORA}
+        write_json(ns.json, "train_cpu", settings, {"runs": results, "summary": summary}, rows,
+                   versions("torch", "transformers", "peft", "trl", "accelerate", "datasets"))
 
 
 def _prepare_only(ns: argparse.Namespace, run: Path) -> None:
