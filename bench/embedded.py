@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.net import free_port, wait_for  # noqa: E402
 from bench.report import ratio_row, versions, write_json  # noqa: E402
 
 # The project's goal: the embedded backend keeps at least this share of llama-cpp-python's own server's tokens/s.
@@ -33,29 +33,10 @@ PROMPT = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,"
 SAMPLING = {"temperature": 0.0, "top_k": 40, "top_p": 0.9, "min_p": 0.0, "repeat_penalty": 1.1}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _post(url: str, body: dict) -> dict:
     request = urllib.request.Request(url, json.dumps(body).encode(), {"content-type": "application/json"})
     with urllib.request.urlopen(request, timeout=600) as response:
         return json.loads(response.read())
-
-
-def _wait_for(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with status {process.returncode}")
-        try:
-            urllib.request.urlopen(url, timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"nothing answered at {url}")
 
 
 def _package(gguf: Path, folder: Path, n_ctx: int) -> Path:
@@ -96,7 +77,7 @@ def main() -> None:
         args.gguf = embedded_gguf_path()
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    ours_port, ref_port = _free_port(), _free_port()
+    ours_port, ref_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as work:
         package = _package(args.gguf, Path(work) / "package", args.ctx)
         ours = subprocess.Popen([sys.executable, "-m", "tunesmith", "serve", "--model", str(package), "--port",
@@ -108,8 +89,8 @@ def main() -> None:
                                       "--verbose", "False"], env=env, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         try:
-            _wait_for(f"http://127.0.0.1:{ours_port}/health", ours)
-            _wait_for(f"http://127.0.0.1:{ref_port}/v1/models", reference)
+            wait_for(f"http://127.0.0.1:{ours_port}/health", ours, timeout=180)
+            wait_for(f"http://127.0.0.1:{ref_port}/v1/models", reference, timeout=180)
             targets = {"tunesmith": (f"http://127.0.0.1:{ours_port}", "bench", False),
                        "llama-cpp-python": (f"http://127.0.0.1:{ref_port}", str(args.gguf), True)}
             rates: dict[str, list[float]] = {name: [] for name in targets}

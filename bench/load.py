@@ -14,17 +14,18 @@ import asyncio
 import json
 import os
 import platform
-import socket
-import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.net import free_port, percentile, wait_for  # noqa: E402
+
 MODEL = "load:latest"
 DONE = b"data: [DONE]\n\n"
 
@@ -150,27 +151,6 @@ async def _measured(port: int, process: psutil.Process, args: argparse.Namespace
 
 # ---- the run --------------------------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(port: int, path: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing answered on port {port}")
-
-
-def _percentile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
-
-
 def _mib(value: int) -> str:
     return f"{value / 2**20:.1f}"
 
@@ -188,7 +168,7 @@ def main() -> int:
         asyncio.run(_upstream(args.upstream_only, args.pieces, args.piece_delay))
         return 0
 
-    upstream_port, server_port = _free_port(), _free_port()
+    upstream_port, server_port = free_port(), free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     upstream = subprocess.Popen([sys.executable, __file__, "--upstream-only", str(upstream_port), "--pieces",
                                  str(args.pieces), "--piece-delay", str(args.piece_delay)], env=env)
@@ -196,8 +176,8 @@ def main() -> int:
                                f"http://127.0.0.1:{upstream_port}", "--port", str(server_port), "--log-level",
                                "warning"], env=env, cwd=ROOT)
     try:
-        _wait_for(upstream_port, "/api/tags")
-        _wait_for(server_port, "/health")
+        wait_for(f"http://127.0.0.1:{upstream_port}/api/tags")
+        wait_for(f"http://127.0.0.1:{server_port}/health")
         process = psutil.Process(server.pid)
         rss_idle = process.memory_info().rss
         load_before = os.getloadavg()
@@ -220,8 +200,8 @@ def main() -> int:
     print("| requests | errors | req/s | latency p50 ms | latency p99 ms | RSS idle MiB | RSS after warm-up MiB "
           "| RSS end MiB | RSS peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|")
-    p50 = _percentile(tally.latencies, 50) * 1e3 if done else float("nan")
-    p99 = _percentile(tally.latencies, 99) * 1e3 if done else float("nan")
+    p50 = percentile(tally.latencies, 50) * 1e3 if done else float("nan")
+    p99 = percentile(tally.latencies, 99) * 1e3 if done else float("nan")
     peak = max([rss for _, rss in samples] + [rss_end])
     print(f"| {done} | {errors} | {done / elapsed:.0f} | {p50:.1f} | {p99:.1f} | {_mib(rss_idle)} | {_mib(rss_warm)} "
           f"| {_mib(rss_end)} | {_mib(peak)} |")

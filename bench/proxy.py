@@ -17,8 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -28,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.litellm_proxy import ensure_litellm, litellm_versions, start_litellm, write_config  # noqa: E402
+from bench.net import free_port, percentile, wait_for  # noqa: E402
 from bench.report import limit_row, ratio_row, versions, write_json  # noqa: E402
 
 MODEL = "bench:latest"
@@ -119,31 +118,8 @@ async def _load(port: int, path: str, body: dict, concurrency: int, seconds: flo
     return ttfbs, time.perf_counter() - started
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(port: int, path: str, timeout: float = 60.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing answered on port {port}")
-
-
-def _percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
-
-
 def _summary(ttfbs: list[float], seconds: float) -> dict:
-    return {"ttfb_p50_ms": _percentile(ttfbs, 50) * 1e3, "ttfb_p99_ms": _percentile(ttfbs, 99) * 1e3,
+    return {"ttfb_p50_ms": percentile(ttfbs, 50) * 1e3, "ttfb_p99_ms": percentile(ttfbs, 99) * 1e3,
             "requests_per_s": len(ttfbs) / seconds, "requests": len(ttfbs), "seconds": seconds}
 
 
@@ -193,7 +169,7 @@ def main() -> None:
         asyncio.run(_upstream(args.upstream_only, args.pieces))
         return
 
-    upstream_port, proxy_port, litellm_port = _free_port(), _free_port(), _free_port()
+    upstream_port, proxy_port, litellm_port = free_port(), free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     packages = versions("litestar", "uvicorn", "httptools", "httpx", "ollama")
@@ -207,15 +183,15 @@ def main() -> None:
             packages["litellm-venv"] = litellm_versions(args.litellm_venv)
             config = write_config(args.litellm_venv.parent / "litellm-config.yaml", MODEL, upstream_url)
             processes.append(start_litellm(command, config, litellm_port))
-        _wait_for(upstream_port, "/api/tags")
-        _wait_for(proxy_port, "/health")
+        wait_for(f"http://127.0.0.1:{upstream_port}/api/tags")
+        wait_for(f"http://127.0.0.1:{proxy_port}/health")
         messages = [{"role": "user", "content": "Say eight words."}]
         direct = ("/api/chat", {"model": MODEL, "messages": messages, "stream": True})
         through = ("/v1/chat/completions", {"model": MODEL, "messages": messages, "stream": True})
         sides = {"tunesmith": proxy_port}
         if args.litellm:
             try:
-                _wait_for(litellm_port, "/health/liveliness", timeout=180)
+                wait_for(f"http://127.0.0.1:{litellm_port}/health/liveliness", timeout=180)
             except RuntimeError as err:
                 raise RuntimeError(f"LiteLLM's proxy did not start: see {config.with_suffix('.log')}") from err
             sides["litellm"] = litellm_port
