@@ -1,7 +1,10 @@
 """Reading data sources (CSV/TSV, JSONL, Parquet, folders of .txt/.md, `save_to_disk` datasets) into records.
 
-The format is detected from the path (and checked against the content) unless the config names it. Every read
-error names the file and line or row, so a bad byte in row 40 000 is found without opening the file by hand.
+The format comes from the path alone (a saved dataset's metadata file, a folder of .txt/.md, the file suffix) unless
+the config names it; the content is not sniffed, but reading fails with a named cause where it does not fit the
+format (binary or non-UTF-8 bytes, tab-separated data in a .csv, a line that is not a JSON object). A .json or .jsonl
+file may hold JSON lines or one JSON array. Every read error names the file and line or row, so a bad byte in row
+40 000 is found without opening the file by hand.
 """
 
 from __future__ import annotations
