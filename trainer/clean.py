@@ -1,12 +1,16 @@
-"""Cleaning records: unicode normalisation, whitespace and control characters, boilerplate, length and phrase filters.
+"""Cleaning records: unicode normalisation, line ends and control characters, boilerplate, length and phrase filters.
 
 Each record is either kept (cleaned) or dropped with a named reason, so the data report can say what was lost and why.
+Layout inside a line is data, not noise: the indentation of code, the columns of a markdown table and the spacing of
+verse are kept, in replies and raw text alike, because the model learns to write what it reads. Dedup compares texts
+with whitespace normalised (dedup.content_key), so copies that differ only in spacing still count as duplicates.
 The Project Gutenberg markers are matched by hand: no maintained library strips them without pulling in a corpus tool.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,7 +23,7 @@ __all__ = ["CleanResult", "clean_records", "clean_text", "strip_boilerplate"]
 
 # Control characters except tab and newline; also the zero-width and BOM characters that sneak in from the web.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]")
-_SPACES = re.compile(r"[^\S\n]+")
+_TRAILING_SPACE = re.compile(r"[^\S\n]+$", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n{3,}")
 _GUTENBERG_START = re.compile(r"^\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG EBOOK.*?\*{3}\s*$",
                               re.IGNORECASE | re.MULTILINE)
@@ -33,13 +37,19 @@ class CleanResult:
 
 
 def clean_text(text: str, unicode_form: str = "NFC") -> str:
-    """Normalise unicode, drop control characters, collapse runs of spaces and blank lines, trim each line."""
+    """Normalise unicode and line ends, drop control characters, strip the trailing whitespace of every line, collapse
+    runs of blank lines into one, and trim the text.
+
+    Leading indentation, tabs and runs of spaces inside a line are kept as they are. Trimming drops blank lines at
+    both ends and the margin that every line shares (so a lone line loses its leading spaces, and a block indented
+    as a whole keeps its relative indentation).
+    """
     if unicode_form != "none":
         text = unicodedata.normalize(unicode_form, text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub("", text)
-    text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return _BLANK_LINES.sub("\n\n", text).strip()
+    text = _TRAILING_SPACE.sub("", text)
+    return textwrap.dedent(_BLANK_LINES.sub("\n\n", text).strip("\n"))
 
 
 def strip_boilerplate(text: str) -> str:

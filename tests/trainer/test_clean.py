@@ -10,18 +10,58 @@ from tunesmith.trainer.records import Record
 from tunesmith.config import Clean
 
 
+CODE_ANSWER = (
+    "Use a generator:\n"
+    "\n"
+    "```python\n"
+    "def pairs(items):\n"
+    "    for left, right in zip(items, items[1:]):\n"
+    "        if left  != right:  # two spaces kept\n"
+    "            yield left, right\n"
+    "\n"
+    "\tprint('tab-indented')\n"
+    "```"
+)
+TABLE_ANSWER = (
+    "| name   | qty |\n"
+    "|--------|-----|\n"
+    "| apples |   3 |\n"
+    "| pears  |  12 |\n"
+    "\n"
+    "- fruit\n"
+    "  - nested item\n"
+    "    1. deeper"
+)
+
+
 @pytest.mark.parametrize("raw, form, cleaned", [
-    ("  hello   world  ", "NFC", "hello world"),
-    ("line one\r\nline two\rline three", "NFC", "line one\nline two\nline three"),
-    ("a\n\n\n\n\nb", "NFC", "a\n\nb"),
-    ("zero\u200bwidth\x00 and\x07 bell\ufeff", "NFC", "zerowidth and bell"),
-    ("cafe\u0301", "NFC", "caf\u00e9"),
-    ("\ufb01ne \u2460", "NFKC", "fine 1"),
-    ("\ufb01ne", "none", "\ufb01ne"),
-    ("tab\tstays\tone space", "NFC", "tab stays one space"),
+    pytest.param(CODE_ANSWER, "NFC", CODE_ANSWER, id="code keeps indentation byte for byte"),
+    pytest.param(TABLE_ANSWER, "NFC", TABLE_ANSWER, id="markdown table and nested list keep their columns"),
+    pytest.param("  hello   world  ", "NFC", "hello   world", id="a lone line is trimmed, inner spaces kept"),
+    pytest.param("    x = 1\n    if x:\n        y = 2\n", "NFC", "x = 1\nif x:\n    y = 2",
+                 id="a block indented as a whole keeps its relative indentation"),
+    pytest.param("def f():  \n    return 1\t\t\nend \u00a0", "NFC", "def f():\n    return 1\nend",
+                 id="trailing spaces and tabs go"),
+    pytest.param("line one\r\n  line two\rline three", "NFC", "line one\n  line two\nline three", id="CRLF and CR"),
+    pytest.param("a\n\n\n\n\nb", "NFC", "a\n\nb", id="blank lines collapse"),
+    pytest.param("a\n   \n\t\n\n    b", "NFC", "a\n\n    b", id="whitespace-only lines count as blank"),
+    pytest.param("\n\n  \n  first\n    second\n\n\n", "NFC", "first\n  second", id="the whole text is trimmed"),
+    pytest.param("zero\u200bwidth\x00 and\x07 bell\ufeff", "NFC", "zerowidth and bell", id="control chars go"),
+    pytest.param("\x1b[31m    red\x7f\x0c", "NFC", "[31m    red", id="control chars go, indentation stays"),
+    pytest.param("cafe\u0301", "NFC", "caf\u00e9", id="NFC"),
+    pytest.param("\ufb01ne \u2460", "NFKC", "fine 1", id="NFKC"),
+    pytest.param("\ufb01ne", "none", "\ufb01ne", id="no normalisation"),
+    pytest.param("tab\tstays\t\ttwo", "NFC", "tab\tstays\t\ttwo", id="tabs are kept as they are"),
 ])
 def test_clean_text(raw, form, cleaned):
     assert clean_text(raw, form) == cleaned
+
+
+def test_a_code_reply_reaches_training_with_its_indentation():
+    record = Record("chat", "qa.jsonl:1", messages=({"role": "user", "content": "  How do I pair items?  "},
+                                                    {"role": "assistant", "content": CODE_ANSWER + "  \r\n"}))
+    kept = clean_records([record], Clean()).kept
+    assert [m["content"] for m in kept[0].messages] == ["How do I pair items?", CODE_ANSWER]
 
 
 def test_gutenberg_header_and_footer_are_stripped_and_plain_text_is_untouched():
@@ -75,3 +115,33 @@ def test_near_duplicate_threshold_is_respected():
     records = [Record("text", "a", text=a), Record("text", "b", text=b)]
     assert len(dedup_records(records, exact=True, near=True, threshold=0.95, seed=1).kept) == 2
     assert len(dedup_records(records, exact=True, near=True, threshold=0.5, seed=1).kept) == 1
+
+
+_RECIPE = ("Knead the dough for ten minutes on a floured board, then leave it to rise in a warm kitchen until it has "
+           "doubled, shape it into a loaf and bake it in a hot oven for forty minutes")
+
+
+@pytest.mark.parametrize("first, second", [
+    pytest.param(CODE_ANSWER, CODE_ANSWER.replace("    ", "  "), id="indentation width"),
+    pytest.param(CODE_ANSWER, CODE_ANSWER.replace("    ", "\t"), id="tabs against spaces"),
+    pytest.param(TABLE_ANSWER, TABLE_ANSWER.replace("   ", " "), id="table padding"),
+    pytest.param("one  two\n\nthree", "one two\nthree", id="inner runs and blank lines"),
+])
+def test_whitespace_only_differences_are_still_exact_duplicates_after_cleaning(first, second):
+    records = [_chat("Show me.", first, "a.csv:2"), _chat("Show  me.", second, "a.csv:3")]
+    cleaned = clean_records(records, Clean(min_chars=1)).kept
+    assert cleaned[0].messages[1]["content"] != cleaned[1].messages[1]["content"]  # the data keeps its layout
+    result = dedup_records(cleaned, exact=True, near=False, threshold=0.8, seed=1)
+    assert [r.origin for r in result.kept] == ["a.csv:2"] and dict(result.dropped) == {"duplicate": 1}
+
+
+@pytest.mark.parametrize("second", [
+    pytest.param("    " + _RECIPE.replace(", ", ",\n    ") + " today", id="re-indented with a word added"),
+    pytest.param(_RECIPE.replace(" ", "   ").replace("minutes", "mins"), id="spaced out with a word changed"),
+])
+def test_near_duplicates_ignore_layout(second):
+    records = [Record("text", "a", text=_RECIPE), Record("text", "b", text=second)]
+    cleaned = clean_records(records, Clean(min_chars=1)).kept
+    assert len(dedup_records(cleaned, exact=True, near=True, threshold=0.8, seed=1).kept) == 1
+    grouped = dedup_records(cleaned, exact=True, near=False, threshold=0.8, seed=1).kept
+    assert len(grouped) == 2 and grouped[0].group == grouped[1].group
