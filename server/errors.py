@@ -21,6 +21,7 @@ __all__ = [
     "AuthenticationError",
     "ModelNotFoundError",
     "UpstreamTimeoutError",
+    "UnfinishedAnswerError",
     "error_body",
     "status_of",
     "EXCEPTION_HANDLERS",
@@ -48,6 +49,14 @@ class ModelNotFoundError(ModelError):
 
 class UpstreamTimeoutError(UpstreamError):
     """An upstream took longer than the configured timeout to answer."""
+
+
+class UnfinishedAnswerError(UpstreamError):
+    """A backend ended an answer before its final piece: the answer was cut short, not complete."""
+
+    def __init__(self, source: str = "the backend", *, detail: str = "", hint: str | None = None) -> None:
+        super().__init__(f"{source} ended the answer before it finished{detail}",
+                         hint=hint or "Try again; if it keeps happening, check the backend's log.")
 
 
 # Most specific first: the first matching class decides the status and the OpenAI error type.

@@ -14,7 +14,7 @@ import msgspec
 
 from tunesmith.errors import TunesmithError
 from tunesmith.server.backends.base import Delta
-from tunesmith.server.errors import error_body, status_of
+from tunesmith.server.errors import UnfinishedAnswerError, error_body, status_of
 from tunesmith.server.mapping import finish_reason, openai_tool_calls
 
 __all__ = ["chat_events", "completion_events", "DONE"]
@@ -91,8 +91,11 @@ async def _events(first: Delta, rest: AsyncIterator[Delta], render: Callable[[De
                 if isinstance(item, _Failure):
                     error = item.error
                     break
-                # A backend that ends without a final piece ended normally.
-                delta = Delta(done=True) if item is _END else item
+                if item is _END:
+                    # Every finished generation ends on a `done` piece; without one the answer was cut short.
+                    error = UnfinishedAnswerError()
+                    break
+                delta = item
                 if delta.done:
                     last = delta
                     out += final(delta) + DONE

@@ -22,7 +22,7 @@ import pydantic
 
 from tunesmith.errors import UpstreamError
 from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, ModelCard
-from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UpstreamTimeoutError
+from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UnfinishedAnswerError, UpstreamTimeoutError
 
 __all__ = ["OllamaBackend"]
 
@@ -48,6 +48,12 @@ def _redact(url: str) -> str:
 
 def _tagged(model: str) -> str:
     return model if ":" in model.rsplit("/", 1)[-1] else f"{model}:latest"
+
+
+def _unfinished(upstream: _Upstream) -> UnfinishedAnswerError:
+    # Ollama's last line says `done: true`; a body that ends before it is a cut answer, not a short one.
+    return UnfinishedAnswerError(f"Ollama at {upstream.url}", detail=" (its answer had no final `done: true` line)",
+                                 hint="Try again; if it keeps happening, check Ollama's log and any proxy between.")
 
 
 class _Upstream:
@@ -196,19 +202,25 @@ class OllamaBackend:
                 # fail_after, unlike wait_for, stays in this task: the opened stream is read on in this task.
                 with anyio.fail_after(self._read_timeout):
                     answer = await self._call(upstream, request, stream)
-                    first = await anext(answer) if stream else answer
-                # An answer proves the upstream is back; /health should not wait for the next background check.
-                upstream.mark_up()
-                return upstream, answer, first
+                    first = await anext(answer, None) if stream else answer
             except _UNREACHABLE as err:
                 upstream.in_flight -= 1
                 upstream.mark_down(err)
                 last_error = err
+                continue
             except BaseException as err:
                 upstream.in_flight -= 1
                 if isinstance(err, Exception):
                     raise self._failure(err, upstream, request.model) from err
                 raise
+            if first is None:  # a stream that ended before its first line
+                upstream.in_flight -= 1
+                with contextlib.suppress(Exception):
+                    await answer.aclose()
+                raise _unfinished(upstream)
+            # An answer proves the upstream is back; /health should not wait for the next background check.
+            upstream.mark_up()
+            return upstream, answer, first
         raise UpstreamError(f"every Ollama upstream holding {request.model!r} is unreachable "
                             f"({self._describe_errors()})", hint="Check that `ollama serve` runs.") from last_error
 
@@ -236,7 +248,7 @@ class OllamaBackend:
                 yield self._delta(part)
                 part = await anext(answer, None)
                 if part is None:
-                    return
+                    break
         except Exception as err:
             raise self._failure(err, upstream, request.model) from err
         finally:
@@ -244,10 +256,13 @@ class OllamaBackend:
             # Closing the NDJSON stream closes its connection, which is how Ollama learns to stop generating.
             with contextlib.suppress(Exception):
                 await answer.aclose()
+        raise _unfinished(upstream)
 
     async def complete(self, request: GenerateRequest) -> Delta:
         upstream, _, answer = await self._open(request, stream=False)
         upstream.in_flight -= 1
+        if not answer.done:
+            raise _unfinished(upstream)
         return self._delta(answer)
 
     async def embed(self, model: str, inputs: list[str]) -> Embeddings:

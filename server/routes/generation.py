@@ -17,6 +17,7 @@ from litestar.response import Stream
 
 from tunesmith.server.backends import Backends, Delta, GenerateRequest
 from tunesmith.server.disconnect import unless_disconnected
+from tunesmith.server.errors import UnfinishedAnswerError
 from tunesmith.server.mapping import (
     chat_completion_body,
     chat_to_generate,
@@ -78,7 +79,9 @@ async def _start(request: Request, backends: Backends, generate: GenerateRequest
         return record, delta, None
     pieces = backend.stream(generate)
     try:
-        first = await unless_disconnected(request, anext(pieces, None)) or Delta(done=True)
+        first = await unless_disconnected(request, anext(pieces, None))
+        if first is None:
+            raise UnfinishedAnswerError()
     except BaseException:
         await pieces.aclose()
         raise

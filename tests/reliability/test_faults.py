@@ -177,6 +177,45 @@ def test_garbage_after_the_first_piece_ends_the_stream_with_an_error_event(stack
     assert "[DONE]" not in events and events[-1]["error"]["code"] == "upstream_unavailable"
 
 
+# ---- cut short --------------------------------------------------------------------------------------------------
+
+CUT_SHORT = "ended the answer before it finished"
+
+
+@pytest.mark.parametrize(("path", "upstream_path", "body", "line"), [
+    ("/v1/chat/completions", "/api/chat", CHAT, chat_line),
+    ("/v1/completions", "/api/generate", {"model": "echo", "prompt": "Once"}, generate_line),
+], ids=["chat", "completions"])
+def test_a_stream_that_ends_cleanly_without_its_done_line_ends_with_an_error_event(stack, path, upstream_path, body,
+                                                                                  line):
+    fake, http = stack
+    fake.handlers[upstream_path] = _streamed(line("Once"), line(" upon"))
+    response = http.post(path, json={**body, "stream": True})
+    assert response.status_code == 200
+    events = sse_events(response.text)
+    assert "[DONE]" not in events and len(events) == 3, events
+    assert all(choice["finish_reason"] is None for event in events[:-1] for choice in event["choices"])
+    error = events[-1]["error"]
+    assert (error["type"], error["code"]) == ("upstream_error", "upstream_unavailable")
+    assert CUT_SHORT in error["message"] and fake.url in error["message"], error
+    fake.heal()
+    _serves_normally(http)
+
+
+@pytest.mark.parametrize(("path", "upstream_path", "body", "handler"), [
+    ("/v1/chat/completions", "/api/chat", CHAT, _whole(chat_line("Once"))),
+    ("/v1/completions", "/api/generate", {"model": "echo", "prompt": "Once"}, _whole(generate_line(" upon"))),
+    ("/v1/chat/completions", "/api/chat", {**CHAT, "stream": True}, _streamed()),
+], ids=["chat-whole", "completions-whole", "chat-stream-empty"])
+def test_an_answer_that_is_not_done_is_a_502_not_a_complete_answer(stack, path, upstream_path, body, handler):
+    fake, http = stack
+    fake.handlers[upstream_path] = handler
+    error = _error(http.post(path, json=body), 502, "upstream_unavailable")
+    assert CUT_SHORT in error["message"] and fake.url in error["message"], error
+    fake.heal()
+    _serves_normally(http)
+
+
 @pytest.mark.parametrize("body", [b"<html>oops</html>", b"[1, 2]", b'{"models": 5}', b'{"models": [{"model": 5}]}',
                                   b'"models"', b"null"])
 def test_a_garbage_model_list_is_a_502_and_the_upstream_is_used_again_once_it_answers_well(stack, body):

@@ -278,3 +278,48 @@ def test_an_unhealthy_upstream_is_retried_in_the_background(httpx_mock):
         assert first.json()["backends"]["ollama"]["upstreams"][0]["error"] == "unreachable: the connection failed"
         assert client.get("/health").json()["backends"]["ollama"]["upstreams"][0]["healthy"] is True
         assert [model["id"] for model in client.get("/v1/models").json()["data"]] == [MODEL]
+
+
+_CUT_SHORT = "ended the answer before it finished"
+
+
+@pytest.mark.parametrize(("path", "upstream_path", "body", "lines"), [
+    ("/v1/chat/completions", "/api/chat", {"messages": [{"role": "user", "content": "story"}]},
+     [chat_part(MODEL, "Once"), chat_part(MODEL, " upon")]),
+    ("/v1/completions", "/api/generate", {"prompt": "Once"},
+     [generate_part(MODEL, " upon"), generate_part(MODEL, " a")]),
+], ids=["chat", "completions"])
+def test_a_stream_that_ends_without_its_done_line_ends_with_an_error_event_not_done(
+        serve_ollama, httpx_mock, path, upstream_path, body, lines):
+    client = serve_ollama({UPSTREAM_A: [MODEL]})
+    httpx_mock.add_response(url=f"{UPSTREAM_A}{upstream_path}", content=ndjson(*lines))
+    response = client.post(path, json={"model": MODEL, "stream": True, **body})
+    assert response.status_code == 200
+    events = sse_events(response.text)
+    assert "[DONE]" not in events
+    assert all(choice["finish_reason"] is None for event in events[:-1] for choice in event["choices"])
+    assert len(events) == len(lines) + 1
+    error = events[-1]["error"]
+    assert (error["type"], error["code"]) == ("upstream_error", "upstream_unavailable")
+    assert _CUT_SHORT in error["message"] and UPSTREAM_A in error["message"], error
+
+
+@pytest.mark.parametrize(("path", "upstream_path", "body", "answer"), [
+    ("/v1/chat/completions", "/api/chat", {"messages": [{"role": "user", "content": "story"}], "stream": False},
+     chat_part(MODEL, "Once")),
+    ("/v1/completions", "/api/generate", {"prompt": "Once", "stream": False}, generate_part(MODEL, " upon")),
+    ("/v1/chat/completions", "/api/chat", {"messages": [{"role": "user", "content": "story"}], "stream": True}, None),
+    ("/v1/completions", "/api/generate", {"prompt": "Once", "stream": True}, None),
+], ids=["chat-whole-not-done", "completions-whole-not-done", "chat-stream-empty", "completions-stream-empty"])
+def test_an_answer_that_is_not_done_is_a_502_not_a_complete_answer(serve_ollama, httpx_mock, path, upstream_path,
+                                                                  body, answer):
+    client = serve_ollama({UPSTREAM_A: [MODEL]})
+    if answer is None:
+        httpx_mock.add_response(url=f"{UPSTREAM_A}{upstream_path}", content=b"")
+    else:
+        httpx_mock.add_response(url=f"{UPSTREAM_A}{upstream_path}", json=answer)
+    response = client.post(path, json={"model": MODEL, **body})
+    assert response.status_code == 502, response.text
+    error = response.json()["error"]
+    assert (error["type"], error["code"]) == ("upstream_error", "upstream_unavailable")
+    assert _CUT_SHORT in error["message"] and UPSTREAM_A in error["message"], error
