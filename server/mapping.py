@@ -68,6 +68,18 @@ def _options(body: ChatCompletionRequest | CompletionRequest, max_tokens: int | 
     return options
 
 
+def _check_tool_choice(choice: str | dict[str, Any] | None) -> None:
+    # Neither backend can force a call: Ollama's chat API has no tool_choice, llama.cpp here takes no tools.
+    # Passing "required" on as "auto" would let the model answer in prose while the client waits for a call.
+    if choice is None or choice in ("auto", "none"):
+        return
+    shown = repr(choice) if isinstance(choice, str) else json.dumps(choice)
+    raise BadRequestError(f"tool_choice {shown} is not supported: this server cannot force the model to call a tool",
+                          param="tool_choice",
+                          hint='Send tool_choice "auto" (or leave it out) and let the model decide, or send only '
+                               "the one tool you want called in `tools`.")
+
+
 def _content(message: ChatMessage, index: int) -> str:
     if message.content is None or isinstance(message.content, str):
         return message.content or ""
@@ -125,6 +137,7 @@ def chat_to_generate(body: ChatCompletionRequest) -> GenerateRequest:
                 raise BadRequestError("response_format json_schema needs a `schema` object",
                                       param="response_format.json_schema.schema")
             fmt = schema
+    _check_tool_choice(body.tool_choice)
     tools = body.tools if body.tools and body.tool_choice != "none" else None
     return GenerateRequest(model=body.model, messages=messages, options=_options(body, max_tokens), format=fmt,
                            tools=tools)

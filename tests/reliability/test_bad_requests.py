@@ -20,6 +20,7 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 MODEL = "llama3.2:latest"
 USER = [{"role": "user", "content": "hi"}]
 CHAT = "/v1/chat/completions"
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
 
 # (id, path, JSON body (bytes: sent as is), status, param, words the message must hold)
 CASES = [
@@ -52,6 +53,12 @@ CASES = [
      ["n=2 is not supported", "Send n=1"]),
     ("stream not a bool", CHAT, {"model": MODEL, "messages": USER, "stream": "yes"}, 400, "stream",
      ["Expected `bool`, got `str`"]),
+    ("tool_choice required", CHAT, {"model": MODEL, "messages": USER, "tools": TOOLS, "tool_choice": "required"},
+     400, "tool_choice", ["tool_choice 'required' is not supported", 'Send tool_choice "auto"',
+                          "only the one tool you want called"]),
+    ("tool_choice names a function", CHAT, {"model": MODEL, "messages": USER, "tools": TOOLS, "tool_choice": {
+        "type": "function", "function": {"name": "get_weather"}}}, 400, "tool_choice",
+     ['"name": "get_weather"', "cannot force the model to call a tool", "only the one tool you want called"]),
     ("body is a list", CHAT, [USER], 400, None, ["Expected `object`, got `array`"]),
     ("invalid JSON", CHAT, b'{"model": "llama3.2", "messages": [', 400, None,
      ["invalid JSON body", "Send one JSON object", "Content-Type: application/json"]),

@@ -62,10 +62,31 @@ def test_chat_messages(name, messages, expected):
     assert chat_to_generate(_chat(messages=messages)).messages == expected
 
 
-def test_tool_choice_none_sends_no_tools():
-    tools = [{"type": "function", "function": {"name": "f"}}]
-    assert chat_to_generate(_chat(tools=tools)).tools == tools
-    assert chat_to_generate(_chat(tools=tools, tool_choice="none")).tools is None
+TOOLS = [{"type": "function", "function": {"name": "f"}}]
+
+
+@pytest.mark.parametrize(("name", "body", "tools"), [
+    ("no tool_choice offers the tools", {"tools": TOOLS}, TOOLS),
+    ("auto offers the tools", {"tools": TOOLS, "tool_choice": "auto"}, TOOLS),
+    ("none sends no tools", {"tools": TOOLS, "tool_choice": "none"}, None),
+    ("auto without tools sends none", {"tool_choice": "auto"}, None),
+])
+def test_tool_choice_the_backends_can_honour(name, body, tools):
+    assert chat_to_generate(_chat(**body)).tools == tools
+
+
+@pytest.mark.parametrize(("name", "choice", "shown"), [
+    ("required", "required", "'required'"),
+    ("a named function", {"type": "function", "function": {"name": "f"}},
+     '{"type": "function", "function": {"name": "f"}}'),
+    ("an unknown word", "any", "'any'"),
+])
+def test_tool_choice_that_forces_a_call_is_refused_and_says_what_to_send(name, choice, shown):
+    with pytest.raises(BadRequestError) as caught:
+        chat_to_generate(_chat(tools=TOOLS, tool_choice=choice))
+    assert caught.value.param == "tool_choice"
+    assert caught.value.message.startswith(f"tool_choice {shown} is not supported")
+    assert 'tool_choice "auto"' in caught.value.hint and "only the one tool" in caught.value.hint
 
 
 @pytest.mark.parametrize(("body", "param"), [
