@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from tunesmith.packager.quantize import QuantizeResult
 
 __all__ = ["CardFile", "ModelCard", "card_file", "render_model_card"]
 
@@ -23,6 +26,10 @@ class CardFile:
     name: str
     quant: str
     size_bytes: int
+    # For a quantized file: tensors per storage type as llama.cpp wrote them, and how many it stored in another
+    # type than `quant` asks for (rows its blocks do not divide).
+    tensor_types: Mapping[str, int] | None = None
+    fallbacks: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,8 +105,15 @@ def render_model_card(card: ModelCard) -> str:
     ]
     if card.system:
         lines += ["System prompt:", "", "```text", card.system, "```", ""]
-    if card.quality_markdown:
-        lines += ["## Quality", "", card.quality_markdown.rstrip(), ""]
+    quantized = [f for f in card.files if f.tensor_types]
+    if card.quality_markdown or quantized:
+        lines += ["## Quality", ""]
+        if card.quality_markdown:
+            lines += [card.quality_markdown.rstrip(), ""]
+        if quantized:
+            lines += ["Tensor types llama.cpp stored in each quantized file:", "",
+                      "| file | tensors per type | stored in another type than asked |", "|---|---|---|",
+                      *(f"| `{f.name}` | {_types(f.tensor_types)} | {_fallbacks(f)} |" for f in quantized), ""]
     lines += ["Packaged with [tunesmith](https://github.com/tunesmith-ai/tunesmith).", ""]
     return "\n".join(lines)
 
@@ -108,6 +122,16 @@ def _summary(card: ModelCard) -> str:
     base = f"`{card.base_model}`" if card.base_model else "its base model"
     what = f"{base} fine-tuned with a LoRA adapter, merged" if card.adapter else base
     return f"{what}, converted to GGUF and quantized for llama.cpp and Ollama ({card.family} chat template)."
+
+
+def _types(tensor_types: Mapping[str, int]) -> str:
+    return ", ".join(f"{count} × {kind}" for kind, count in tensor_types.items())
+
+
+def _fallbacks(file: CardFile) -> str:
+    if not file.fallbacks:
+        return "none"
+    return f"{file.fallbacks} (rows not a multiple of {file.quant}'s block size)"
 
 
 def _size(size: int) -> str:
@@ -123,5 +147,8 @@ def _cell(value: Any) -> str:
     return ", ".join(f"`{item!r}`" if isinstance(item, str) else f"`{item}`" for item in items).replace("|", "\\|")
 
 
-def card_file(path: Path, quant: str) -> CardFile:
-    return CardFile(path.name, quant, path.stat().st_size)
+def card_file(path: Path, quant: str, quantized: QuantizeResult | None = None) -> CardFile:
+    """The card's entry for `path`; `quantized` is what `quantize_gguf` reported when it wrote the file."""
+    if quantized is None:
+        return CardFile(path.name, quant, path.stat().st_size)
+    return CardFile(path.name, quant, path.stat().st_size, dict(quantized.tensor_types), quantized.fallbacks)

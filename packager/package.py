@@ -60,7 +60,7 @@ class PackageResult:
 
 def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageResult:
     """Build the package folder `spec.out`; raise a TunesmithError on bad input before any long step."""
-    from tunesmith.packager.quantize import QUANT_TYPES, quantize_gguf
+    from tunesmith.packager.quantize import QUANT_TYPES, QuantizeResult, quantize_gguf
 
     out = spec.out.resolve()
     name = spec.name or out.name
@@ -82,12 +82,13 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
 
     with atomic_dir(out, replace=spec.force) as tmp:
         files: dict[str, Path] = {}
+        written: dict[str, QuantizeResult] = {}
         for quant in quants:
             target = tmp / f"{name}-{quant}.gguf"
             if quant == "F16":
                 _link_or_copy(f16, target)
             else:
-                quantize_gguf(f16, target, quant, progress=progress)
+                written[quant] = quantize_gguf(f16, target, quant, progress=progress)
             files[quant] = target
         report = measure_quality(
             model_dir, f16, {q: p for q, p in files.items() if q != "F16"},
@@ -96,20 +97,22 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
             progress=progress,
         )
         (tmp / "Modelfile").write_text(render_modelfile(modelfile), encoding="utf-8")
-        (tmp / "quality.json").write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+        # What llama.cpp really stored per file: a type it could not use for some rows is a quality fact too.
+        quality = {**report.to_json(), "files": {quant: result.to_json() for quant, result in written.items()}}
+        (tmp / "quality.json").write_text(json.dumps(quality, indent=2) + "\n", encoding="utf-8")
         license_text = _license_text(base.path)
         if license_text:
             (tmp / "LICENSE").write_text(license_text, encoding="utf-8")
         known_id, known_license = known_identity(base.path)
         card = ModelCard(
-            name=name, files=[card_file(path, quant) for quant, path in files.items()], family=chat.family,
-            parameters=modelfile.parameters, base_model=spec.base_model_id or _base_model_id(spec) or known_id,
+            name=name, files=[card_file(path, quant, written.get(quant)) for quant, path in files.items()],
+            family=chat.family, parameters=modelfile.parameters, base_model=spec.base_model_id or _base_model_id(spec) or known_id,
             license=spec.license or known_license, adapter=str(spec.adapter) if spec.adapter else None,
             system=spec.system, quality_markdown=report.to_markdown(),
         )
         (tmp / "README.md").write_text(render_model_card(card), encoding="utf-8")
     shutil.rmtree(work.parent, ignore_errors=True)
-    return PackageResult(out, name, sorted(out.iterdir()), chat.family, chat.note, report.to_json(), report.passed)
+    return PackageResult(out, name, sorted(out.iterdir()), chat.family, chat.note, quality, report.passed)
 
 
 def _check_quants(requested: Sequence[str], valid: Mapping[str, Any]) -> list[str]:

@@ -47,6 +47,11 @@ class QuantizeResult:
     size_bytes: int
     fallbacks: int = 0
 
+    def to_json(self) -> dict[str, object]:
+        """The record quality.json keeps per quantized file."""
+        return {"file": self.path.name, "quant": self.quant, "size_bytes": self.size_bytes,
+                "tensor_types": dict(self.tensor_types), "fallbacks": self.fallbacks}
+
     def summary(self) -> str:
         counts = ", ".join(f"{count} × {name}" for name, count in self.tensor_types.items())
         text = f"{self.path.name} ({self.quant}, {self.size_bytes / 2**20:.1f} MiB): {counts}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from tunesmith.packager.card import CardFile, ModelCard, render_model_card
@@ -60,3 +61,26 @@ def test_card_escapes_pipes_in_parameter_values_so_the_table_stays_intact():
     row = next(line for line in text.splitlines() if line.startswith("| stop |"))
     assert row.count(" | ") == 1  # one column separator: the stops' own pipes are escaped
     assert "<\\|im_end\\|>" in row
+
+
+_Q4 = CardFile("m-Q4_K_M.gguf", "Q4_K_M", 1, {"Q5_0": 96, "Q4_K": 60, "F32": 61}, 96)
+_Q8 = CardFile("m-Q8_0.gguf", "Q8_0", 1, {"Q8_0": 10, "F32": 5}, 0)
+_F16 = CardFile("m-F16.gguf", "F16", 1)
+
+# (case id, files, quality markdown, the tensor-type rows the card must hold)
+TENSOR_TYPE_CASES = [
+    ("fallbacks", [_Q4], None,
+     ["| `m-Q4_K_M.gguf` | 96 × Q5_0, 60 × Q4_K, 61 × F32 | 96 (rows not a multiple of Q4_K_M's block size) |"]),
+    ("no fallbacks", [_Q8], "| check | value |", ["| `m-Q8_0.gguf` | 10 × Q8_0, 5 × F32 | none |"]),
+    ("f16 has no row", [_F16, _Q8], None, ["| `m-Q8_0.gguf` | 10 × Q8_0, 5 × F32 | none |"]),
+    ("only f16, no quality", [_F16], None, []),
+]
+
+
+@pytest.mark.parametrize(("files", "quality", "rows"), [c[1:] for c in TENSOR_TYPE_CASES],
+                         ids=[c[0] for c in TENSOR_TYPE_CASES])
+def test_card_quality_section_lists_tensor_types_and_fallbacks_per_quantized_file(files, quality, rows):
+    text = render_model_card(_card(files=files, quality_markdown=quality))
+    table = [line for line in text.splitlines() if line.startswith("| `m-") and " × " in line]
+    assert table == rows
+    assert ("## Quality" in text) == bool(rows or quality)

@@ -94,6 +94,41 @@ def test_package_with_adapter_matches_the_merged_model_logits(tmp_path, tiny_bas
     assert (got.argmax(-1) == expected.argmax(-1)).mean() == 1.0
 
 
+def _header_types(gguf_path: Path) -> tuple[dict[str, int], int]:
+    """Tensors per storage type as gguf-py reads them, and how many of the layers' tensors are matrices."""
+    import collections
+
+    import gguf
+
+    tensors = gguf.GGUFReader(gguf_path).tensors
+    counts = collections.Counter(t.tensor_type.name for t in tensors)
+    return dict(counts), sum(1 for t in tensors if len(t.shape) == 2 and t.name.startswith("blk."))
+
+
+def test_quality_report_and_card_record_the_tensor_types_llama_cpp_wrote(tmp_path, tiny_base):
+    out = tmp_path / "pkg"
+    result = build_package(PackageSpec(base=tiny_base, out=out, quants=["Q4_K_M", "F16"]))
+    quality = json.loads((out / "quality.json").read_text())
+    assert quality == result.quality
+    assert list(quality["files"]) == ["Q4_K_M"]  # the f16 file is the converter's own, nothing was quantized
+    record = quality["files"]["Q4_K_M"]
+    types, matrices = _header_types(out / "pkg-Q4_K_M.gguf")
+    assert record["file"] == "pkg-Q4_K_M.gguf" and record["quant"] == "Q4_K_M"
+    assert record["tensor_types"] == types
+    assert record["size_bytes"] == (out / "pkg-Q4_K_M.gguf").stat().st_size
+    # Every layer matrix of the tiny model is 64 or 128 wide: no K-quant block (256) fits, so all of them fall back
+    # (the tied embedding llama.cpp stores as Q8_0 by its own rule for narrow rows, which is no fallback).
+    assert not any(kind.endswith("_K") for kind in types)
+    assert types["Q8_0"] >= 1 and types["Q5_0"] >= 1
+    assert record["fallbacks"] == matrices > 0
+    card = (out / "README.md").read_text()
+    row = next(line for line in card.splitlines() if line.startswith("| `pkg-Q4_K_M.gguf` |") and " × " in line)
+    for kind, count in types.items():
+        assert f"{count} × {kind}" in row
+    assert row.endswith(f"| {matrices} (rows not a multiple of Q4_K_M's block size) |")
+    assert not [line for line in card.splitlines() if line.startswith("| `pkg-F16.gguf` |") and " × " in line]
+
+
 def test_existing_package_is_kept_without_force(tmp_path, tiny_base):
     out = tmp_path / "pkg"
     out.mkdir()
