@@ -211,16 +211,32 @@ def _phi3_long_rope(w: gguf.GGUFWriter, hp: Hparams) -> Iterator[tuple[gguf.MODE
         return
     original = _phi3_original_ctx(hp)
     scale = hp.need("n_positions", "max_position_embeddings") / original
-    kind = hp.rope.get("rope_type", "").lower()
+    kind = str(hp.rope.get("rope_type") or "").lower()
     if kind in ("su", "longrope"):
         attn_factor = math.sqrt(1 + math.log(scale) / math.log(original)) if scale > 1.0 else 1.0
     elif kind == "yarn":
         attn_factor = 0.1 * math.log(scale) + 1.0 if scale > 1.0 else 1.0
     else:
-        raise ValueError(f"rope_scaling.rope_type {kind!r} is not supported for Phi-3 long context")
+        key = _rope_type_key(hp)
+        raise ModelError(f"{key} {hp.rope.get('rope_type')!r} is not supported for Phi-3's long-context factors "
+                         f"(long_factor / short_factor)", where=f"{hp.where}: {key}",
+                         hint=f"Set {key} to one of {', '.join(map(repr, _PHI3_LONG_ROPE_TYPES))}, as the model's "
+                              f"published config.json does.")
     w.add_rope_scaling_attn_factors(attn_factor)
     yield gguf.MODEL_TENSOR.ROPE_FACTORS_LONG, torch.tensor(long_factors, dtype=torch.float32)
     yield gguf.MODEL_TENSOR.ROPE_FACTORS_SHORT, torch.tensor(short_factors, dtype=torch.float32)
+
+
+_PHI3_LONG_ROPE_TYPES = ("longrope", "su", "yarn")
+
+
+def _rope_type_key(hp: Hparams) -> str:
+    # The key as the user's config.json spells it, so the message points at the line to edit.
+    for section in ("rope_parameters", "rope_scaling"):
+        if isinstance(hp.raw.get(section), dict):
+            inner = "type" if "type" in hp.raw[section] and "rope_type" not in hp.raw[section] else "rope_type"
+            return f"{section}.{inner}"
+    return "rope_scaling.rope_type"
 
 
 def _llama3_rope_freqs(w: gguf.GGUFWriter, hp: Hparams) -> Iterator[tuple[gguf.MODEL_TENSOR, Any]]:

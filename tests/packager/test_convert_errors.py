@@ -131,3 +131,62 @@ def test_interrupted_conversion_keeps_the_previous_file_and_leaves_no_partial_on
         convert_to_gguf(tiny_model("llama"), out, progress=Interrupt())
     assert out.read_bytes() == b"previous good file"
     assert [p.name for p in tmp_path.iterdir()] == ["model.gguf"]
+
+
+def _phi3_long_config(rope_section: str, rope: dict) -> dict:
+    return {"architectures": ["Phi3ForCausalLM"], "hidden_size": 64, "num_attention_heads": 4,
+            "max_position_embeddings": 512, "original_max_position_embeddings": 256,
+            rope_section: {"long_factor": [1.0, 2.0], "short_factor": [1.0, 1.0], **rope}}
+
+
+# (case id, config.json of a Phi-3 long-context model, the key the error must name, the value it must quote)
+PHI3_ROPE_CASES = [
+    ("rope_parameters", _phi3_long_config("rope_parameters", {"rope_type": "dynamic", "rope_theta": 1e4}),
+     "rope_parameters.rope_type", "'dynamic'"),
+    ("rope_scaling-rope_type", _phi3_long_config("rope_scaling", {"rope_type": "linear"}),
+     "rope_scaling.rope_type", "'linear'"),
+    ("rope_scaling-type", _phi3_long_config("rope_scaling", {"type": "ntk"}), "rope_scaling.type", "'ntk'"),
+    ("no-type", _phi3_long_config("rope_scaling", {}), "rope_scaling.rope_type", "None"),
+]
+
+
+@pytest.mark.parametrize(("config", "key", "value"), [c[1:] for c in PHI3_ROPE_CASES],
+                         ids=[c[0] for c in PHI3_ROPE_CASES])
+def test_unknown_phi3_long_rope_type_names_the_key_the_value_and_the_supported_ones(config, key, value):
+    import gguf
+
+    from tunesmith.packager.gguf_arch import FAMILIES, Hparams
+
+    hparams = Hparams(config, where="/models/phi/config.json")
+    writer = gguf.GGUFWriter(path=None, arch="phi3")
+    with pytest.raises(ModelError) as caught:
+        list(FAMILIES["Phi3ForCausalLM"].extra_tensors(writer, hparams))
+    message = str(caught.value)
+    assert message.startswith(f"/models/phi/config.json: {key}: {key} {value} is not supported")
+    for supported in ("'longrope'", "'su'", "'yarn'"):
+        assert supported in message
+
+
+@pytest.mark.parametrize("kind", ["longrope", "su", "yarn", "LongRoPE"])
+def test_supported_phi3_long_rope_types_write_both_factor_tensors(kind):
+    import gguf
+
+    from tunesmith.packager.gguf_arch import FAMILIES, Hparams
+
+    hparams = Hparams(_phi3_long_config("rope_scaling", {"rope_type": kind}))
+    tensors = list(FAMILIES["Phi3ForCausalLM"].extra_tensors(gguf.GGUFWriter(path=None, arch="phi3"), hparams))
+    assert [name for name, _ in tensors] == [gguf.MODEL_TENSOR.ROPE_FACTORS_LONG, gguf.MODEL_TENSOR.ROPE_FACTORS_SHORT]
+    assert tensors[0][1].tolist() == [1.0, 2.0]
+
+
+def test_unknown_phi3_long_rope_type_in_a_model_folder_stops_the_conversion(tiny_model, tmp_path):
+    folder = copy_model(tiny_model("phi3-long"), tmp_path / "phi3-long")
+    config = json.loads((folder / "config.json").read_text())
+    section = "rope_parameters" if isinstance(config.get("rope_parameters"), dict) else "rope_scaling"
+    config[section] = {**config[section], "rope_type": "dynamic"}
+    config[section].pop("type", None)
+    (folder / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "out" / "model.gguf"
+    with pytest.raises(ModelError, match=rf"config.json: {section}.rope_type: .*'dynamic' is not supported"):
+        convert_to_gguf(folder, out)
+    assert not out.exists()
