@@ -21,7 +21,8 @@ __all__ = ["RequestRecord", "Metrics", "record_of", "observe_middleware"]
 _log = logging.getLogger("tunesmith.server.access")
 _KEY = "tunesmith_record"
 # Metric labels use route templates, never raw paths, so unknown URLs cannot blow up the series count.
-_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/health", "/metrics")
+_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/v1/publish", "/health",
+           "/metrics")
 
 
 @dataclass
@@ -63,6 +64,8 @@ class Metrics:
 def _route(path: str) -> str:
     if path.startswith("/v1/models/"):
         return "/v1/models/{model}"
+    if path.startswith("/v1/publish/"):
+        return "/v1/publish/{job_id}"
     return path if path in _ROUTES else "other"
 
 

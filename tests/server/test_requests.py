@@ -145,3 +145,18 @@ def test_failed_requests_are_logged_with_their_error(serve_ollama, caplog):
         client.post("/v1/chat/completions", json={"model": "ghost", "messages": USER})
     [line] = [json.loads(record.message) for record in caplog.records if "chat/completions" in record.message]
     assert line["status"] == 404 and "'ghost' is not served here" in line["error"] and line["model"] == "ghost"
+
+
+@pytest.mark.parametrize(("method", "path", "status", "route"), [
+    ("POST", "/v1/publish", 400, "/v1/publish"),
+    ("GET", "/v1/publish/pub_123abc", 404, "/v1/publish/{job_id}"),
+    ("GET", "/v1/models/llama3.2:latest", 200, "/v1/models/{model}"),
+    ("GET", "/v1/models/library/llama3.2", 404, "/v1/models/{model}"),
+], ids=["publish", "publish job", "model", "model id with a slash"])
+def test_metrics_label_each_request_with_its_route_template(serve_ollama, method, path, status, route):
+    client = serve_ollama({UPSTREAM_A: [MODEL]})
+    body = {"json": {"package": "/nowhere"}} if method == "POST" else {}
+    assert client.request(method, path, **body).status_code == status
+    [line] = [line for line in client.get("/metrics").text.splitlines()
+              if line.startswith("tunesmith_requests_total{") and 'route="/metrics"' not in line]
+    assert f'route="{route}",status="{status}"' in line, line
