@@ -2,7 +2,8 @@
 and sentence boundaries, with a tail of the previous chunk repeated as overlap.
 
 Hand-written because text splitters in the libraries count characters or need their own tokenizer; ours must count
-the exact tokens the model will see. Only a sentence longer than a whole window is cut mid-sentence.
+the exact tokens the model will see. Only a sentence longer than a whole window is cut mid-sentence. The text keeps
+its layout: line breaks and indentation (verse, code) and closing quotes stay as they were.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ __all__ = ["chunk_records", "chunk_text"]
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _BLOCK = 8
 _PARAGRAPH_FILL = 0.75
-_SENTENCE = re.compile(r"(?<=[.!?…。！？])[\"'”’)\]]*\s+")
+# A sentence ends at its punctuation and any closing quotes or brackets; the whitespace after it is the separator.
+_SENTENCE_END = re.compile(r"[.!?…。！？][\"'”’)\]]*(\s+)")
 
 
 def _count(tokenizer: Any, texts: list[str]) -> list[int]:
@@ -27,13 +29,26 @@ def _count(tokenizer: Any, texts: list[str]) -> list[int]:
     return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
+def _sentences(paragraph: str) -> list[tuple[str, str]]:
+    """(separator-before, sentence) pairs; indentation after a line break belongs to the sentence it starts."""
+    pieces: list[tuple[str, str]] = []
+    sep, start = "", 0
+    for match in _SENTENCE_END.finditer(paragraph):
+        space = match.group(1)
+        newline = space.rfind("\n") + 1
+        pieces.append((sep, paragraph[start:match.start(1)]))
+        sep, start = space[:newline] or space, match.start(1) + (newline or len(space))
+    pieces.append((sep, paragraph[start:]))
+    return [(sep, sentence) for sep, sentence in pieces if sentence.strip()]
+
+
 def _units(text: str, tokenizer: Any, max_tokens: int) -> list[tuple[str, str, int]]:
     """Split text into sentence units (separator-before, sentence, tokens) that each fit in a window."""
     pieces: list[tuple[str, str]] = []
-    paragraphs = [p.strip() for p in _PARAGRAPH.split(text) if p.strip()]
+    paragraphs = [p.rstrip() for p in _PARAGRAPH.split(text) if p.strip()]
     for p_index, paragraph in enumerate(paragraphs):
-        sentences = [s for s in _SENTENCE.split(paragraph) if s.strip()]
-        pieces += [("\n\n" if p_index and s_index == 0 else " ", s) for s_index, s in enumerate(sentences)]
+        sentences = _sentences(paragraph)
+        pieces += [("\n\n" if p_index and s_index == 0 else sep, s) for s_index, (sep, s) in enumerate(sentences)]
     units: list[tuple[str, str, int]] = []
     for (sep, sentence), size in zip(pieces, _count(tokenizer, [s for _, s in pieces])):
         if size <= max_tokens:

@@ -63,6 +63,27 @@ def test_a_sentence_longer_than_the_window_is_cut_by_tokens(tokenizer):
     assert "".join(chunks).replace(" ", "") == run_on.replace(" ", "")
 
 
+VERSE = ("The keeper wrote:\n\n    The lamp is lit.\n      The sea is grey.\n    The gulls are home.\n\n"
+         + "\n\n".join(f"\"Light {i} burns,\" he said. (The night was long.) Dawn came at last!\n  Then sleep."
+                       for i in range(12)))
+CODE = "Run this:\n\n" + "\n\n".join(f"def step_{i}(x):\n    y = x + {i}.\n    return y." for i in range(15))
+
+
+@pytest.mark.parametrize("text, phrase", [
+    pytest.param(VERSE, '"Light 3 burns," he said.', id="verse and quotes"),
+    pytest.param(CODE, "    return y.", id="code"),
+])
+@pytest.mark.parametrize("max_tokens, overlap", [(40, 0), (64, 16), (2000, 0)])
+def test_chunks_keep_the_layout_of_the_text(tokenizer, text, phrase, max_tokens, overlap):
+    chunks = chunk_text(text, tokenizer, max_tokens, overlap)
+    assert all(chunk in text for chunk in chunks)  # verbatim: line breaks, indentation and quotes as written
+    if max_tokens >= _tokens(tokenizer, text):
+        assert chunks == [text]
+    else:
+        assert len(chunks) > 1
+    assert any(phrase in chunk for chunk in chunks)
+
+
 def test_chunk_records_keep_chats_and_label_chunks_with_their_origin(tokenizer):
     chat = Record("chat", "qa.csv:2", messages=({"role": "user", "content": "hi"},), group="g-chat")
     book = Record("text", "book.txt", text=BOOK, group="g-book")
