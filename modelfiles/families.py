@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-__all__ = ["ChatFamily", "FAMILIES", "detect_family", "family_named", "matching_families"]
+__all__ = ["ChatFamily", "FAMILIES", "detect_family", "matching_families"]
 
 _Messages = list[dict[str, str]]
 
@@ -140,11 +140,3 @@ def detect_family(chat_template: str) -> ChatFamily | None:
 def matching_families(chat_template: str) -> list[ChatFamily]:
     """Every registry family whose markers all appear in the template, most specific first."""
     return [family for family in FAMILIES if all(marker in chat_template for marker in family.markers)]
-
-
-def family_named(name: str) -> ChatFamily:
-    """The registry family called `name`; KeyError listing the known names when there is none."""
-    for family in FAMILIES:
-        if family.name == name:
-            return family
-    raise KeyError(f"no chat family {name!r}; known: {', '.join(f.name for f in FAMILIES)}")

@@ -1,15 +1,14 @@
-"""Opening a Hugging Face model folder: check it is complete before any long step, and stream its tensors.
+"""Opening a Hugging Face model folder: check it is complete (config, tokenizer, readable weights) before any long step.
 
 Every failure names the folder and the missing or broken piece, so a wrong `--base` fails in a second, not after a
-ten-minute merge. Tensors are read lazily from safetensors (mmap), one at a time, to keep peak memory near one tensor.
+ten-minute merge. Only the safetensors headers are read here; the converter reads the tensors themselves.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,37 +28,15 @@ class ModelFolder:
     config: dict[str, Any]
     weight_files: tuple[Path, ...]
     tokenizer_files: tuple[Path, ...]
-    tensor_index: dict[str, Path] = field(repr=False)
 
     @property
     def architecture(self) -> str:
         return self.config["architectures"][0]
 
     @property
-    def model_type(self) -> str:
-        return str(self.config.get("model_type", ""))
-
-    @property
     def quantization(self) -> dict[str, Any] | None:
         """The `quantization_config` of a quantized checkpoint (e.g. bitsandbytes 4-bit), else None."""
         return self.config.get("quantization_config")
-
-    def tensor_names(self) -> list[str]:
-        return list(self.tensor_index)
-
-    def iter_tensors(self) -> Iterator[tuple[str, Any]]:
-        """Yield (name, torch.Tensor) one at a time, file by file, from memory-mapped safetensors."""
-        from safetensors import safe_open
-
-        for weight_file in self.weight_files:
-            with safe_open(weight_file, framework="pt") as handle:
-                for name in handle.keys():
-                    yield name, handle.get_tensor(name)
-
-    def read_json(self, name: str) -> dict[str, Any] | None:
-        """A JSON file of the folder (e.g. tokenizer_config.json), or None when absent."""
-        path = self.path / name
-        return _load_json(path) if path.is_file() else None
 
 
 def open_model_folder(path: str | Path) -> ModelFolder:
@@ -88,11 +65,9 @@ def open_model_folder(path: str | Path) -> ModelFolder:
                          where=str(folder),
                          hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.")
     weight_files = _weight_files(folder)
-    index = {}
     for weight_file in weight_files:
-        for name in _safetensors_names(weight_file):
-            index[name] = weight_file
-    return ModelFolder(folder, config, weight_files, tokenizer_files, index)
+        _check_safetensors(weight_file)
+    return ModelFolder(folder, config, weight_files, tokenizer_files)
 
 
 def _load_json(path: Path) -> dict[str, Any]:
@@ -129,7 +104,7 @@ def _weight_files(folder: Path) -> tuple[Path, ...]:
                      hint="Copy the model's *.safetensors files (and model.safetensors.index.json if sharded) here.")
 
 
-def _safetensors_names(path: Path) -> list[str]:
+def _check_safetensors(path: Path) -> None:
     # Read the header ourselves: a truncated or foreign file is reported here, by name, before any long step.
     size = path.stat().st_size
     hint = "The file is truncated or not safetensors; download or save it again."
@@ -146,7 +121,6 @@ def _safetensors_names(path: Path) -> list[str]:
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ModelError("unreadable safetensors file (header is not JSON)", where=str(path), hint=hint) from err
     data_size = size - 8 - header_len
-    names = []
     for name, info in header.items():
         if name == "__metadata__":
             continue
@@ -154,5 +128,3 @@ def _safetensors_names(path: Path) -> list[str]:
         if not offsets or len(offsets) != 2 or offsets[1] > data_size:
             raise ModelError(f"unreadable safetensors file (tensor {name!r} lies beyond the end of the file)",
                              where=str(path), hint=hint)
-        names.append(name)
-    return names

@@ -22,14 +22,52 @@ def _valid_folder(root: Path) -> Path:
     return folder
 
 
-def test_open_model_folder_reads_config_and_tensor_names(tmp_path):
-    folder = open_model_folder(_valid_folder(tmp_path))
+def test_open_model_folder_reads_what_convert_and_merge_use(tmp_path):
+    path = _valid_folder(tmp_path)
+    folder = open_model_folder(path)
+    assert folder.path == path
     assert folder.architecture == "LlamaForCausalLM"
-    assert folder.model_type == "llama"
-    assert sorted(folder.tensor_names()) == ["a.weight", "b.weight"]
-    tensors = dict(folder.iter_tensors())
-    assert torch.equal(tensors["a.weight"], torch.ones(2, 3))
+    assert folder.config == {"architectures": ["LlamaForCausalLM"], "model_type": "llama"}
+    assert folder.weight_files == (path / "model.safetensors",)
+    assert folder.tokenizer_files == (path / "tokenizer.json",)
     assert folder.quantization is None
+
+
+def _shard(folder: Path) -> None:
+    (folder / "model.safetensors").unlink()
+    save_file({"b.weight": torch.zeros(4)}, folder / "model-00002-of-00002.safetensors")
+    save_file({"a.weight": torch.ones(2, 3)}, folder / "model-00001-of-00002.safetensors")
+    index = {"weight_map": {"b.weight": "model-00002-of-00002.safetensors",
+                            "a.weight": "model-00001-of-00002.safetensors"}}
+    (folder / "model.safetensors.index.json").write_text(json.dumps(index))
+
+
+def _quantized(folder: Path) -> None:
+    config = {"architectures": ["LlamaForCausalLM"], "quantization_config": {"quant_method": "bitsandbytes"}}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tokenizer.model").write_bytes(b"\0")
+
+
+# (case id, change to the valid folder, weight file names, tokenizer file names, quantization_config)
+LAYOUTS = [
+    ("single_file", lambda folder: None, ["model.safetensors"], ["tokenizer.json"], None),
+    ("sharded_in_shard_order", _shard, ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"],
+     ["tokenizer.json"], None),
+    ("quantized_with_both_tokenizers", _quantized, ["model.safetensors"], ["tokenizer.json", "tokenizer.model"],
+     {"quant_method": "bitsandbytes"}),
+]
+
+
+@pytest.mark.parametrize(("change", "weights", "tokenizers", "quantization"), [c[1:] for c in LAYOUTS],
+                         ids=[c[0] for c in LAYOUTS])
+def test_open_model_folder_lists_weights_tokenizers_and_quantization(tmp_path, change, weights, tokenizers,
+                                                                      quantization):
+    path = _valid_folder(tmp_path)
+    change(path)
+    folder = open_model_folder(path)
+    assert [p.name for p in folder.weight_files] == weights
+    assert [p.name for p in folder.tokenizer_files] == tokenizers
+    assert folder.quantization == quantization
 
 
 def _remove(name):
