@@ -186,3 +186,71 @@ def test_requantizing_is_refused_unless_asked(smollm2_f16, smollm2_q4_k_m, tmp_p
     assert not (tmp_path / "q8.gguf").exists()
     result = quantize_gguf(q4, tmp_path / "q8.gguf", "Q8_0", allow_requantize=True, threads=2)
     assert result.tensor_types.get("Q8_0", 0) == sum(1 for shape in _shapes(smollm2_f16).values() if len(shape) >= 2)
+
+
+@pytest.fixture(scope="session")
+def wide_tiny_f16(tmp_path_factory) -> Path:
+    """A tiny random Llama whose rows (256, 512) fit K-quant blocks, so every matrix can take the type asked for."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    from tunesmith.packager.embedded import embedded_base_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_base_dir())
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         tie_word_embeddings=True)
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("wide-tiny")
+    LlamaForCausalLM(config).to(torch.float16).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return reference_f16(folder, folder / "model-f16.gguf")
+
+
+# llama.cpp's choices for a two-layer model with a tied embedding: Q6_K stores every matrix as Q6_K; Q5_K_M keeps
+# Q5_K but gives the output (here the embedding) and the last layer's attn_v and ffn_down Q6_K ("more bits").
+_Q5_K_M_MORE_BITS = {"token_embd.weight", "blk.1.attn_v.weight", "blk.1.ffn_down.weight"}
+K_QUANT_CASES = [
+    ("Q6_K", lambda name: "Q6_K", {"Q6_K": 15, "F32": 5}),
+    ("Q5_K_M", lambda name: "Q6_K" if name in _Q5_K_M_MORE_BITS else "Q5_K", {"Q5_K": 12, "Q6_K": 3, "F32": 5}),
+]
+
+
+@pytest.mark.parametrize(("quant", "matrix_type", "counts"), K_QUANT_CASES, ids=[c[0] for c in K_QUANT_CASES])
+def test_k_quants_write_the_types_asked_for_and_llama_cpp_runs_them(wide_tiny_f16, tmp_path, quant, matrix_type,
+                                                                     counts):
+    import gguf
+
+    from tunesmith.packager.quality_llama import open_gguf
+
+    result = quantize_gguf(wide_tiny_f16, tmp_path / f"m-{quant}.gguf", quant, threads=2)
+    assert (result.quant, result.fallbacks, result.tensor_types) == (quant, 0, counts)
+    reader = gguf.GGUFReader(result.path)
+    assert int(reader.fields["general.file_type"].parts[-1][0]) == QUANT_TYPES[quant]
+    shapes = _shapes(wide_tiny_f16)
+    for name, kind in _types(result.path).items():
+        assert kind == (matrix_type(name) if len(shapes[name]) == 2 else "F32"), name
+
+    text = "The quick brown fox jumps over the lazy dog, and the farmer counts 1234 sheep in the field."
+    with open_gguf(wide_tiny_f16) as f16, open_gguf(result.path) as quantized:
+        ids = f16.tokenize(text)
+        expected, got = f16.logits(ids), quantized.logits(ids)
+    assert got.shape == expected.shape and np.isfinite(got).all()
+    cosine = (got * expected).sum(-1) / np.linalg.norm(got, axis=-1) / np.linalg.norm(expected, axis=-1)
+    assert cosine.min() >= 0.99, cosine.min()
+
+
+def test_q6_k_is_closer_to_f16_than_q5_k_m(wide_tiny_f16, tmp_path):
+    from tunesmith.packager.quality_llama import open_gguf
+
+    text = "Ollama serves GGUF files; llama.cpp reads them; tunesmith writes them from Hugging Face folders."
+    errors = {}
+    with open_gguf(wide_tiny_f16) as f16:
+        ids = f16.tokenize(text)
+        expected = f16.logits(ids)
+    for quant in ("Q5_K_M", "Q6_K"):
+        result = quantize_gguf(wide_tiny_f16, tmp_path / f"m-{quant}.gguf", quant, threads=2)
+        with open_gguf(result.path) as session:
+            errors[quant] = float(np.abs(session.logits(ids) - expected).mean())
+    assert 0 < errors["Q6_K"] < errors["Q5_K_M"]
