@@ -17,6 +17,7 @@ import pytest
 from tests.reliability.fault_upstream import (
     Exchange,
     FaultyOllama,
+    answer_chat,
     chat_line,
     generate_line,
     refused_url,
@@ -310,3 +311,40 @@ def test_a_client_gone_before_the_first_byte_closes_the_upstream_connection_with
     assert upstream.closed_at - gone <= CANCEL_BOUND_S
     fake.heal()
     _serves_normally(http)
+
+
+# ---- routing ----------------------------------------------------------------------------------------------------
+
+def _chats(fake: FaultyOllama) -> int:
+    return sum(connection.paths.count("/api/chat") for connection in fake.connections)
+
+
+def _in_flight(http: httpx.Client) -> list[int]:
+    return [upstream["in_flight"] for upstream in http.get("/health").json()["backends"]["ollama"]["upstreams"]]
+
+
+async def _streams_held_open(exchange: Exchange) -> None:
+    """A stream stays open until the peer leaves; a whole answer comes at once."""
+    handler = _endless(chat_line) if exchange.json_body().get("stream", True) else answer_chat
+    await handler(exchange)
+
+
+def test_requests_go_to_the_upstream_with_the_fewest_in_flight_while_a_stream_holds_the_other():
+    busy, idle = FaultyOllama(), FaultyOllama()
+    busy.handlers["/api/chat"] = _streams_held_open
+    with busy.running(), idle.running():
+        app = create_app(ServerSettings(ollama=(busy.url, idle.url), read_timeout=READ_TIMEOUT_S,
+                                        health_interval=3600))
+        with running(app) as base, httpx.Client(base_url=base, timeout=10) as http:
+            with http.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as held:
+                lines = held.iter_lines()  # kept: an iterator dropped mid-body closes the connection
+                assert next(lines).startswith("data: ")
+                assert (_chats(busy), _chats(idle)) == (1, 0)
+                # Both hold the model and the first upstream is listed first: only its open stream sends these on.
+                for _ in range(2):
+                    assert http.post("/v1/chat/completions", json=CHAT).status_code == 200
+                assert (_chats(busy), _chats(idle)) == (1, 2)
+            # The held stream is closed: both are idle again, and the first listed takes the next request.
+            assert wait_for(lambda: _in_flight(http) == [0, 0], CANCEL_BOUND_S + 1), _in_flight(http)
+            assert http.post("/v1/chat/completions", json=CHAT).status_code == 200
+            assert (_chats(busy), _chats(idle)) == (2, 2)
