@@ -4,11 +4,21 @@ and sentence boundaries, with a tail of the previous chunk repeated as overlap.
 Hand-written because text splitters in the libraries count characters or need their own tokenizer; ours must count
 the exact tokens the model will see. Only a sentence longer than a whole window is cut mid-sentence. The text keeps
 its layout: line breaks and indentation (verse, code) and closing quotes stay as they were.
+
+A long document's chunks are grouped in blocks of `_BLOCK` for the split, rather than the whole document in one
+group: a corpus of three books then still has a validation split of about the asked fraction, where whole-book
+groups would give it none or a third of the data. Overlap would leak text across blocks that land on different
+sides, so the first chunk of every block starts where the previous chunk ended, with no overlap; only one join in
+`_BLOCK` loses its overlap. Near-identical documents (two editions of a book, which dedup put in one group) are not
+cut into blocks: their chunks fall at shifted places, so a block of one would share text with two blocks of the
+other; the whole family keeps one group. Near-duplicate chunks of otherwise different documents are put in one
+group afterwards by `dedup.group_near_duplicate_chunks`.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -61,8 +71,9 @@ def _units(text: str, tokenizer: Any, max_tokens: int) -> list[tuple[str, str, i
     return units
 
 
-def chunk_text(text: str, tokenizer: Any, max_tokens: int, overlap_tokens: int = 0) -> list[str]:
-    """Cut `text` into chunks of at most `max_tokens` tokens; consecutive chunks share up to `overlap_tokens`."""
+def chunk_text(text: str, tokenizer: Any, max_tokens: int, overlap_tokens: int = 0, block: int = 0) -> list[str]:
+    """Cut `text` into chunks of at most `max_tokens` tokens; consecutive chunks share up to `overlap_tokens`,
+    except that with `block`, every `block`-th chunk starts where the previous one ended."""
     units = _units(text, tokenizer, max_tokens)
     chunks: list[str] = []
     start = 0
@@ -83,6 +94,9 @@ def chunk_text(text: str, tokenizer: Any, max_tokens: int, overlap_tokens: int =
         chunks.append(chunk)
         if end >= len(units):
             break
+        if block and len(chunks) % block == 0:
+            start = end
+            continue
         next_start = end
         carried = 0
         while next_start - 1 > start and carried + units[next_start - 1][2] <= overlap_tokens:
@@ -110,18 +124,21 @@ def _join(units: list[tuple[str, str, int]]) -> str:
 def chunk_records(records: list[Record], tokenizer: Any, max_tokens: int, overlap_tokens: int) -> list[Record]:
     """Replace each text record by its chunks (chat records pass through).
 
-    A long document's chunks form groups of `_BLOCK` consecutive chunks, so one book can still be split between
-    training and validation while its chunks that share overlap mostly stay together.
+    A long document's chunks form groups of `_BLOCK` consecutive chunks, and blocks share no text, so one book can
+    be split between training and validation without leaking text across; the chunks of near-identical documents
+    (records sharing a group) keep that one group (see the module docstring).
     """
     out: list[Record] = []
+    family = Counter(record.group for record in records if record.kind == "text" and record.group)
     for record in records:
         if record.kind != "text":
             out.append(record)
             continue
-        pieces = chunk_text(record.text, tokenizer, max_tokens, overlap_tokens)
+        pieces = chunk_text(record.text, tokenizer, max_tokens, overlap_tokens, _BLOCK)
+        blocks = len(pieces) > _BLOCK and family[record.group] < 2
         for index, piece in enumerate(pieces):
             origin = record.origin if len(pieces) == 1 else f"{record.origin}#chunk{index + 1}"
-            group = f"{record.group}:{index // _BLOCK}" if len(pieces) > _BLOCK else record.group
+            group = f"{record.group}:{index // _BLOCK}" if blocks else record.group
             out.append(replace(record, text=piece, origin=origin, group=group,
                                ends_document=record.ends_document and index == len(pieces) - 1))
     return out

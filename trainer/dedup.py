@@ -1,7 +1,9 @@
 """Exact and near-duplicate detection: content hashes, and MinHash LSH (datasketch) over word shingles.
 
 Near-duplicates are grouped (union-find over confirmed LSH pairs); each record carries its group, so the split can
-keep a whole group on one side even when near-duplicates are kept.
+keep a whole group on one side even when near-duplicates are kept. Documents are compared before chunking and their
+chunks again after it, since two documents can share long passages (and near-identical ones can be cut at shifted
+places) while their chunks fall in different blocks.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from tunesmith.trainer.records import Record
 
-__all__ = ["DedupResult", "content_key", "dedup_records"]
+__all__ = ["DedupResult", "content_key", "dedup_records", "group_near_duplicate_chunks"]
 
 _WORDS = re.compile(r"\w+")
 _NUM_PERM = 128
@@ -52,6 +54,34 @@ def dedup_records(records: list[Record], *, exact: bool, near: bool, threshold: 
         leaders.add(leader)
         result.kept.append(replace(record, group=unique[leader].group))
     return result
+
+
+def group_near_duplicate_chunks(records: list[Record], *, threshold: float, seed: int) -> list[Record]:
+    """Merge the groups of near-duplicate text chunks, so that no near-duplicate pair straddles the split.
+
+    Chunks are only grouped, never dropped: dropping a chunk would cut a hole in the middle of a document. Chats pass
+    through (dedup_records grouped them already). The merged group takes the smallest name, whatever the row order.
+    """
+    texts = [index for index, record in enumerate(records) if record.kind == "text"]
+    roots = _near_groups([records[index].text for index in texts], threshold, seed)
+    parent: dict[str, str] = {}
+
+    def root(label: str) -> str:
+        while parent.get(label, label) != label:
+            label = parent[label]
+        return label
+
+    for position, leader in enumerate(roots):
+        a, b = root(_group(records[texts[position]])), root(_group(records[texts[leader]]))
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    if not parent:
+        return list(records)
+    return [replace(r, group=root(_group(r))) if r.kind == "text" else r for r in records]
+
+
+def _group(record: Record) -> str:
+    return record.group or record.origin
 
 
 def _shingles(text: str) -> set[bytes]:

@@ -1,7 +1,7 @@
 """`prepare`: data sources → runs/<name>/data/ (train.jsonl, val.jsonl, data_report.json), top to bottom.
 
-ingest → clean → dedup → chunk (raw text) → split → token counts → report. The output is reused when the
-config sections and the source files are unchanged (a hash of both is stored in the report).
+ingest → clean → dedup → chunk (raw text) → group near-duplicate chunks → split → token counts → report. The output
+is reused when the config sections and the source files are unchanged (a hash of both is stored in the report).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from tunesmith.trainer.base_model import load_tokenizer, with_model_limits
 from tunesmith.trainer.chunk import chunk_records
 from tunesmith.trainer.clean import clean_records
 from tunesmith.trainer.data_report import build_report
-from tunesmith.trainer.dedup import dedup_records
+from tunesmith.trainer.dedup import dedup_records, group_near_duplicate_chunks
 from tunesmith.trainer.format import format_record
 from tunesmith.trainer.ingest import read_source
 from tunesmith.trainer.records import Record, record_from_json, record_to_json
@@ -80,6 +80,8 @@ def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData
     max_tokens = config.chunk.max_tokens or config.train.max_seq_len - 2
     with progress.task("Chunking raw text by tokens"):
         chunked = chunk_records(deduped.kept, tokenizer, max_tokens, config.chunk.overlap_tokens)
+        if len(chunked) > len(deduped.kept):
+            chunked = group_near_duplicate_chunks(chunked, threshold=config.clean.near_dup_threshold, seed=config.seed)
     train, val = split_records(chunked, config.split.val_fraction, config.seed)
     with progress.task("Counting tokens", total=len(train) + len(val)) as advance:
         lengths = []

@@ -11,6 +11,8 @@ from tunesmith.trainer.chunk import chunk_records, chunk_text
 from tunesmith.trainer.records import Record
 from tunesmith.trainer.split import split_records
 
+from tests.trainer.prose import random_prose, token_runs
+
 SENTENCES = [f"Sentence number {i} tells of the keeper and the sea." for i in range(60)]
 BOOK = "\n\n".join(" ".join(SENTENCES[i:i + 4]) for i in range(0, 60, 4))
 
@@ -91,6 +93,38 @@ def test_chunk_records_keep_chats_and_label_chunks_with_their_origin(tokenizer):
     assert out[0] is chat
     assert out[1].origin == "book.txt#chunk1" and len(out) > 10
     assert {r.group for r in out[1:9]} == {"g-book:0"} and out[9].group == "g-book:1"
+
+
+def test_every_block_starts_where_the_previous_chunk_ended(tokenizer):
+    chunks = chunk_text(BOOK, tokenizer, 100, 40, block=3)
+    assert len(chunks) > 7
+    for index, (previous, current) in enumerate(itertools.pairwise(chunks), start=1):
+        first_sentence = current[: current.index(" tells")]  # "Sentence number N"
+        assert (f"{first_sentence} tells" in previous) == (index % 3 != 0), index
+
+
+@pytest.mark.parametrize("seed, overlap, val_fraction", [(0, 24, 0.1), (1, 24, 0.2), (2, 40, 0.1), (3, 40, 0.3)])
+def test_no_text_of_validation_appears_in_training(tokenizer, seed, overlap, val_fraction):
+    books = [Record("text", f"book{i}.txt", text=random_prose(seed * 10 + i, 30), group=f"g{i}") for i in range(3)]
+    chunks = chunk_records(books, tokenizer, 80, overlap)
+    assert len({r.group for r in chunks}) >= 15  # several blocks per book
+    shared = [len(token_runs(tokenizer, a.text, 8) & token_runs(tokenizer, b.text, 8))
+              for a, b in itertools.pairwise(chunks) if a.origin.split("#")[0] == b.origin.split("#")[0]]
+    assert sum(1 for n in shared if n) >= len(shared) * 0.8  # overlap is on: most neighbours share text
+    train, val = split_records(chunks, val_fraction, seed)
+    assert val and train
+    seen = set().union(*(token_runs(tokenizer, r.text, 8) for r in train))  # 8 tokens: half a sentence
+    assert [r.origin for r in val if token_runs(tokenizer, r.text, 8) & seen] == []
+
+
+def test_chunks_of_near_identical_documents_keep_their_one_group(tokenizer):
+    book = random_prose(1, 30)
+    records = [Record("text", "a.txt", text=book, group="g"),
+               Record("text", "b.txt", text=random_prose(9, 3) + "\n\n" + book, group="g"),  # with a preface
+               Record("text", "c.txt", text=random_prose(2, 30), group="h")]
+    out = chunk_records(records, tokenizer, 80, 24)
+    assert {r.group for r in out if not r.origin.startswith("c.txt")} == {"g"}
+    assert {r.group for r in out if r.origin.startswith("c.txt")} == {f"h:{i}" for i in range(6)}
 
 
 def _records(n: int) -> list[Record]:

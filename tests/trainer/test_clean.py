@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from tunesmith.trainer.clean import clean_records, clean_text, strip_boilerplate
-from tunesmith.trainer.dedup import dedup_records
+from tunesmith.trainer.dedup import dedup_records, group_near_duplicate_chunks
 from tunesmith.trainer.records import Record
 
 from tunesmith.config import Clean
@@ -145,3 +145,29 @@ def test_near_duplicates_ignore_layout(second):
     assert len(dedup_records(cleaned, exact=True, near=True, threshold=0.8, seed=1).kept) == 1
     grouped = dedup_records(cleaned, exact=True, near=False, threshold=0.8, seed=1).kept
     assert len(grouped) == 2 and grouped[0].group == grouped[1].group
+
+
+_PASSAGE = "the storm broke over the point at midnight and the keeper climbed to the lamp with his oil can and his coat"
+_OTHER = "a recipe for bread needs flour water salt and yeast and a warm kitchen and patience for the dough to rise"
+
+
+def _chunks(*texts_and_groups: tuple[str, str]) -> list[Record]:
+    return [Record("text", f"doc#chunk{i}", text=text, group=group) for i, (text, group) in enumerate(texts_and_groups)]
+
+
+@pytest.mark.parametrize("records, groups", [
+    pytest.param(_chunks(("opening words of one book " * 5, "a:0"), (_PASSAGE, "a:1"),
+                         (_PASSAGE + " again", "b:0"), (_OTHER, "b:1")),
+                 ["a:0", "a:1", "a:1", "b:1"], id="a shared passage joins its two blocks"),
+    pytest.param(_chunks((_PASSAGE, "x:1"), (_OTHER, "y:0"), (_PASSAGE.upper(), "x:0"), (_OTHER + " today", "z:3")),
+                 ["x:0", "y:0", "x:0", "y:0"], id="the merged group takes the smallest name"),
+    pytest.param(_chunks((_PASSAGE, "a:0"), (_OTHER, "a:1")), ["a:0", "a:1"], id="different chunks stay apart"),
+])
+def test_near_duplicate_chunks_share_a_group(records, groups):
+    assert [r.group for r in group_near_duplicate_chunks(records, threshold=0.8, seed=1)] == groups
+
+
+def test_grouping_chunks_leaves_chats_and_a_lone_chunk_alone():
+    chat = _chat("What happened at the point?", _PASSAGE)
+    records = [chat, *_chunks((_PASSAGE, "a:0"))]
+    assert group_near_duplicate_chunks(records, threshold=0.8, seed=1) == records

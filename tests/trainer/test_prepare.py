@@ -11,6 +11,7 @@ from tunesmith.trainer.base_model import load_tokenizer
 from tunesmith.trainer.format import format_record
 
 from tests.trainer.helpers import QA, write_jsonl, write_qa_csv
+from tests.trainer.prose import random_prose, token_runs
 from tunesmith.config import load_config
 from tunesmith.errors import ConfigError, DataError, ModelError
 
@@ -69,6 +70,28 @@ def test_near_duplicates_never_straddle_the_split(tiny_llama, tmp_path):
     assert not {r.group for r in train} & {r.group for r in val}
     families = [{("password" in r.content) for r in split} for split in (train, val)]
     assert all(len(f) == 1 for f in families)  # each near-duplicate family sits wholly on one side
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_near_identical_books_land_on_one_side_and_no_validation_text_is_trained_on(tiny_llama, tmp_path, seed):
+    books = tmp_path / "books"
+    books.mkdir()
+    story = random_prose(1, 30)
+    (books / "a.txt").write_text(story, encoding="utf-8")
+    (books / "b.txt").write_text(random_prose(2, 3) + "\n\n" + story, encoding="utf-8")  # an edition with a preface
+    for name in ("c", "d"):
+        (books / f"{name}.txt").write_text(random_prose(ord(name), 30), encoding="utf-8")
+    result = prepare_data(_config(tiny_llama, [books], tmp_path / "run", "clean.near_dedup=false",
+                                  "chunk.max_tokens=80", "chunk.overlap_tokens=24", "split.val_fraction=0.2",
+                                  f"seed={seed}"))
+    train, val = read_split(result.paths, "train"), read_split(result.paths, "val")
+    assert train and val
+    sides = {("val" if record in val else "train") for record in train + val
+             if record.origin.startswith((str(books / "a.txt"), str(books / "b.txt")))}
+    assert len(sides) == 1
+    tokenizer = load_tokenizer(tiny_llama)
+    seen = set().union(*(token_runs(tokenizer, r.text, 8) for r in train))
+    assert [r.origin for r in val if token_runs(tokenizer, r.text, 8) & seen] == []
 
 
 def test_continued_pretraining_folder_is_stripped_chunked_by_tokens_and_warned_small(tiny_llama, tmp_path):
