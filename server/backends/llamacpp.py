@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -19,7 +21,7 @@ from tunesmith.server.backends.llama_worker import Job, ModelWorker
 from tunesmith.server.backends.package_folder import ServedPackage, read_package
 from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UpstreamTimeoutError
 
-__all__ = ["LlamaCppBackend", "OLLAMA_DEFAULTS"]
+__all__ = ["LlamaCppBackend", "OLLAMA_DEFAULTS", "load_llama"]
 
 # Ollama's defaults (api/types.go DefaultOptions) for what neither the request nor the Modelfile sets.
 OLLAMA_DEFAULTS: dict[str, Any] = {"temperature": 0.8, "top_k": 40, "top_p": 0.9, "min_p": 0.0, "typical_p": 1.0,
@@ -29,6 +31,31 @@ OLLAMA_DEFAULTS: dict[str, Any] = {"temperature": 0.8, "top_k": 40, "top_p": 0.9
 _SAMPLING = {"temperature": "temperature", "top_k": "top_k", "top_p": "top_p", "min_p": "min_p",
              "typical_p": "typical_p", "repeat_penalty": "repeat_penalty", "presence_penalty": "presence_penalty",
              "frequency_penalty": "frequency_penalty", "seed": "seed"}
+
+
+_LOADING = threading.Lock()
+
+
+def load_llama(gguf: Path, **kwargs: Any):
+    """`llama_cpp.Llama(gguf, **kwargs)` on the CPU without llama.cpp's extra weight buffers (repacking, AMX)."""
+    import llama_cpp
+    from llama_cpp import llama_cpp as native
+
+    # llama.cpp's AMX path crashes on batched decode on some CPUs. `Llama()` has no keyword for use_extra_bufts (it
+    # drops unknown keywords silently), so the model parameters it starts from are adjusted while it loads.
+    defaults = native.llama_model_default_params
+
+    def without_extra_buffers():
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    with _LOADING:
+        native.llama_model_default_params = without_extra_buffers
+        try:
+            return llama_cpp.Llama(str(gguf), verbose=False, **kwargs)
+        finally:
+            native.llama_model_default_params = defaults
 
 
 class _Model:
@@ -64,10 +91,7 @@ class _Model:
         self.embedder = None
 
     def _load(self, n_ctx: int):
-        import llama_cpp
-
-        return llama_cpp.Llama(str(self.package.gguf), n_ctx=n_ctx, n_threads=self.threads,
-                               n_threads_batch=self.threads, verbose=False)
+        return load_llama(self.package.gguf, n_ctx=n_ctx, n_threads=self.threads, n_threads_batch=self.threads)
 
     def _text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace") if token >= 0 else ""
@@ -224,9 +248,8 @@ class LlamaCppBackend:
 
             if model.embedder is None:
                 # A second context in embedding mode; mean pooling, normalised, as Ollama's /api/embed returns.
-                model.embedder = llama_cpp.Llama(str(model.package.gguf), embedding=True, n_ctx=model.llm.n_ctx(),
-                                                 pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
-                                                 n_threads=model.threads, verbose=False)
+                model.embedder = load_llama(model.package.gguf, embedding=True, n_ctx=model.llm.n_ctx(),
+                                            pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, n_threads=model.threads)
             vectors, count = model.embedder.embed(inputs, normalize=True, return_count=True)
             job.emit(Embeddings(vectors=vectors, prompt_tokens=count))
 

@@ -19,7 +19,8 @@ from tests.server.live import running
 from tunesmith.errors import ModelError, ModelfileError
 from tunesmith.packager.embedded import embedded_base_dir, embedded_gguf_path
 from tunesmith.server import ServerSettings, create_app
-from tunesmith.server.backends import read_package
+from tunesmith.server.backends import LlamaCppBackend, read_package
+from tunesmith.server.backends.llamacpp import load_llama
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 SYSTEM = "You are a geography teacher. Answer in one short sentence."
@@ -161,6 +162,20 @@ def test_embeddings_are_normalised_model_sized_vectors(client):
 def test_embedded_errors(client, body, status, param):
     response = client.post("/v1/chat/completions", json=body)
     assert response.status_code == status and response.json()["error"]["param"] == param
+
+
+def test_models_load_without_llama_cpps_extra_weight_buffers(packages):
+    from llama_cpp import llama_cpp as native
+
+    backend = LlamaCppBackend([str(packages["short"])], threads=1)
+    asyncio.run(backend.start())
+    try:
+        assert backend._models["short"].llm.model_params.use_extra_bufts is False
+    finally:
+        asyncio.run(backend.close())
+    assert load_llama(embedded_gguf_path(), n_ctx=64, embedding=True).model_params.use_extra_bufts is False
+    # Only our loads change: whoever else loads a model in this process gets llama.cpp's own defaults.
+    assert native.llama_model_default_params().use_extra_bufts is True
 
 
 def test_models_and_health_list_the_packages(client, packages):
