@@ -153,3 +153,17 @@ def test_split_edge_cases_keep_training_non_empty(n, fraction, expected_val):
     records = [Record("text", f"f:{i}", text=str(i), group=f"g{i}") for i in range(n)]
     train, val = split_records(records, fraction, seed=1)
     assert len(val) == expected_val and len(train) == n - expected_val
+
+
+@pytest.mark.parametrize("sizes, fraction, low, high", [
+    pytest.param([90] + [8] * 11, 0.2, 29, 43, id="a large family is passed over, blocks fill in"),
+    pytest.param([50, 50, 10], 0.1, 10, 10, id="every group but one too large: the small one validates"),
+    pytest.param([50, 60, 70], 0.1, 50, 50, id="all too large: the smallest validates"),
+    pytest.param([3, 3], 0.9, 3, 3, id="one group always trains"),
+])
+def test_split_passes_over_groups_that_would_overshoot(sizes, fraction, low, high):
+    records = [Record("text", f"{g}:{i}", text="x", group=f"g{g}") for g, size in enumerate(sizes) for i in range(size)]
+    for seed in range(8):
+        train, val = split_records(records, fraction, seed)
+        assert low <= len(val) <= high and len(train) + len(val) == len(records)
+        assert not {r.group for r in train} & {r.group for r in val}
