@@ -1,12 +1,15 @@
 """The embedded backend: package folders served in-process by llama-cpp-python, so no Ollama is needed.
 
-Chats are formatted with the model's own chat template from the GGUF; unset options take the package Modelfile's
-PARAMETERs, then Ollama's own defaults, so an answer matches what `ollama run` gives for the same package.
+Chats are formatted with the GGUF's own chat template, with the Modelfile's stop tokens, SYSTEM and MESSAGE lines;
+unset options take its PARAMETERs, then Ollama's defaults, so an answer matches what `ollama run` gives. The
+Modelfile's TEMPLATE is a Go template, which nothing in Python runs; the packager derives it from that same chat
+template, so both make the same prompt. A TEMPLATE given with `--template` is the exception: loading says so.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import AsyncIterator
@@ -18,7 +21,7 @@ import anyio
 from tunesmith.errors import ModelError
 from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, ModelCard
 from tunesmith.server.backends.llama_worker import Job, ModelWorker
-from tunesmith.server.backends.package_folder import ServedPackage, read_package
+from tunesmith.server.backends.package_folder import ServedPackage, read_package, template_differs
 from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UpstreamTimeoutError
 
 __all__ = ["LlamaCppBackend", "OLLAMA_DEFAULTS", "load_llama"]
@@ -33,6 +36,7 @@ _SAMPLING = {"temperature": "temperature", "top_k": "top_k", "top_p": "top_p", "
              "frequency_penalty": "frequency_penalty", "seed": "seed"}
 
 
+_log = logging.getLogger("tunesmith.server")
 _LOADING = threading.Lock()
 
 
@@ -85,6 +89,11 @@ class _Model:
         eos, bos = self.llm.token_eos(), self.llm.token_bos()
         self.formatter = Jinja2ChatFormatter(template=template, eos_token=self._text(eos), bos_token=self._text(bos),
                                              stop_token_ids=[eos])
+        if template_differs(package.modelfile, template, bos_token=self._text(bos), eos_token=self._text(eos)):
+            _log.warning("%s: its TEMPLATE is not the GGUF's chat template. `ollama run` formats chats with the "
+                         "TEMPLATE; the embedded backend cannot run Go templates and uses the GGUF's chat template. "
+                         "Serve the package through Ollama (--ollama) for the TEMPLATE's prompts.",
+                         package.folder / "Modelfile")
         self.created = int(package.gguf.stat().st_mtime)
         self.worker = ModelWorker(package.model_id)
         self.in_flight = 0

@@ -2,6 +2,7 @@
 
 The Modelfile names the default GGUF and carries the defaults `ollama run` would apply (stop, num_ctx, sampling,
 SYSTEM, MESSAGE lines); the model id is the package name, the GGUF's file name without its quantization suffix.
+`template_differs` tells whether its TEMPLATE is one the packager would not have derived from the GGUF's own.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import ModelError, ModelfileError
-from tunesmith.modelfiles import Modelfile, parse_modelfile
+from tunesmith.modelfiles import Modelfile, choose_chat_format, parse_modelfile
 
-__all__ = ["ServedPackage", "read_package"]
+__all__ = ["ServedPackage", "read_package", "template_differs"]
 
 # `<name>-Q4_K_M.gguf`, `<name>-F16.gguf`, `<name>-IQ4_XS.gguf`, `<name>-BF16.gguf`: the quant follows the last dash.
 _QUANT_SUFFIX = re.compile(r"-(?:I?Q\d\w*|[BF]F?16|F32)$", re.IGNORECASE)
@@ -56,3 +57,19 @@ def read_package(folder: str | Path, model_id: str | None = None) -> ServedPacka
                          hint="Re-run `tunesmith package`, or fix the FROM line.")
     name = model_id or _QUANT_SUFFIX.sub("", gguf.stem)
     return ServedPackage(model_id=name, gguf=gguf, modelfile=modelfile, folder=folder)
+
+
+def template_differs(modelfile: Modelfile, chat_template: str, *, bos_token: str | None,
+                     eos_token: str | None) -> bool:
+    """Whether `ollama run` formats chats otherwise than `chat_template` (the GGUF's own) does.
+
+    The packager derives the Modelfile's TEMPLATE from that chat template, so the two render the same prompts; a
+    TEMPLATE given with `--template`, or edited since, is the exception. No TEMPLATE: Ollama reads the GGUF's too.
+    """
+    if modelfile.template is None:
+        return False
+    try:
+        derived = choose_chat_format(chat_template, bos_token=bos_token, eos_token=eos_token)
+    except ModelfileError:  # the packager could not derive one: the TEMPLATE was written by hand
+        return True
+    return derived.template != modelfile.template
