@@ -1,16 +1,22 @@
 """The data report: rows in, dropped by reason, tokens per split, length percentiles, and size warnings.
 
-It is written as data/data_report.json and printed as a table (rich), so the user sees what `prepare` did.
+It is written as data/data_report.json and printed as a table (rich), so the user sees what `prepare` did. Besides
+fixed floors (~10 MiB of text for continued pre-training, ~100 chats), the warnings weigh the data against what
+`train:` asks of it (the plan): how many rows one pass holds, and how many times max_steps or epochs read them.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
-__all__ = ["MIN_PRETRAIN_BYTES", "build_report", "report_table"]
+from tunesmith.config import Train
+
+__all__ = ["MAX_PASSES", "MIN_PRETRAIN_BYTES", "build_report", "plan_training", "report_table"]
 
 MIN_PRETRAIN_BYTES = 10 * 1024 * 1024
+MAX_PASSES = 10  # past this many passes over its data a LoRA mostly memorises it
 _MIN_CHATS = 100
 
 
@@ -26,9 +32,9 @@ def _percentiles(lengths: list[int]) -> dict[str, int]:
 
 
 def build_report(*, sources: list[dict[str, Any]], rows_in: int, dropped: Counter[str], kind: str,
-                 train_lengths: list[int], val_lengths: list[int], text_bytes: int, max_seq_len: int,
-                 effective_batch: int, config_hash: str) -> dict[str, Any]:
-    """Assemble the report and its warnings from the counts `prepare` gathered."""
+                 train_lengths: list[int], val_lengths: list[int], text_bytes: int, train: Train,
+                 config_hash: str) -> dict[str, Any]:
+    """Assemble the report and its warnings from the counts `prepare` gathered and the `train:` settings."""
     warnings = []
     if kind == "text" and text_bytes < MIN_PRETRAIN_BYTES:
         warnings.append(f"only {text_bytes / 2**20:.2f} MiB of text for continued pre-training; under ~10 MiB the "
@@ -36,15 +42,13 @@ def build_report(*, sources: list[dict[str, Any]], rows_in: int, dropped: Counte
     if kind == "chat" and len(train_lengths) < _MIN_CHATS:
         warnings.append(f"only {len(train_lengths)} training conversations; a few hundred or more give a "
                         "dependable fine-tune")
-    if len(train_lengths) < effective_batch:
-        warnings.append(f"{len(train_lengths)} training examples is fewer than one batch "
-                        f"({effective_batch} = batch_size x grad_accum)")
     if not val_lengths:
         warnings.append("no validation split: evaluation, early stopping and the fit verdict are off")
+    max_seq_len = train.max_seq_len or 0
     over = sum(1 for n in train_lengths + val_lengths if n > max_seq_len)
     if over:
         warnings.append(f"{over} example(s) are longer than max_seq_len ({max_seq_len}) and will be truncated")
-    return {
+    report = {
         "config_hash": config_hash,
         "kind": kind,
         "sources": sources,
@@ -55,7 +59,40 @@ def build_report(*, sources: list[dict[str, Any]], rows_in: int, dropped: Counte
         "length_tokens": {"train": _percentiles(train_lengths), "val": _percentiles(val_lengths)},
         "text_bytes": text_bytes,
         "warnings": warnings,
+        "plan": {"examples": len(train_lengths), "tokens": sum(min(n, max_seq_len) for n in train_lengths),
+                 "max_seq_len": max_seq_len, "warnings": []},
     }
+    return plan_training(report, train)
+
+
+def plan_training(report: dict[str, Any], train: Train) -> dict[str, Any]:
+    """A copy of `report` with its plan and plan warnings worked out for `train` (prepared data can be reused
+    under other `train:` settings, which its hash does not cover)."""
+    plan = report["plan"]
+    examples, max_seq_len = plan["examples"], plan["max_seq_len"]
+    # Packing fills rows of max_seq_len tokens; first-fit-decreasing comes close to this bound.
+    rows = max(1, math.ceil(plan["tokens"] / max_seq_len)) if train.packing and examples else examples
+    per_step = train.batch_size * train.grad_accum
+    passes = train.max_steps * per_step / max(rows, 1) if train.max_steps else train.epochs
+    what = f"{rows} rows packed from {examples} examples" if train.packing else f"{examples} rows"
+    warnings = []
+    if rows < per_step:
+        warnings.append(f"{what} is fewer than one batch ({per_step} = batch_size x grad_accum): every step "
+                        "repeats them; lower batch_size or grad_accum, or add data")
+    if passes > MAX_PASSES:
+        asked = (f"max_steps={train.max_steps} x {per_step} rows per step" if train.max_steps
+                 else f"epochs={train.epochs:g}")
+        warnings.append(f"{asked} reads the training data ({what}) {passes:.0f} times over; past ~{MAX_PASSES} "
+                        "passes the model memorises it rather than learning from it: lower "
+                        f"{'max_steps' if train.max_steps else 'epochs'} or add data")
+    elif train.max_steps and passes < 1:
+        warnings.append(f"max_steps={train.max_steps} x {per_step} rows per step reads only "
+                        f"{train.max_steps * per_step} of the training data's {what} ({passes:.0%}); raise "
+                        "max_steps, or leave it unset to train for `epochs`")
+    kept = [w for w in report["warnings"] if w not in plan["warnings"]]
+    new_plan = {**plan, "rows_per_epoch": rows, "rows_per_step": per_step, "passes": round(passes, 2),
+                "warnings": warnings}
+    return {**report, "plan": new_plan, "warnings": kept + warnings}
 
 
 def report_table(report: dict[str, Any]) -> Any:
@@ -76,4 +113,7 @@ def report_table(report: dict[str, Any]) -> Any:
         spread = " / ".join(f"{lengths[k]}" for k in ("p5", "p50", "p95", "max")) if lengths else "-"
         table.add_row(f"{split}: rows, tokens", f"{report['rows_out'][split]}, {report['tokens'][split]}")
         table.add_row(f"{split}: length p5/p50/p95/max", spread)
+    plan = report["plan"]
+    table.add_row("training: rows per pass, per step, passes",
+                  f"{plan['rows_per_epoch']}, {plan['rows_per_step']}, {plan['passes']:g}")
     return table

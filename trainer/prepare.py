@@ -15,7 +15,7 @@ from typing import Any
 from tunesmith.trainer.base_model import load_tokenizer, with_model_limits
 from tunesmith.trainer.chunk import chunk_records
 from tunesmith.trainer.clean import clean_records
-from tunesmith.trainer.data_report import build_report
+from tunesmith.trainer.data_report import build_report, plan_training
 from tunesmith.trainer.dedup import dedup_records, group_near_duplicate_chunks
 from tunesmith.trainer.format import format_record
 from tunesmith.trainer.ingest import read_source
@@ -25,7 +25,7 @@ from tunesmith.trainer.split import split_records
 
 from tunesmith.config import Config, section_hash
 from tunesmith.errors import DataError
-from tunesmith.files import atomic_dir
+from tunesmith.files import atomic_dir, write_text_atomic
 from tunesmith.progress import SILENT, Progress
 
 __all__ = ["PreparedData", "prepare_data", "read_split"]
@@ -46,9 +46,12 @@ def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData
     report_path = paths.data / "data_report.json"
     if report_path.is_file() and (paths.data / "train.jsonl").is_file():
         previous = json.loads(report_path.read_text(encoding="utf-8"))
-        if previous.get("config_hash") == digest:
+        if previous.get("config_hash") == digest and "plan" in previous:
             progress.note(f"data unchanged since the last prepare: reusing {paths.data}")
-            return PreparedData(paths, previous, reused=True)
+            report = plan_training(previous, config.train)  # `train:` may have changed since
+            if report != previous:
+                write_text_atomic(report_path, json.dumps(report, indent=2) + "\n")
+            return PreparedData(paths, report, reused=True)
 
     tokenizer = load_tokenizer(config.base)
     records: list[Record] = []
@@ -90,8 +93,7 @@ def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData
             advance(1)
     report = build_report(sources=sources, rows_in=rows_in, dropped=dropped, kind=kind,
                           train_lengths=lengths[: len(train)], val_lengths=lengths[len(train):],
-                          text_bytes=text_bytes, max_seq_len=config.train.max_seq_len,
-                          effective_batch=config.train.batch_size * config.train.grad_accum, config_hash=digest)
+                          text_bytes=text_bytes, train=config.train, config_hash=digest)
     claim_run_dir(config)
     with atomic_dir(paths.data, replace=True) as tmp:
         _write_jsonl(tmp / "train.jsonl", train)

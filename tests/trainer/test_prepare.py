@@ -57,6 +57,19 @@ def test_prepare_is_reused_until_data_or_settings_change(tiny_llama, tmp_path):
     assert not again.reused and again.report["rows_in"] == 30 and first.report["rows_in"] == 60
 
 
+def test_reused_data_is_weighed_against_the_new_training_settings(tiny_llama, tmp_path):
+    csv_path = write_qa_csv(tmp_path / "qa.csv")
+    first = prepare_data(_config(tiny_llama, [csv_path], tmp_path / "run"))
+    assert not [w for w in first.report["warnings"] if "times over" in w]
+    stamp = (tmp_path / "run" / "data" / "train.jsonl").stat().st_mtime_ns
+    again = prepare_data(_config(tiny_llama, [csv_path], tmp_path / "run", "train.max_steps=500"))
+    assert again.reused and (tmp_path / "run" / "data" / "train.jsonl").stat().st_mtime_ns == stamp
+    repeats = [w for w in again.report["warnings"] if "times over" in w]
+    assert len(repeats) == 1 and repeats[0].startswith("max_steps=500 x 4 rows per step reads the training data")
+    on_disk = json.loads((tmp_path / "run" / "data" / "data_report.json").read_text())
+    assert on_disk == again.report and again.report["plan"]["rows_per_step"] == 4
+
+
 def test_near_duplicates_never_straddle_the_split(tiny_llama, tmp_path):
     base = "please tell me how i can reset the password of my notes account from the settings page"
     rows = [{"prompt": f"{base} number {i}", "completion": f"Answer {i}."} for i in range(40)]
