@@ -67,8 +67,12 @@ def group_near_duplicate_chunks(records: list[Record], *, threshold: float, seed
     parent: dict[str, str] = {}
 
     def root(label: str) -> str:
+        path = []
         while parent.get(label, label) != label:
+            path.append(label)
             label = parent[label]
+        for member in path:  # path compression keeps long chains of merged blocks cheap
+            parent[member] = label
         return label
 
     for position, leader in enumerate(roots):
