@@ -87,6 +87,7 @@ class Family:
     vocab: str  # how gguf_vocab.write_vocab reads the tokenizer: "llama", "bpe", "gemma1", "gemma", "gemma3", "phi3"
     transform: Transform | None = None
     transforms: Callable[[str], bool] = lambda name: False  # which HF tensors `transform` changes
+    transform_reorders_rows: bool = False  # `transform` only permutes rows, so a LoRA B factor can follow it
     skip_lm_head: bool = False
     trims_vocab: bool = False
     extra_tensors: Callable[[gguf.GGUFWriter, Hparams], Iterator[tuple[gguf.MODEL_TENSOR, Any]]] | None = None
@@ -284,7 +285,7 @@ def _gemma_norm(name: str, tensor: Any, hp: Hparams) -> Any:
     return tensor + 1
 
 
-_LLAMA = Family(gguf.MODEL_ARCH.LLAMA, _llama_params, "llama", _unpermute_qk, _is_qk,
+_LLAMA = Family(gguf.MODEL_ARCH.LLAMA, _llama_params, "llama", _unpermute_qk, _is_qk, transform_reorders_rows=True,
                 extra_tensors=_llama3_rope_freqs)
 
 FAMILIES: dict[str, Family] = {

@@ -147,8 +147,9 @@ class GGUFSession:
 
 
 @contextlib.contextmanager
-def open_gguf(path: Path, *, n_ctx: int = 512, threads: int | None = None):
-    """Load a GGUF on the CPU with one context of `n_ctx` tokens; free both on exit."""
+def open_gguf(path: Path, *, n_ctx: int = 512, threads: int | None = None, adapter: Path | None = None):
+    """Load a GGUF on the CPU with one context of `n_ctx` tokens, and the GGUF LoRA `adapter` over it when given;
+    free them on exit."""
     import os
 
     import llama_cpp
@@ -180,10 +181,29 @@ def open_gguf(path: Path, *, n_ctx: int = 512, threads: int | None = None):
             raise PackageError("llama.cpp could not create a context for the GGUF", where=str(path),
                                hint=f"Free some memory; the context holds {n_ctx} tokens.")
         try:
-            yield GGUFSession(llama_cpp, model, ctx, n_ctx, path)
+            session = GGUFSession(llama_cpp, model, ctx, n_ctx, path)
+            if adapter is not None:
+                _apply_adapter(llama_cpp, model, ctx, Path(adapter))
+                with captured_llama_log():  # the first decode with an adapter re-plans the graph, logging at length
+                    session.logits([0])
+            yield session
         finally:
             with captured_llama_log():
                 llama_cpp.llama_free(ctx)
     finally:
         with captured_llama_log():
             llama_cpp.llama_model_free(model)
+
+
+def _apply_adapter(llama_cpp, model, ctx, adapter: Path) -> None:
+    # The model frees its adapters with itself.
+    with captured_llama_log() as log:
+        lora = llama_cpp.llama_adapter_lora_init(model, str(adapter).encode())
+    if not lora:
+        detail = last_errors(log)
+        raise PackageError("llama.cpp could not load the GGUF adapter" + (f": {detail}" if detail else ""),
+                           where=str(adapter), hint="Convert the adapter again, against this same base model.")
+    adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(lora)
+    if llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, (ctypes.c_float * 1)(1.0)) != 0:
+        raise PackageError("llama.cpp could not apply the GGUF adapter", where=str(adapter),
+                           hint="Convert the adapter again, against this same base model.")
