@@ -46,6 +46,8 @@ class ModelCard:
     system: str | None = None
     quality_markdown: str | None = None
     tags: Sequence[str] = field(default_factory=tuple)
+    # The GGUF LoRA adapter, when the package keeps it separate from the base files in `files`.
+    adapter_file: CardFile | None = None
 
 
 def render_model_card(card: ModelCard) -> str:
@@ -53,7 +55,8 @@ def render_model_card(card: ModelCard) -> str:
     front: dict[str, Any] = {}
     if card.base_model:
         front["base_model"] = card.base_model
-        front["base_model_relation"] = "finetune" if card.adapter else "quantized"
+        front["base_model_relation"] = ("adapter" if card.adapter_file else "finetune" if card.adapter
+                                        else "quantized")
     if card.license:
         front["license"] = card.license
     front["library_name"] = "gguf"
@@ -74,6 +77,7 @@ def render_model_card(card: ModelCard) -> str:
         "| file | type | size |",
         "|---|---|---|",
         *(f"| `{f.name}` | {f.quant} | {_size(f.size_bytes)} |" for f in card.files),
+        *([f"| `{a.name}` | LoRA adapter ({a.quant}) | {_size(a.size_bytes)} |"] if (a := card.adapter_file) else []),
         "",
         "## Run it",
         "",
@@ -84,16 +88,16 @@ def render_model_card(card: ModelCard) -> str:
         f"ollama run {card.name}",
         "```",
         "",
-        "From the Hugging Face Hub, once published there:",
-        "",
-        "```sh",
-        f"ollama run hf.co/USER/{card.name}:{default.quant}",
-        "```",
-        "",
+    ]
+    if card.adapter_file is None:
+        lines += ["From the Hugging Face Hub, once published there:", "", "```sh",
+                  f"ollama run hf.co/USER/{card.name}:{default.quant}", "```", ""]
+    lora = f" --lora {card.adapter_file.name}" if card.adapter_file else ""
+    lines += [
         "With llama.cpp:",
         "",
         "```sh",
-        f"llama-cli -m {default.name} -cnv",
+        f"llama-cli -m {default.name}{lora} -cnv",
         "```",
         "",
         "## Parameters",
@@ -120,6 +124,9 @@ def render_model_card(card: ModelCard) -> str:
 
 def _summary(card: ModelCard) -> str:
     base = f"`{card.base_model}`" if card.base_model else "its base model"
+    if card.adapter_file:
+        return (f"{base} converted to GGUF and quantized for llama.cpp and Ollama, with its LoRA fine-tune as a "
+                f"separate GGUF adapter that both apply when they load the model ({card.family} chat template).")
     what = f"{base} fine-tuned with a LoRA adapter, merged" if card.adapter else base
     return f"{what}, converted to GGUF and quantized for llama.cpp and Ollama ({card.family} chat template)."
 

@@ -45,6 +45,8 @@ class PackageSpec:
     eval_text: str | None = None
     eval_prompt: str | None = None
     force: bool = False
+    # Keep the adapter a separate GGUF (Modelfile FROM base + ADAPTER) instead of merging it into the weights.
+    as_adapter: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,12 +70,16 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
     _check_name(name)
     _check_output(out, [spec.base, spec.adapter], spec.force)
     base = open_model_folder(spec.base)
+    adapter_file = _check_as_adapter(spec, name)
     chat = _chat_format(base.path, spec.template_file, progress)
-    modelfile = _modelfile(spec, chat, f"./{name}-{quants[0]}.gguf")
+    stem = f"{name}-base" if adapter_file else name  # in adapter mode the quantized files hold the base alone
+    modelfile = _modelfile(spec, chat, f"./{stem}-{quants[0]}.gguf", f"./{adapter_file}" if adapter_file else None)
 
     work = out.parent / f".{out.name}.work" / _inputs_hash(spec)
     model_dir = _merged_model(spec, work, progress) if spec.adapter else base.path
-    f16 = _f16_gguf(model_dir, work, progress)
+    # The merged model stays the quality report's reference; in adapter mode the GGUF holds the base alone.
+    f16 = _f16_gguf(base.path, work, progress, "base-f16.gguf") if adapter_file else _f16_gguf(model_dir, work,
+                                                                                                 progress)
 
     from tunesmith.modelfiles import render_modelfile
     from tunesmith.packager.card import ModelCard, card_file, render_model_card
@@ -84,16 +90,18 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
         files: dict[str, Path] = {}
         written: dict[str, QuantizeResult] = {}
         for quant in quants:
-            target = tmp / f"{name}-{quant}.gguf"
+            target = tmp / f"{stem}-{quant}.gguf"
             if quant == "F16":
                 _link_or_copy(f16, target)
             else:
                 written[quant] = quantize_gguf(f16, target, quant, progress=progress)
             files[quant] = target
+        adapter_gguf = _adapter_gguf(spec, tmp / adapter_file, progress) if adapter_file else None
+        # With an adapter file, every GGUF is measured with it applied, against the merged model.
         report = measure_quality(
             model_dir, f16, {q: p for q, p in files.items() if q != "F16"},
             sample_text=SAMPLE_TEXT, heldout_text=spec.eval_text or HELDOUT_TEXT,
-            chat_prompt=spec.eval_prompt or SAMPLE_PROMPT, stop=list(chat.stop),
+            chat_prompt=spec.eval_prompt or SAMPLE_PROMPT, stop=list(chat.stop), adapter=adapter_gguf,
             progress=progress,
         )
         (tmp / "Modelfile").write_text(render_modelfile(modelfile), encoding="utf-8")
@@ -104,11 +112,13 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
         if license_text:
             (tmp / "LICENSE").write_text(license_text, encoding="utf-8")
         known_id, known_license = known_identity(base.path)
+        card_files = [card_file(path, quant, written.get(quant)) for quant, path in files.items()]
         card = ModelCard(
-            name=name, files=[card_file(path, quant, written.get(quant)) for quant, path in files.items()],
-            family=chat.family, parameters=modelfile.parameters, base_model=spec.base_model_id or _base_model_id(spec) or known_id,
+            name=name, files=card_files, family=chat.family, parameters=modelfile.parameters,
+            base_model=spec.base_model_id or _base_model_id(spec) or known_id,
             license=spec.license or known_license, adapter=str(spec.adapter) if spec.adapter else None,
             system=spec.system, quality_markdown=report.to_markdown(),
+            adapter_file=card_file(adapter_gguf, "F16") if adapter_gguf else None,
         )
         (tmp / "README.md").write_text(render_model_card(card), encoding="utf-8")
     shutil.rmtree(work.parent, ignore_errors=True)
@@ -171,7 +181,26 @@ def _chat_format(model_dir: Path, template_file: Path | None, progress: Progress
     return chat
 
 
-def _modelfile(spec: PackageSpec, chat, from_: str):
+def _check_as_adapter(spec: PackageSpec, name: str) -> str | None:
+    """The adapter file's name when the adapter is to stay a separate GGUF; checked before any long step."""
+    if not spec.as_adapter:
+        return None
+    if spec.adapter is None:
+        raise PackageError("--as-adapter needs an adapter to keep separate", where="--as-adapter",
+                           hint="Pass the LoRA adapter folder with --adapter DIR, or drop --as-adapter.")
+    from tunesmith.packager.adapter_gguf import check_adapter_for_gguf
+
+    check_adapter_for_gguf(spec.adapter, spec.base)
+    return f"{name}-adapter-F16.gguf"
+
+
+def _adapter_gguf(spec: PackageSpec, target: Path, progress: Progress) -> Path:
+    from tunesmith.packager.adapter_gguf import convert_adapter_to_gguf
+
+    return convert_adapter_to_gguf(spec.adapter, spec.base, target, progress=progress)
+
+
+def _modelfile(spec: PackageSpec, chat, from_: str, adapter: str | None = None):
     from tunesmith.modelfiles import Modelfile, coerce_parameters
 
     parameters = dict(chat.parameters)
@@ -179,7 +208,7 @@ def _modelfile(spec: PackageSpec, chat, from_: str):
     # The user's stops come on top of the template's turn-ending tokens: dropping those makes the model never stop.
     parameters["stop"] = list(dict.fromkeys([*chat.stop, *user.pop("stop", [])]))
     parameters.update(user)
-    return Modelfile(from_=from_, template=chat.template, system=spec.system, parameters=parameters)
+    return Modelfile(from_=from_, adapter=adapter, template=chat.template, system=spec.system, parameters=parameters)
 
 
 def _merged_model(spec: PackageSpec, work: Path, progress: Progress) -> Path:
@@ -191,10 +220,10 @@ def _merged_model(spec: PackageSpec, work: Path, progress: Progress) -> Path:
     return merged
 
 
-def _f16_gguf(model_dir: Path, work: Path, progress: Progress) -> Path:
+def _f16_gguf(model_dir: Path, work: Path, progress: Progress, file_name: str = "model-f16.gguf") -> Path:
     from tunesmith.packager.convert import convert_to_gguf
 
-    f16 = work / "model-f16.gguf"
+    f16 = work / file_name
     if not f16.is_file():
         convert_to_gguf(model_dir, f16, out_type="f16", progress=progress)
     return f16

@@ -85,10 +85,12 @@ class QualityReport:
 
 def measure_quality(hf_dir: Path, f16_gguf: Path, quantized: dict[str, Path], *, sample_text: str,
                     heldout_text: str, chat_prompt: str | None, stop: list[str], num_predict: int = 128,
-                    threads: int | None = None, progress: Progress = SILENT) -> QualityReport:
+                    threads: int | None = None, adapter: Path | None = None,
+                    progress: Progress = SILENT) -> QualityReport:
     """Compare the f16 GGUF with the HF model in `hf_dir`, and each quantized GGUF with the f16; see the module.
 
-    `threads` is llama.cpp's thread count (default: every core).
+    `threads` is llama.cpp's thread count (default: every core). With a GGUF LoRA `adapter`, every GGUF runs with it
+    applied, and `hf_dir` is the model merged with that adapter.
     """
     for key, text in (("sample_text", sample_text), ("heldout_text", heldout_text)):
         if len(text.split()) < 2:
@@ -100,7 +102,7 @@ def measure_quality(hf_dir: Path, f16_gguf: Path, quantized: dict[str, Path], *,
         hf_ids = hf.token_ids(sample_text)
         hf_logits = hf.logits(hf_ids)
     with (progress.task("Quality: checking the f16 GGUF against it"),
-          open_gguf(f16_gguf, n_ctx=_CONTEXT, threads=threads) as f16):
+          open_gguf(f16_gguf, n_ctx=_CONTEXT, threads=threads, adapter=adapter) as f16):
         report.checks.append(_tokenizer_check(hf_ids, f16.tokenize(sample_text)))
         report.checks.extend(_logit_checks(hf_logits, f16.logits(hf_ids[:_CONTEXT])))
         heldout = f16.tokenize(heldout_text)[:_MAX_HELDOUT_TOKENS]
@@ -115,7 +117,8 @@ def measure_quality(hf_dir: Path, f16_gguf: Path, quantized: dict[str, Path], *,
         if chat_prompt is not None:
             report.checks.append(_generation_check("f16", f16, chat_prompt, stop, num_predict))
     for quant, path in quantized.items():
-        with progress.task(f"Quality: measuring {quant}"), open_gguf(path, n_ctx=_CONTEXT, threads=threads) as session:
+        with (progress.task(f"Quality: measuring {quant}"),
+              open_gguf(path, n_ctx=_CONTEXT, threads=threads, adapter=adapter) as session):
             report.perplexity[quant] = perplexity(windows, session.logits)
             report.checks.append(_quant_check(quant, report.perplexity[quant], report.perplexity["f16"]))
             if chat_prompt is not None:

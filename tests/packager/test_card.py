@@ -39,6 +39,17 @@ def test_card_front_matter_carries_hub_metadata():
     assert {"gguf", "ollama", "chatml"} <= set(meta["tags"])
 
 
+def test_card_of_a_separate_adapter_says_adapter_and_runs_it_with_the_base():
+    adapter_file = CardFile("pirate-tutor-adapter-F16.gguf", "F16", 2_000_000)
+    text = render_model_card(_card(adapter_file=adapter_file))
+    assert _front_matter(text)["base_model_relation"] == "adapter"
+    assert "| `pirate-tutor-adapter-F16.gguf` | LoRA adapter (F16) | 1.9 MiB |" in text
+    assert "llama-cli -m pirate-tutor-Q4_K_M.gguf --lora pirate-tutor-adapter-F16.gguf -cnv" in text
+    assert "separate GGUF adapter" in text
+    assert "hf.co/" not in text
+    assert "hf.co/USER/pirate-tutor:Q4_K_M" in render_model_card(_card())
+
+
 def test_card_without_adapter_says_quantized_and_omits_unknown_fields():
     meta = _front_matter(render_model_card(_card(adapter=None, base_model=None, license=None)))
     assert "base_model" not in meta and "license" not in meta

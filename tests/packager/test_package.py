@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from tunesmith.errors import PackageError
+from tunesmith.errors import ModelError, PackageError
 from tunesmith.modelfiles import parse_modelfile
 from tunesmith.packager.embedded import EMBEDDED_HUB_ID, embedded_base_dir
 from tunesmith.packager.package import PackageSpec, build_package
@@ -198,3 +198,80 @@ def test_package_embedded_model_end_to_end(tmp_path, smollm2_dir, monkeypatch):
                                        temperature=0.0, stop=modelfile.parameters["stop"])
     assert reply["choices"][0]["finish_reason"] == "stop"
     assert reply["choices"][0]["message"]["content"].strip()
+
+
+def test_package_as_adapter_keeps_the_lora_separate_and_llama_cpp_applies_it(tmp_path, tiny_base, tiny_adapter):
+    from llama_cpp import Llama
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tunesmith.packager.convert import convert_to_gguf
+
+    out = tmp_path / "pkg"
+    result = build_package(PackageSpec(base=tiny_base, adapter=tiny_adapter, out=out, quants=["Q8_0", "F16"],
+                                       as_adapter=True))
+    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "README.md", "pkg-adapter-F16.gguf",
+                                                     "pkg-base-F16.gguf", "pkg-base-Q8_0.gguf", "quality.json"]
+    modelfile = parse_modelfile((out / "Modelfile").read_text(), source=str(out / "Modelfile"))
+    assert (modelfile.from_, modelfile.adapter) == ("./pkg-base-Q8_0.gguf", "./pkg-adapter-F16.gguf")
+    # The base files hold the base alone: the f16 is exactly what converting the base gives.
+    assert (out / "pkg-base-F16.gguf").read_bytes() == convert_to_gguf(tiny_base, tmp_path / "b.gguf").read_bytes()
+
+    ids = AutoTokenizer.from_pretrained(tiny_base)("The river bends and the town wakes.")["input_ids"]
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32),
+                                       tiny_adapter).merge_and_unload()
+    with torch.no_grad():
+        expected = merged(torch.tensor([ids])).logits[0].numpy()
+    llm = Llama(model_path=str(out / "pkg-base-F16.gguf"), lora_path=str(out / "pkg-adapter-F16.gguf"), n_ctx=256,
+                logits_all=True, verbose=False)
+    llm.eval(ids)
+    got = np.array(llm.scores[: len(ids)])
+    assert np.abs(expected - _hf_logits(tiny_base, ids)).max() > 0.05, "the adapter must change the model"
+    assert np.abs(got - expected).max() < 0.05
+    assert (got.argmax(-1) == expected.argmax(-1)).all()
+
+    # The quality report ran every GGUF with the adapter applied, against the merged model.
+    quality = json.loads((out / "quality.json").read_text())
+    assert quality == result.quality
+    checks = {check["name"]: check for check in quality["checks"]}
+    assert checks["f16 top-1 agreement"]["passed"] and checks["f16 max abs logit diff"]["passed"]
+    assert "Q8_0 perplexity / f16" in checks
+    card = (out / "README.md").read_text()
+    assert "| `pkg-adapter-F16.gguf` | LoRA adapter (F16) |" in card
+    assert "llama-cli -m pkg-base-Q8_0.gguf --lora pkg-adapter-F16.gguf -cnv" in card
+    assert "hf.co/" not in card
+
+
+def _modules_to_save_adapter(tmp_path: Path, tiny_base: Path) -> Path:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
+    adapter = tmp_path / "adapter-with-head"
+    get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"],
+                                     modules_to_save=["lm_head"])).save_pretrained(adapter)
+    return adapter
+
+
+# (case id, whether to pass an adapter that saves lm_head, error class, words the message must hold)
+AS_ADAPTER_REFUSALS = [
+    ("no adapter", None, PackageError, ["--as-adapter needs an adapter", "--adapter DIR"]),
+    ("adapter saves lm_head", _modules_to_save_adapter, ModelError,
+     ["cannot be packaged as a GGUF adapter", "modules_to_save", "Package it merged instead"]),
+]
+
+
+@pytest.mark.parametrize(("make", "error", "words"), [c[1:] for c in AS_ADAPTER_REFUSALS],
+                         ids=[c[0] for c in AS_ADAPTER_REFUSALS])
+def test_package_as_adapter_refuses_before_any_long_step(tmp_path, tiny_base, monkeypatch, make, error, words):
+    import tunesmith.packager.convert as convert_module
+    import tunesmith.packager.merge as merge_module
+
+    adapter = make(tmp_path, tiny_base) if make else None
+    for module, function in ((convert_module, "convert_to_gguf"), (merge_module, "merge_adapter")):
+        monkeypatch.setattr(module, function, lambda *a, **k: pytest.fail("a long step started"))
+    with pytest.raises(error) as caught:
+        build_package(PackageSpec(base=tiny_base, adapter=adapter, out=tmp_path / "pkg", as_adapter=True))
+    for word in words:
+        assert word in str(caught.value)
+    assert not (tmp_path / "pkg").exists() and not (tmp_path / ".pkg.work").exists()

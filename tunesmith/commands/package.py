@@ -45,6 +45,9 @@ def _read_text_file(path: Path, flag: str) -> str:
                    "built-in SmolLM2-135M-Instruct.")
 @click.option("--adapter", type=_DIR, default=None, metavar="DIR",
               help="PEFT LoRA adapter folder to merge into the base first (e.g. runs/NAME/adapter).")
+@click.option("--as-adapter", is_flag=True,
+              help="Keep the --adapter separate instead of merging it: the package holds the base GGUF(s) and a "
+                   "GGUF LoRA adapter, and the Modelfile says FROM base + ADAPTER.")
 @click.option("--out", required=True, type=_DIR, metavar="DIR", help="Package folder to create.")
 @click.option("--name", default=None, help="Model name used for the files and in the card (default: the --out folder name).")
 @click.option("--quant", "quants", multiple=True, default=("Q4_K_M",), show_default=True, metavar="TYPE",
@@ -62,7 +65,7 @@ def _read_text_file(path: Path, flag: str) -> str:
               help="Held-out text the quality report measures perplexity on (default: built-in English prose).")
 @click.option("--eval-prompt", default=None, metavar="TEXT", help="Chat prompt the stop-token check generates from.")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder (only once the new package is complete).")
-def package(base: str, adapter: Path | None, out: Path, name: str | None, quants: tuple[str, ...],
+def package(base: str, adapter: Path | None, as_adapter: bool, out: Path, name: str | None, quants: tuple[str, ...],
             system: str | None, params: tuple[str, ...], template_file: Path | None, base_model_id: str | None,
             license_id: str | None, eval_text: Path | None, eval_prompt: str | None, force: bool) -> None:
     """Merge, convert to GGUF, quantize, and write a Modelfile, a quality report and a model card.
@@ -70,6 +73,7 @@ def package(base: str, adapter: Path | None, out: Path, name: str | None, quants
     \b
     Example:
       tunesmith package --base embedded --adapter runs/demo/adapter --out runs/demo/package
+      tunesmith package --base embedded --adapter runs/demo/adapter --as-adapter --out runs/demo/lora-package
       ollama create demo -f runs/demo/package/Modelfile && ollama run demo
     """
     from tunesmith.console import progress
@@ -91,6 +95,7 @@ def package(base: str, adapter: Path | None, out: Path, name: str | None, quants
         eval_text=_read_text_file(eval_text, "--eval-text") if eval_text else None,
         eval_prompt=eval_prompt,
         force=force,
+        as_adapter=as_adapter,
     )
     result = build_package(spec, progress=reporter)
     print_package_summary(result)
