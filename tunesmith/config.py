@@ -90,6 +90,8 @@ class Lora(_Section):
 class Train(_Section):
     method: Literal["lora", "qlora"] = "lora"
     backend: Literal["auto", "hf", "unsloth"] = "auto"
+    # Training processes, one per GPU (data parallel); the global batch stays batch_size x grad_accum.
+    gpus: _Pos = 1
     learning_rate: Annotated[float, msgspec.Meta(gt=0)] = 2e-4
     scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "cosine"
     warmup_ratio: _Fraction = 0.03
@@ -169,7 +171,8 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
     if path is not None:
         path = Path(path)
         where = str(path)
-        raw = _read_yaml(path)
+        # A key left empty (`train:` with nothing under it) means its defaults, as if it were absent.
+        raw = {key: value for key, value in _read_yaml(path).items() if value is not None}
         root = path.resolve().parent
     if base is not None:
         raw["base"] = base
@@ -179,7 +182,8 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
         raw["output_dir"] = str(Path(output_dir).resolve())
     if max_steps is not None:
         raw.setdefault("train", {})
-        raw["train"]["max_steps"] = max_steps
+        if isinstance(raw["train"], dict):  # otherwise validation reports `train` for what it is
+            raw["train"]["max_steps"] = max_steps
     raw = apply_overrides(raw, overrides)
     config = convert_struct(raw, Config, where=where,
                             overridden=[item.partition("=")[0].strip() for item in overrides])

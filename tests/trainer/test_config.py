@@ -91,3 +91,17 @@ def test_missing_config_file_is_a_config_error(tmp_path):
 def test_every_example_config_is_valid(example):
     config = load_config(EXAMPLES / example / "tunesmith.yaml")
     assert config.data and config.base
+
+
+def test_an_empty_section_means_its_defaults_and_takes_the_max_steps_flag(tmp_path):
+    path = tmp_path / "tunesmith.yaml"
+    path.write_text("base: model\ndata:\n  - path: qa.csv\ntrain:\nlora:\n")
+    config = load_config(path, max_steps=12)
+    assert config.train.max_steps == 12 and config.lora.r == 16
+
+
+def test_a_section_that_is_not_a_mapping_is_named_with_max_steps_too(tmp_path):
+    path = tmp_path / "tunesmith.yaml"
+    path.write_text("base: model\ndata:\n  - path: qa.csv\ntrain: 5\n")
+    with pytest.raises(ConfigError, match="train"):
+        load_config(path, max_steps=12)
