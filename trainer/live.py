@@ -21,7 +21,6 @@ class RichTrainDisplay(TrainerCallback):
         self._bar: Any = None
         self._task: Any = None
         self._last = (0.0, 0)
-        self._eval_before = "-"
 
     def on_train_begin(self, args, state, control, **kwargs):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -34,27 +33,25 @@ class RichTrainDisplay(TrainerCallback):
         self._bar.start()
         self._last = (time.perf_counter(), state.num_input_tokens_seen)
         self._task = self._bar.add_task("training", total=state.max_steps, completed=state.global_step,
-                                        loss="-", eval_loss=self._eval_before, tokens_per_s="-")
+                                        loss="-", eval_loss="-", tokens_per_s="-")
 
     def on_step_end(self, args, state, control, **kwargs):
         if self._bar is not None:
             self._bar.update(self._task, completed=state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self._bar is None and logs and "eval_loss" in logs:
-            # The evaluation before training: shown as the bar's first eval loss.
-            self._eval_before = f"{logs['eval_loss']:.4f}"
         if self._bar is None or not logs:
             return
         fields: dict[str, str] = {}
+        now, tokens = time.perf_counter(), state.num_input_tokens_seen
         if "loss" in logs:
             fields["loss"] = f"{logs['loss']:.4f}"
+            if now > self._last[0] and tokens > self._last[1]:
+                fields["tokens_per_s"] = f"{(tokens - self._last[1]) / (now - self._last[0]):.0f}"
         if "eval_loss" in logs:
             fields["eval_loss"] = f"{logs['eval_loss']:.4f}"
-            now, tokens = time.perf_counter(), state.num_input_tokens_seen
-            if now > self._last[0]:
-                fields["tokens_per_s"] = f"{(tokens - self._last[1]) / (now - self._last[0]):.0f}"
-            self._last = (now, tokens)
+        # Measured from one train log to the next, evaluations left out, as in metrics.jsonl.
+        self._last = (now, tokens)
         self._bar.update(self._task, **fields)
 
     def on_train_end(self, args, state, control, **kwargs):

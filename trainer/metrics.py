@@ -55,14 +55,18 @@ class MetricsWriter(_callback_base()):
         self._last_tokens = state.num_input_tokens_seen
 
     def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero:  # with several processes, rank 0 alone writes the file
+            return
         logs = logs or {}
         row: dict[str, Any] = {"step": state.global_step}
         if "eval_loss" in logs:
             row["eval_loss"] = logs["eval_loss"]
+            # The next step's tokens/s measures training alone, not the evaluation in between.
+            self._last_time = time.perf_counter()
         elif "loss" in logs:
             now = time.perf_counter()
             tokens = state.num_input_tokens_seen
-            elapsed = now - (self._last_time or now)
+            elapsed = now - (now if self._last_time is None else self._last_time)
             row.update(loss=logs["loss"], lr=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
                        epoch=logs.get("epoch"), tokens_seen=tokens,
                        tokens_per_s=round((tokens - self._last_tokens) / elapsed, 1) if elapsed > 0 else None)
