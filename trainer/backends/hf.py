@@ -7,6 +7,7 @@ which would re-process them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,8 @@ class HfBackend:
             options["quantization_config"] = BitsAndBytesConfig(
                 load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                 bnb_4bit_compute_dtype=dtype)
-            options["device_map"] = {"": 0}
+            # Each process of a multi-GPU run holds its whole copy on its own GPU.
+            options["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
         with progress.task(f"Loading {config.base}"):
             try:
                 model = AutoModelForCausalLM.from_pretrained(config.base, **options)
@@ -97,6 +99,11 @@ class HfBackend:
             max_grad_norm=train.max_grad_norm,
             eval_strategy="steps" if evaluate else "no",
             eval_steps=train.eval_steps,
+            # The untrained model's eval loss, logged as step 0 (metrics.jsonl keeps it across resumes): the honest
+            # "before" that every later evaluation is compared with. Inside train(), once the model is prepared: a
+            # separate evaluate() first would prepare it for evaluation before DDP wraps it, and with several
+            # processes that run's gradients would differ from a resumed one's.
+            eval_on_start=evaluate and resume_from is None,
             save_strategy="steps",
             save_steps=save_steps,
             save_total_limit=train.keep_checkpoints,
@@ -127,10 +134,6 @@ class HfBackend:
                           callbacks=callbacks)
         # With tqdm off the Trainer prints every log dict to stdout; our own display and metrics.jsonl replace it.
         trainer.remove_callback(PrinterCallback)
-        if evaluate and resume_from is None:
-            # The untrained model's eval loss, logged as step 0 (metrics.jsonl keeps it across resumes): the honest
-            # "before" that every later evaluation is compared with.
-            trainer.evaluate()
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         state = trainer.state
         best_step = None
