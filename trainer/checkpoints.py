@@ -1,7 +1,9 @@
 """Resumable trainer state: find the last complete checkpoint, and refuse to resume one made with other settings.
 
-A checkpoint counts as complete once its trainer_state.json (written last by the Trainer) parses; a run killed
-while saving leaves a partial folder that is removed, so the previous checkpoint is used.
+A checkpoint counts as complete once its trainer_state.json (written last by rank 0) parses and every training
+process has saved its RNG state beside it (rng_state.pth alone, rng_state_<rank>.pth with several processes, which
+save in parallel); a run killed while saving leaves a partial folder that is removed, so the previous checkpoint
+is used and the resumed run draws the same random numbers as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ def checkpoint_step(path: Path) -> int:
     return int(path.name.rsplit("-", 1)[-1])
 
 
-def _complete(path: Path) -> bool:
+def _complete(path: Path, processes: int) -> bool:
     try:
         json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return False
-    return (path / "adapter_model.safetensors").is_file()
+    rng = ["rng_state.pth"] if processes == 1 else [f"rng_state_{rank}.pth" for rank in range(processes)]
+    return all((path / name).is_file() for name in ["adapter_model.safetensors", *rng])
 
 
 def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -41,14 +44,16 @@ def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def resume_point(checkpoints: Path, settings: dict[str, Any], *, restart: bool = False) -> Path | None:
-    """The checkpoint to resume from (None: start fresh); records `settings` for the next resume to compare."""
+def resume_point(checkpoints: Path, settings: dict[str, Any], *, processes: int = 1,
+                 restart: bool = False) -> Path | None:
+    """The checkpoint to resume from (None: start fresh) for a run of `processes` training processes; records
+    `settings` for the next resume to compare."""
     stored = checkpoints / _SETTINGS
     if restart and checkpoints.exists():
         shutil.rmtree(checkpoints)
     found = sorted((p for p in checkpoints.glob("checkpoint-*") if p.name.rsplit("-", 1)[-1].isdigit()),
                    key=checkpoint_step) if checkpoints.is_dir() else []
-    for partial in [p for p in found if not _complete(p)]:
+    for partial in [p for p in found if not _complete(p, processes)]:
         shutil.rmtree(partial)
     found = [p for p in found if p.exists()]
     if found and stored.is_file():

@@ -17,10 +17,12 @@ from tunesmith.trainer.backends import detect_device, select_backend
 from tunesmith.trainer.base_model import load_tokenizer, with_model_limits
 from tunesmith.trainer.checkpoints import checkpoint_step, resume_point
 from tunesmith.trainer.collate import pack_examples, padded_rows
+from tunesmith.trainer.distributed import check_devices, launch_workers, per_process
 from tunesmith.trainer.format import Tokenized, format_record
 from tunesmith.trainer.plot import plot_losses
 from tunesmith.trainer.prepare import prepare_data, read_split
 from tunesmith.trainer.records import Record
+from tunesmith.trainer.run_dir import RunPaths
 from tunesmith.trainer.verdict import fit_verdict
 
 from tunesmith.config import Config, section_hash
@@ -28,7 +30,7 @@ from tunesmith.errors import DataError, TrainError
 from tunesmith.files import atomic_dir, write_text_atomic
 from tunesmith.progress import SILENT, Progress
 
-__all__ = ["TrainResult", "build_rows", "train_adapter"]
+__all__ = ["TrainResult", "build_rows", "fit_and_save", "train_adapter"]
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,12 @@ def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any =
                          f"{config.train.eval_steps}", where="train.save_steps",
                          hint="The best adapter is picked among saved checkpoints; save at evaluation steps.")
     config = with_model_limits(config)
-    # An impossible request (QLoRA without CUDA, ...) is refused before prepare may rewrite the run's data.
+    # An impossible request (QLoRA without CUDA, ...) is refused before prepare may rewrite the run's data, and the
+    # backend chosen is said once, here (the training process, or each of several, picks the same one again).
     device = detect_device()
-    backend = select_backend(config, device, progress)
+    select_backend(config, device, progress)
+    check_devices(config.train.gpus, device.kind)
+    worker_config = per_process(config, config.train.gpus)
     prepared = prepare_data(config, progress=progress)
     paths = prepared.paths
     settings = {"base": config.base, "data": prepared.report["config_hash"], "seed": config.seed,
@@ -60,11 +65,37 @@ def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any =
         if done.get("settings_hash") == settings_hash:
             progress.note(f"already trained with these settings: {paths.adapter} (pass --restart to train again)")
             return TrainResult(paths.root, paths.adapter, done, reused=True)
-    checkpoint = resume_point(paths.checkpoints, settings, restart=restart)
+    checkpoint = resume_point(paths.checkpoints, settings, processes=config.train.gpus, restart=restart)
     resumed_at = checkpoint_step(checkpoint) if checkpoint else 0
     if checkpoint:
         progress.note(f"resuming from {checkpoint.name} (step {resumed_at})")
 
+    from tunesmith.trainer.metrics import truncate_metrics
+
+    truncate_metrics(paths.metrics, resumed_at)
+    if config.train.gpus > 1:
+        where = "one per GPU, NCCL" if device.kind == "cuda" else "on the CPU, gloo"
+        progress.note(f"training in {config.train.gpus} processes ({where})")
+        launch_workers(worker_config, paths.root, settings_hash=settings_hash, checkpoint=checkpoint,
+                       display=display is not None)
+        report = json.loads(paths.report.read_text(encoding="utf-8"))
+    else:
+        report = fit_and_save(config, paths.root, settings_hash=settings_hash, checkpoint=checkpoint,
+                              display=display, progress=progress)
+    return TrainResult(paths.root, paths.adapter, report, reused=False)
+
+
+def fit_and_save(config: Config, run_dir: Path, *, settings_hash: str, checkpoint: Path | None, display: Any = None,
+                 progress: Progress = SILENT, rank: int = 0) -> dict[str, Any]:
+    """Tokenize, load the base with LoRA, fit, then (rank 0 alone) save the best adapter, loss.png and
+    train_report.json; returns the report ({} on other ranks). Runs in the training process itself: the only one,
+    or rank `rank` of `config.train.gpus`."""
+    from tunesmith.trainer.metrics import MetricsWriter, read_metrics
+
+    paths = RunPaths(run_dir)
+    device = detect_device()
+    backend = select_backend(config, device)
+    resumed_at = checkpoint_step(checkpoint) if checkpoint else 0
     tokenizer = load_tokenizer(config.base)
     train_rows, skipped = build_rows(read_split(paths, "train"), tokenizer, config)
     val_rows, _ = build_rows(read_split(paths, "val"), tokenizer, config)
@@ -75,14 +106,13 @@ def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any =
         raise DataError("no training example has tokens to learn from", where=str(paths.data / "train.jsonl"),
                         hint="Raise train.max_seq_len, or shorten the prompts.")
 
-    from tunesmith.trainer.metrics import MetricsWriter, read_metrics, truncate_metrics
-
-    truncate_metrics(paths.metrics, resumed_at)
     model, precision = backend.load(config, device, progress)
     callbacks = [MetricsWriter(paths.metrics)] + ([display] if display is not None else [])
     started = time.perf_counter()
     fit = backend.fit(model, tokenizer, train_rows, val_rows, config, paths.checkpoints, callbacks, checkpoint,
                       precision)
+    if rank != 0:
+        return {}
     with atomic_dir(paths.adapter, replace=True) as tmp:
         model.save_pretrained(tmp)
 
@@ -97,6 +127,7 @@ def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any =
         "device": device.kind,
         "method": config.train.method,
         "precision": precision,
+        "processes": config.train.gpus,
         "steps": fit.global_step,
         "resumed_from_step": resumed_at or None,
         "stopped_early": fit.stopped_early,
@@ -115,7 +146,7 @@ def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any =
         "settings_hash": settings_hash,
     }
     write_text_atomic(paths.report, json.dumps(report, indent=2) + "\n")
-    return TrainResult(paths.root, paths.adapter, report, reused=False)
+    return report
 
 
 def build_rows(records: list[Record], tokenizer: Any, config: Config) -> tuple[list[dict], int]:

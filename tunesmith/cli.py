@@ -9,11 +9,10 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.markup import escape
 
 from tunesmith import __version__
 from tunesmith.commands import COMMANDS
-from tunesmith.console import err
+from tunesmith.console import err, print_error
 from tunesmith.errors import TunesmithError
 
 __all__ = ["cli", "main"]
@@ -37,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="tunesmith", standalone_mode=False)
     except TunesmithError as error:
-        err.print(f"[bold red]error:[/bold red] [red]{escape(str(error))}[/red]")
+        print_error(error)
         sys.exit(2)
     except click.exceptions.Abort:
         err.print("[red]aborted[/red]")

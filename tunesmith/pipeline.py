@@ -1,4 +1,5 @@
-"""`tunesmith run`: prepare → train → package → publish in one call, each step skipped when its outputs are current.
+"""`tunesmith run`: prepare → train → package → publish in one call, each step skipped when its outputs are
+current.
 
 prepare and train already reuse their outputs when their inputs are unchanged (hashes in data_report.json and
 train_report.json) and resume from checkpoints; this module does the same for the package (runs/<name>/.package.json:

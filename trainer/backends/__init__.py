@@ -94,6 +94,11 @@ def select_backend(config: Config, device: Device, progress: Progress = SILENT) 
         raise TrainError("the unsloth backend needs the unsloth package, which is not installed",
                          where="train.backend",
                          hint="Install it with `pip install 'tunesmith[gpu]'`, or set `train.backend: hf` (or `auto`).")
+    if wanted == "unsloth" and config.train.gpus > 1:
+        raise TrainError(f"the unsloth backend trains on one GPU; train.gpus is {config.train.gpus}",
+                         where="train.backend",
+                         hint="Set `train.backend: hf` (or `auto`) to train on several GPUs with transformers + peft, "
+                              "or train.gpus: 1 for unsloth.")
     if config.train.method == "qlora":
         if device.kind != "cuda":
             raise TrainError("QLoRA (4-bit base weights) needs a CUDA GPU with bitsandbytes; this machine has none",
@@ -103,7 +108,7 @@ def select_backend(config: Config, device: Device, progress: Progress = SILENT) 
         if importlib.util.find_spec("bitsandbytes") is None:
             raise TrainError("QLoRA needs the bitsandbytes package, which is not installed", where="train.method",
                              hint="Install it with `pip install 'tunesmith[gpu]'`, or set `train.method: lora`.")
-    if wanted == "unsloth" or (wanted == "auto" and device.kind == "cuda" and has_unsloth):
+    if wanted == "unsloth" or (wanted == "auto" and device.kind == "cuda" and has_unsloth and config.train.gpus == 1):
         from tunesmith.trainer.backends.unsloth import UnslothBackend
 
         if wanted == "auto":
@@ -111,7 +116,10 @@ def select_backend(config: Config, device: Device, progress: Progress = SILENT) 
         return UnslothBackend()
     from tunesmith.trainer.backends.hf import HfBackend
 
-    if wanted == "auto" and device.kind == "cuda":
+    if wanted == "auto" and device.kind == "cuda" and has_unsloth:
+        progress.note("backend: transformers + peft (unsloth trains on one GPU; train.gpus is "
+                      f"{config.train.gpus})")
+    elif wanted == "auto" and device.kind == "cuda":
         progress.note("backend: transformers + peft (unsloth is not installed; `pip install 'tunesmith[gpu]'` "
                       "trains faster on this GPU)")
     return HfBackend()

@@ -23,7 +23,8 @@ def demo(out: Path, max_steps: int, question: str | None) -> None:
     4. ask: one question through the official `openai` client, and print the answer.
     Needs no GPU, no Ollama and no network. Re-running reuses every step whose inputs did not change.
     """
-    from tunesmith.commands.run import print_run_summary, quiet_libraries
+    from tunesmith.commands.run import print_run_summary
+    from tunesmith.console import quiet_libraries
 
     quiet_libraries()  # before the training libraries are imported: some speak at import time
     from tunesmith.console import err, out as console, progress

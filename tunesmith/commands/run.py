@@ -7,17 +7,20 @@ from pathlib import Path
 import click
 
 from tunesmith.commands.prepare import config_options, load_from_options
+from tunesmith.commands.train import gpus_option, with_gpus
 
-__all__ = ["run", "print_run_summary", "quiet_libraries"]
+__all__ = ["run", "print_run_summary"]
 
 
 @click.command()
 @config_options
+@gpus_option
 @click.option("--restart", is_flag=True, help="Discard the run's checkpoints and train from the first step.")
 @click.option("--ollama-host", envvar="OLLAMA_HOST", default=None, metavar="URL", show_envvar=True,
               help="Ollama daemon that `publish.ollama` goes through (default http://127.0.0.1:11434).")
 def run(config: Path | None, base: str | None, data: tuple[Path, ...], output_dir: Path | None,
-        max_steps: int | None, overrides: tuple[str, ...], restart: bool, ollama_host: str | None) -> None:
+        max_steps: int | None, overrides: tuple[str, ...], gpus: int | None, restart: bool,
+        ollama_host: str | None) -> None:
     """Prepare, train, package and publish (when the config has a `publish:` section) in one command.
 
     Each step is skipped when its outputs are current for the config: the data sections, the training settings,
@@ -32,10 +35,10 @@ def run(config: Path | None, base: str | None, data: tuple[Path, ...], output_di
       tunesmith run --base embedded --data qa.csv --max-steps 60
       tunesmith run tunesmith.yaml --set package.quant='[Q4_K_M, Q8_0]'   # re-packages only
     """
-    from tunesmith.console import err, progress
+    from tunesmith.console import err, progress, quiet_libraries
 
     # The config first: a typo is reported at once, not after the seconds the training libraries take to import.
-    loaded = load_from_options(config, base, data, output_dir, max_steps, overrides)
+    loaded = load_from_options(config, base, data, output_dir, max_steps, with_gpus(overrides, gpus))
     quiet_libraries()
     from tunesmith.pipeline import run_pipeline
     from tunesmith.trainer.live import RichTrainDisplay
@@ -43,18 +46,6 @@ def run(config: Path | None, base: str | None, data: tuple[Path, ...], output_di
     outcome = run_pipeline(loaded, progress=progress(), display=RichTrainDisplay(err), restart=restart,
                            ollama_host=ollama_host)
     print_run_summary(outcome, loaded)
-
-
-def quiet_libraries() -> None:
-    """Keep the training libraries' own progress bars and deprecation chatter out of our one progress display."""
-    import logging
-    import warnings
-
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)\.")
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()
 
 
 def print_run_summary(outcome, config) -> None:

@@ -8,14 +8,20 @@ import click
 
 from tunesmith.commands.prepare import config_options, load_from_options
 
-__all__ = ["train"]
+__all__ = ["gpus_option", "train", "with_gpus"]
+
+gpus_option = click.option(
+    "--gpus", type=click.IntRange(min=1), default=None, metavar="N",
+    help="Train in N processes, one per GPU, keeping the global batch (sets train.gpus). Without CUDA, N CPU "
+         "processes.")
 
 
 @click.command()
 @config_options
+@gpus_option
 @click.option("--restart", is_flag=True, help="Discard this run's checkpoints and train from the first step.")
 def train(config: Path | None, base: str | None, data: tuple[Path, ...], output_dir: Path | None,
-          max_steps: int | None, overrides: tuple[str, ...], restart: bool) -> None:
+          max_steps: int | None, overrides: tuple[str, ...], gpus: int | None, restart: bool) -> None:
     """Fine-tune the base model with LoRA (or QLoRA on CUDA) and write runs/<name>/adapter/.
 
     Prepares the data first when needed (see `tunesmith prepare`). Chats are formatted with the base model's own
@@ -24,12 +30,15 @@ def train(config: Path | None, base: str | None, data: tuple[Path, ...], output_
     metrics.jsonl, loss.png and train_report.json with a fit verdict. Re-running the same command continues from
     the last checkpoint of an interrupted run.
 
+    \b
         tunesmith train --base embedded --data qa.csv --max-steps 60
+        tunesmith train tunesmith.yaml --gpus 4        # data parallel on four GPUs
     """
-    from tunesmith.console import err, out, progress
+    from tunesmith.console import err, out, progress, quiet_libraries
 
     # The config first: a typo is reported at once, not after the seconds transformers' trainer takes to import.
-    loaded = load_from_options(config, base, data, output_dir, max_steps, overrides)
+    loaded = load_from_options(config, base, data, output_dir, max_steps, with_gpus(overrides, gpus))
+    quiet_libraries()  # before the training libraries are imported: some speak at import time
     from tunesmith.trainer import train_adapter
     from tunesmith.trainer.live import RichTrainDisplay
 
@@ -41,3 +50,8 @@ def train(config: Path | None, base: str | None, data: tuple[Path, ...], output_
         if report.get("best_eval_loss") is not None else ""
     out.print(f"{report['steps']} steps{best}")
     out.print(f"adapter: {result.adapter}")
+
+
+def with_gpus(overrides: tuple[str, ...], gpus: int | None) -> tuple[str, ...]:
+    """`--gpus N` as the `--set train.gpus=N` it stands for."""
+    return overrides if gpus is None else (*overrides, f"train.gpus={gpus}")
