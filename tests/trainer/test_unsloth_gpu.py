@@ -228,3 +228,45 @@ def test_unsloth_keeps_packed_samples_apart(gpu_llama):
     leaky = collate([{**row, "position_ids": list(range(len(row["input_ids"])))} for row in packed])
     assert together == pytest.approx(apart, rel=0.01)
     assert abs(summed_loss(leaky) - apart) > 0.02 * apart
+
+
+def test_more_processes_than_gpus_are_refused_before_any_data_is_written(gpu_llama, tmp_path):
+    count = torch.cuda.device_count()
+    data = write_qa_csv(tmp_path / "qa.csv")
+    done = subprocess.run([*_command(gpu_llama, data, tmp_path / "run", "hf", "lora"), "--gpus", str(count + 1)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 2, done.stderr[-3000:]
+    text = " ".join(done.stderr.split())
+    assert f"train.gpus = {count + 1}, but this machine has {count} CUDA GPU(s)" in text and "Traceback" not in text
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="data-parallel training over NCCL needs two CUDA GPUs")
+@pytest.mark.timeout(900)
+def test_two_gpus_train_over_nccl_and_resume_after_a_kill(gpu_llama, tmp_path):
+    data = write_qa_csv(tmp_path / "qa.csv")
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run([*_command(gpu_llama, data, full, "hf", "lora"), "--gpus", "2"], check=True, timeout=600,
+                   capture_output=True)
+    report = json.loads((full / "train_report.json").read_text())
+    assert (report["processes"], report["steps"], report["device"]) == (2, STEPS, "cuda")
+    assert (full / "checkpoints" / f"checkpoint-{STEPS}" / "rng_state_1.pth").is_file()
+    losses = _losses(full)
+    assert sum(list(losses.values())[-5:]) < 0.8 * sum(list(losses.values())[:5])
+
+    command = [*_command(gpu_llama, data, killed, "hf", "lora"), "--gpus", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline and not _complete_checkpoint(killed):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    resumed_from = json.loads((killed / "train_report.json").read_text())["resumed_from_step"]
+    assert 0 < resumed_from < STEPS
+    resumed = _losses(killed)
+    assert list(resumed) == list(range(1, STEPS + 1))
+    # GPU kernels are not bit-reproducible: the same batches from the checkpointed weights, to within noise.
+    for step in range(resumed_from + 1, STEPS + 1):
+        assert resumed[step] == pytest.approx(losses[step], rel=0.05), step
