@@ -5,8 +5,11 @@
 VENV     ?= .venv
 PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.installed
-# CPU build of PyTorch, installed before anything else so that no dependency pulls in a CUDA build.
+# CPU build of PyTorch, installed before anything else so that no dependency pulls in a CUDA build. Where pip's
+# index serves only CUDA builds (PyPI on Linux), name PyTorch's CPU index:
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH    ?= torch==2.13.0
+TORCH_INDEX ?=
 # llama.cpp's native CPU build (AVX-512/AMX picked up from the build machine) crashes on batched decode on some
 # CPUs; a portable build does not and is as fast for our use.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
@@ -22,7 +25,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
