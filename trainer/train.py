@@ -57,6 +57,11 @@ def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any =
     worker_config = per_process(config, config.train.gpus)
     prepared = prepare_data(config, progress=progress)
     paths = prepared.paths
+    rows = prepared.report["rows_out"]
+    progress.note(f"data: {rows['train']} training and {rows['val']} validation rows "
+                  f"({paths.data / 'data_report.json'})")
+    for warning in prepared.report["warnings"]:
+        progress.note(f"warning: {warning}")
     settings = {"base": config.base, "data": prepared.report["config_hash"], "seed": config.seed,
                 "lora": msgspec.to_builtins(config.lora), "train": msgspec.to_builtins(config.train)}
     settings_hash = section_hash(settings)

@@ -60,6 +60,11 @@ def test_train_shows_progress_and_the_fit_verdict(tiny_llama, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "run" / "train_report.json").read_text())
     text = " ".join(result.output.split())
+    data_report = json.loads((tmp_path / "run" / "data" / "data_report.json").read_text())
+    rows = data_report["rows_out"]
+    assert f"data: {rows['train']} training and {rows['val']} validation rows" in text
+    assert data_report["warnings"], "60 questions are few: the report warns"
+    assert all(f"warning: {' '.join(warning.split())}" in text for warning in data_report["warnings"])
     assert "training" in text and "6/6" in text and "ETA" in text
     assert re.search(r"\b\d+ tok/s", text), "tokens/s is measured from the train logs, not left at '-'"
     assert f"loss {report['final_train_loss']:.4f}" in text
