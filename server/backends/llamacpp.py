@@ -3,11 +3,13 @@
 Chats are formatted with the GGUF's own chat template, with the Modelfile's stop tokens, SYSTEM and MESSAGE lines;
 unset options take its PARAMETERs, then Ollama's defaults, so an answer matches what `ollama run` gives. The
 Modelfile's TEMPLATE is a Go template, which nothing in Python runs; the packager derives it from that same chat
-template, so both make the same prompt. A TEMPLATE given with `--template` is the exception: loading says so.
+template, so both make the same prompt. A TEMPLATE given with `--template` is the exception: loading says so. The
+Modelfile's ADAPTER, a GGUF LoRA, is applied over the GGUF as `ollama run` applies it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -40,10 +42,13 @@ _log = logging.getLogger("tunesmith.server")
 _LOADING = threading.Lock()
 
 
-def load_llama(gguf: Path, **kwargs: Any):
-    """`llama_cpp.Llama(gguf, **kwargs)` on the CPU without llama.cpp's extra weight buffers (repacking, AMX)."""
+def load_llama(gguf: Path, *, lora_path: str | None = None, **kwargs: Any):
+    """`llama_cpp.Llama(gguf, **kwargs)` on the CPU without llama.cpp's extra weight buffers (repacking, AMX), with
+    the GGUF LoRA adapter `lora_path` applied when given; an adapter llama.cpp cannot load raises RuntimeError."""
     import llama_cpp
     from llama_cpp import llama_cpp as native
+
+    from tunesmith.packager.llama_log import captured_llama_log, last_errors
 
     # llama.cpp's AMX path crashes on batched decode on some CPUs. `Llama()` has no keyword for use_extra_bufts (it
     # drops unknown keywords silently), so the model parameters it starts from are adjusted while it loads.
@@ -57,9 +62,17 @@ def load_llama(gguf: Path, **kwargs: Any):
     with _LOADING:
         native.llama_model_default_params = without_extra_buffers
         try:
-            return llama_cpp.Llama(str(gguf), verbose=False, **kwargs)
+            with captured_llama_log() if lora_path else contextlib.nullcontext([]) as log:
+                llm = llama_cpp.Llama(str(gguf), verbose=False, lora_path=lora_path, **kwargs)
         finally:
             native.llama_model_default_params = defaults
+    # llama-cpp-python checks the adapter it loaded against None, but a failed load is a NULL pointer, not None:
+    # the model would then run without its adapter, with no word.
+    if lora_path and not getattr(llm, "_lora_adapter", None):
+        llm.close()
+        raise RuntimeError(f"Failed to load the LoRA adapter {lora_path} "
+                           f"({last_errors(log) or 'llama.cpp gave no reason'})")
+    return llm
 
 
 class _Model:
@@ -79,9 +92,16 @@ class _Model:
                 # As Ollama does: never a longer context than the model was trained for.
                 self.llm = self._load(trained)
         except (ValueError, RuntimeError) as err:
+            if package.adapter is not None and "LoRA" in str(err):
+                raise ModelError(f"llama.cpp cannot apply the ADAPTER over {package.gguf.name}: {err}",
+                                 where=str(package.adapter),
+                                 hint="The adapter must be a GGUF LoRA of this very base model; re-run `tunesmith "
+                                      "package --as-adapter` with the base the adapter was trained on.") from err
             raise ModelError(f"llama.cpp cannot load the GGUF: {err}", where=str(package.gguf),
                              hint="Re-run `tunesmith package`; the file may be truncated or from a newer llama.cpp."
                              ) from err
+        if package.adapter is not None:
+            _log.info("%s: serving %s with the adapter %s", package.model_id, package.gguf.name, package.adapter.name)
         template = self.llm.metadata.get("tokenizer.chat_template")
         if not template:
             raise ModelError("the GGUF has no chat template (tokenizer.chat_template)", where=str(package.gguf),
@@ -100,7 +120,12 @@ class _Model:
         self.embedder = None
 
     def _load(self, n_ctx: int):
-        return load_llama(self.package.gguf, n_ctx=n_ctx, n_threads=self.threads, n_threads_batch=self.threads)
+        return load_llama(self.package.gguf, n_ctx=n_ctx, n_threads=self.threads, n_threads_batch=self.threads,
+                          lora_path=self.lora_path)
+
+    @property
+    def lora_path(self) -> str | None:
+        return str(self.package.adapter) if self.package.adapter is not None else None
 
     def _text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace") if token >= 0 else ""
@@ -258,7 +283,8 @@ class LlamaCppBackend:
             if model.embedder is None:
                 # A second context in embedding mode; mean pooling, normalised, as Ollama's /api/embed returns.
                 model.embedder = load_llama(model.package.gguf, embedding=True, n_ctx=model.llm.n_ctx(),
-                                            pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, n_threads=model.threads)
+                                            pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN, n_threads=model.threads,
+                                            lora_path=model.lora_path)
             vectors, count = model.embedder.embed(inputs, normalize=True, return_count=True)
             job.emit(Embeddings(vectors=vectors, prompt_tokens=count))
 
@@ -270,6 +296,7 @@ class LlamaCppBackend:
         return result
 
     async def health(self) -> dict[str, Any]:
-        models = [{"model": model_id, "gguf": str(model.package.gguf), "in_flight": model.in_flight}
+        models = [{"model": model_id, "gguf": str(model.package.gguf), "adapter": model.lora_path,
+                   "in_flight": model.in_flight}
                   for model_id, model in self._models.items()]
         return {"ok": bool(self._models), "models": models}

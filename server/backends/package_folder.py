@@ -1,7 +1,8 @@
 """Read a package folder (what `tunesmith package` writes) into what the embedded backend serves.
 
-The Modelfile names the default GGUF and carries the defaults `ollama run` would apply (stop, num_ctx, sampling,
-SYSTEM, MESSAGE lines); the model id is the package name, the GGUF's file name without its quantization suffix.
+The Modelfile names the default GGUF, the GGUF LoRA adapter applied over it when it has an ADAPTER line, and the
+defaults `ollama run` would apply (stop, num_ctx, sampling, SYSTEM, MESSAGE lines); the model id is the package name,
+the GGUF's file name without its quantization suffix (and without `-base` when an adapter goes over it).
 `template_differs` tells whether its TEMPLATE is one the packager would not have derived from the GGUF's own.
 """
 
@@ -13,21 +14,25 @@ from pathlib import Path
 
 from tunesmith.errors import ModelError, ModelfileError
 from tunesmith.modelfiles import Modelfile, choose_chat_format, parse_modelfile
+from tunesmith.modelfiles.grammar import scan
 
 __all__ = ["ServedPackage", "read_package", "template_differs"]
 
 # `<name>-Q4_K_M.gguf`, `<name>-F16.gguf`, `<name>-IQ4_XS.gguf`, `<name>-BF16.gguf`: the quant follows the last dash.
 _QUANT_SUFFIX = re.compile(r"-(?:I?Q\d\w*|[BF]F?16|F32)$", re.IGNORECASE)
+# `tunesmith package --as-adapter` names the quantized files `<name>-base-<QUANT>.gguf`.
+_BASE_SUFFIX = re.compile(r"-base$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class ServedPackage:
-    """One model of the embedded backend: its id, GGUF and parsed Modelfile."""
+    """One model of the embedded backend: its id, GGUF, the GGUF LoRA adapter over it, and parsed Modelfile."""
 
     model_id: str
     gguf: Path
     modelfile: Modelfile
     folder: Path
+    adapter: Path | None = None
 
 
 def read_package(folder: str | Path, model_id: str | None = None) -> ServedPackage:
@@ -55,8 +60,29 @@ def read_package(folder: str | Path, model_id: str | None = None) -> ServedPacka
     if not gguf.is_file():
         raise ModelError(f"FROM names {modelfile.from_!r}, which does not exist", where=str(modelfile_path),
                          hint="Re-run `tunesmith package`, or fix the FROM line.")
-    name = model_id or _QUANT_SUFFIX.sub("", gguf.stem)
-    return ServedPackage(model_id=name, gguf=gguf, modelfile=modelfile, folder=folder)
+    adapter = _adapter(folder, modelfile, text, modelfile_path)
+    name = _QUANT_SUFFIX.sub("", gguf.stem)
+    if adapter is not None:
+        name = _BASE_SUFFIX.sub("", name)
+    return ServedPackage(model_id=model_id or name, gguf=gguf, modelfile=modelfile, folder=folder, adapter=adapter)
+
+
+def _adapter(folder: Path, modelfile: Modelfile, text: str, modelfile_path: Path) -> Path | None:
+    """The GGUF adapter the ADAPTER line names (parse_modelfile has refused a second one), checked to exist."""
+    if modelfile.adapter is None:
+        return None
+    line = next(command.line for command in scan(text) if command.keyword == "adapter")
+    where = f"{modelfile_path}:{line}"
+    adapter = Path(modelfile.adapter)
+    adapter = adapter if adapter.is_absolute() else (folder / adapter).resolve()
+    if adapter.suffix.lower() != ".gguf":
+        raise ModelError(f"ADAPTER names {modelfile.adapter!r}, not a .gguf file", where=where,
+                         hint="The embedded backend applies GGUF LoRA adapters: package with `tunesmith package "
+                              "--as-adapter`, or serve this Modelfile through Ollama (--ollama).")
+    if not adapter.is_file():
+        raise ModelError(f"ADAPTER names {modelfile.adapter!r}, which does not exist", where=where,
+                         hint="Re-run `tunesmith package --as-adapter`, or fix the ADAPTER line.")
+    return adapter
 
 
 def template_differs(modelfile: Modelfile, chat_template: str, *, bos_token: str | None,
