@@ -20,7 +20,7 @@ from huggingface_hub import constants as hub_constants
 from huggingface_hub.utils.sha import git_hash
 from huggingface_hub.utils._http import hf_request_event_hook, set_client_factory, default_client_factory
 
-from tests.server.test_publish_package import CHATML, write_package
+from tests.server.test_publish_package import CHATML, write_adapter_package, write_package
 from tunesmith.errors import PublishError
 from tunesmith.server.publish import publish_to_hf
 
@@ -178,6 +178,23 @@ def test_first_publish_creates_the_repo_uploads_lfs_objects_and_commits_every_fi
     assert header["key"] == "header" and header["value"]["summary"] == "Publish demo with tunesmith"
     params = json.loads(hub.committed["params"])
     assert params == {"num_ctx": 2048, "stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2}
+
+
+def test_an_adapter_package_commits_the_base_and_the_adapter_with_the_ollama_files(hub, tmp_path):
+    package = write_adapter_package(tmp_path / "demo")
+    publish_to_hf(package, REPO)
+
+    ggufs = {name: (package / name).read_bytes() for name in ("demo-base-Q4_K_M.gguf", "demo-adapter-F16.gguf")}
+    puts = sorted(request.url.path for request in hub.requests if request.method == "PUT")
+    assert puts == sorted(f"/upload/{hashlib.sha256(data).hexdigest()}" for data in ggufs.values())
+    lfs_paths = sorted(line["value"]["path"] for line in hub.commits[0][1:] if line["key"] == "lfsFile")
+    assert lfs_paths == sorted(ggufs)
+    assert {name: hub.committed[name] for name in ggufs} == ggufs
+    assert hub.committed == _expected_files(package)
+    assert "ADAPTER ./demo-adapter-F16.gguf" in hub.committed["Modelfile"].decode()
+    assert json.loads(hub.committed["params"]) == {"num_ctx": 2048, "stop": ["<|im_end|>", "<|im_start|>"],
+                                                   "temperature": 0.2}
+    assert hub.committed["template"] == CHATML.encode()
 
 
 def test_the_token_goes_to_the_hub_only_never_to_the_storage_urls(hub, package):

@@ -9,7 +9,7 @@ import json
 import httpx
 import pytest
 
-from tests.server.test_publish_package import CHATML, write_package
+from tests.server.test_publish_package import CHATML, write_adapter_package, write_package
 from tunesmith.errors import PublishError
 from tunesmith.server.publish import publish_to_ollama
 
@@ -179,21 +179,47 @@ def test_a_bad_name_fails_before_any_request(httpx_mock, package):
     assert httpx_mock.get_requests() == []
 
 
-def test_an_adapter_goes_as_a_blob_and_in_adapters(httpx_mock, tmp_path):
-    folder = write_package(tmp_path / "demo")
-    (folder / "demo-lora.gguf").write_bytes(b"GGUF adapter bytes")
-    (folder / "Modelfile").write_text("FROM ./demo-Q4_K_M.gguf\nADAPTER ./demo-lora.gguf\n")
-    model = hashlib.sha256((folder / "demo-Q4_K_M.gguf").read_bytes()).hexdigest()
-    adapter = hashlib.sha256(b"GGUF adapter bytes").hexdigest()
+@pytest.mark.parametrize("daemon_has_adapter", [False, True], ids=["new adapter", "adapter already in the daemon"])
+def test_an_adapter_package_sends_both_blobs_and_creates_with_files_and_adapters(httpx_mock, tmp_path,
+                                                                                 daemon_has_adapter):
+    folder = write_adapter_package(tmp_path / "demo")
+    base_bytes, adapter_bytes = ((folder / name).read_bytes() for name in ("demo-base-Q4_K_M.gguf",
+                                                                            "demo-adapter-F16.gguf"))
+    base, adapter = hashlib.sha256(base_bytes).hexdigest(), hashlib.sha256(adapter_bytes).hexdigest()
     httpx_mock.add_response(method="GET", url=f"{DAEMON}/api/version", json={"version": "0.13.5"})
-    for digest in (model, adapter):
-        httpx_mock.add_response(method="HEAD", url=f"{DAEMON}/api/blobs/sha256:{digest}", status_code=404)
-        httpx_mock.add_response(method="POST", url=f"{DAEMON}/api/blobs/sha256:{digest}", status_code=201)
+    for digest, held in ((base, False), (adapter, daemon_has_adapter)):
+        httpx_mock.add_response(method="HEAD", url=f"{DAEMON}/api/blobs/sha256:{digest}",
+                                status_code=200 if held else 404)
+        if not held:
+            httpx_mock.add_response(method="POST", url=f"{DAEMON}/api/blobs/sha256:{digest}", status_code=201)
     httpx_mock.add_response(method="POST", url=f"{DAEMON}/api/create", content=ndjson({"status": "success"}))
-    publish_to_ollama(folder, NAME, push=False)
-    create = json.loads(httpx_mock.get_requests()[-1].content)
-    assert create == {"model": NAME, "stream": True, "files": {"demo-Q4_K_M.gguf": f"sha256:{model}"},
-                      "adapters": {"demo-lora.gguf": f"sha256:{adapter}"}}
+    httpx_mock.add_response(method="POST", url=f"{DAEMON}/api/push", content=_push_ok(base, len(base_bytes)))
+
+    assert publish_to_ollama(folder, "alice/demo") == "https://ollama.com/alice/demo"
+
+    requests = httpx_mock.get_requests()
+    sent = [("HEAD", f"/api/blobs/sha256:{base}"), ("POST", f"/api/blobs/sha256:{base}"),
+            ("HEAD", f"/api/blobs/sha256:{adapter}")]
+    if not daemon_has_adapter:
+        sent.append(("POST", f"/api/blobs/sha256:{adapter}"))
+    assert [(request.method, request.url.path) for request in requests] == [
+        ("GET", "/api/version"), *sent, ("POST", "/api/create"), ("POST", "/api/push")]
+    blobs = {request.url.path: request.content for request in requests if request.url.path.startswith("/api/blobs")
+             and request.method == "POST"}
+    assert blobs[f"/api/blobs/sha256:{base}"] == base_bytes
+    if not daemon_has_adapter:
+        assert blobs[f"/api/blobs/sha256:{adapter}"] == adapter_bytes
+    # As `ollama create -f Modelfile` sends it: the base under `files`, the LoRA under `adapters`.
+    assert json.loads(requests[-2].content) == {
+        "model": NAME, "stream": True,
+        "files": {"demo-base-Q4_K_M.gguf": f"sha256:{base}"},
+        "adapters": {"demo-adapter-F16.gguf": f"sha256:{adapter}"},
+        "template": CHATML,
+        "system": "You answer in one sentence.",
+        "parameters": {"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "num_ctx": 2048},
+        "license": ["Apache License 2.0"],
+        "messages": [{"role": "user", "content": "Who are you?"}, {"role": "assistant", "content": "A small model."}],
+    }
 
 
 def test_a_daemon_that_dies_during_the_push_says_rerun(httpx_mock, package, digest):

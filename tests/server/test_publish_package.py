@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tunesmith.errors import ModelfileError, PublishError
-from tunesmith.modelfiles import Modelfile, render_modelfile
+from tunesmith.modelfiles import Modelfile, parse_modelfile, render_modelfile
 from tunesmith.server.publish import (
     OllamaName,
     check_hf_repo,
@@ -40,6 +40,16 @@ def write_package(folder: Path, *, name: str = "demo", quants: tuple[str, ...] =
     (folder / "README.md").write_text("---\nlicense: apache-2.0\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\n"
                                       "tags: [gguf, ollama]\n---\n# demo\n", encoding="utf-8")
     (folder / "quality.json").write_text('{"checks": []}\n', encoding="utf-8")
+    return folder
+
+
+def write_adapter_package(folder: Path) -> Path:
+    """The layout of `tunesmith package --as-adapter`: FROM the quantized base, ADAPTER the GGUF LoRA beside it."""
+    write_package(folder, quants=("base-Q4_K_M",))
+    (folder / "demo-adapter-F16.gguf").write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    modelfile = parse_modelfile((folder / "Modelfile").read_text(encoding="utf-8"))
+    modelfile.adapter = "./demo-adapter-F16.gguf"
+    (folder / "Modelfile").write_text(render_modelfile(modelfile), encoding="utf-8")
     return folder
 
 
