@@ -121,6 +121,8 @@ class Package(_Section):
     quant: list[str] = msgspec.field(default_factory=lambda: ["Q4_K_M"])
     modelfile: ModelfileSpec = ModelfileSpec()
     template: str | None = None  # a Go template file that replaces the detected chat family's
+    # Keep the LoRA a separate GGUF adapter (Modelfile FROM base + ADAPTER) instead of merging it into the weights.
+    as_adapter: bool = False
 
 
 class HfTarget(_Section):

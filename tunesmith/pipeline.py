@@ -82,7 +82,7 @@ def _package(config: Config, run_dir: Path, adapter: Path, progress: Progress) -
                        quants=tuple(config.package.quant), system=modelfile.system,
                        parameters=dict(modelfile.parameters),
                        template_file=Path(config.package.template) if config.package.template else None,
-                       force=True)
+                       as_adapter=config.package.as_adapter, force=True)
     package = build_package(spec, progress=progress)
     record = {"name": package.name, "files": [path.name for path in package.files], "family": package.family,
               "template_note": package.template_note, "quality": package.quality, "passed": package.passed}

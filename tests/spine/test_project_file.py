@@ -62,3 +62,48 @@ def test_a_bad_serve_section_is_named_by_the_reader_that_owns_it(tmp_path, serve
         assert word in str(info.value)
     if reader == "server":
         load_config(path)  # training and packaging do not read it, so they do not refuse it
+
+
+# (case, the package: section, what package.as_adapter reads as)
+AS_ADAPTER = [
+    ("left out: the adapter is merged", "package:\n  quant: [Q4_K_M]\n", False),
+    ("true: kept a separate GGUF adapter", "package:\n  quant: [Q4_K_M]\n  as_adapter: true\n", True),
+    ("false", "package:\n  as_adapter: false\n", False),
+]
+
+
+@pytest.mark.parametrize(("section", "expected"), [case[1:] for case in AS_ADAPTER], ids=[c[0] for c in AS_ADAPTER])
+def test_package_as_adapter_is_read_from_the_project_file(tmp_path, section, expected):
+    path = _project(tmp_path, PROJECT.replace("package:\n  quant: [Q4_K_M]\n", section))
+    assert load_config(path).package.as_adapter is expected
+
+
+def test_a_package_as_adapter_that_is_not_a_boolean_names_the_key(tmp_path):
+    path = _project(tmp_path, PROJECT.replace("  quant: [Q4_K_M]\n", "  quant: [Q4_K_M]\n  as_adapter: sometimes\n"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "`package.as_adapter` = 'sometimes' is not valid" in message and "bool" in message
+
+
+def test_run_packages_as_adapter_and_the_package_stamp_tells_the_two_apart(tmp_path, monkeypatch):
+    import tunesmith.packager.package as package_module
+    from tunesmith import pipeline
+
+    merged = load_config(_project(tmp_path))
+    kept = load_config(tmp_path / "tunesmith.yaml", overrides=["package.as_adapter=true"])
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{}")
+    specs = []
+
+    def build(spec, progress):
+        specs.append(spec)
+        raise RuntimeError("stop after the spec")
+
+    monkeypatch.setattr(package_module, "build_package", build)
+    for config in (merged, kept):
+        with pytest.raises(RuntimeError, match="stop after the spec"):
+            pipeline._package(config, tmp_path / "run", adapter, pipeline.SILENT)
+    assert [spec.as_adapter for spec in specs] == [False, True]
+    assert pipeline._package_stamp(merged, adapter) != pipeline._package_stamp(kept, adapter)
