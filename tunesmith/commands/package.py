@@ -80,6 +80,11 @@ def package(base: str, adapter: Path | None, as_adapter: bool, out: Path, name: 
     from tunesmith.packager.embedded import resolve_base
     from tunesmith.packager.package import PackageSpec, build_package
 
+    if as_adapter and adapter is None:
+        # Before --base is resolved: `embedded` may first build its 16-bit folder, which takes a while.
+        raise ConfigError("--as-adapter keeps an adapter separate, and no --adapter was given", where="--as-adapter",
+                          hint="Pass the LoRA adapter folder with --adapter DIR (e.g. runs/NAME/adapter), or drop "
+                               "--as-adapter to package the base alone.")
     reporter = progress()
     spec = PackageSpec(
         base=resolve_base(base, progress=reporter),
