@@ -3,8 +3,9 @@ current.
 
 prepare and train already reuse their outputs when their inputs are unchanged (hashes in data_report.json and
 train_report.json) and resume from checkpoints; this module does the same for the package (runs/<name>/.package.json:
-a hash of the adapter's bytes, the base and the `package` section) and the release (runs/<name>/.publish.json: the
-package's hash and the targets). A crash at any step is resumed by running the same command again.
+a hash of the adapter's bytes, the base model's identity and the `package` section, plus each package file's size
+and mtime, so an edited or truncated file is rebuilt) and the release (runs/<name>/.publish.json: the package's hash
+and the targets). A crash at any step is resumed by running the same command again.
 """
 
 from __future__ import annotations
@@ -68,14 +69,17 @@ def _package(config: Config, run_dir: Path, adapter: Path, progress: Progress) -
     from tunesmith.packager.package import PackageResult, PackageSpec, build_package
 
     out = run_dir / "package"
-    stamp = _package_stamp(config, adapter)
+    inputs = _package_inputs(config, adapter)
+    stamp = _digest(inputs)
     recorded = _read_stamp(run_dir / PACKAGE_STAMP)
-    result = recorded.get("result", {})
-    files = [out / name for name in result.get("files", [])]
-    if recorded.get("stamp") == stamp and files and all(path.is_file() for path in files):
-        progress.note(f"package is current for this adapter and `package:` section: reusing {out}")
-        return PackageResult(out, result["name"], files, result["family"], result["template_note"],
-                             result["quality"], result["passed"]), stamp, False
+    stale = _stale_package(recorded, inputs, stamp, out)
+    if stale is None:
+        result = recorded["result"]
+        progress.note(f"package is current for this adapter, base model and `package:` section: reusing {out}")
+        return PackageResult(out, result["name"], [out / name for name in result["files"]], result["family"],
+                             result["template_note"], result["quality"], result["passed"]), stamp, False
+    if recorded:
+        progress.note(f"packaging again: {stale}")
 
     modelfile = config.package.modelfile
     spec = PackageSpec(base=Path(str(config.base)), adapter=adapter, out=out, name=config.name,
@@ -86,8 +90,47 @@ def _package(config: Config, run_dir: Path, adapter: Path, progress: Progress) -
     package = build_package(spec, progress=progress)
     record = {"name": package.name, "files": [path.name for path in package.files], "family": package.family,
               "template_note": package.template_note, "quality": package.quality, "passed": package.passed}
-    write_text_atomic(run_dir / PACKAGE_STAMP, json.dumps({"stamp": stamp, "result": record}, indent=2) + "\n")
+    stamped = {"stamp": stamp, "inputs": inputs, "result": record, "files": _file_states(package.files)}
+    write_text_atomic(run_dir / PACKAGE_STAMP, json.dumps(stamped, indent=2) + "\n")
     return package, stamp, True
+
+
+_INPUT_NAMES = {"adapter": "the adapter", "base": "the base model (its config.json, or a file's size or mtime)",
+                "settings": "the `package:` section, the run's name or the tunesmith version"}
+
+
+def _stale_package(recorded: dict[str, Any], inputs: dict[str, str], stamp: str, out: Path) -> str | None:
+    """Why the recorded package cannot be reused (None: it can), in words for the user."""
+    if not recorded:
+        return "no package is recorded for this run"
+    if recorded.get("stamp") != stamp:
+        before = recorded.get("inputs") if isinstance(recorded.get("inputs"), dict) else {}
+        changed = [words for key, words in _INPUT_NAMES.items() if before.get(key) != inputs[key]]
+        return f"{' and '.join(changed) or 'its inputs'} changed since {out} was built"
+    result = recorded.get("result")
+    names = result.get("files") if isinstance(result, dict) else None
+    states = recorded.get("files")
+    if not names or not isinstance(states, dict):
+        return f"{out} was recorded without its files' sizes and mtimes"
+    for name in names:
+        path = out / name
+        if not path.is_file():
+            return f"{path} is missing"
+        then, now = states.get(name), _file_states([path])[name]
+        then = then if isinstance(then, dict) else {}
+        if then.get("size") != now["size"]:
+            return f"{path} is {now['size']} bytes, not the {then.get('size')} bytes it was packaged with"
+        if then.get("mtime_ns") != now["mtime_ns"]:
+            return f"{path} was modified after it was packaged"
+    return None
+
+
+def _file_states(paths: list[Path]) -> dict[str, dict[str, int]]:
+    states = {}
+    for path in paths:
+        info = path.stat()
+        states[path.name] = {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    return states
 
 
 def _publish(config: Config, run_dir: Path, package_dir: Path, package_stamp: str, ollama_host: str | None,
@@ -110,16 +153,34 @@ def _publish(config: Config, run_dir: Path, package_dir: Path, package_stamp: st
     return results, True
 
 
-def _package_stamp(config: Config, adapter: Path) -> str:
-    digest = hashlib.sha256()
+def _package_inputs(config: Config, adapter: Path) -> dict[str, str]:
+    """A hash of each thing the package is built from: the adapter's bytes, the base's identity, the settings."""
+    adapter_digest = hashlib.sha256()
     for path in sorted(adapter.iterdir()):
         if path.is_file():
-            digest.update(path.name.encode())
-            digest.update(_file_sha256(path))
+            adapter_digest.update(path.name.encode())
+            adapter_digest.update(_file_sha256(path))
     settings = {"base": config.base, "name": config.name, "package": msgspec.to_builtins(config.package),
                 "tunesmith": __version__}
-    digest.update(json.dumps(settings, sort_keys=True).encode())
-    return digest.hexdigest()
+    return {"adapter": adapter_digest.hexdigest(), "base": _digest(_base_identity(Path(str(config.base)))),
+            "settings": _digest(settings)}
+
+
+def _base_identity(base: Path) -> dict[str, Any]:
+    """The base model folder as cheaply as it can be told apart: config.json's text and each file's name, size and
+    mtime_ns. Hashing gigabytes of weights on every run would cost more than the check saves; replacing the weights
+    (or downloading another revision into the same folder) changes a size or an mtime."""
+    identity: dict[str, Any] = {"path": str(base)}
+    if base.is_dir():
+        config_json = base / "config.json"
+        identity["config"] = config_json.read_text("utf-8", "replace") if config_json.is_file() else None
+        identity["files"] = [[path.name, info.st_size, info.st_mtime_ns] for path in sorted(base.iterdir())
+                             if not path.name.startswith(".") and path.is_file() for info in [path.stat()]]
+    return identity
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 def _file_sha256(path: Path) -> bytes:

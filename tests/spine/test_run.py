@@ -3,16 +3,19 @@ change, re-done from the first step whose inputs did."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from safetensors.torch import load_file, save_file
 
+from tests.fixtures.tiny_models import copy_model
 from tests.server.test_publish_hub import REPO, hub  # noqa: F401  (the fake Hub fixture)
 from tests.trainer.helpers import write_qa_csv
 from tunesmith.cli import cli
-
 
 
 def _project(tmp_path: Path, base: Path, *, publish: str = "") -> Path:
@@ -30,6 +33,10 @@ def _run(*args: str) -> str:
     result = CliRunner().invoke(cli, ["run", *args])
     assert result.exit_code == 0, result.output
     return " ".join(result.output.split())
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _mtimes(folder: Path) -> dict[str, int]:
@@ -62,6 +69,45 @@ def test_run_builds_everything_then_reuses_it_and_repackages_only_what_changed(t
     after = _mtimes(run)
     for name in ("train_report.json", "metrics.jsonl", "adapter/adapter_model.safetensors", "data/train.jsonl"):
         assert after[name] == before[name], f"changing only package: must not touch {name}"
+
+
+@pytest.mark.timeout(600)
+def test_run_packages_again_when_a_package_file_or_the_base_weights_changed_and_says_why(tiny_model, tmp_path):
+    base = copy_model(tiny_model("llama"), tmp_path / "base")
+    config = _project(tmp_path, base)
+    package = tmp_path / "run" / "package"
+    gguf, modelfile = package / "adder-F16.gguf", package / "Modelfile"
+    assert "package: built" in _run(str(config))
+    size, text, built = gguf.stat().st_size, modelfile.read_text(), _sha256(gguf)
+
+    untouched = _run(str(config))
+    assert "package: reused" in untouched and "packaging again" not in untouched
+
+    with gguf.open("r+b") as handle:
+        handle.truncate(size // 2)
+    truncated = _run(str(config))
+    assert f"packaging again: {gguf} is {size // 2} bytes, not the {size} bytes it was packaged with" in truncated
+    assert "train: reused" in truncated and "package: built" in truncated
+    assert _sha256(gguf) == built
+
+    edited = text.replace("You add small numbers.", "You add large numbers.")
+    assert len(edited) == len(text) != 0 and edited != text
+    modelfile.write_text(edited)  # the same size: only the mtime tells
+    rewritten = _run(str(config))
+    assert f"packaging again: {modelfile} was modified after it was packaged" in rewritten
+    assert "package: built" in rewritten and modelfile.read_text() == text
+
+    # New weights under the same path and of the same size (another revision downloaded into the folder).
+    weights = base / "model.safetensors"
+    tensors = load_file(weights)
+    tensors["model.norm.weight"] = tensors["model.norm.weight"] * 2
+    save_file(tensors, base / "new.safetensors", metadata={"format": "pt"})
+    os.replace(base / "new.safetensors", weights)
+    rebased = _run(str(config))
+    assert "packaging again: the base model (its config.json, or a file's size or mtime) changed since" in rebased
+    assert "package: built" in rebased and _sha256(gguf) != built, "the package still holds the old weights"
+
+    assert "package: reused" in _run(str(config))
 
 
 @pytest.mark.timeout(600)
