@@ -94,6 +94,30 @@ def test_the_adapter_is_applied_and_the_answer_is_llama_cpps_with_it(adapter_pac
     assert plain["health"][0]["adapter"] is None
 
 
+def test_embeddings_come_from_the_model_with_its_adapter(adapter_package, tmp_path):
+    import numpy as np
+    from llama_cpp import LLAMA_POOLING_TYPE_MEAN
+
+    from tunesmith.server.backends.llamacpp import load_llama
+
+    def served(folder: Path, model: str) -> np.ndarray:
+        with TestClient(create_app(ServerSettings(models=(str(folder),), threads=1)), timeout=120) as client:
+            body = client.post("/v1/embeddings", json={"model": model, "input": PROMPT}).json()
+        return np.array(body["data"][0]["embedding"])
+
+    adapter = str(adapter_package / "tiny-adapter-F16.gguf")
+    reference = load_llama(adapter_package / "tiny-base-F16.gguf", lora_path=adapter, embedding=True, n_ctx=512,
+                           pooling_type=LLAMA_POOLING_TYPE_MEAN, n_threads=1)
+    try:
+        expected = np.array(reference.embed(PROMPT, normalize=True))
+    finally:
+        reference.close()
+    with_adapter = served(adapter_package, "tiny")
+    base_only = served(_without_adapter(adapter_package, tmp_path / "plain"), "tiny-base")
+    assert np.abs(with_adapter - expected).max() < 1e-4
+    assert np.abs(with_adapter - base_only).max() > 1e-2
+
+
 def test_the_adapter_loads_without_llama_cpps_extra_weight_buffers(adapter_package):
     backend = LlamaCppBackend([str(adapter_package)], threads=1)
     asyncio.run(backend.start())
