@@ -99,11 +99,14 @@ def test_run_packages_as_adapter_and_the_package_stamp_tells_the_two_apart(tmp_p
 
     def build(spec, progress):
         specs.append(spec)
-        raise RuntimeError("stop after the spec")
+        return package_module.PackageResult(spec.out, "support-bot", [], "chatml", "", {}, True)
 
     monkeypatch.setattr(package_module, "build_package", build)
-    for config in (merged, kept):
-        with pytest.raises(RuntimeError, match="stop after the spec"):
-            pipeline._package(config, tmp_path / "run", adapter, pipeline.SILENT)
+    stamps = []
+    for config, run in ((merged, "merged"), (kept, "kept")):
+        (tmp_path / run).mkdir()
+        _, stamp, built = pipeline._package(config, tmp_path / run, adapter, pipeline.SILENT)
+        assert built
+        stamps.append(stamp)
     assert [spec.as_adapter for spec in specs] == [False, True]
-    assert pipeline._package_stamp(merged, adapter) != pipeline._package_stamp(kept, adapter)
+    assert stamps[0] != stamps[1]
