@@ -1,78 +1,27 @@
-"""What each supported model family writes into a GGUF: architecture metadata and tensor names, layouts and values.
+"""What each supported model family writes into a GGUF: its architecture, hyperparameter metadata and tensor values.
 
 gguf-py names the keys and maps tensor names; the per-family rules (llama's q/k row order, gemma's 1+w norms, which
 hyperparameters llama.cpp reads) are llama.cpp's conventions, written here as plain data and small functions.
+Reading config.json lives in gguf_hparams, RoPE metadata and tensors in gguf_rope.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import gguf
 
-from tunesmith.errors import ModelError
+from tunesmith.packager.gguf_hparams import Hparams
+from tunesmith.packager.gguf_rope import (
+    llama3_rope_freqs,
+    phi3_long_rope_factors,
+    phi3_original_ctx,
+    write_rope_scaling,
+)
 
 __all__ = ["Family", "Hparams", "FAMILIES", "SUPPORTED_ARCHITECTURES", "family_for"]
-
-
-class Hparams:
-    """config.json, with a multimodal `text_config` lifted to the top and RoPE settings gathered in one dict."""
-
-    def __init__(self, config: dict[str, Any], where: str = "config.json") -> None:
-        self.raw = {**config, **config.get("text_config", {})}
-        self.where = where
-        rope = dict(self.raw.get("rope_parameters") or self.raw.get("rope_scaling") or {})
-        if "full_attention" not in rope and "sliding_attention" not in rope:
-            # Older configs keep these beside rope_scaling; newer ones inside rope_parameters.
-            mirrored = {
-                "rope_theta": self.find("global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta",
-                                        "rotary_emb_base"),
-                "rope_type": rope.get("type"),
-                "partial_rotary_factor": self.find("partial_rotary_factor", "rope_pct", "rope_percent"),
-                "original_max_position_embeddings": self.find("original_max_position_embeddings"),
-            }
-            local_theta = self.find("local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta",
-                                    "rope_local_base_freq")
-            if local_theta is not None:
-                rope["sliding_attention"] = {"rope_theta": local_theta}
-            for key, value in mirrored.items():
-                if key not in rope and value is not None:
-                    rope[key] = value
-        self.rope = rope
-
-    def find(self, *keys: str, default: Any = None) -> Any:
-        return next((self.raw[key] for key in keys if key in self.raw), default)
-
-    def need(self, *keys: str) -> Any:
-        """The first of `keys` present; a missing value is the user's broken config, reported as such."""
-        value = self.find(*keys)
-        if value is None:
-            raise ModelError(f"config.json has no {' or '.join(map(repr, keys))}, which the GGUF file needs",
-                             where=self.where,
-                             hint="Copy config.json from the base model, or save the model again with transformers.")
-        return value
-
-    def __getitem__(self, key: str) -> Any:
-        return self.need(key)
-
-    @property
-    def block_count(self) -> int:
-        return int(self.need("n_layers", "num_hidden_layers", "n_layer", "num_layers"))
-
-    @property
-    def head_count(self) -> int:
-        return int(self.need("num_attention_heads", "n_head", "n_heads"))
-
-    @property
-    def head_count_kv(self) -> int:
-        return int(self.find("num_key_value_heads", "n_kv_heads", default=self.head_count))
-
-    @property
-    def full_rope(self) -> dict[str, Any]:
-        return self.rope.get("full_attention", self.rope)
 
 
 Transform = Callable[[str, Any, Hparams], Any]
@@ -107,7 +56,7 @@ def _common_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
         w.add_head_count_kv(hp.head_count_kv)
     if hp.raw.get("is_causal") is False:
         w.add_causal_attention(False)
-    _rope_scaling(w, hp)
+    write_rope_scaling(w, hp)
     if (theta := hp.full_rope.get("rope_theta")) is not None:
         w.add_rope_freq_base(theta)
     if (theta_swa := hp.rope.get("sliding_attention", {}).get("rope_theta")) is not None:
@@ -117,28 +66,6 @@ def _common_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
     if (head_dim := hp.raw.get("head_dim")) is not None:
         w.add_key_length(head_dim)
         w.add_value_length(head_dim)
-
-
-def _rope_scaling(w: gguf.GGUFWriter, hp: Hparams) -> None:
-    rope = hp.full_rope
-    kind, factor = rope.get("rope_type"), rope.get("factor")
-    if kind == "linear" and factor is not None:
-        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
-        w.add_rope_scaling_factor(factor)
-    elif kind == "yarn" and factor is not None:
-        w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
-        w.add_rope_scaling_factor(factor)
-        w.add_rope_scaling_orig_ctx_len(rope.get("original_max_position_embeddings")
-                                        or hp.need("original_max_position_embeddings"))
-        for key, add in (("extrapolation_factor", w.add_rope_scaling_yarn_ext_factor),
-                         ("attention_factor", w.add_rope_scaling_yarn_attn_factor),
-                         ("beta_fast", w.add_rope_scaling_yarn_beta_fast),
-                         ("beta_slow", w.add_rope_scaling_yarn_beta_slow)):
-            if rope.get(key) is not None:
-                add(rope[key])
-    elif kind in ("su", "longrope"):
-        w.add_rope_scaling_type(gguf.RopeScalingType.LONGROPE)
-    # "llama3" scaling travels as the rope_freqs tensor; "default" needs nothing.
 
 
 def _llama_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
@@ -181,17 +108,13 @@ def _gemma3_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
         w.add_sliding_window(hp["sliding_window"])
 
 
-def _phi3_original_ctx(hp: Hparams) -> int:
-    return hp.rope.get("original_max_position_embeddings") or hp.need("original_max_position_embeddings")
-
-
 def _phi3_rope_dims(hp: Hparams) -> int:
     return int(hp.rope.get("partial_rotary_factor", 1.0) * hp.need("hidden_size", "n_embd")) // hp.head_count
 
 
 def _phi3_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
     w.add_context_length(hp.need("max_position_embeddings", "n_positions"))
-    w.add_rope_scaling_orig_ctx_len(_phi3_original_ctx(hp))
+    w.add_rope_scaling_orig_ctx_len(phi3_original_ctx(hp))
     w.add_embedding_length(hp.need("hidden_size", "n_embd"))
     w.add_feed_forward_length(hp["intermediate_size"])
     w.add_block_count(hp.block_count)
@@ -202,67 +125,6 @@ def _phi3_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
     w.add_rope_freq_base(hp.full_rope["rope_theta"])
     # 0 tells llama.cpp "no sliding window" (Phi-3) apart from Phi-4's real one.
     w.add_sliding_window(hp.raw.get("sliding_window") or 0)
-
-
-def _phi3_long_rope(w: gguf.GGUFWriter, hp: Hparams) -> Iterator[tuple[gguf.MODEL_TENSOR, Any]]:
-    import torch
-
-    long_factors, short_factors = hp.rope.get("long_factor"), hp.rope.get("short_factor")
-    if not long_factors:
-        return
-    original = _phi3_original_ctx(hp)
-    scale = hp.need("n_positions", "max_position_embeddings") / original
-    kind = str(hp.rope.get("rope_type") or "").lower()
-    if kind in ("su", "longrope"):
-        attn_factor = math.sqrt(1 + math.log(scale) / math.log(original)) if scale > 1.0 else 1.0
-    elif kind == "yarn":
-        attn_factor = 0.1 * math.log(scale) + 1.0 if scale > 1.0 else 1.0
-    else:
-        key = _rope_type_key(hp)
-        raise ModelError(f"{key} {hp.rope.get('rope_type')!r} is not supported for Phi-3's long-context factors "
-                         f"(long_factor / short_factor)", where=f"{hp.where}: {key}",
-                         hint=f"Set {key} to one of {', '.join(map(repr, _PHI3_LONG_ROPE_TYPES))}, as the model's "
-                              f"published config.json does.")
-    w.add_rope_scaling_attn_factors(attn_factor)
-    yield gguf.MODEL_TENSOR.ROPE_FACTORS_LONG, torch.tensor(long_factors, dtype=torch.float32)
-    yield gguf.MODEL_TENSOR.ROPE_FACTORS_SHORT, torch.tensor(short_factors, dtype=torch.float32)
-
-
-_PHI3_LONG_ROPE_TYPES = ("longrope", "su", "yarn")
-
-
-def _rope_type_key(hp: Hparams) -> str:
-    # The key as the user's config.json spells it, so the message points at the line to edit.
-    for section in ("rope_parameters", "rope_scaling"):
-        if isinstance(hp.raw.get(section), dict):
-            inner = "type" if "type" in hp.raw[section] and "rope_type" not in hp.raw[section] else "rope_type"
-            return f"{section}.{inner}"
-    return "rope_scaling.rope_type"
-
-
-def _llama3_rope_freqs(w: gguf.GGUFWriter, hp: Hparams) -> Iterator[tuple[gguf.MODEL_TENSOR, Any]]:
-    import torch
-
-    rope = hp.full_rope
-    if rope.get("rope_type", "").lower() != "llama3":
-        return
-    base = rope.get("rope_theta", 10000.0)
-    dim = hp.raw.get("head_dim") or hp["hidden_size"] // hp.head_count
-    freqs = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
-    factor = rope.get("factor", 8.0)
-    low, high = rope.get("low_freq_factor", 1.0), rope.get("high_freq_factor", 4.0)
-    old_ctx = rope.get("original_max_position_embeddings", 8192)
-    factors = []
-    for freq in freqs:
-        wavelen = 2 * math.pi / freq
-        if wavelen < old_ctx / high:
-            factors.append(1)
-        elif wavelen > old_ctx / low:
-            factors.append(factor)
-        else:
-            smooth = (old_ctx / wavelen - low) / (high - low)
-            factors.append(1 / ((1 - smooth) / factor + smooth))
-    yield gguf.MODEL_TENSOR.ROPE_FREQS, torch.tensor(factors, dtype=torch.float32)
 
 
 def _is_qk(name: str) -> bool:
@@ -286,7 +148,7 @@ def _gemma_norm(name: str, tensor: Any, hp: Hparams) -> Any:
 
 
 _LLAMA = Family(gguf.MODEL_ARCH.LLAMA, _llama_params, "llama", _unpermute_qk, _is_qk, transform_reorders_rows=True,
-                extra_tensors=_llama3_rope_freqs)
+                extra_tensors=llama3_rope_freqs)
 
 FAMILIES: dict[str, Family] = {
     "LlamaForCausalLM": _LLAMA,
@@ -299,7 +161,7 @@ FAMILIES: dict[str, Family] = {
                                 skip_lm_head=True),
     "Gemma3ForCausalLM": Family(gguf.MODEL_ARCH.GEMMA3, _gemma3_params, "gemma3", _gemma_norm, _is_norm,
                                 trims_vocab=True),
-    "Phi3ForCausalLM": Family(gguf.MODEL_ARCH.PHI3, _phi3_params, "phi3", extra_tensors=_phi3_long_rope),
+    "Phi3ForCausalLM": Family(gguf.MODEL_ARCH.PHI3, _phi3_params, "phi3", extra_tensors=phi3_long_rope_factors),
 }
 
 SUPPORTED_ARCHITECTURES: tuple[str, ...] = tuple(FAMILIES)
