@@ -7,9 +7,11 @@ float16 rather than bfloat16: the dequantized Q4_1 values keep more of their pre
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 from tunesmith.errors import ModelError
@@ -73,16 +75,20 @@ def embedded_base_dir(cache_dir: str | Path | None = None, *, progress: Progress
     stamp = _stamp(source)
     if _is_current(target, stamp):
         return target
-    _refuse_foreign_folder(target)
 
     with progress.task(f"Reading the embedded {EMBEDDED_NAME} into a 16-bit Hugging Face folder"):
         try:
-            with atomic_dir(target, replace=True) as tmp:
-                _write_folder(source, tmp)
-                (tmp / _MARKER).write_text(json.dumps(stamp, indent=2) + "\n")
+            with _build_lock(target):
+                if _is_current(target, stamp):  # another process built it while we waited
+                    return target
+                _refuse_foreign_folder(target)
+                with atomic_dir(target, replace=True) as tmp:
+                    _write_folder(source, tmp)
+                    (tmp / _MARKER).write_text(json.dumps(stamp, indent=2) + "\n")
         except OSError as err:
             raise ModelError(f"could not write the embedded model folder ({err.strerror or err})", where=str(target),
-                             hint="Free some disk space there, or pass another folder with --cache-dir.") from err
+                             hint="Check that it is writable and has about 300 MB free, or pass another folder with "
+                                  "--cache-dir.") from err
     return target
 
 
@@ -109,6 +115,21 @@ def _is_current(target: Path, stamp: dict) -> bool:
     except (OSError, ValueError):
         return False
     return all((target / name).is_file() for name in _FILES)
+
+
+@contextlib.contextmanager
+def _build_lock(target: Path) -> Iterator[None]:
+    # Two processes starting at once (parallel tests, a demo beside a training run) would both spend the build and
+    # swap folders under each other's readers; one builds, the other waits and reuses its folder.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "a") as handle:
+        try:
+            import fcntl
+        except ImportError:  # Windows: builds may overlap, each one still lands atomically
+            yield
+            return
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _refuse_foreign_folder(target: Path) -> None:

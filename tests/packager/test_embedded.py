@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,12 @@ from tunesmith.cli import main
 from tunesmith.errors import ModelError
 
 MARKER = "tunesmith-embedded.json"
+LOCK = f".{EMBEDDED_NAME}.lock"  # kept between builds: removing a lock file races with the next process to open it
+
+
+def _entries(cache: Path) -> list[str]:
+    """What a user sees in the cache dir, beside the build lock."""
+    return sorted(p.name for p in cache.iterdir() if p.name != LOCK)
 
 
 def _base_cli(cache_dir: Path) -> subprocess.CompletedProcess:
@@ -46,7 +53,7 @@ def test_base_prints_the_folder_it_built_under_the_cache_dir(built):
     cache, result = built
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{cache / EMBEDDED_NAME}\n"
-    assert sorted(p.name for p in cache.iterdir()) == [EMBEDDED_NAME]  # no temporary sibling left behind
+    assert _entries(cache) == [EMBEDDED_NAME]  # no temporary sibling left behind
 
 
 def test_the_folder_is_a_plain_16_bit_model_without_quantization_config(folder):
@@ -138,7 +145,23 @@ def test_a_stale_or_incomplete_cache_is_rebuilt(tmp_path, monkeypatch, spoil):
     assert len(calls) == 2
     assert all((target / name).read_text() == "build 2" for name in embedded._FILES)
     assert json.loads((target / MARKER).read_text()) == embedded._stamp(embedded.embedded_gguf_path())
-    assert sorted(p.name for p in tmp_path.iterdir()) == [EMBEDDED_NAME]
+    assert _entries(tmp_path) == [EMBEDDED_NAME]
+
+
+def test_two_callers_starting_at_once_build_the_folder_once(tmp_path, monkeypatch):
+    calls: list[Path] = []
+    write = _stand_in_writer(calls)
+
+    def slow_write(source: Path, out: Path) -> None:
+        time.sleep(0.5)  # long enough for the second caller to arrive mid-build
+        write(source, out)
+
+    monkeypatch.setattr(embedded, "_write_folder", slow_write)
+    with ThreadPoolExecutor(2) as pool:
+        folders = list(pool.map(lambda _: embedded_base_dir(tmp_path), range(2)))
+    assert folders == [tmp_path / EMBEDDED_NAME] * 2
+    assert len(calls) == 1
+    assert _entries(tmp_path) == [EMBEDDED_NAME]
 
 
 def _failing_writer(source: Path, out: Path) -> None:
@@ -154,7 +177,7 @@ def test_a_failed_build_leaves_no_folder_under_its_final_name(tmp_path, monkeypa
     message = str(caught.value)
     assert str(tmp_path / EMBEDDED_NAME) in message
     assert "No space left on device" in message and "--cache-dir" in message
-    assert list(tmp_path.iterdir()) == []
+    assert _entries(tmp_path) == []
 
 
 def test_a_failed_rebuild_keeps_the_previous_folder_intact(tmp_path, monkeypatch):
@@ -169,7 +192,7 @@ def test_a_failed_rebuild_keeps_the_previous_folder_intact(tmp_path, monkeypatch
         embedded_base_dir(tmp_path)
     assert (target / MARKER).read_text() == old_stamp
     assert all((target / name).read_text() == "build 1" for name in embedded._FILES)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [EMBEDDED_NAME]
+    assert _entries(tmp_path) == [EMBEDDED_NAME]
 
 
 def test_a_folder_tunesmith_did_not_build_is_left_alone(tmp_path, monkeypatch, capsys):
@@ -209,4 +232,4 @@ def test_a_missing_embedded_gguf_says_what_to_pip_install(tmp_path, monkeypatch,
     assert caught.value.code == 2
     err = capsys.readouterr().err.replace("\n", " ")
     assert advice in err and "Traceback" not in err
-    assert list(tmp_path.iterdir()) == []
+    assert _entries(tmp_path) == []
