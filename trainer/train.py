@@ -29,6 +29,7 @@ from tunesmith.config import Config, section_hash
 from tunesmith.errors import DataError, TrainError
 from tunesmith.files import atomic_dir, write_text_atomic
 from tunesmith.progress import SILENT, Progress
+from tunesmith.stamps import folder_identity
 
 __all__ = ["TrainResult", "build_rows", "fit_and_save", "train_adapter"]
 
@@ -62,8 +63,10 @@ def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any =
                   f"({paths.data / 'data_report.json'})")
     for warning in prepared.report["warnings"]:
         progress.note(f"warning: {warning}")
-    settings = {"base": config.base, "data": prepared.report["config_hash"], "seed": config.seed,
-                "lora": msgspec.to_builtins(config.lora), "train": msgspec.to_builtins(config.train)}
+    # The base by its contents' identity, not its path alone: new weights in the same folder train again.
+    settings = {"base": folder_identity(Path(str(config.base))), "data": prepared.report["config_hash"],
+                "seed": config.seed, "lora": msgspec.to_builtins(config.lora),
+                "train": msgspec.to_builtins(config.train)}
     settings_hash = section_hash(settings)
     if not restart and paths.report.is_file() and (paths.adapter / "adapter_config.json").is_file():
         done = json.loads(paths.report.read_text(encoding="utf-8"))

@@ -22,6 +22,7 @@ from tunesmith import __version__
 from tunesmith.config import Config
 from tunesmith.files import write_text_atomic
 from tunesmith.progress import SILENT, Progress
+from tunesmith.stamps import folder_identity
 
 __all__ = ["RunOutcome", "run_pipeline"]
 
@@ -162,21 +163,8 @@ def _package_inputs(config: Config, adapter: Path) -> dict[str, str]:
             adapter_digest.update(_file_sha256(path))
     settings = {"base": config.base, "name": config.name, "package": msgspec.to_builtins(config.package),
                 "tunesmith": __version__}
-    return {"adapter": adapter_digest.hexdigest(), "base": _digest(_base_identity(Path(str(config.base)))),
+    return {"adapter": adapter_digest.hexdigest(), "base": _digest(folder_identity(Path(str(config.base)))),
             "settings": _digest(settings)}
-
-
-def _base_identity(base: Path) -> dict[str, Any]:
-    """The base model folder as cheaply as it can be told apart: config.json's text and each file's name, size and
-    mtime_ns. Hashing gigabytes of weights on every run would cost more than the check saves; replacing the weights
-    (or downloading another revision into the same folder) changes a size or an mtime."""
-    identity: dict[str, Any] = {"path": str(base)}
-    if base.is_dir():
-        config_json = base / "config.json"
-        identity["config"] = config_json.read_text("utf-8", "replace") if config_json.is_file() else None
-        identity["files"] = [[path.name, info.st_size, info.st_mtime_ns] for path in sorted(base.iterdir())
-                             if not path.name.startswith(".") and path.is_file() for info in [path.stat()]]
-    return identity
 
 
 def _digest(value: Any) -> str:

@@ -16,6 +16,7 @@ from tests.fixtures.tiny_models import copy_model
 from tests.server.test_publish_hub import REPO, hub  # noqa: F401  (the fake Hub fixture)
 from tests.trainer.helpers import write_qa_csv
 from tunesmith.cli import cli
+from tunesmith.errors import TrainError
 
 
 def _project(tmp_path: Path, base: Path, *, publish: str = "") -> Path:
@@ -103,8 +104,12 @@ def test_run_packages_again_when_a_package_file_or_the_base_weights_changed_and_
     tensors["model.norm.weight"] = tensors["model.norm.weight"] * 2
     save_file(tensors, base / "new.safetensors", metadata={"format": "pt"})
     os.replace(base / "new.safetensors", weights)
-    rebased = _run(str(config))
-    assert "packaging again: the base model (its config.json, or a file's size or mtime) changed since" in rebased
+    # The adapter was trained on the old weights: its checkpoints are refused until the user says to train again.
+    refused = CliRunner().invoke(cli, ["run", str(config)])
+    assert isinstance(refused.exception, TrainError) and "changed: base.files" in str(refused.exception)
+    rebased = _run(str(config), "--restart")
+    assert "train: trained" in rebased
+    assert "the base model (its config.json, or a file's size or mtime) changed since" in rebased
     assert "package: built" in rebased and _sha256(gguf) != built, "the package still holds the old weights"
 
     assert "package: reused" in _run(str(config))

@@ -134,3 +134,21 @@ def test_impossible_training_settings_are_refused_with_the_fix(tiny_llama, tmp_p
         train_adapter(config)
     assert message in info.value.message and info.value.where == where and info.value.hint
     assert not (tmp_path / "run" / "adapter").exists()
+
+
+def test_new_weights_in_the_same_base_folder_are_not_taken_for_the_old_ones(tiny_llama, tmp_path):
+    import os
+    import shutil
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_llama, base)
+    config = _config(base, [write_qa_csv(tmp_path / "qa.csv")], tmp_path / "run", "train.max_steps=2",
+                     "train.eval_steps=2")
+    first = train_adapter(config)
+    assert train_adapter(config).reused
+    weights = base / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    with pytest.raises(TrainError, match=r"made with other settings \(changed: base\.files\)"):
+        train_adapter(config)
+    again = train_adapter(config, restart=True)
+    assert not again.reused and again.report["settings_hash"] != first.report["settings_hash"]
