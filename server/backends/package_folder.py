@@ -16,7 +16,7 @@ from tunesmith.errors import ModelError, ModelfileError
 from tunesmith.modelfiles import Modelfile, choose_chat_format, parse_modelfile
 from tunesmith.modelfiles.grammar import scan
 
-__all__ = ["ServedPackage", "read_package", "template_differs"]
+__all__ = ["ServedPackage", "package_model_name", "read_package", "template_differs"]
 
 # `<name>-Q4_K_M.gguf`, `<name>-F16.gguf`, `<name>-IQ4_XS.gguf`, `<name>-BF16.gguf`: the quant follows the last dash.
 _QUANT_SUFFIX = re.compile(r"-(?:I?Q\d\w*|[BF]F?16|F32)$", re.IGNORECASE)
@@ -61,10 +61,15 @@ def read_package(folder: str | Path, model_id: str | None = None) -> ServedPacka
         raise ModelError(f"FROM names {modelfile.from_!r}, which does not exist", where=str(modelfile_path),
                          hint="Re-run `tunesmith package`, or fix the FROM line.")
     adapter = _adapter(folder, modelfile, text, modelfile_path)
-    name = _QUANT_SUFFIX.sub("", gguf.stem)
-    if adapter is not None:
-        name = _BASE_SUFFIX.sub("", name)
+    name = package_model_name(gguf, with_adapter=adapter is not None)
     return ServedPackage(model_id=model_id or name, gguf=gguf, modelfile=modelfile, folder=folder, adapter=adapter)
+
+
+def package_model_name(gguf: Path, *, with_adapter: bool) -> str:
+    """The model a package's GGUF holds: its file name without the quantization suffix (`demo` for
+    demo-Q4_K_M.gguf), and without `-base` when an adapter goes over it (demo-base-Q4_K_M.gguf)."""
+    name = _QUANT_SUFFIX.sub("", gguf.stem)
+    return _BASE_SUFFIX.sub("", name) if with_adapter else name
 
 
 def _adapter(folder: Path, modelfile: Modelfile, text: str, modelfile_path: Path) -> Path | None:

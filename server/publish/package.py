@@ -37,9 +37,11 @@ class PublishPackage:
 
     @property
     def name(self) -> str:
-        """The model's name: its GGUF's name without `-<QUANT>.gguf` (`demo` for demo-Q4_K_M.gguf)."""
-        stem = self.model_file.name.removesuffix(".gguf")
-        return stem.rsplit("-", 1)[0] if "-" in stem else stem
+        """The model's name, as the embedded backend serves it (`demo` for demo-Q4_K_M.gguf, and for
+        demo-base-Q4_K_M.gguf under an adapter)."""
+        from tunesmith.server.backends.package_folder import package_model_name
+
+        return package_model_name(self.model_file, with_adapter=self.adapter_file is not None)
 
 
 def _local_file(package_dir: Path, value: str, keyword: str, modelfile: Path) -> Path:

@@ -195,6 +195,7 @@ def test_an_adapter_package_commits_the_base_and_the_adapter_with_the_ollama_fil
     assert json.loads(hub.committed["params"]) == {"num_ctx": 2048, "stop": ["<|im_end|>", "<|im_start|>"],
                                                    "temperature": 0.2}
     assert hub.committed["template"] == CHATML.encode()
+    assert hub.commits[0][0]["value"]["summary"] == "Publish demo with tunesmith", "the model, not its base file"
 
 
 def test_the_token_goes_to_the_hub_only_never_to_the_storage_urls(hub, package):
