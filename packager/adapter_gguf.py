@@ -17,7 +17,7 @@ import numpy as np
 
 from tunesmith.errors import ModelError, PackageError
 from tunesmith.files import atomic_file
-from tunesmith.packager.gguf_arch import SUPPORTED_ARCHITECTURES, Family, Hparams, family_for
+from tunesmith.packager.gguf_arch import Family, Hparams, family_for
 from tunesmith.packager.model_folder import ModelFolder, open_model_folder
 from tunesmith.progress import SILENT, Progress
 
@@ -97,11 +97,7 @@ def _inspect(adapter: Path, base_dir: Path) -> tuple[ModelFolder, Family, dict[s
     from tunesmith.packager.merge import check_adapter
 
     base = open_model_folder(base_dir)
-    family = family_for(base.architecture)
-    if family is None:
-        raise ModelError(f"architecture {base.architecture!r} is not supported by the GGUF converter",
-                         where=str(base.path / "config.json"),
-                         hint=f"Supported architectures: {', '.join(SUPPORTED_ARCHITECTURES)}.")
+    family = family_for(base.architecture, base.path / "config.json")
     if base.quantization:
         raise ModelError("a GGUF adapter is applied over the 16-bit base, and this base holds quantized weights "
                          "(quantization_config in config.json)", where=str(base.path / "config.json"),

@@ -56,11 +56,7 @@ def convert_to_gguf(model_dir: str | Path, out_path: str | Path, *, out_type: st
         raise PackageError(f"unknown GGUF output type {out_type!r}",
                            hint=f"Use one of: {', '.join(OUT_TYPES)} (quantize further with llama.cpp's quantizer).")
     folder = open_model_folder(model_dir)
-    family = family_for(folder.architecture)
-    if family is None:
-        raise ModelError(f"architecture {folder.architecture!r} is not supported by the GGUF converter",
-                         where=str(folder.path / "config.json"),
-                         hint=f"Supported architectures: {', '.join(SUPPORTED_ARCHITECTURES)}.")
+    family = family_for(folder.architecture, folder.path / "config.json")
     if folder.quantization:
         raise ModelError("the model folder holds quantized weights (quantization_config in config.json)",
                          where=str(folder.path / "config.json"),

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gguf
 
+from tunesmith.errors import ModelError
 from tunesmith.packager.gguf_hparams import Hparams
 from tunesmith.packager.gguf_rope import (
     llama3_rope_freqs,
@@ -167,5 +169,11 @@ FAMILIES: dict[str, Family] = {
 SUPPORTED_ARCHITECTURES: tuple[str, ...] = tuple(FAMILIES)
 
 
-def family_for(architecture: str) -> Family | None:
-    return FAMILIES.get(architecture)
+def family_for(architecture: str, config_json: Path) -> Family:
+    """The GGUF family of `architecture` (read from `config_json`); an architecture the converter does not know is a
+    ModelError listing those it does."""
+    family = FAMILIES.get(architecture)
+    if family is None:
+        raise ModelError(f"architecture {architecture!r} is not supported by the GGUF converter",
+                         where=str(config_json), hint=f"Supported architectures: {', '.join(SUPPORTED_ARCHITECTURES)}.")
+    return family
