@@ -33,8 +33,16 @@ def _timer():
     from transformers import TrainerCallback
 
     class Timer(TrainerCallback):
+        # From the first step on: tunesmith evaluates the untrained model inside train() (eval_on_start), which is
+        # not training and which the trl script does not do.
+        start = None
+
         def on_train_begin(self, args, state, control, **kwargs):
-            self.start, self.tokens0, self.step0 = time.perf_counter(), state.num_input_tokens_seen, state.global_step
+            self.tokens0, self.step0 = state.num_input_tokens_seen, state.global_step
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if self.start is None:
+                self.start = time.perf_counter()
 
         def on_train_end(self, args, state, control, **kwargs):
             self.result = {"seconds": time.perf_counter() - self.start, "steps": state.global_step - self.step0,
