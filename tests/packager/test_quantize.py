@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fixtures.tiny_models import smollm2_tiny_llama
 from tunesmith.errors import PackageError
 from tunesmith.packager.quantize import QUANT_TYPES, normalize_quant, quantize_gguf
 
@@ -191,20 +192,7 @@ def test_requantizing_is_refused_unless_asked(smollm2_f16, smollm2_q4_k_m, tmp_p
 @pytest.fixture(scope="session")
 def wide_tiny_f16(tmp_path_factory) -> Path:
     """A tiny random Llama whose rows (256, 512) fit K-quant blocks, so every matrix can take the type asked for."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from tunesmith.packager.embedded import embedded_base_dir
-
-    tokenizer = AutoTokenizer.from_pretrained(embedded_base_dir())
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         tie_word_embeddings=True)
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("wide-tiny")
-    LlamaForCausalLM(config).to(torch.float16).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    folder = smollm2_tiny_llama(tmp_path_factory.mktemp("wide-tiny"), hidden_size=256, intermediate_size=512)
     return reference_f16(folder, folder / "model-f16.gguf")
 
 

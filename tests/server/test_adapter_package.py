@@ -12,9 +12,9 @@ import pytest
 import torch
 from litestar.testing import TestClient
 
+from tests.fixtures.tiny_models import smollm2_tiny_llama
 from tunesmith.errors import ModelError, ModelfileError
 from tunesmith.modelfiles import parse_modelfile, render_modelfile
-from tunesmith.packager.embedded import embedded_base_dir
 from tunesmith.packager.package import PackageSpec, build_package
 from tunesmith.server import ServerSettings, create_app
 from tunesmith.server.backends import LlamaCppBackend, read_package
@@ -29,17 +29,10 @@ PARAMETERS = {"temperature": 0, "repeat_penalty": 1.0, "num_predict": MAX_TOKENS
 def adapter_package(tmp_path_factory) -> Path:
     """A tiny random Llama with SmolLM2's tokenizer, a LoRA strong enough to change its greedy answer, packaged."""
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    tokenizer = AutoTokenizer.from_pretrained(embedded_base_dir())
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         tie_word_embeddings=True)
-    torch.manual_seed(0)
     root = tmp_path_factory.mktemp("adapter-package")
-    LlamaForCausalLM(config).to(torch.float16).save_pretrained(root / "base")
-    tokenizer.save_pretrained(root / "base")
+    smollm2_tiny_llama(root / "base")
     torch.manual_seed(1)
     model = AutoModelForCausalLM.from_pretrained(root / "base", dtype=torch.float32)
     lora = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "o_proj", "down_proj"],

@@ -9,10 +9,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 from litestar.testing import TestClient
 
-from tunesmith.packager.embedded import embedded_base_dir
+from tests.fixtures.tiny_models import smollm2_tiny_llama
 from tunesmith.modelfiles import parse_modelfile, render_modelfile
 from tunesmith.packager.package import PackageSpec, build_package
 from tunesmith.server import ServerSettings, create_app
@@ -22,17 +21,8 @@ SYSTEM = "Answer in one word."
 
 @pytest.fixture(scope="session")
 def packaged(tmp_path_factory) -> Path:
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(embedded_base_dir())
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         tie_word_embeddings=True)
-    torch.manual_seed(0)
     root = tmp_path_factory.mktemp("packaged")
-    LlamaForCausalLM(config).to(torch.float16).save_pretrained(root / "base")
-    tokenizer.save_pretrained(root / "base")
+    smollm2_tiny_llama(root / "base")
     build_package(PackageSpec(base=root / "base", out=root / "package", name="tiny", quants=["Q8_0"], system=SYSTEM,
                               parameters={"num_predict": 8}))
     return root / "package"
