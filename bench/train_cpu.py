@@ -82,7 +82,10 @@ def _role_trl(ns: argparse.Namespace) -> dict:
     args = SFTConfig(output_dir=str(Path(ns.run) / "trl"), max_steps=ns.steps, per_device_train_batch_size=ns.batch,
                      learning_rate=2e-4, lr_scheduler_type="cosine", warmup_steps=0.03, max_length=ns.max_seq_len,
                      packing=True, logging_steps=1, save_strategy="no", eval_strategy="no", report_to="none",
-                     seed=42, use_cpu=True, include_num_input_tokens_seen="non_padding", disable_tqdm=True)
+                     seed=42, use_cpu=True, include_num_input_tokens_seen="non_padding", disable_tqdm=True,
+                     # SFTConfig defaults to bf16, which on a CPU means bf16 autocast; tunesmith trains a CPU run in
+                     # fp32, so both sides compute the same thing.
+                     bf16=False)
     lora = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
                       target_modules="all-linear", task_type="CAUSAL_LM")
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
