@@ -76,16 +76,12 @@ def group_near_duplicate_chunks(records: list[Record], *, threshold: float, seed
         return label
 
     for position, leader in enumerate(roots):
-        a, b = root(_group(records[texts[position]])), root(_group(records[texts[leader]]))
+        a, b = root(records[texts[position]].split_group), root(records[texts[leader]].split_group)
         if a != b:
             parent[max(a, b)] = min(a, b)
     if not parent:
         return list(records)
-    return [replace(r, group=root(_group(r))) if r.kind == "text" else r for r in records]
-
-
-def _group(record: Record) -> str:
-    return record.group or record.origin
+    return [replace(r, group=root(r.split_group)) if r.kind == "text" else r for r in records]
 
 
 def _shingles(text: str) -> set[bytes]:

@@ -28,6 +28,11 @@ class Record:
     ends_document: bool = True  # False for a chunk that a later chunk of the same document continues
 
     @property
+    def split_group(self) -> str:
+        """What the split keeps on one side: the record's group, or the record alone when it has none."""
+        return self.group or self.origin
+
+    @property
     def content(self) -> str:
         """The text that cleaning measures and dedup compares."""
         if self.kind == "text":

@@ -22,7 +22,7 @@ def split_records(records: list[Record], val_fraction: float, seed: int) -> tupl
         return list(records), []
     sizes: dict[str, int] = defaultdict(int)
     for record in records:
-        sizes[record.group or record.origin] += 1
+        sizes[record.split_group] += 1
     if len(sizes) < 2:
         return list(records), []
     order = sorted(sizes, key=lambda group: hashlib.sha256(f"{seed}:{group}".encode()).digest())
@@ -37,6 +37,6 @@ def split_records(records: list[Record], val_fraction: float, seed: int) -> tupl
             taken += sizes[group]
     if not val_groups:
         val_groups.add(min(order, key=lambda group: sizes[group]))
-    train = [r for r in records if (r.group or r.origin) not in val_groups]
-    val = [r for r in records if (r.group or r.origin) in val_groups]
+    train = [r for r in records if r.split_group not in val_groups]
+    val = [r for r in records if r.split_group in val_groups]
     return train, val
