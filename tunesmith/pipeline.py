@@ -161,8 +161,8 @@ def _package_inputs(config: Config, adapter: Path) -> dict[str, str]:
         if path.is_file():
             adapter_digest.update(path.name.encode())
             adapter_digest.update(_file_sha256(path))
-    settings = {"base": config.base, "name": config.name, "package": msgspec.to_builtins(config.package),
-                "tunesmith": __version__}
+    # The base's path is part of its identity, so a moved base counts as a changed base, not changed settings.
+    settings = {"name": config.name, "package": msgspec.to_builtins(config.package), "tunesmith": __version__}
     return {"adapter": adapter_digest.hexdigest(), "base": _digest(folder_identity(Path(str(config.base)))),
             "settings": _digest(settings)}
 
