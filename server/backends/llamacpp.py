@@ -9,24 +9,22 @@ Modelfile's ADAPTER, a GGUF LoRA, is applied over the GGUF as `ollama run` appli
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import threading
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import anyio
 
 from tunesmith.errors import ModelError
 from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, ModelCard
+from tunesmith.server.backends.llama_load import load_llama
 from tunesmith.server.backends.llama_worker import Job, ModelWorker
 from tunesmith.server.backends.package_folder import ServedPackage, read_package, template_differs
 from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UpstreamTimeoutError
 
-__all__ = ["LlamaCppBackend", "OLLAMA_DEFAULTS", "load_llama"]
+__all__ = ["LlamaCppBackend", "OLLAMA_DEFAULTS"]
 
 # Ollama's defaults (api/types.go DefaultOptions) for what neither the request nor the Modelfile sets.
 OLLAMA_DEFAULTS: dict[str, Any] = {"temperature": 0.8, "top_k": 40, "top_p": 0.9, "min_p": 0.0, "typical_p": 1.0,
@@ -37,42 +35,7 @@ _SAMPLING = {"temperature": "temperature", "top_k": "top_k", "top_p": "top_p", "
              "typical_p": "typical_p", "repeat_penalty": "repeat_penalty", "presence_penalty": "presence_penalty",
              "frequency_penalty": "frequency_penalty", "seed": "seed"}
 
-
 _log = logging.getLogger("tunesmith.server")
-_LOADING = threading.Lock()
-
-
-def load_llama(gguf: Path, *, lora_path: str | None = None, **kwargs: Any):
-    """`llama_cpp.Llama(gguf, **kwargs)` on the CPU without llama.cpp's extra weight buffers (repacking, AMX), with
-    the GGUF LoRA adapter `lora_path` applied when given; an adapter llama.cpp cannot load raises RuntimeError."""
-    import llama_cpp
-    from llama_cpp import llama_cpp as native
-
-    from tunesmith.packager.llama_log import captured_llama_log, last_errors
-
-    # llama.cpp's AMX path crashes on batched decode on some CPUs. `Llama()` has no keyword for use_extra_bufts (it
-    # drops unknown keywords silently), so the model parameters it starts from are adjusted while it loads.
-    defaults = native.llama_model_default_params
-
-    def without_extra_buffers():
-        params = defaults()
-        params.use_extra_bufts = False
-        return params
-
-    with _LOADING:
-        native.llama_model_default_params = without_extra_buffers
-        try:
-            with captured_llama_log() if lora_path else contextlib.nullcontext([]) as log:
-                llm = llama_cpp.Llama(str(gguf), verbose=False, lora_path=lora_path, **kwargs)
-        finally:
-            native.llama_model_default_params = defaults
-    # llama-cpp-python checks the adapter it loaded against None, but a failed load is a NULL pointer, not None:
-    # the model would then run without its adapter, with no word.
-    if lora_path and not getattr(llm, "_lora_adapter", None):
-        llm.close()
-        raise RuntimeError(f"Failed to load the LoRA adapter {lora_path} "
-                           f"({last_errors(log) or 'llama.cpp gave no reason'})")
-    return llm
 
 
 class _Model:

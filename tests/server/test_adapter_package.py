@@ -91,7 +91,7 @@ def test_embeddings_come_from_the_model_with_its_adapter(adapter_package, tmp_pa
     import numpy as np
     from llama_cpp import LLAMA_POOLING_TYPE_MEAN
 
-    from tunesmith.server.backends.llamacpp import load_llama
+    from tunesmith.server.backends.llama_load import load_llama
 
     def served(folder: Path, model: str) -> np.ndarray:
         with TestClient(create_app(ServerSettings(models=(str(folder),), threads=1)), timeout=120) as client:

@@ -20,7 +20,7 @@ from tunesmith.errors import ModelError, ModelfileError
 from tunesmith.packager.embedded import embedded_base_dir, embedded_gguf_path
 from tunesmith.server import ServerSettings, create_app
 from tunesmith.server.backends import LlamaCppBackend, read_package
-from tunesmith.server.backends.llamacpp import load_llama
+from tunesmith.server.backends.llama_load import load_llama
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
 SYSTEM = "You are a geography teacher. Answer in one short sentence."
