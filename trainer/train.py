@@ -126,7 +126,7 @@ def fit_and_save(config: Config, run_dir: Path, *, settings_hash: str, checkpoin
 
     metrics = read_metrics(paths.metrics)
     plot_losses(metrics, paths.plot, title=f"{config.name}: {Path(str(config.base)).name}")
-    verdict = fit_verdict(metrics)
+    verdict = fit_verdict(metrics, keep=config.train.keep)
     train_losses = [row["loss"] for row in metrics if "loss" in row]
     report = {
         "name": config.name,
@@ -143,6 +143,11 @@ def fit_and_save(config: Config, run_dir: Path, *, settings_hash: str, checkpoin
         "initial_eval_loss": next((row["eval_loss"] for row in metrics
                                    if row.get("step") == 0 and "eval_loss" in row), None),
         "best_eval_loss": fit.best_eval_loss,
+        # Which adapter was saved (train.keep), and the eval loss of the last step's (evaluated whenever there is a
+        # validation split, since training ends with an evaluation).
+        "keep": config.train.keep,
+        "final_eval_loss": next((row["eval_loss"] for row in reversed(metrics)
+                                 if row.get("step") == fit.global_step and "eval_loss" in row), None),
         "final_train_loss": train_losses[-1] if train_losses else None,
         "tokens_seen": fit.tokens_seen,
         "train_rows": len(train_rows),

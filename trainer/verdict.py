@@ -26,8 +26,8 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def fit_verdict(metrics: list[dict[str, Any]]) -> Verdict:
-    """Judge the run from the rows of metrics.jsonl."""
+def fit_verdict(metrics: list[dict[str, Any]], *, keep: str = "best") -> Verdict:
+    """Judge the run from the rows of metrics.jsonl; `keep` (train.keep) says which adapter the run leaves."""
     train = [(row["step"], row["loss"]) for row in metrics if row.get("loss") is not None]
     # The evaluation before training (step 0) has no checkpoint to keep; the verdict weighs the trained ones.
     evals = [(row["step"], row["eval_loss"]) for row in metrics
@@ -48,9 +48,10 @@ def fit_verdict(metrics: list[dict[str, Any]]) -> Verdict:
             at_best = [loss for step, loss in train if step <= best_step][-window:]
             if at_best and train_end < _mean(at_best):
                 trend = " while train loss kept falling"
+        kept = (f"the best adapter (step {best_step}) is kept" if keep == "best" else
+                f"the last adapter (step {last_step}) is kept, as train.keep = last asks")
         return Verdict("over-fit", f"eval loss rose {rise:.0f}% from its best {best:.3f} at step {best_step} to "
-                                   f"{last:.3f} at step {last_step}{trend}; the best adapter (step {best_step}) "
-                                   "is kept")
+                                   f"{last:.3f} at step {last_step}{trend}; {kept}")
     previous = evals[-2][1]
     if previous > 0 and (previous - last) / previous > STILL_FALLING:
         drop = (previous - last) / previous * 100

@@ -107,6 +107,9 @@ class Train(_Section):
     eval_steps: _Pos = 50
     save_steps: _Pos | None = None  # default: eval_steps (the best adapter is chosen among saved checkpoints)
     early_stopping_patience: _NonNeg | None = 3
+    # The adapter training leaves: the checkpoint of lowest eval loss, or the last step's, for a data set to be learnt
+    # by heart (a FAQ, the demo's). `last` trains every step: early stopping only serves keeping the best.
+    keep: Literal["best", "last"] = "best"
     weight_decay: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     max_grad_norm: Annotated[float, msgspec.Meta(gt=0)] = 1.0
     keep_checkpoints: _Pos = 3

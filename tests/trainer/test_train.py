@@ -113,6 +113,28 @@ def test_early_stopping_stops_when_eval_loss_stops_improving(tiny_llama, tmp_pat
     assert len(after_best) == 2 and all(loss >= report["best_eval_loss"] for loss in after_best)
 
 
+def test_keep_last_leaves_the_last_steps_adapter_and_trains_every_step(tiny_llama, tmp_path):
+    from safetensors.torch import load_file
+
+    rows = [{"prompt": f"Tell me fact {i}.", "completion": f"Fact {i}: the keeper lit lamp {i * 7} at dusk."}
+            for i in range(24)]
+    config = _config(tiny_llama, [write_jsonl(tmp_path / "facts.jsonl", rows)], tmp_path / "run",
+                     "train.learning_rate=0.05", "train.max_steps=16", "train.eval_steps=4", "train.batch_size=2",
+                     "train.early_stopping_patience=1", "train.keep=last", "split.val_fraction=0.25")
+    result = train_adapter(config)
+    report = result.report
+    evals = [r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+             if "eval_loss" in r]
+    # Patience 1 would have stopped this run (eval loss does not fall at every evaluation); keeping the last, it
+    # trains every step.
+    assert any(later["eval_loss"] >= earlier["eval_loss"] for earlier, later in zip(evals[1:], evals[2:]))
+    assert report["steps"] == 16 and not report["stopped_early"] and report["keep"] == "last"
+    assert report["final_eval_loss"] == evals[-1]["eval_loss"] and evals[-1]["step"] == 16
+    kept = load_file(result.adapter / "adapter_model.safetensors")
+    last = load_file(tmp_path / "run" / "checkpoints" / "checkpoint-16" / "adapter_model.safetensors")
+    assert all(torch.equal(kept[k], last[k]) for k in kept)
+
+
 def test_raw_text_trains_without_packing(tiny_llama, tmp_path):
     config = load_config(EXAMPLES / "pretrain-books" / "tunesmith.yaml", base=str(tiny_llama),
                          output_dir=str(tmp_path / "run"),

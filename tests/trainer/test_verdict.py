@@ -41,3 +41,10 @@ def test_over_fit_reason_says_train_loss_kept_falling_only_when_it_did():
     assert "while train loss kept falling" in rising.reason
     flat_train = fit_verdict(_curves([2.0] * 40, {10: 2.5, 20: 2.2, 30: 2.4, 40: 2.6}))
     assert flat_train.fit == "over-fit" and "kept falling" not in flat_train.reason
+
+
+def test_over_fit_reason_names_the_adapter_train_keep_leaves():
+    curves = _curves(FALLING, {10: 2.5, 20: 2.2, 30: 2.4, 40: 2.6})
+    assert fit_verdict(curves).reason.endswith("the best adapter (step 20) is kept")
+    assert fit_verdict(curves, keep="last").reason.endswith(
+        "the last adapter (step 40) is kept, as train.keep = last asks")

@@ -107,7 +107,7 @@ class HfBackend:
             save_strategy="steps",
             save_steps=save_steps,
             save_total_limit=train.keep_checkpoints,
-            load_best_model_at_end=evaluate,
+            load_best_model_at_end=evaluate and train.keep == "best",
             metric_for_best_model="eval_loss" if evaluate else None,
             greater_is_better=False,
             logging_steps=1,
@@ -125,7 +125,7 @@ class HfBackend:
         )
         callbacks = list(callbacks)
         stopper = None
-        if evaluate and train.early_stopping_patience:
+        if evaluate and train.early_stopping_patience and train.keep == "best":
             stopper = EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience)
             callbacks.append(stopper)
         trainer = Trainer(model=model, args=args, train_dataset=_Rows(train_rows),

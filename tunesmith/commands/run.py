@@ -58,8 +58,12 @@ def print_run_summary(outcome, config) -> None:
     out.print(f"  data:     {root / 'data'} (train.jsonl, val.jsonl, data_report.json)")
     out.print(f"  train:    {'trained' if outcome.trained else 'reused'}, {report['steps']} steps on "
               f"{report['device']}, [bold]{report['fit']}[/bold] ({report['fit_reason']})")
-    before, best = report.get("initial_eval_loss"), report.get("best_eval_loss")
-    if before is not None and best is not None:
+    before, best, final = report.get("initial_eval_loss"), report.get("best_eval_loss"), report.get("final_eval_loss")
+    if before is not None and report.get("keep") == "last" and final is not None:
+        best_at = f"; best {best:.4f} at step {report['best_step']}" if best is not None else ""
+        out.print(f"  eval loss: {before:.4f} before training → {final:.4f} after (last, step {report['steps']}"
+                  f"{best_at})")
+    elif before is not None and best is not None:
         out.print(f"  eval loss: {before:.4f} before training → {best:.4f} after (best, step {report['best_step']})")
     out.print(f"  adapter:  {report['adapter']}")
     out.print(f"  metrics:  {root / 'metrics.jsonl'}, curve {root / 'loss.png'}, report {root / 'train_report.json'}")

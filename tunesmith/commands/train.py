@@ -48,6 +48,8 @@ def train(config: Path | None, base: str | None, data: tuple[Path, ...], output_
     out.print(f"[bold {colour}]{report['fit']}[/bold {colour}]: {report['fit_reason']}")
     best = f", best eval loss {report['best_eval_loss']:.4f} at step {report['best_step']}" \
         if report.get("best_eval_loss") is not None else ""
+    if report.get("keep") == "last" and report.get("final_eval_loss") is not None:
+        best = f", the last adapter kept (eval loss {report['final_eval_loss']:.4f}){best}"
     out.print(f"{report['steps']} steps{best}")
     out.print(f"adapter: {result.adapter}")
 
