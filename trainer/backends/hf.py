@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tunesmith.trainer.backends import Device, FitResult, lora_errors, training_precision
+from tunesmith.trainer.backends.base import Device, FitResult, lora_errors, training_precision
 from tunesmith.trainer.collate import Collator
 
 from tunesmith.config import Config

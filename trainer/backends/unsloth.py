@@ -15,7 +15,7 @@ import msgspec
 from tunesmith.config import Config
 from tunesmith.errors import ModelError, TrainError
 from tunesmith.progress import Progress
-from tunesmith.trainer.backends import Device, FitResult, lora_errors, training_precision
+from tunesmith.trainer.backends.base import Device, FitResult, lora_errors, training_precision
 
 __all__ = ["UnslothBackend", "from_pretrained_arguments", "peft_arguments"]
 
