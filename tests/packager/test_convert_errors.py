@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.progress import RecordingProgress
 from tests.fixtures.tiny_models import copy_model
 from tunesmith.errors import ModelError, PackageError
 from tunesmith.packager import SUPPORTED_ARCHITECTURES, convert_to_gguf
@@ -84,31 +85,13 @@ def test_unknown_output_type_lists_the_valid_ones(tiny_model, tmp_path):
 
 
 def test_conversion_reports_progress_once_per_tensor(tiny_model, tmp_path):
-    import contextlib
-
     import gguf
 
-    class Recorder:
-        def __init__(self) -> None:
-            self.tasks: list[tuple[str, float | None]] = []
-            self.advanced = 0.0
-
-        @contextlib.contextmanager
-        def task(self, description, total=None):
-            self.tasks.append((description, total))
-            yield self._advance
-
-        def _advance(self, amount=1.0):
-            self.advanced += amount
-
-        def note(self, message):
-            pass
-
-    recorder = Recorder()
+    recorder = RecordingProgress()
     out = convert_to_gguf(tiny_model("qwen3"), tmp_path / "qwen3.gguf", progress=recorder)
     tensors = len(gguf.GGUFReader(out).tensors)
-    assert recorder.tasks == [("Writing qwen3.gguf", tensors)]
-    assert recorder.advanced == tensors
+    assert [(task["description"], task["total"]) for task in recorder.tasks] == [("Writing qwen3.gguf", tensors)]
+    assert recorder.tasks[0]["done"] == tensors
 
 
 def test_interrupted_conversion_keeps_the_previous_file_and_leaves_no_partial_one(tiny_model, tmp_path):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.fixtures.progress import RecordingProgress
 from tunesmith.errors import ModelError, PackageError
 from tunesmith.packager import merge as merge_module
 from tunesmith.packager.merge import merge_adapter
@@ -130,24 +131,14 @@ def test_merge_dtype(tmp_path, models, base, adapter, dtype, stored):
 def test_adapter_tokenizer_files_win_over_the_base(tmp_path, models):
     adapter = shutil.copytree(models["adapter"], tmp_path / "adapter")
     (adapter / "chat_template.jinja").write_text("{% for m in messages %}<{{ m['content'] }}>{% endfor %}")
-    notes = []
-
-    class Recorder:
-        def task(self, description, total=None):
-            from tunesmith.progress import SILENT
-
-            return SILENT.task(description, total)
-
-        def note(self, message):
-            notes.append(message)
-
-    out = merge_adapter(models["base"], adapter, tmp_path / "merged", progress=Recorder())
+    recorder = RecordingProgress()
+    out = merge_adapter(models["base"], adapter, tmp_path / "merged", progress=recorder)
     from transformers import AutoTokenizer
 
     rendered = AutoTokenizer.from_pretrained(out).apply_chat_template([{"role": "user", "content": "hi"}],
                                                                       tokenize=False)
     assert rendered == "<hi>"
-    assert any("adapter" in note for note in notes)
+    assert any("adapter" in note for note in recorder.notes)
 
 
 def _break(kind: str, tmp_path: Path, models: dict[str, Path]) -> tuple[Path, Path, Path, dict]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.fixtures.progress import RecordingProgress
 from tests.fixtures.tiny_models import smollm2_tiny_llama
 from tunesmith.errors import PackageError
 from tunesmith.packager.quantize import QUANT_TYPES, normalize_quant, quantize_gguf
@@ -160,18 +161,9 @@ def test_bad_input_is_reported(tmp_path, smollm2_f16, kind, words):
 
 
 def test_q8_0_quantizes_every_matrix_and_notes_it(smollm2_f16, tmp_path, capfd):
-    notes = []
-
-    class Recorder:
-        def task(self, description, total=None):
-            from tunesmith.progress import SILENT
-
-            return SILENT.task(description, total)
-
-        def note(self, message):
-            notes.append(message)
-
-    result = quantize_gguf(smollm2_f16, tmp_path / "m.gguf", "q8_0", threads=2, progress=Recorder())
+    recorder = RecordingProgress()
+    result = quantize_gguf(smollm2_f16, tmp_path / "m.gguf", "q8_0", threads=2, progress=recorder)
+    notes = recorder.notes
     shapes = _shapes(smollm2_f16)
     for name, kind in _types(result.path).items():
         assert kind == ("Q8_0" if len(shapes[name]) >= 2 else "F32"), name

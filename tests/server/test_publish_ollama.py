@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 
 import httpx
 import pytest
 
+from tests.fixtures.progress import RecordingProgress
 from tests.server.test_publish_package import CHATML, write_adapter_package, write_package
 from tunesmith.errors import PublishError
 from tunesmith.server.publish import publish_to_ollama
 
 DAEMON = "http://127.0.0.1:11434"
 NAME = "alice/demo:latest"
-
-
-class Recorder:
-    """A Progress that keeps every task with how far it got, and every note."""
-
-    def __init__(self) -> None:
-        self.tasks: list[dict] = []
-        self.notes: list[str] = []
-
-    @contextlib.contextmanager
-    def task(self, description, total=None):
-        entry = {"description": description, "total": total, "done": 0}
-        self.tasks.append(entry)
-        yield lambda amount=1.0: entry.__setitem__("done", entry["done"] + amount)
-
-    def note(self, message):
-        self.notes.append(message)
 
 
 def ndjson(*parts: dict) -> bytes:
@@ -74,7 +57,7 @@ def _push_ok(digest: str, size: int) -> bytes:
 def test_publish_sends_the_blob_creates_from_the_modelfile_and_pushes(httpx_mock, package, digest):
     gguf = (package / "demo-Q4_K_M.gguf").read_bytes()
     _daemon(httpx_mock, digest, push=_push_ok(digest, len(gguf)))
-    progress = Recorder()
+    progress = RecordingProgress()
 
     assert publish_to_ollama(package, "alice/demo", progress=progress) == "https://ollama.com/alice/demo"
 
@@ -101,7 +84,7 @@ def test_publish_sends_the_blob_creates_from_the_modelfile_and_pushes(httpx_mock
 
 def test_a_blob_the_daemon_has_is_not_sent_again(httpx_mock, package, digest):
     _daemon(httpx_mock, digest, has_blob=True)
-    progress = Recorder()
+    progress = RecordingProgress()
     assert publish_to_ollama(package, "alice/demo:q4", push=False, progress=progress) == "alice/demo:q4"
     methods = [(request.method, request.url.path) for request in httpx_mock.get_requests()]
     assert ("POST", f"/api/blobs/sha256:{digest}") not in methods and ("POST", "/api/push") not in methods

@@ -10,6 +10,7 @@ import types
 import pytest
 import torch
 
+from tests.fixtures.progress import RecordingProgress
 from tests.trainer.helpers import QA
 from tunesmith.config import load_config
 from tunesmith.errors import TrainError
@@ -22,17 +23,6 @@ from tunesmith.trainer.records import Record
 CUDA = Device("cuda", bf16=True)
 CUDA_FP16_ONLY = Device("cuda", bf16=False)
 CPU = Device("cpu", bf16=False)
-
-
-class _Notes:
-    def __init__(self) -> None:
-        self.notes: list[str] = []
-
-    def task(self, description, total=None):
-        return SILENT.task(description, total)
-
-    def note(self, message: str) -> None:
-        self.notes.append(message)
 
 
 @pytest.fixture
@@ -92,14 +82,14 @@ def test_select_backend(installed, case, backend, method, device, packages, expe
                                             ((), "backend: transformers + peft (unsloth is not installed")])
 def test_auto_on_cuda_says_which_backend_it_chose_and_why(installed, packages, said):
     installed(*packages)
-    notes = _Notes()
+    notes = RecordingProgress()
     select_backend(_config(), CUDA, notes)
     assert len(notes.notes) == 1 and notes.notes[0].startswith(said)
 
 
 def test_a_forced_or_cpu_choice_is_not_announced(installed):
     installed("unsloth")
-    notes = _Notes()
+    notes = RecordingProgress()
     select_backend(_config("train.backend=hf"), CUDA, notes)
     select_backend(_config(), CPU, notes)
     select_backend(_config("train.backend=unsloth"), CUDA, notes)
