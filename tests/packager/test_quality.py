@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.fixtures.reference_convert import reference_f16
 from tunesmith.packager.quality import PERPLEXITY_RATIO_LIMITS, QualityReport, measure_quality, perplexity
 from tunesmith.packager.quality_llama import open_gguf
 from tunesmith.packager.quality_text import HELDOUT_TEXT, SAMPLE_PROMPT, SAMPLE_TEXT
-
-REFERENCE = Path(__file__).resolve().parents[2] / ".cache" / "reference" / "llama.cpp"
-
-
-def reference_f16(model_dir: Path, out: Path) -> Path:
-    """llama.cpp's own converter (bundled gguf-py first on the path), so these tests do not depend on ours."""
-    if not out.is_file():
-        env = dict(os.environ, PYTHONPATH=str(REFERENCE / "gguf-py"), OMP_NUM_THREADS="1")
-        subprocess.run([sys.executable, str(REFERENCE / "convert_hf_to_gguf.py"), str(model_dir), "--outfile",
-                        str(out), "--outtype", "f16"], env=env, check=True, capture_output=True)
-    return out
 
 
 @pytest.fixture(scope="session")
