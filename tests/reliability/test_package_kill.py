@@ -13,11 +13,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.kill import kill_when
 from tunesmith.modelfiles import parse_modelfile
 
 # A SentencePiece family with a 600-token vocabulary: the quality step, which dominates, stays at seconds.
@@ -39,12 +39,7 @@ def _assembling(out: Path) -> bool:
 
 
 def _kill_while_assembling(command: list[str], out: Path) -> None:
-    process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while not _assembling(out) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process = kill_when(command, lambda: _assembling(out), timeout=240, env=_env())
     assert process.returncode == -signal.SIGKILL, "the package finished before it could be killed"
 
 

@@ -19,6 +19,7 @@ import pytest
 from tunesmith.modelfiles import parse_modelfile
 from tunesmith.packager.package import PackageSpec, build_package
 
+from tests.fixtures.kill import kill_when
 from tests.reliability.fake_ollama_daemon import FakeOllamaDaemon
 from tests.reliability.fault_upstream import wait_for
 
@@ -59,10 +60,9 @@ def test_a_publish_killed_mid_upload_is_finished_by_the_same_command(package):
     before = _snapshot(package)
 
     with FakeOllamaDaemon(stall_uploads_after=STALL_AT).running() as daemon:
-        process = subprocess.Popen(_command(package), env=_env(daemon), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE)
-        stalled = daemon.stalled.wait(120)
-        process.send_signal(signal.SIGKILL)
+        process = kill_when(_command(package), daemon.stalled.is_set, timeout=120, env=_env(daemon),
+                            stderr=subprocess.PIPE)
+        stalled = daemon.stalled.is_set()
         _, killed_err = process.communicate(timeout=30)
         assert stalled and process.returncode == -signal.SIGKILL, killed_err.decode()[-2000:]
         daemon.resume.set()

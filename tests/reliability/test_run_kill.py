@@ -13,13 +13,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from tunesmith.modelfiles import parse_modelfile
 
+from tests.fixtures.kill import kill_when
 from tests.trainer.helpers import write_qa_csv
 
 STEPS = 48
@@ -43,12 +43,7 @@ def _env() -> dict[str, str]:
 
 
 def _kill_when(command: list[str], ready: Callable[[], bool], what: str) -> None:
-    process = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    while not ready() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process = kill_when(command, ready, timeout=240, env=_env())
     assert process.returncode == -signal.SIGKILL, f"the run ended before it could be killed {what}"
 
 

@@ -20,3 +20,8 @@ def write_qa_csv(path: Path, rows=QA, header=("Question", "Answer")) -> Path:
 def write_jsonl(path: Path, rows) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
+
+
+def has_complete_checkpoint(run: Path) -> bool:
+    """Whether a checkpoint of the run under `run` is complete (its trainer_state.json is written last)."""
+    return any((c / "trainer_state.json").is_file() for c in (run / "checkpoints").glob("checkpoint-*"))

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from tests.trainer.helpers import write_qa_csv
+from tests.fixtures.kill import kill_when
+from tests.trainer.helpers import has_complete_checkpoint, write_qa_csv
 from tunesmith.config import load_config
 from tunesmith.errors import TrainError
 from tunesmith.trainer.backends import Device, select_backend
@@ -100,13 +101,9 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_losses(tiny_llama
     run = tmp_path / "killed"
     command = _command(tiny_llama, data, run, "--gpus", "2")
     log = (tmp_path / "killed.log").open("w")
-    process = subprocess.Popen(command, env=_env(), stdout=log, stderr=log, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while process.poll() is None and time.monotonic() < deadline and not any(
-            (c / "trainer_state.json").is_file() for c in (run / "checkpoints").glob("checkpoint-*")):
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)  # tunesmith alone: its launcher and both workers must go with it
-    process.wait()
+    # SIGKILL to tunesmith alone (a session of its own): its launcher and both workers must go with it.
+    process = kill_when(command, lambda: has_complete_checkpoint(run), timeout=300, poll=0.01, env=_env(),
+                        stdout=log, stderr=log, start_new_session=True)
     time.sleep(2)
     left = subprocess.run(["pgrep", "-f", f"tunesmith.trainer.worker .* {run}"], capture_output=True,
                           text=True)

@@ -8,14 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.trainer.helpers import write_qa_csv
+from tests.fixtures.kill import kill_when
+from tests.trainer.helpers import has_complete_checkpoint, write_qa_csv
 
 STEPS = 48
 
@@ -38,10 +38,6 @@ def _train_losses(run: Path) -> dict[int, float]:
     return {row["step"]: row["loss"] for row in rows if "loss" in row}
 
 
-def _complete_checkpoint(run: Path) -> bool:
-    return any((c / "trainer_state.json").is_file() for c in (run / "checkpoints").glob("checkpoint-*"))
-
-
 @pytest.mark.timeout(300)
 def test_sigkilled_run_resumes_where_it_stopped_and_matches_an_uninterrupted_run(tiny_llama, tmp_path):
     data = write_qa_csv(tmp_path / "qa.csv")
@@ -49,13 +45,8 @@ def test_sigkilled_run_resumes_where_it_stopped_and_matches_an_uninterrupted_run
     subprocess.run(_command(tiny_llama, data, reference), check=True, env=_env(), capture_output=True, timeout=240)
 
     run = tmp_path / "killed"
-    process = subprocess.Popen(_command(tiny_llama, data, run), env=_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 200
-    while not _complete_checkpoint(run) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process = kill_when(_command(tiny_llama, data, run), lambda: has_complete_checkpoint(run), timeout=200,
+                        poll=0.01, env=_env())
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     assert not (run / "adapter").exists()
     logged_before = max(_train_losses(run), default=0)

@@ -8,13 +8,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from tests.trainer.helpers import QA, write_qa_csv
+from tests.fixtures.kill import kill_when
+from tests.trainer.helpers import QA, has_complete_checkpoint, write_qa_csv
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -117,21 +117,12 @@ def test_unsloth_trains_on_the_same_rows_as_transformers(trained, method):
     assert fast["best_eval_loss"] == pytest.approx(hf["best_eval_loss"], rel=0.15)
 
 
-def _complete_checkpoint(run: Path) -> bool:
-    return any((c / "trainer_state.json").is_file() for c in (run / "checkpoints").glob("checkpoint-*"))
-
-
 @pytest.mark.timeout(600)
 def test_killed_unsloth_run_resumes_and_ends_like_an_uninterrupted_one(trained, gpu_llama, tmp_path):
     data = write_qa_csv(tmp_path / "qa.csv")
     run = tmp_path / "killed"
     command = _command(gpu_llama, data, run, "unsloth", "lora")
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not _complete_checkpoint(run) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    process = kill_when(command, lambda: has_complete_checkpoint(run), timeout=300)
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     assert not (run / "adapter").exists()
     logged_before = max(_losses(run), default=0)
@@ -255,12 +246,7 @@ def test_two_gpus_train_over_nccl_and_resume_after_a_kill(gpu_llama, tmp_path):
     assert sum(list(losses.values())[-5:]) < 0.8 * sum(list(losses.values())[:5])
 
     command = [*_command(gpu_llama, data, killed, "hf", "lora"), "--gpus", "2"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while process.poll() is None and time.monotonic() < deadline and not _complete_checkpoint(killed):
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_when(command, lambda: has_complete_checkpoint(killed), timeout=300, poll=0.05, start_new_session=True)
     again = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert again.returncode == 0, again.stderr[-3000:]
     resumed_from = json.loads((killed / "train_report.json").read_text())["resumed_from_step"]
