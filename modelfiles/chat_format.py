@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tunesmith.errors import ModelfileError
-from tunesmith.modelfiles.derive import CHECK_CONVERSATIONS, DerivationError, derive_template, go_literal, jinja_text
+from tunesmith.modelfiles.derive import CHECK_CONVERSATIONS, DerivationError, derive_template, go_literal
 from tunesmith.modelfiles.families import ChatFamily, detect_family, matching_families
 from tunesmith.modelfiles.gotemplate import template_problems
 from tunesmith.modelfiles.jinja_chat import ChatTemplateError
+from tunesmith.modelfiles.prompt import chat_text
 
 __all__ = ["ChatFormat", "choose_chat_format"]
 
@@ -42,7 +43,7 @@ def _default_system(family: ChatFamily, chat_template: str, bos: str | None, eos
         return None
     opener, closer = family.default_system_block
     try:
-        text = jinja_text(chat_template, [CHECK_CONVERSATIONS[0][0]], bos, eos)
+        text = chat_text(chat_template, [CHECK_CONVERSATIONS[0][0]], bos_token=bos, eos_token=eos)
     except ChatTemplateError:
         return None
     if text.startswith(opener) and closer in text[len(opener):]:
@@ -56,7 +57,7 @@ def _registry_match(family: ChatFamily, chat_template: str, bos: str | None, eos
     checked, rejected = 0, 0
     for conversation in CHECK_CONVERSATIONS:
         try:
-            expected = jinja_text(chat_template, list(conversation), bos, eos)
+            expected = chat_text(chat_template, list(conversation), bos_token=bos, eos_token=eos)
         except ChatTemplateError:
             rejected += 1
             continue

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from tunesmith.modelfiles.jinja_chat import ChatTemplateError, render_chat_template
+from tunesmith.modelfiles.jinja_chat import ChatTemplateError
+from tunesmith.modelfiles.prompt import chat_text
 from tunesmith.modelfiles.tokens import special_tokens
 
-__all__ = ["DerivedTemplate", "DerivationError", "derive_template", "go_literal", "jinja_text", "CHECK_CONVERSATIONS"]
+__all__ = ["DerivedTemplate", "DerivationError", "derive_template", "go_literal", "CHECK_CONVERSATIONS"]
 
 _U1, _A1, _U2, _SYS = "tsUSERoneQ", "tsASSISTANToneQ", "tsUSERtwoQ", "tsSYSTEMQ"
 
@@ -78,20 +79,6 @@ def go_literal(text: str) -> str:
     return text.replace("{{", '{{ "{{" }}')
 
 
-def jinja_text(chat_template: str, messages: list[dict[str, str]], bos_token: str | None, eos_token: str | None,
-               add_generation_prompt: bool = True) -> str:
-    """The Jinja rendering without the BOS the template writes through `bos_token`: llama.cpp adds that one itself.
-
-    Only a BOS written through the variable is dropped: SmolLM2's bos_token is `<|im_start|>`, which its template
-    writes as plain text to open every turn.
-    """
-    text = render_chat_template(chat_template, list(messages), bos_token=bos_token, eos_token=eos_token,
-                                add_generation_prompt=add_generation_prompt)
-    if bos_token and "bos_token" in chat_template and text.startswith(bos_token):
-        return text[len(bos_token):]
-    return text
-
-
 def _cut(text: str, sentinels: list[str]) -> list[str]:
     pieces, rest = [], text
     for sentinel in sentinels:
@@ -109,7 +96,8 @@ def _msg(role: str, content: str) -> dict[str, str]:
 def derive_template(chat_template: str, *, bos_token: str | None, eos_token: str | None) -> DerivedTemplate:
     """The pieces of a linear chat template, checked on CHECK_CONVERSATIONS; DerivationError when it is not linear."""
     def render(messages: list[dict[str, str]], generation: bool = True) -> str:
-        return jinja_text(chat_template, messages, bos_token, eos_token, generation)
+        return chat_text(chat_template, messages, bos_token=bos_token, eos_token=eos_token,
+                         add_generation_prompt=generation)
 
     turns = [_msg("user", _U1), _msg("assistant", _A1), _msg("user", _U2)]
     try:

@@ -16,6 +16,7 @@ from typing import Any
 import gguf
 
 from tunesmith.errors import ModelError
+from tunesmith.modelfiles.prompt import tokenizer_adds_bos
 
 __all__ = ["write_vocab", "vocab_row_count"]
 
@@ -90,6 +91,16 @@ def write_vocab(writer: gguf.GGUFWriter, model_dir: Path, kind: str, config: dic
             _write_sentencepiece(writer, model_dir, config, phi3=True)
     else:
         raise ValueError(f"unknown vocabulary kind {kind!r}")
+    if gguf.Keys.Tokenizer.ADD_BOS not in writer.kv_data[0]:
+        # Where the tokenizer files do not say, llama.cpp and Ollama's own engine guess differently; the GGUF says
+        # what the Hugging Face tokenizer does, which is what training saw (tunesmith.modelfiles.prompt).
+        writer.add_add_bos_token(_hf_adds_bos(model_dir))
+
+
+def _hf_adds_bos(model_dir: Path) -> bool:
+    from transformers import AutoTokenizer
+
+    return tokenizer_adds_bos(AutoTokenizer.from_pretrained(model_dir))
 
 
 def vocab_row_count(model_dir: Path, config: dict[str, Any]) -> int:
@@ -183,8 +194,12 @@ def _write_bpe(writer: gguf.GGUFWriter, model_dir: Path, config: dict[str, Any])
 
 
 def _pre_tokenizer_name(tokenizer: Any, path: Path) -> str:
-    digest = sha256(str(tokenizer.encode(_CHECK_TEXT).ids).encode()).hexdigest()
-    name = _KNOWN_PRE_TOKENIZERS.get(digest)
+    # llama.cpp's fingerprints are of `encode` with the tokenizer's special tokens (Llama 3's includes its BOS); a
+    # tokenizer that only adds a BOS to a known split (a SmolLM2 tokenizer given Llama 3's post-processor) is known too.
+    digests = [sha256(str(tokenizer.encode(_CHECK_TEXT, add_special_tokens=special).ids).encode()).hexdigest()
+               for special in (True, False)]
+    digest = digests[0]
+    name = next((_KNOWN_PRE_TOKENIZERS[d] for d in digests if d in _KNOWN_PRE_TOKENIZERS), None)
     if name is None:
         raise ModelError(
             f"unknown BPE pre-tokenizer (fingerprint {digest[:16]}…): llama.cpp would split text differently from "
@@ -224,6 +239,10 @@ def _sentencepiece_table(model_dir: Path, config: dict[str, Any], *, phi3: bool 
     for text, i in _read_json(model_dir / "added_tokens.json").items():
         place(i, text, _TokenType.USER_DEFINED)
     decoder = _read_json(model_dir / "tokenizer_config.json").get("added_tokens_decoder", {})
+    if not decoder and not phi3:
+        # transformers 5 keeps added tokens only in tokenizer.json; without them a chat marker such as Gemma's
+        # <start_of_turn> would be split into characters by llama.cpp.
+        decoder = {str(d["id"]): d for d in _read_json(model_dir / "tokenizer.json").get("added_tokens", [])}
     if phi3:
         # Phi-3's tokenizer.json lists its chat tokens; only the "special" flag makes them CONTROL.
         entries = [(int(i), d) for i, d in decoder.items()]

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from tunesmith.errors import PackageError
+from tunesmith.modelfiles.jinja_chat import ChatTemplateError
+from tunesmith.modelfiles.prompt import chat_text, prompt_ids
 from tunesmith.packager.llama_log import captured_llama_log, last_errors
 
 __all__ = ["GGUFSession", "Generation", "open_gguf"]
@@ -70,26 +72,24 @@ class GGUFSession:
     def chat_prompt(self, user_text: str) -> list[int]:
         """Token ids of one user turn plus the assistant header, as Ollama's llama.cpp runner would feed them.
 
-        The GGUF's template is rendered as Hugging Face renders it (llama-cpp-python's Jinja2 formatter), then
-        tokenized with special tokens parsed; BOS is added only when the vocabulary asks and the text lacks it.
+        The GGUF's template is rendered as Hugging Face renders it, and the ids follow tunesmith's one prompt rule
+        (modelfiles.prompt): the text without the BOS the template writes, BOS first when the vocabulary adds one.
         """
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         template = self.chat_template()
         if template is None:
             raise PackageError("the GGUF has no chat template (tokenizer.chat_template)", where=str(self.path),
                                hint="Give the model folder a chat template (tokenizer_config.json or "
                                     "chat_template.jinja) before converting.")
-        bos = self.piece(self._lib.llama_vocab_bos(self._vocab)) if self.adds_bos else ""
-        eos = self.piece(self._lib.llama_vocab_eos(self._vocab))
-        formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos, add_generation_prompt=True)
+        bos_id = self._lib.llama_vocab_bos(self._vocab)
+        bos = self.piece(bos_id) if bos_id >= 0 else None
         try:
-            text = formatter(messages=[{"role": "user", "content": user_text}]).prompt
-        except Exception as err:  # jinja2 raises many types, and templates call raise_exception() themselves
+            text = chat_text(template, [{"role": "user", "content": user_text}], bos_token=bos,
+                             eos_token=self.piece(self._lib.llama_vocab_eos(self._vocab)))
+        except ChatTemplateError as err:
             raise PackageError(f"the GGUF's chat template cannot be rendered: {err}", where=str(self.path),
                                hint="Fix the chat template in the model folder and convert again.") from err
-        add_bos = self.adds_bos and not (bos and text.startswith(bos))
-        return self.tokenize(text, add_special=add_bos, parse_special=True)
+        return prompt_ids(text, lambda part: self.tokenize(part, add_special=False, parse_special=True),
+                          add_bos=self.adds_bos, bos_id=bos_id)
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self._vocab, token))

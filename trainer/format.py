@@ -11,9 +11,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from tunesmith.trainer.records import Record
-
 from tunesmith.errors import DataError, ModelError
+from tunesmith.modelfiles.prompt import prompt_ids, strip_template_bos, tokenizer_adds_bos
+from tunesmith.trainer.records import Record
 
 __all__ = ["IGNORE", "Tokenized", "assistant_spans", "format_record"]
 
@@ -51,10 +51,16 @@ def assistant_spans(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str
             break
         spans.append((len(before), end))
     if not spans and messages[-1]["role"] == "assistant":
-        # Some templates rewrite earlier turns (e.g. drop old reasoning); then only the last reply can be located.
+        # Some templates rewrite earlier turns (drop old reasoning) or move the system prompt into the last user turn
+        # (Mistral), so only the last reply is learned: after the very prompt it is served with, as the template
+        # renders the reply where the conversation is a prefix of itself (with, else without, its system prompt).
         before = _render(tokenizer, messages[:-1], True)
-        if full.startswith(before):
-            spans = [(len(before), len(full))]
+        for variant in (messages, [m for m in messages if m["role"] != "system"]):
+            variant_full, variant_before = _render(tokenizer, variant, False), _render(tokenizer, variant[:-1], True)
+            if variant_full.startswith(variant_before) and len(variant_full) > len(variant_before):
+                full = before + variant_full[len(variant_before):]
+                spans = [(len(before), len(full))]
+                break
     if not spans:
         raise ModelError("cannot locate the assistant's replies in the chat template's output", where="chat_template",
                          hint="The template must render a conversation as its prefix plus the reply; end each chat "
@@ -87,11 +93,24 @@ def format_record(record: Record, tokenizer: Any, max_seq_len: int) -> Tokenized
     except Exception as err:  # a jinja template raising on the data (e.g. roles out of order)
         raise DataError(f"the chat template rejects this conversation: {err}", where=record.origin,
                         hint="Check the order of roles (system, then user/assistant alternating).") from err
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids = list(encoded["input_ids"])
-    labels = []
+    # The prompt rule of serving: the template's text without the BOS it writes, BOS first when the tokenizer adds
+    # one (as Ollama and llama.cpp do), so a template that never writes BOS is trained with the BOS it is served with.
+    stripped = strip_template_bos(text, tokenizer.chat_template, tokenizer.bos_token)
+    shift = len(text) - len(stripped)
+    spans = [(start - shift, end - shift) for start, end in spans]
+    # The last reply's prompt is tokenized alone, as a server tokenizes it: whitespace closing a generation prompt
+    # (Llama 3's "\n\n") may otherwise merge differently with the reply that follows it.
+    cut = spans[-1][0]
+    token_ids, starts = [], []
+    for offset, part in ((0, stripped[:cut]), (cut, stripped[cut:])):
+        encoded = tokenizer(part, add_special_tokens=False, return_offsets_mapping=True)
+        token_ids += encoded["input_ids"]
+        starts += [offset + start for start, _end in encoded["offset_mapping"]]
+    ids = prompt_ids(stripped, lambda _: token_ids, add_bos=tokenizer_adds_bos(tokenizer),
+                     bos_id=tokenizer.bos_token_id)
+    labels = [IGNORE] * (len(ids) - len(token_ids))
     span_index = 0
-    for token_id, (start, _end) in zip(ids, encoded["offset_mapping"]):
+    for token_id, start in zip(token_ids, starts):
         while span_index < len(spans) and start >= spans[span_index][1]:
             span_index += 1
         inside = span_index < len(spans) and spans[span_index][0] <= start < spans[span_index][1]

@@ -18,6 +18,8 @@ from typing import Any
 import anyio
 
 from tunesmith.errors import ModelError
+from tunesmith.modelfiles.jinja_chat import ChatTemplateError
+from tunesmith.modelfiles.prompt import chat_text, prompt_ids
 from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, ModelCard
 from tunesmith.server.backends.llama_load import load_llama
 from tunesmith.server.backends.llama_worker import Job, ModelWorker
@@ -39,11 +41,9 @@ _log = logging.getLogger("tunesmith.server")
 
 
 class _Model:
-    """A loaded package: the llama.cpp model, its chat formatter and its worker thread."""
+    """A loaded package: the llama.cpp model, its chat template and its worker thread."""
 
     def __init__(self, package: ServedPackage, threads: int | None) -> None:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         self.package = package
         self.defaults = {**OLLAMA_DEFAULTS, **package.modelfile.parameters}
         self.threads = threads or os.cpu_count() or 1
@@ -70,9 +70,9 @@ class _Model:
             raise ModelError("the GGUF has no chat template (tokenizer.chat_template)", where=str(package.gguf),
                              hint="Package a base model whose tokenizer has a chat template.")
         eos, bos = self.llm.token_eos(), self.llm.token_bos()
-        self.formatter = Jinja2ChatFormatter(template=template, eos_token=self._text(eos), bos_token=self._text(bos),
-                                             stop_token_ids=[eos])
-        if template_differs(package.modelfile, template, bos_token=self._text(bos), eos_token=self._text(eos)):
+        self.template, self.eos_text, self.bos_text = template, self._text(eos), self._text(bos)
+        self.adds_bos = bool(self.llm._model.add_bos_token())
+        if template_differs(package.modelfile, template, bos_token=self.bos_text, eos_token=self.eos_text):
             _log.warning("%s: its TEMPLATE is not the GGUF's chat template. `ollama run` formats chats with the "
                          "TEMPLATE; the embedded backend cannot run Go templates and uses the GGUF's chat template. "
                          "Serve the package through Ollama (--ollama) for the TEMPLATE's prompts.",
@@ -105,14 +105,13 @@ class _Model:
         if modelfile.system and not any(message["role"] == "system" for message in messages):
             history.insert(0, {"role": "system", "content": modelfile.system})
         try:
-            formatted = self.formatter(messages=history + messages)
-        except Exception as err:  # the template's own raise_exception, or a Jinja error, on this chat
+            text = chat_text(self.template, history + messages, bos_token=self.bos_text, eos_token=self.eos_text)
+        except ChatTemplateError as err:  # the template's own raise_exception, or a Jinja error, on this chat
             raise BadRequestError(f"the model's chat template rejects these messages: {err}",
                                   param="messages") from err
-        tokens = self.llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special,
-                                   special=True)
-        stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
-        return tokens, stop
+        tokens = prompt_ids(text, lambda part: self.llm.tokenize(part.encode("utf-8"), add_bos=False, special=True),
+                            add_bos=self.adds_bos, bos_id=self.llm.token_bos())
+        return tokens, [self.eos_text] if self.eos_text else []
 
     def arguments(self, request: GenerateRequest, extra_stop: list[str]) -> dict[str, Any]:
         import llama_cpp

@@ -51,6 +51,10 @@ def test_metadata_matches_llama_cpp_converter(converted, job):
     ours, reference = (_read(path)[0] for path in converted[job])
     # Both converters name the model after its folder; the folders differ only in our test layout, never here,
     # so no key is excluded.
+    # One deliberate addition: where the tokenizer files leave it unsaid (llama.cpp's converter then writes nothing
+    # and runtimes guess differently), tunesmith records whether the tokenizer adds BOS, as training saw it.
+    if "tokenizer.ggml.add_bos_token" not in reference:
+        assert ours.pop("tokenizer.ggml.add_bos_token") is False
     assert sorted(ours) == sorted(reference)
     for key in reference:
         assert ours[key] == reference[key], key
