@@ -83,6 +83,10 @@ def _daemon_errors(base_url: str, where: str) -> Iterator[None]:
         if "path or modelfile are required" in lowered:
             raise PublishError(f"this Ollama is too old for creating models from blobs: {said}", where=where,
                                hint="Update Ollama (0.5.5 or later), restart it and re-run.") from err
+        if "account unavailable" in lowered:  # what Ollama says when ollama.com cannot be asked about the key
+            raise PublishError(f"Ollama could not reach ollama.com to check this machine's account ({said})",
+                               where=where, hint="Check the network; if it works, " + _SIGN_IN_HINT[0].lower()
+                               + _SIGN_IN_HINT[1:]) from err
         if any(word in lowered for word in _NETWORK_WORDS):
             raise PublishError(f"the push stopped on a network error: {said}", where=where, hint=_RERUN_HINT) from err
         raise PublishError(f"Ollama answered: {said}", where=where,
@@ -163,8 +167,15 @@ def publish_to_ollama(package_dir: str | Path, name: str, *, host: str | None = 
             _create(client, target, ollama_create_request(package, digests), progress)
         if not push:
             return str(target)
-        with _daemon_errors(base_url, target.url):
-            _push(client, target, progress)
+        try:
+            with _daemon_errors(base_url, target.url):
+                _push(client, target, progress)
+        except PublishError as err:
+            raise PublishError(f"{target} is created in the Ollama daemon at {base_url}, but pushing it to "
+                               f"ollama.com failed: {err.message}", where=err.where,
+                               hint=f"`ollama run {target}` serves it on this machine now. Once it has a network, "
+                                    f"push it with `ollama push {target}` or re-run this command (only the push is "
+                                    f"left to do). {err.hint}") from err
     finally:
         client.close()
     return target.url
