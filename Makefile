@@ -17,6 +17,8 @@ export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 REFERENCE := .cache/reference/llama.cpp
 LLAMA_CPP_PYTHON := llama-cpp-python==0.3.36
 PYTEST_ARGS ?=
+# The real Ollama that tests/ollama/ runs against: this binary, else `ollama` on PATH, else those tests are skipped.
+export OLLAMA_BIN
 
 .PHONY: setup demo test go reference clean
 

@@ -1,3 +1,3 @@
 """Fixtures shared by every test folder (tiny models of each family are built once per session)."""
 
-pytest_plugins = ["tests.fixtures.tiny_models"]
+pytest_plugins = ["tests.fixtures.tiny_models", "tests.fixtures.go_render", "tests.fixtures.real_ollama"]

@@ -24,36 +24,13 @@ def smollm2_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory, smollm2_dir) -> Path:
-    """A tiny random Llama that shares SmolLM2's tokenizer and chat template."""
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         tie_word_embeddings=True)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config).to(torch.float16)
-    folder = tmp_path_factory.mktemp("tiny-base")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+def tiny_base(smollm2_tiny_base) -> Path:
+    return smollm2_tiny_base
 
 
 @pytest.fixture(scope="session")
-def tiny_adapter(tmp_path_factory, tiny_base) -> Path:
-    """A LoRA adapter with non-zero B matrices, so merging visibly changes the logits."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
-    torch.manual_seed(1)
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
-                                                  init_lora_weights=False))
-    folder = tmp_path_factory.mktemp("tiny-adapter")
-    peft_model.save_pretrained(folder)
-    return folder
+def tiny_adapter(smollm2_tiny_adapter) -> Path:
+    return smollm2_tiny_adapter
 
 
 def _hf_logits(model_dir: Path, ids: list[int]) -> np.ndarray:
