@@ -1,7 +1,8 @@
 """Progress reporting for long steps, kept apart from the work itself.
 
 Library code takes a `Progress` and calls `progress.task(...)`; the CLI passes a rich-backed one, tests and library
-users get `SILENT`. This module imports nothing of ours, so every room may use it.
+users get `SILENT`; `quiet_libraries` keeps the training libraries' own bars out of it, in every process that trains.
+This module imports nothing of ours, so every room may use it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-__all__ = ["Progress", "SILENT", "RichProgress", "Advance"]
+__all__ = ["Progress", "SILENT", "RichProgress", "Advance", "quiet_libraries"]
 
 Advance = Callable[[float], None]
 
@@ -71,3 +72,15 @@ class RichProgress:
 
     def note(self, message: str) -> None:
         self.console.print(f"[yellow]•[/yellow] {message}")
+
+
+def quiet_libraries() -> None:
+    """Keep the training libraries' own progress bars and deprecation chatter out of our one progress display."""
+    import logging
+    import warnings
+
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft)\.")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
