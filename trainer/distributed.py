@@ -6,7 +6,8 @@ worker the transformers Trainer, through accelerate, wraps the model in DDP and 
 CUDA, gloo on a machine without one (how the distributed path is tested on CPU). `accelerate launch` itself is not
 used as the launcher because its only multi-process path on CPU goes through MPI.
 
-trainer/worker.py holds the launcher and worker processes, each tied to its parent's life.
+trainer/worker.py holds the launcher and worker processes, each tied to its parent's life. Rank 0 shows nothing
+itself: what it reports reaches the `Progress` and display this process was given (trainer/relay.py).
 
 The global batch stays what the config says, batch_size x grad_accum: each process accumulates grad_accum / N
 micro-batches (or, when that does not divide, takes batch_size / N rows per micro-batch). Rank 0 alone writes
@@ -25,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from tunesmith.trainer.relay import relay_to
 
 from tunesmith import errors
 from tunesmith.config import Config
 from tunesmith.errors import TrainError, TunesmithError
 from tunesmith.files import write_text_atomic
+from tunesmith.progress import SILENT, Progress
 
 __all__ = ["check_devices", "launch_workers", "per_process"]
 
@@ -69,15 +72,13 @@ def check_devices(processes: int, device_kind: str) -> None:
 
 
 def launch_workers(config: Config, run_dir: Path, *, settings_hash: str, checkpoint: Path | None,
-                   display: bool = True) -> None:
-    """Run the training of `config` in `config.train.gpus` worker processes and wait for them; a worker's
-    `TunesmithError` is raised here."""
+                   progress: Progress = SILENT, display: Any = None) -> None:
+    """Run the training of `config` in `config.train.gpus` worker processes and wait for them, showing rank 0's
+    progress on `progress` and its training on `display` (a Trainer callback); a worker's `TunesmithError` is raised
+    here."""
     processes = config.train.gpus
     launch, failure = run_dir / LAUNCH_FILE, run_dir / ERROR_FILE
     failure.unlink(missing_ok=True)
-    write_text_atomic(launch, json.dumps({"config": msgspec.to_builtins(config), "settings_hash": settings_hash,
-                                          "checkpoint": str(checkpoint) if checkpoint else None,
-                                          "display": display}) + "\n")
     import torch
 
     env = dict(os.environ)
@@ -85,7 +86,11 @@ def launch_workers(config: Config, run_dir: Path, *, settings_hash: str, checkpo
     env.setdefault("OMP_NUM_THREADS", "1" if torch.cuda.is_available()
                    else str(max(1, (os.cpu_count() or 1) // processes)))
     command = [sys.executable, "-m", "tunesmith.trainer.worker", "launch", str(processes), str(launch)]
-    done = subprocess.run(command, env=env, check=False)
+    with relay_to(progress, display) as relay:
+        write_text_atomic(launch, json.dumps({"config": msgspec.to_builtins(config), "settings_hash": settings_hash,
+                                              "checkpoint": str(checkpoint) if checkpoint else None,
+                                              "display": display is not None, "relay": relay}) + "\n")
+        done = subprocess.run(command, env=env, check=False)
     if failure.is_file():
         reported = json.loads(failure.read_text(encoding="utf-8"))
         failure.unlink()

@@ -85,7 +85,7 @@ def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any =
         where = "one per GPU, NCCL" if device.kind == "cuda" else "on the CPU, gloo"
         progress.note(f"training in {config.train.gpus} processes ({where})")
         launch_workers(worker_config, paths.root, settings_hash=settings_hash, checkpoint=checkpoint,
-                       display=display is not None)
+                       progress=progress, display=display)
         report = json.loads(paths.report.read_text(encoding="utf-8"))
     else:
         report = fit_and_save(config, paths.root, settings_hash=settings_hash, checkpoint=checkpoint,

@@ -3,7 +3,8 @@
 `python -m tunesmith.trainer.worker launch N LAUNCH_FILE` runs PyTorch's own launcher (`torch.distributed.run`) for N
 workers, each `python -m tunesmith.trainer.worker work LAUNCH_FILE`, which trains its rank with the config and resume
 point that tunesmith/distributed.py wrote to LAUNCH_FILE. A module of its own so that running it never imports it
-twice (tunesmith.trainer imports distributed.py).
+twice (tunesmith.trainer imports distributed.py). Rank 0 reports to the process that started the run, over the relay
+named in LAUNCH_FILE (trainer/relay.py), which shows it on the `Progress` and display it was given.
 
 Each of these processes first ties itself to its parent's life (Linux's PR_SET_PDEATHSIG, set in the process itself
 rather than in a `preexec_fn`, which is not safe in a parent that already runs threads), because the launcher starts
@@ -13,9 +14,11 @@ racing the re-run that resumes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -59,28 +62,32 @@ def _launch(processes: str, launch: str) -> None:
 
 def _work(launch: Path) -> None:
     _tie_to_parent()
-    from tunesmith.console import err, progress, quiet_libraries
+    from tunesmith.progress import SILENT, quiet_libraries
 
     quiet_libraries()  # as the command that started this run does, before the training libraries are imported
     import msgspec
-    from tunesmith.trainer.live import RichTrainDisplay
+    from tunesmith.trainer.relay import RelayedProgress, relayed_display
     from tunesmith.trainer.train import fit_and_save
 
     from tunesmith.config import Config
-    from tunesmith.progress import SILENT
 
     spec: dict[str, Any] = json.loads(launch.read_text(encoding="utf-8"))
     config = msgspec.convert(spec["config"], Config)
     checkpoint = Path(spec["checkpoint"]) if spec["checkpoint"] else None
     rank = int(os.environ["RANK"])  # set by torch.distributed.run for each worker it starts
-    shows = rank == 0 and spec["display"]
-    try:
-        fit_and_save(config, launch.parent, settings_hash=spec["settings_hash"], checkpoint=checkpoint, rank=rank,
-                     display=RichTrainDisplay(err) if shows else None, progress=progress() if shows else SILENT)
-    except TunesmithError as error:
-        write_text_atomic(launch.parent / ERROR_FILE, json.dumps(
-            {"type": type(error).__name__, "message": error.message, "where": error.where, "hint": error.hint}))
-        sys.exit(REPORTED)
+    with contextlib.ExitStack() as stack:
+        progress, display = SILENT, None
+        if rank == 0:
+            relay = stack.enter_context(socket.create_connection(tuple(spec["relay"])))
+            progress = RelayedProgress(stack.enter_context(relay.makefile("w", encoding="utf-8")))
+            display = relayed_display(progress) if spec["display"] else None
+        try:
+            fit_and_save(config, launch.parent, settings_hash=spec["settings_hash"], checkpoint=checkpoint,
+                         rank=rank, display=display, progress=progress)
+        except TunesmithError as error:
+            write_text_atomic(launch.parent / ERROR_FILE, json.dumps(
+                {"type": type(error).__name__, "message": error.message, "where": error.where, "hint": error.hint}))
+            sys.exit(REPORTED)
 
 
 if __name__ == "__main__":
