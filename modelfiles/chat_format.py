@@ -6,7 +6,7 @@ byte; else a template derived from a linear Jinja template; else a ModelfileErro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from tunesmith.errors import ModelfileError
@@ -18,6 +18,9 @@ from tunesmith.modelfiles.prompt import chat_text
 
 __all__ = ["ChatFormat", "choose_chat_format"]
 
+_TOOLS_LOST = ("the chat template renders tools in a format tunesmith's templates do not carry, so the TEMPLATE has no "
+               "tools and Ollama will refuse requests with tools; to keep them, write a TEMPLATE using .Tools and "
+               ".ToolCalls and pass it with --template FILE")
 _TEMPLATE_HINT = ("write the prompt format as an Ollama Go template (see https://github.com/ollama/ollama/blob/main/"
                   "docs/template.md) and pass it with --template FILE")
 
@@ -32,6 +35,38 @@ class ChatFormat:
     parameters: dict[str, Any] = field(default_factory=dict)
     source: Literal["registry", "derived", "override"] = "registry"
     note: str = ""
+    # The tool-call format the template carries (`hermes`: <tool_call> JSON), or None when it renders no tools.
+    tools: str | None = None
+
+
+_WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "The city name"},
+                                                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                   "required": ["city"]}}}
+_ADD = {"type": "function", "function": {
+    "name": "add", "description": "Add two numbers.",
+    "parameters": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+                   "required": ["a", "b"]}}}
+_ASK = {"role": "user", "content": "What is the weather in Paris?"}
+_CALL = {"role": "assistant", "content": "", "tool_calls": [
+    {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}
+_TWO_CALLS = {"role": "assistant", "content": "Let me check both.", "tool_calls": [
+    {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": {"a": 2, "b": 3}}},
+    {"id": "call_2", "type": "function",
+     "function": {"name": "get_weather", "arguments": {"city": "Rome", "unit": "celsius"}}}]}
+# Conversations with tools that a tools family must render exactly as the model's template: a tools list, a call, a
+# result, an answer and a next user turn; two calls at once with their results; a system prompt beside the tools.
+# (Ollama hands objects to templates as Go maps, in sorted key order: the keys here are sorted.)
+TOOL_CHECK_CONVERSATIONS: tuple[tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]], ...] = (
+    ((_ASK,), (_WEATHER,)),
+    ((_ASK, _CALL, {"role": "tool", "tool_call_id": "call_1", "content": '{"temperature": 21}'},
+      {"role": "assistant", "content": "It is 21 degrees in Paris."}, {"role": "user", "content": "Thanks!"}),
+     (_WEATHER, _ADD)),
+    (({"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "2+3, and Rome's weather?"},
+      _TWO_CALLS, {"role": "tool", "tool_call_id": "call_1", "content": "5"},
+      {"role": "tool", "tool_call_id": "call_2", "content": "sunny"}), (_ADD, _WEATHER)),
+)
 
 
 def _with_eos(stop: list[str] | tuple[str, ...], eos_token: str | None) -> list[str]:
@@ -75,8 +110,34 @@ def _registry_match(family: ChatFamily, chat_template: str, bos: str | None, eos
     if rejected:
         notes.append("the chat template rejects some conversations (e.g. a system message); the Ollama template "
                      "accepts them")
+    if family.tools is not None:
+        if not _renders_tools_as(family, chat_template, bos, eos, default_system):
+            return None
+        notes.append(f"tools, tool calls ({family.tools} format) and tool results carried")
     return ChatFormat(family.name, template, _with_eos(family.stop, eos), dict(family.parameters), "registry",
-                      "; ".join(notes))
+                      "; ".join(notes), family.tools)
+
+
+def _renders_tools_as(family: ChatFamily, chat_template: str, bos: str | None, eos: str | None,
+                      default_system: str | None) -> bool:
+    for messages, tools in TOOL_CHECK_CONVERSATIONS:
+        try:
+            expected = chat_text(chat_template, list(messages), bos_token=bos, eos_token=eos, tools=list(tools))
+        except ChatTemplateError:
+            return False
+        if family.render(list(messages), default_system, list(tools)) != expected:
+            return False
+    return True
+
+
+def _renders_tools(chat_template: str, bos: str | None, eos: str | None) -> bool:
+    """Whether the template writes anything of a tools list (then a TEMPLATE without tools loses them)."""
+    messages, tools = TOOL_CHECK_CONVERSATIONS[0]
+    try:
+        return (chat_text(chat_template, list(messages), bos_token=bos, eos_token=eos, tools=list(tools))
+                != chat_text(chat_template, list(messages), bos_token=bos, eos_token=eos))
+    except ChatTemplateError:
+        return False
 
 
 def choose_chat_format(chat_template: str | None, *, bos_token: str | None, eos_token: str | None,
@@ -100,6 +161,8 @@ def choose_chat_format(chat_template: str | None, *, bos_token: str | None, eos_
     for candidate in matching_families(chat_template):
         chosen = _registry_match(candidate, chat_template, bos_token, eos_token)
         if chosen is not None:
+            if chosen.tools is None and _renders_tools(chat_template, bos_token, eos_token):
+                return replace(chosen, note=chosen.note + "; " + _TOOLS_LOST)
             return chosen
     try:
         derived = derive_template(chat_template, bos_token=bos_token, eos_token=eos_token)
@@ -114,6 +177,8 @@ def choose_chat_format(chat_template: str | None, *, bos_token: str | None, eos_
         note += "; the date the chat template writes is fixed at the day of packaging"
     if derived.system_prefix is None:
         note += "; the chat template takes no system messages, so a SYSTEM prompt is ignored"
+    if _renders_tools(chat_template, bos_token, eos_token):
+        note += "; " + _TOOLS_LOST
     return ChatFormat("derived", derived.go_template(),
                       _with_eos(derived.stop(), eos_token), dict(family.parameters) if family else {"num_ctx": 4096},
                       "derived", note)

@@ -2,18 +2,21 @@
 
 Each family also carries `render`, the same layout in Python: choosing a family checks it against the model's own
 Jinja template, and the tests check it (and the Go template, through Go) against the real templates of the models.
+A family with `tools` renders tool definitions, tool calls and tool results as well (its `render` takes `tools`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 __all__ = ["ChatFamily", "FAMILIES", "detect_family", "matching_families"]
 
-_Messages = list[dict[str, str]]
+_Messages = list[dict[str, Any]]
+_Tools = Sequence[dict[str, Any]] | None
 
 
 @dataclass(frozen=True)
@@ -25,9 +28,11 @@ class ChatFamily:
     markers: tuple[str, ...]
     stop: tuple[str, ...]
     parameters: dict[str, Any]
-    render: Callable[[_Messages, str | None], str] = field(repr=False)
-    # Families whose Jinja templates may write a default system prompt when there is none (Qwen2.5, SmolLM2).
+    render: Callable[..., str] = field(repr=False)
+    # Families whose Jinja templates may write a default system prompt when there is none (SmolLM2, Qwen2.5).
     default_system_block: tuple[str, str] | None = None
+    # The tool-call format its template renders (`render(messages, default_system, tools)`), or None.
+    tools: str | None = None
 
     @property
     def template(self) -> str:
@@ -55,6 +60,52 @@ def _chatml(messages: _Messages, default_system: str | None) -> str:
     text = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
     if default_system is not None and not _system(messages):
         text = f"<|im_start|>system\n{default_system}<|im_end|>\n" + text
+    return text + "<|im_start|>assistant\n"
+
+
+_QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+_TOOLS_INTRO = ("\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+                "You are provided with function signatures within <tools></tools> XML tags:\n<tools>")
+_TOOLS_OUTRO = ("\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+                "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+                "<args-json-object>}\n</tool_call><|im_end|>\n")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _qwen25(messages: _Messages, default_system: str | None, tools: _Tools = None) -> str:
+    """Qwen2.5's layout: tools in the system turn, calls as <tool_call> JSON, results in a user turn."""
+    text, skip_first = "", False
+    if tools:
+        first = messages[0] if messages and messages[0]["role"] == "system" else None
+        skip_first = first is not None
+        text = ("<|im_start|>system\n" + (first["content"] if first else _QWEN_SYSTEM) + _TOOLS_INTRO
+                + "".join("\n" + _json(tool) for tool in tools) + _TOOLS_OUTRO)
+    elif not _system(messages):
+        text = f"<|im_start|>system\n{_QWEN_SYSTEM}<|im_end|>\n"
+    previous = ""
+    for index, m in enumerate(messages):
+        if previous == "tool" and m["role"] != "tool":
+            text += "<|im_end|>\n"
+        if skip_first and index == 0:
+            pass
+        elif m["role"] == "tool":
+            opener = "" if previous == "tool" else "<|im_start|>user"
+            text += f"{opener}\n<tool_response>\n{m['content']}\n</tool_response>"
+        elif m["role"] == "assistant" and m.get("tool_calls"):
+            text += "<|im_start|>assistant" + (f"\n{m['content']}" if m.get("content") else "")
+            for call in m["tool_calls"]:
+                function = call.get("function", call)
+                text += (f'\n<tool_call>\n{{"name": "{function["name"]}", "arguments": '
+                         f'{_json(function["arguments"])}}}\n</tool_call>')
+            text += "<|im_end|>\n"
+        else:
+            text += f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n"
+        previous = m["role"]
+    if previous == "tool":
+        text += "<|im_end|>\n"
     return text + "<|im_start|>assistant\n"
 
 
@@ -116,6 +167,8 @@ FAMILIES: tuple[ChatFamily, ...] = (
                {"num_ctx": 8192}, _llama31),
     ChatFamily("llama3", ("<|start_header_id|>", "<|eot_id|>"),
                ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"), {"num_ctx": 8192}, _llama3),
+    ChatFamily("qwen2.5", ("<|im_start|>", "<tool_call>", "<tools>"), ("<|im_start|>", "<|im_end|>"),
+               {"num_ctx": 4096}, _qwen25, tools="hermes"),
     ChatFamily("chatml", ("<|im_start|>",), ("<|im_start|>", "<|im_end|>"), {"num_ctx": 4096}, _chatml,
                default_system_block=("<|im_start|>system\n", "<|im_end|>\n")),
     ChatFamily("gemma", ("<start_of_turn>",), ("<start_of_turn>", "<end_of_turn>"), {"num_ctx": 8192}, _gemma),

@@ -55,13 +55,14 @@ def _compile(chat_template: str) -> jinja2.Template:
     return env.from_string(chat_template)
 
 
-def render_chat_template(chat_template: str, messages: list[dict[str, str]], *, bos_token: str | None,
-                         eos_token: str | None, add_generation_prompt: bool = True) -> str:
-    """The text the template makes of `messages`; ChatTemplateError when it cannot."""
+def render_chat_template(chat_template: str, messages: list[dict[str, Any]], *, bos_token: str | None,
+                         eos_token: str | None, add_generation_prompt: bool = True,
+                         tools: list[dict[str, Any]] | None = None) -> str:
+    """The text the template makes of `messages` (and `tools`); ChatTemplateError when it cannot."""
     try:
         return _compile(chat_template).render(
             messages=messages,
-            tools=None,  # transformers passes both, as None, when there are none
+            tools=tools or None,  # transformers passes both, as None, when there are none
             documents=None,
             bos_token=bos_token or "",
             eos_token=eos_token or "",

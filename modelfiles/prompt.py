@@ -28,10 +28,10 @@ def strip_template_bos(text: str, chat_template: str, bos_token: str | None) -> 
 
 
 def chat_text(chat_template: str, messages: list[dict[str, Any]], *, bos_token: str | None, eos_token: str | None,
-              add_generation_prompt: bool = True) -> str:
-    """The template's text for `messages`, as the Modelfile's TEMPLATE must render it (no BOS of its own)."""
+              add_generation_prompt: bool = True, tools: list[dict[str, Any]] | None = None) -> str:
+    """The template's text for `messages` (and `tools`), as the Modelfile's TEMPLATE must render it (no BOS)."""
     text = render_chat_template(chat_template, list(messages), bos_token=bos_token, eos_token=eos_token,
-                                add_generation_prompt=add_generation_prompt)
+                                add_generation_prompt=add_generation_prompt, tools=tools)
     return strip_template_bos(text, chat_template, bos_token)
 
 

@@ -48,6 +48,8 @@ class ModelCard:
     tags: Sequence[str] = field(default_factory=tuple)
     # The GGUF LoRA adapter, when the package keeps it separate from the base files in `files`.
     adapter_file: CardFile | None = None
+    # The tool-call format the Modelfile's TEMPLATE carries (e.g. `hermes`), or None when it carries no tools.
+    tools: str | None = None
 
 
 def render_model_card(card: ModelCard) -> str:
@@ -109,6 +111,9 @@ def render_model_card(card: ModelCard) -> str:
     ]
     if card.system:
         lines += ["System prompt:", "", "```text", card.system, "```", ""]
+    lines += ["## Chat format", "", f"Chat template: {card.family}. Tools: "
+              + (f"carried (tool calls in the {card.tools} format; `tools` work through Ollama and "
+                 "OpenAI-compatible clients)." if card.tools else "not carried by the Modelfile's template."), ""]
     quantized = [f for f in card.files if f.tensor_types]
     if card.quality_markdown or quantized:
         lines += ["## Quality", ""]

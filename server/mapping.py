@@ -103,7 +103,8 @@ def _tool_calls_in(calls: list[dict[str, Any]], index: int) -> list[dict[str, An
             except json.JSONDecodeError as err:
                 raise BadRequestError(f"tool call arguments are not valid JSON: {err}",
                                       param=f"messages[{index}].tool_calls[{call_index}].function.arguments") from err
-        converted.append({"function": {"name": function.get("name", ""), "arguments": arguments}})
+        converted.append({**({"id": call["id"]} if call.get("id") else {}),
+                          "function": {"name": function.get("name", ""), "arguments": arguments}})
     return converted
 
 
@@ -123,7 +124,13 @@ def chat_to_generate(body: ChatCompletionRequest) -> GenerateRequest:
             for call in message.tool_calls:
                 if call.get("id"):
                     names_by_id[call["id"]] = (call.get("function") or {}).get("name", "")
-        if role == "tool" and message.tool_call_id in names_by_id:
+        if role == "tool" and message.tool_call_id:
+            if message.tool_call_id not in names_by_id:
+                raise BadRequestError(f"tool_call_id {message.tool_call_id!r} answers no tool call of an earlier "
+                                      "assistant message", param=f"messages[{index}].tool_call_id",
+                                      hint="Send the assistant message with its tool_calls before the tool results, "
+                                           "each result with the id of the call it answers.")
+            converted["tool_call_id"] = message.tool_call_id
             converted["tool_name"] = names_by_id[message.tool_call_id]
         messages.append(converted)
     max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens

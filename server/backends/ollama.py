@@ -65,8 +65,12 @@ class OllamaBackend:
         if request.prompt is not None:
             return upstream.client.generate(model=request.model, prompt=request.prompt, raw=True, stream=stream,
                                             options=request.options or None, format=request.format)
-        return upstream.client.chat(model=request.model, messages=request.messages, tools=request.tools,
-                                    stream=stream, options=request.options or None, format=request.format)
+        # The messages and tools go to /api/chat as they are: the client's Message model has no tool call `id`
+        # and no `tool_call_id`, which Ollama's API takes and templates print (Mistral's call ids).
+        body = {"model": request.model, "messages": request.messages, "stream": stream}
+        body.update({key: value for key, value in (("tools", request.tools), ("options", request.options or None),
+                                                   ("format", request.format)) if value})
+        return upstream.client._request(ollama.ChatResponse, "POST", "/api/chat", json=body, stream=stream)
 
     def _failure(self, err: BaseException, upstream: Upstream, model: str) -> Exception:
         if isinstance(err, (httpx.TimeoutException, TimeoutError, asyncio.TimeoutError)):

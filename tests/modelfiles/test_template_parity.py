@@ -37,7 +37,7 @@ MODELFILE_SYSTEM = "You are a pirate. Speak like one."
 FAMILY_CASES = {
     "llama3.1": ("meta-llama-Llama-3.1-8B-Instruct", "<|begin_of_text|>", "<|eot_id|>", "llama3.1", True),
     "llama3.3": ("meta-llama-Llama-3.3-70B-Instruct", "<|begin_of_text|>", "<|eot_id|>", "llama3.1", True),
-    "qwen2.5": ("Qwen-Qwen2.5-7B-Instruct", None, "<|im_end|>", "chatml", True),
+    "qwen2.5": ("Qwen-Qwen2.5-7B-Instruct", None, "<|im_end|>", "qwen2.5", True),
     "qwen3": ("Qwen-Qwen3-0.6B", None, "<|im_end|>", "chatml", True),
     "gemma2": ("google-gemma-2-2b-it", "<bos>", "<eos>", "gemma", False),
     "phi3.5": ("microsoft-Phi-3.5-mini-instruct", "<s>", "<|endoftext|>", "phi3", True),
@@ -119,7 +119,6 @@ def test_qwen25_default_system_prompt_is_kept_and_replaced_by_a_modelfile_system
     assert default["output"].startswith("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a "
                                         "helpful assistant.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n")
     assert custom["output"].startswith("<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\n")
-    assert "default system prompt" in chosen.note
 
 
 def test_smollm2_embedded_template_renders_in_go_exactly_like_its_tokenizer(go_render, smollm2_tokenizer) -> None:
@@ -165,11 +164,12 @@ _DERIVED = [
 ]
 _CHATML = [
     "Bielik-11B-v3.0-Instruct", "LFM2-8B-A1B", "LFM2.5-8B-A1B", "LFM2.5-Instruct", "MiMo-VL",
-    "Qwen-Qwen2.5-7B-Instruct", "Qwen-Qwen3-0.6B", "Qwen3-Coder", "openbmb-MiniCPM5-1B",
+    "Qwen-Qwen3-0.6B", "Qwen3-Coder", "openbmb-MiniCPM5-1B",
 ]
 EXPECTED_OUTCOME: dict[str, str] = {
     **dict.fromkeys(_DERIVED, "derived"),
     **dict.fromkeys(_CHATML, "chatml"),
+    "Qwen-Qwen2.5-7B-Instruct": "qwen2.5",
     "google-gemma-2-2b-it": "gemma",
     "meta-llama-Llama-3.1-8B-Instruct": "llama3.1",
     "meta-llama-Llama-3.3-70B-Instruct": "llama3.1",

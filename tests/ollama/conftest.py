@@ -13,7 +13,7 @@ from tunesmith.packager.package import PackageSpec, build_package
 # Chat family of the registry -> the tiny model (tests/fixtures/tiny_models.py) whose real template it matches.
 FAMILY_MODELS = {
     "chatml (SmolLM2)": "llama",
-    "chatml (Qwen2.5)": "qwen2",
+    "qwen2.5": "qwen2",
     "chatml (Qwen3)": "qwen3",
     "llama3.1": "llama3.1",
     "llama3": "llama3",

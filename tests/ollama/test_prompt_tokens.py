@@ -98,7 +98,7 @@ def test_trained_prompt_is_the_prompt_ollama_and_llama_cpp_evaluate(case, tiny_m
         assert ids == trained
 
 
-@pytest.mark.parametrize("case", ["chatml (Qwen2.5)", "llama3.1", "phi3", "mistral (Nemo)"])
+@pytest.mark.parametrize("case", ["qwen2.5", "llama3.1", "phi3", "mistral (Nemo)"])
 def test_serve_model_and_ollama_count_the_same_prompt_tokens(case, family_packages, created_families, real_ollama):
     messages = TURNS[:3]
     answer = real_ollama.post("/api/chat", {"model": created_families[case], "messages": messages, "stream": False,
@@ -110,3 +110,31 @@ def test_serve_model_and_ollama_count_the_same_prompt_tokens(case, family_packag
                                                           "temperature": 0})
         assert reply.status_code == 200, reply.text
     assert reply.json()["usage"]["prompt_tokens"] == answer["prompt_eval_count"]
+
+
+def test_a_tools_conversation_is_evaluated_as_its_chat_template_renders_it(created_families, real_ollama, embedded,
+                                                                          family_packages, reference_templates):
+    """Qwen2.5's TEMPLATE carries tools: Ollama lists the capability, takes the tools, and evaluates exactly the
+    text of `apply_chat_template(messages, tools=...)` for a call, its result and the next question (counted with
+    the GGUF's own tokenizer: the tiny model's Hugging Face tokenizer class splits blank lines its own way)."""
+    from transformers import AutoTokenizer
+
+    from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
+    from tunesmith.packager.embedded import embedded_base_dir
+
+    host = AutoTokenizer.from_pretrained(embedded_base_dir())  # only renders the Jinja template
+    name = created_families["qwen2.5"]
+    assert "tools" in real_ollama.post("/api/show", {"model": name})["capabilities"]
+    chat_template = (reference_templates / "Qwen-Qwen2.5-7B-Instruct.jinja").read_text()
+    llama = embedded._models[_model_id(embedded, family_packages["qwen2.5"])].llm
+    for messages, tools in TOOL_CHECK_CONVERSATIONS:
+        text = host.apply_chat_template(list(messages), tools=list(tools), chat_template=chat_template,
+                                        tokenize=False, add_generation_prompt=True)
+        expected = llama.tokenize(text.encode(), add_bos=False, special=True)
+        sent = [{key: value for key, value in m.items() if key != "type"} for m in messages]
+        for m in sent:
+            if m.get("tool_calls"):
+                m["tool_calls"] = [{"id": c["id"], "function": c["function"]} for c in m["tool_calls"]]
+        answer = real_ollama.post("/api/chat", {"model": name, "messages": sent, "tools": list(tools),
+                                                "stream": False, "options": {"num_predict": 1, "temperature": 0}})
+        assert answer["prompt_eval_count"] == len(expected), text

@@ -21,7 +21,7 @@ def _publish(real_ollama, package, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def package(family_packages):
-    return family_packages["chatml (Qwen2.5)"]
+    return family_packages["qwen2.5"]
 
 
 def test_publish_creates_the_model_in_ollama_and_a_rerun_sends_no_blob_again(real_ollama, package):

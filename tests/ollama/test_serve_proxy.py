@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
 from tests.server.live import running
 from tunesmith.server import ServerSettings, create_app
 
-CASE = "chatml (Qwen2.5)"
+CASE = "qwen2.5"
 QUESTION = [{"role": "user", "content": "Name three colours."}]
 
 
@@ -85,3 +87,23 @@ def test_an_unknown_model_is_an_openai_not_found_error(proxy):
         client.chat.completions.create(model="no-such-model", messages=QUESTION)
     error = caught.value.body
     assert error["code"] == "model_not_found" and "no-such-model" in error["message"]
+
+
+def test_a_tool_round_goes_through_with_call_ids_and_ollamas_counts(proxy, real_ollama):
+    """Tools, an assistant tool call and its result, through the openai client: Ollama evaluates the same prompt
+    as when asked directly, so the call and its id reach the template (Qwen2.5 carries tools)."""
+    from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
+
+    client, model = proxy
+    messages, tools = TOOL_CHECK_CONVERSATIONS[1]
+    openai_messages = [{**m, "tool_calls": [{**c, "function": {**c["function"],
+                                                                "arguments": json.dumps(c["function"]["arguments"])}}
+                                            for c in m["tool_calls"]]} if m.get("tool_calls") else m
+                       for m in messages]
+    reply = client.chat.completions.create(model=model, messages=openai_messages, tools=list(tools), max_tokens=4,
+                                           temperature=0)
+    direct = real_ollama.post("/api/chat", {"model": model, "tools": list(tools), "stream": False,
+                                            "options": {"temperature": 0, "num_predict": 4},
+                                            "messages": [{k: v for k, v in m.items() if k != "type"}
+                                                         for m in messages]})
+    assert reply.usage.prompt_tokens == direct["prompt_eval_count"]

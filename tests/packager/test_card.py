@@ -95,3 +95,12 @@ def test_card_quality_section_lists_tensor_types_and_fallbacks_per_quantized_fil
     table = [line for line in text.splitlines() if line.startswith("| `m-") and " × " in line]
     assert table == rows
     assert ("## Quality" in text) == bool(rows or quality)
+
+
+@pytest.mark.parametrize(("tools", "line"), [
+    ("hermes", "Tools: carried (tool calls in the hermes format"),
+    (None, "Tools: not carried by the Modelfile's template."),
+])
+def test_card_says_whether_the_template_carries_tools(tools, line):
+    text = render_model_card(_card(tools=tools))
+    assert "## Chat format" in text and line in text

@@ -51,12 +51,18 @@ def test_chat_options(name, body, options, fmt):
     ("text parts join", [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}],
      [{"role": "user", "content": "ab"}]),
     ("null content is empty", [{"role": "assistant", "content": None}], [{"role": "assistant", "content": ""}]),
-    ("tool result gets the tool's name", [
+    ("tool result keeps its call id and gets the tool's name", [
         {"role": "assistant", "tool_calls": [{"id": "c9", "type": "function",
                                               "function": {"name": "add", "arguments": '{"a": 1}'}}]},
         {"role": "tool", "tool_call_id": "c9", "content": "2"}],
-     [{"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "add", "arguments": {"a": 1}}}]},
-      {"role": "tool", "content": "2", "tool_name": "add"}]),
+     [{"role": "assistant", "content": "", "tool_calls": [{"id": "c9", "function": {"name": "add",
+                                                                                     "arguments": {"a": 1}}}]},
+      {"role": "tool", "content": "2", "tool_call_id": "c9", "tool_name": "add"}]),
+    ("a call without id and a result without id", [
+        {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "add", "arguments": "{}"}}]},
+        {"role": "tool", "content": "2"}],
+     [{"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "add", "arguments": {}}}]},
+      {"role": "tool", "content": "2"}]),
 ])
 def test_chat_messages(name, messages, expected):
     assert chat_to_generate(_chat(messages=messages)).messages == expected
@@ -87,6 +93,17 @@ def test_tool_choice_that_forces_a_call_is_refused_and_says_what_to_send(name, c
     assert caught.value.param == "tool_choice"
     assert caught.value.message.startswith(f"tool_choice {shown} is not supported")
     assert 'tool_choice "auto"' in caught.value.hint and "only the one tool" in caught.value.hint
+
+
+def test_a_tool_result_answering_no_call_is_refused_naming_the_message():
+    messages = [{"role": "user", "content": "2+2?"},
+                {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                                                      "function": {"name": "add", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c2", "content": "4"}]
+    with pytest.raises(BadRequestError) as caught:
+        chat_to_generate(_chat(messages=messages))
+    assert caught.value.param == "messages[2].tool_call_id"
+    assert "'c2' answers no tool call" in caught.value.message
 
 
 @pytest.mark.parametrize(("body", "param"), [

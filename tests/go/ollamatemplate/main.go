@@ -2,7 +2,9 @@
 // the tests can compare our templates byte for byte with a model's Jinja chat template.
 //
 // It reads a JSON array of requests on stdin and writes a JSON array of results on stdout. A request is
-// {"template": "...", "messages": [{"role": "...", "content": "..."}], "system": "...", "parse_only": false}.
+// {"template": "...", "messages": [{"role", "content", "thinking", "tool_calls", "tool_name", "tool_call_id"}],
+// "system": "...", "tools": [...], "think": true|false|null, "parse_only": false, "tool_tag": false}; with
+// tool_tag the output is the tag Ollama looks for to find tool calls in the model's output (tools/template.go).
 // A result is {"output": "..."} or {"error": "..."}.
 //
 // What it mirrors from ollama/ollama (template/template.go, server/routes.go ChatHandler):
@@ -11,9 +13,12 @@
 //   - the Modelfile SYSTEM becomes a leading system message when the request does not start with one;
 //   - collate: .System joins every system message with "\n\n", and consecutive messages of one role merge
 //     with "\n\n" (tool messages excepted);
-//   - the values Messages, System, Tools (none), Response (""), Think, ThinkLevel, IsThinkSet.
+//   - the values Messages, System, Tools, Response (""), Think, ThinkLevel, IsThinkSet, with tools, tool calls and
+//     their arguments as Ollama hands them to templates (template.go: convertToolsForTemplate and
+//     convertMessagesForTemplate: objects as Go maps, so ranging over them and `json` go in sorted key order).
+//
 // Left out: the legacy .Prompt/.Response loop for templates without .Messages, suffix (fill-in-the-middle)
-// prompts, tools, images, thinking, and truncation to the context window; our templates use none of them.
+// prompts, images and truncation to the context window; our templates use none of them.
 package main
 
 import (
@@ -26,21 +31,89 @@ import (
 	"time"
 )
 
+type toolCallFunction struct {
+	Index     int            `json:"index"`
+	Name      string         `json:"name"`
+	Arguments map[string]any `json:"arguments"`
+}
+
+type toolCall struct {
+	ID       string           `json:"id"`
+	Function toolCallFunction `json:"function"`
+}
+
 type message struct {
-	Role       string `json:"role"`
-	Content    string `json:"content"`
-	Thinking   string `json:"-"`
-	Images     []any  `json:"-"`
-	ToolCalls  []any  `json:"-"`
-	ToolName   string `json:"-"`
-	ToolCallID string `json:"-"`
+	Role       string     `json:"role"`
+	Content    string     `json:"content"`
+	Thinking   string     `json:"thinking"`
+	Images     []any      `json:"-"`
+	ToolCalls  []toolCall `json:"tool_calls"`
+	ToolName   string     `json:"tool_name"`
+	ToolCallID string     `json:"tool_call_id"`
+}
+
+// propertyType is Ollama's api.PropertyType: one type is written as a string, several as a list.
+type propertyType []string
+
+func (pt *propertyType) UnmarshalJSON(data []byte) error {
+	var one string
+	if err := json.Unmarshal(data, &one); err == nil {
+		*pt = []string{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(data, &many); err != nil {
+		return err
+	}
+	*pt = many
+	return nil
+}
+
+func (pt propertyType) MarshalJSON() ([]byte, error) {
+	if len(pt) == 1 {
+		return json.Marshal(pt[0])
+	}
+	return json.Marshal([]string(pt))
+}
+
+type property struct {
+	AnyOf       []property          `json:"anyOf,omitempty"`
+	Type        propertyType        `json:"type,omitempty"`
+	Items       any                 `json:"items,omitempty"`
+	Description string              `json:"description,omitempty"`
+	Enum        []any               `json:"enum,omitempty"`
+	Properties  map[string]property `json:"properties,omitempty"`
+	Required    []string            `json:"required,omitempty"`
+}
+
+type parameters struct {
+	Type       string              `json:"type"`
+	Defs       any                 `json:"$defs,omitempty"`
+	Items      any                 `json:"items,omitempty"`
+	Required   []string            `json:"required,omitempty"`
+	Properties map[string]property `json:"properties"`
+}
+
+type function struct {
+	Name        string     `json:"name"`
+	Description string     `json:"description"`
+	Parameters  parameters `json:"parameters"`
+}
+
+type tool struct {
+	Type     string   `json:"type"`
+	Items    any      `json:"items,omitempty"`
+	Function function `json:"function"`
 }
 
 type request struct {
 	Template  string    `json:"template"`
 	Messages  []message `json:"messages"`
 	System    string    `json:"system"`
+	Tools     []tool    `json:"tools"`
+	Think     *bool     `json:"think"`
 	ParseOnly bool      `json:"parse_only"`
+	ToolTag   bool      `json:"tool_tag"`
 }
 
 type result struct {
@@ -125,6 +198,100 @@ func collate(msgs []message) (string, []*message) {
 	return strings.Join(system, "\n\n"), collated
 }
 
+// toolCallsIf is the first {{ if }} whose condition names .ToolCalls, searched as Ollama's tools/template.go does.
+func toolCallsIf(nodes []parse.Node) *parse.IfNode {
+	names := func(n *parse.IfNode) bool {
+		for _, cmd := range n.Pipe.Cmds {
+			for _, arg := range cmd.Args {
+				if field, ok := arg.(*parse.FieldNode); ok {
+					for _, id := range field.Ident {
+						if id == "ToolCalls" {
+							return true
+						}
+					}
+				}
+			}
+		}
+		return false
+	}
+	for _, node := range nodes {
+		var lists []*parse.ListNode
+		switch n := node.(type) {
+		case *parse.IfNode:
+			if names(n) {
+				return n
+			}
+			lists = []*parse.ListNode{n.List, n.ElseList}
+		case *parse.ListNode:
+			lists = []*parse.ListNode{n}
+		case *parse.RangeNode:
+			lists = []*parse.ListNode{n.List, n.ElseList}
+		case *parse.WithNode:
+			lists = []*parse.ListNode{n.List, n.ElseList}
+		}
+		for _, list := range lists {
+			if list != nil {
+				if found := toolCallsIf(list.Nodes); found != nil {
+					return found
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// firstText is the first text that is not only whitespace, before any action, depth first.
+func firstText(nodes []parse.Node) (string, bool) {
+	for _, node := range nodes {
+		var lists []*parse.ListNode
+		switch n := node.(type) {
+		case *parse.TextNode:
+			if strings.TrimSpace(string(n.Text)) != "" {
+				return string(n.Text), true
+			}
+			continue
+		case *parse.ActionNode:
+			return "", false
+		case *parse.ListNode:
+			lists = []*parse.ListNode{n}
+		case *parse.IfNode:
+			lists = []*parse.ListNode{n.List, n.ElseList}
+		case *parse.RangeNode:
+			lists = []*parse.ListNode{n.List, n.ElseList}
+		case *parse.WithNode:
+			lists = []*parse.ListNode{n.List, n.ElseList}
+		}
+		for _, list := range lists {
+			if list != nil {
+				if text, ok := firstText(list.Nodes); ok {
+					return text, true
+				}
+			}
+		}
+		if len(lists) > 0 {
+			return "", false
+		}
+	}
+	return "", false
+}
+
+// toolTag is the text Ollama looks for to find tool calls in a model's output ("{" when the template names none).
+func toolTag(tmpl *template.Template) string {
+	node := toolCallsIf(tmpl.Tree.Root.Nodes)
+	if node == nil {
+		return "{"
+	}
+	text, ok := firstText(node.List.Nodes)
+	if !ok {
+		return "{"
+	}
+	tag, _, _ := strings.Cut(strings.ReplaceAll(text, "\r\n", "\n"), "{")
+	if tag = strings.TrimSpace(tag); tag == "" {
+		return "{"
+	}
+	return tag
+}
+
 func render(req request) (string, error) {
 	tmpl, err := template.New("").Option("missingkey=zero").Funcs(funcs).Parse(req.Template)
 	if err != nil {
@@ -132,6 +299,9 @@ func render(req request) (string, error) {
 	}
 	if req.ParseOnly {
 		return "", nil
+	}
+	if req.ToolTag {
+		return toolTag(tmpl), nil
 	}
 	vars := map[string]bool{}
 	for _, t := range tmpl.Templates() {
@@ -145,15 +315,19 @@ func render(req request) (string, error) {
 		msgs = append([]message{{Role: "system", Content: req.System}}, msgs...)
 	}
 	system, collated := collate(msgs)
+	var tools any // nil unless the request has tools, as Ollama passes them
+	if req.Tools != nil {
+		tools = req.Tools
+	}
 	var sb strings.Builder
 	err = tmpl.Execute(&sb, map[string]any{
 		"System":     system,
 		"Messages":   collated,
-		"Tools":      nil,
+		"Tools":      tools,
 		"Response":   "",
-		"Think":      false,
+		"Think":      req.Think != nil && *req.Think,
 		"ThinkLevel": "",
-		"IsThinkSet": false,
+		"IsThinkSet": req.Think != nil,
 	})
 	return sb.String(), err
 }
