@@ -17,13 +17,15 @@ from typing import Any
 
 import anyio
 
-from tunesmith.errors import ModelError
+from tunesmith.errors import ModelError, ModelfileError
+from tunesmith.modelfiles import choose_chat_format
 from tunesmith.modelfiles.jinja_chat import ChatTemplateError
 from tunesmith.modelfiles.prompt import chat_text, prompt_ids
 from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, ModelCard
 from tunesmith.server.backends.llama_load import load_llama
 from tunesmith.server.backends.llama_worker import Job, ModelWorker
 from tunesmith.server.backends.package_folder import ServedPackage, read_package, template_differs
+from tunesmith.server.backends.tool_calls import HermesToolCallParser
 from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UpstreamTimeoutError
 
 __all__ = ["LlamaCppBackend", "OLLAMA_DEFAULTS"]
@@ -71,6 +73,7 @@ class _Model:
                              hint="Package a base model whose tokenizer has a chat template.")
         eos, bos = self.llm.token_eos(), self.llm.token_bos()
         self.template, self.eos_text, self.bos_text = template, self._text(eos), self._text(bos)
+        self.tool_format = _tool_format(template, self.bos_text, self.eos_text)
         self.adds_bos = bool(self.llm._model.add_bos_token())
         if template_differs(package.modelfile, template, bos_token=self.bos_text, eos_token=self.eos_text):
             _log.warning("%s: its TEMPLATE is not the GGUF's chat template. `ollama run` formats chats with the "
@@ -105,7 +108,8 @@ class _Model:
         if modelfile.system and not any(message["role"] == "system" for message in messages):
             history.insert(0, {"role": "system", "content": modelfile.system})
         try:
-            text = chat_text(self.template, history + messages, bos_token=self.bos_text, eos_token=self.eos_text)
+            text = chat_text(self.template, history + messages, bos_token=self.bos_text, eos_token=self.eos_text,
+                             tools=request.tools)
         except ChatTemplateError as err:  # the template's own raise_exception, or a Jinja error, on this chat
             raise BadRequestError(f"the model's chat template rejects these messages: {err}",
                                   param="messages") from err
@@ -127,6 +131,14 @@ class _Model:
         elif isinstance(request.format, dict):
             kwargs["grammar"] = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(request.format), verbose=False)
         return kwargs
+
+
+def _tool_format(template: str, bos: str, eos: str) -> str | None:
+    """The tool-call format the GGUF's chat template writes, as the packager names it, or None."""
+    try:
+        return choose_chat_format(template, bos_token=bos, eos_token=eos).tools
+    except ModelfileError:
+        return None
 
 
 class LlamaCppBackend:
@@ -174,9 +186,10 @@ class LlamaCppBackend:
 
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Delta]:
         model = self._model(request.model)
-        if request.tools:
-            raise BadRequestError("tools are not supported by the embedded backend", param="tools",
-                                  hint="Serve the model through Ollama (--ollama) for tool calls.")
+        if request.tools and model.tool_format != "hermes":
+            raise BadRequestError(f"model {request.model!r} takes no tools: its chat template renders none in a "
+                                  "format tunesmith parses (<tool_call> JSON, as Qwen2.5)", param="tools",
+                                  hint="Leave out `tools`, or package a model whose chat template carries them.")
         tokens, extra_stop = model.prompt_tokens(request)
         if len(tokens) >= model.llm.n_ctx():
             raise BadRequestError(f"the prompt takes {len(tokens)} tokens; the model's context holds "
@@ -195,6 +208,20 @@ class LlamaCppBackend:
                 return scores
 
             reason = "stop"
+            parser = HermesToolCallParser() if request.tools else None
+            called = False
+
+            def emit(text: str) -> None:
+                nonlocal called
+                calls: list[dict[str, Any]] = []
+                if parser is not None:
+                    text, calls = parser.feed(text)
+                if text and not (called and text.isspace()):
+                    job.emit(Delta(content=text))
+                if calls:
+                    called = True
+                    job.emit(Delta(tool_calls=calls))
+
             chunks = model.llm.create_completion(
                 tokens, stream=True, logits_processor=llama_cpp.LogitsProcessorList([count]),
                 stopping_criteria=llama_cpp.StoppingCriteriaList([lambda ids, logits: job.cancelled]), **kwargs)
@@ -202,12 +229,14 @@ class LlamaCppBackend:
                 for chunk in chunks:
                     choice = chunk["choices"][0]
                     if choice["text"]:
-                        job.emit(Delta(content=choice["text"]))
+                        emit(choice["text"])
                     reason = choice["finish_reason"] or reason
                     if job.cancelled:
                         return
             finally:
                 chunks.close()
+            if parser is not None and (rest := parser.finish()):
+                job.emit(Delta(content=rest))
             job.emit(Delta(done=True, done_reason=reason, prompt_tokens=len(tokens), completion_tokens=sampled))
 
         model.in_flight += 1
@@ -229,11 +258,12 @@ class LlamaCppBackend:
             await pieces.aclose()
 
     async def complete(self, request: GenerateRequest) -> Delta:
-        parts, last = [], Delta(done=True)
+        parts, calls, last = [], [], Delta(done=True)
         async for delta in self.stream(request):
             parts.append(delta.content)
+            calls += delta.tool_calls or []
             last = delta
-        return Delta(content="".join(parts), done=True, done_reason=last.done_reason,
+        return Delta(content="".join(parts), tool_calls=calls or None, done=True, done_reason=last.done_reason,
                      prompt_tokens=last.prompt_tokens, completion_tokens=last.completion_tokens)
 
     async def embed(self, model_id: str, inputs: list[str]) -> Embeddings:

@@ -138,3 +138,19 @@ def test_a_tools_conversation_is_evaluated_as_its_chat_template_renders_it(creat
         answer = real_ollama.post("/api/chat", {"model": name, "messages": sent, "tools": list(tools),
                                                 "stream": False, "options": {"num_predict": 1, "temperature": 0}})
         assert answer["prompt_eval_count"] == len(expected), text
+        # `tunesmith serve --model` renders the same tools conversation to the same ids.
+        model = embedded._models[_model_id(embedded, family_packages["qwen2.5"])]
+        ids, _ = model.prompt_tokens(GenerateRequest(model="m", messages=sent, tools=list(tools)))
+        assert ids == expected
+
+
+def test_serve_model_refuses_tools_for_a_template_without_them_naming_the_field(family_packages):
+    app = create_app(ServerSettings(models=(str(family_packages["llama3.1"]),)))
+    with TestClient(app) as client:
+        model = client.get("/v1/models").json()["data"][0]["id"]
+        reply = client.post("/v1/chat/completions", json={
+            "model": model, "messages": TURNS[:1], "tools": [{"type": "function", "function": {
+                "name": "f", "parameters": {"type": "object", "properties": {}}}}]})
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["param"] == "tools" and "takes no tools" in error["message"]

@@ -1,0 +1,83 @@
+"""Tool calls out of a model's streamed text, for the embedded backend (Ollama parses its own).
+
+Hermes/Qwen2.5 models write each call as `<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`. The parser
+passes ordinary text through as it comes, holds back only what may be the start of a tag, and turns each complete
+call into Ollama's shape (`{"function": {"name", "arguments"}}`). A call that never closes, or whose JSON does not
+parse, goes back to the client as the text the model wrote: a malformed answer is an answer, not a server error.
+Hand-written: llama-cpp-python parses tool calls only through its own fixed chat handlers, not a GGUF's template.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["HermesToolCallParser"]
+
+_OPEN, _CLOSE = "<tool_call>", "</tool_call>"
+
+
+def _held_back(text: str, tag: str) -> int:
+    """How many characters at the end of `text` could begin `tag`."""
+    for size in range(min(len(tag) - 1, len(text)), 0, -1):
+        if tag.startswith(text[-size:]):
+            return size
+    return 0
+
+
+def _call(body: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        return None
+    arguments = value.get("arguments", {})
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments or "{}")
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(arguments, dict):
+        return None
+    return {"function": {"name": value["name"], "arguments": arguments}}
+
+
+class HermesToolCallParser:
+    """Feed the model's text piece by piece; get back (text for the client, finished tool calls)."""
+
+    def __init__(self) -> None:
+        self._pending = ""  # text not yet released: a possible tag start, or an open call's body
+        self._in_call = False
+
+    def feed(self, text: str) -> tuple[str, list[dict[str, Any]]]:
+        self._pending += text
+        released, calls = [], []
+        while True:
+            if self._in_call:
+                body, found, rest = self._pending.partition(_CLOSE)
+                if not found:
+                    break
+                call = _call(body.strip())
+                if call is None:  # not a call after all: the client gets what the model wrote
+                    released.append(_OPEN + body + _CLOSE)
+                else:
+                    calls.append(call)
+                self._pending, self._in_call = rest, False
+                continue
+            before, found, rest = self._pending.partition(_OPEN)
+            if found:
+                released.append(before)
+                self._pending, self._in_call = rest, True
+                continue
+            keep = _held_back(self._pending, _OPEN)
+            released.append(self._pending[: len(self._pending) - keep])
+            self._pending = self._pending[len(self._pending) - keep:]
+            break
+        return "".join(released), calls
+
+    def finish(self) -> str:
+        """What is left when the model stops: an unclosed call or a partial tag, as the text it was."""
+        text = (_OPEN if self._in_call else "") + self._pending
+        self._pending, self._in_call = "", False
+        return text
