@@ -4,6 +4,9 @@ http.server in a thread of its own, so another process (a `tunesmith publish` th
 it over TCP exactly as to `ollama serve`. It keeps a blob only when the whole body arrived and hashes to the digest
 in its path, as Ollama does, and records every upload, create and push; it can stall an upload half-way so that a
 test kills the client while the bytes are in flight.
+
+Why a fake: the push half needs ollama.com, and the kill tests need a daemon that stalls a blob upload on cue; a
+real Ollama does neither on demand (tests/ollama/ publishes to the real one).
 """
 
 from __future__ import annotations

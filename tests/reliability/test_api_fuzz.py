@@ -4,6 +4,9 @@ Whatever the generated request (valid bodies, invalid ones, odd paths and parame
 5xx, as its schema documents (status, content type, body), and every error is OpenAI's body
 `{"error": {"message", "type", "param", "code"}}`, also as an SSE error event. Bounded and derandomized: a few
 seconds, and the same cases every run.
+
+Why a fake: thousands of generated requests need an upstream that answers in microseconds and never runs a model;
+the real Ollama is exercised in tests/ollama/.
 """
 
 from __future__ import annotations

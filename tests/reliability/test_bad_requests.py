@@ -2,6 +2,9 @@
 
 The server routes to a fake Ollama (pytest-httpx, its documented /api/tags) and may publish release/pkg, an earlier
 package; no bad request may reach the upstream, start a publish job or touch the package.
+
+Why a fake: these bodies are refused before any upstream is asked; the fake only lists models (the real Ollama is
+exercised in tests/ollama/).
 """
 
 from __future__ import annotations

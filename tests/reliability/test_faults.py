@@ -3,6 +3,8 @@ client that walks away. Each failure reaches the client as an OpenAI error (502/
 stream began), never a 500, and the server serves the next request as if nothing had happened.
 
 tests/server/ checks the same mappings with pytest-httpx in place of the network; here the bytes are real.
+
+Why a fake: a real Ollama cannot be made to refuse, hang, send garbage or reset mid-answer on demand.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ pushes it, and the package folder is as the packager left it.
 
 The daemon is a fake over real sockets (tests/reliability/fake_ollama_daemon.py) in Ollama's shapes; the package is
 a real one, written by the packager from a tiny Llama.
+
+Why a fake: the daemon must stall the upload at a chosen byte so the kill lands mid-blob, and the push must succeed
+without ollama.com.
 """
 
 from __future__ import annotations

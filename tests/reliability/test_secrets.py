@@ -4,6 +4,8 @@ HF_TOKEN and the API key are canaries; every path that handles them runs (train,
 a pytest-httpx Ollama, serve), failing publishes included, with huggingface_hub's own debug logging on. Then each
 captured line, error body, file under the output folders, file committed to the Hub and request sent to Ollama is
 searched for the secrets (whole, and a distinctive middle part in case one is cut short).
+
+Why fakes: the Hub cannot be reached from here, and the Ollama push needs ollama.com.
 """
 
 from __future__ import annotations

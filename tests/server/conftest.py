@@ -1,4 +1,8 @@
-"""Fixtures of the server tests: documented Ollama NDJSON answers for pytest-httpx, and the app under test."""
+"""Fixtures of the server tests: documented Ollama NDJSON answers for pytest-httpx, and the app under test.
+
+Why fakes: the server tests pin exact upstream bodies, errors and timings a real Ollama cannot produce on demand;
+tests/ollama/ runs the same API against the real one.
+"""
 
 from __future__ import annotations
 

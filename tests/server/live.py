@@ -2,6 +2,9 @@
 
 The fake Ollama speaks the documented NDJSON shapes over real sockets and records when a client went away mid-stream,
 which is what the disconnect tests check.
+
+Why a fake: the disconnect tests need an upstream that reports when a client walked away mid-stream, and paces its
+words.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """The real `openai` client (sync and async, streamed and not) against a running server over a fake Ollama, and the
-upstream seeing a client's disconnect."""
+upstream seeing a client's disconnect.
+
+Why a fake: it records the disconnect the server passes upstream, which a real Ollama does not report (tests/ollama/
+drives the real one with the same client).
+"""
 
 from __future__ import annotations
 

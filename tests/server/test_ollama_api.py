@@ -1,4 +1,9 @@
-"""The OpenAI API over Ollama upstreams answered by pytest-httpx in Ollama's documented NDJSON shapes."""
+"""The OpenAI API over Ollama upstreams answered by pytest-httpx in Ollama's documented NDJSON shapes.
+
+Why a fake: each case pins the exact request the proxy sends and the exact upstream answer (tool calls, cut streams,
+several upstreams failing over), which a real Ollama cannot be made to give on demand;
+tests/ollama/test_serve_proxy.py runs the proxy over the real one.
+"""
 
 from __future__ import annotations
 

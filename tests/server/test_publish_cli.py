@@ -1,4 +1,8 @@
-"""`tunesmith publish` as a user runs it: results on stdout, errors as one paragraph with status 2, no token shown."""
+"""`tunesmith publish` as a user runs it: results on stdout, errors as one paragraph with status 2, no token shown.
+
+Why fakes: the Hub and ollama.com cannot be reached from here (tests/ollama/test_publish.py creates in the real
+daemon).
+"""
 
 from __future__ import annotations
 

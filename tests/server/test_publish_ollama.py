@@ -1,4 +1,8 @@
-"""Publishing to the Ollama registry through the daemon's HTTP API, answered by pytest-httpx with Ollama's shapes."""
+"""Publishing to the Ollama registry through the daemon's HTTP API, answered by pytest-httpx with Ollama's shapes.
+
+Why a fake: the push to ollama.com cannot succeed here, and refused or broken daemon answers are needed on demand
+(tests/ollama/test_publish.py creates in the real daemon).
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 The routes are registered on the real app (`create_app`), behind its API key guard and error handlers; the jobs run
 the same `publish_package` as the CLI against the fake Hub and a pytest-httpx Ollama daemon.
+
+Why fakes: the Hub and ollama.com cannot be reached from here.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """Request checks every route shares: bad bodies (400 naming the field), API keys (401), size limit (413),
-the OpenAPI schema, the metrics and the request log."""
+the OpenAPI schema, the metrics and the request log.
+
+Why a fake: these checks are the server's own (keys, limits, schema), before any upstream answers.
+"""
 
 from __future__ import annotations
 
