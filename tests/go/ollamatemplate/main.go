@@ -198,38 +198,44 @@ func collate(msgs []message) (string, []*message) {
 	return strings.Join(system, "\n\n"), collated
 }
 
-// toolCallsIf is the first {{ if }} whose condition names .ToolCalls, searched as Ollama's tools/template.go does.
-func toolCallsIf(nodes []parse.Node) *parse.IfNode {
-	names := func(n *parse.IfNode) bool {
-		for _, cmd := range n.Pipe.Cmds {
-			for _, arg := range cmd.Args {
-				if field, ok := arg.(*parse.FieldNode); ok {
-					for _, id := range field.Ident {
-						if id == "ToolCalls" {
-							return true
-						}
+// branches are the lists of nodes a node holds: its own, or an if's, range's or with's body and else part.
+func branches(node parse.Node) []*parse.ListNode {
+	switch n := node.(type) {
+	case *parse.ListNode:
+		return []*parse.ListNode{n}
+	case *parse.IfNode:
+		return []*parse.ListNode{n.List, n.ElseList}
+	case *parse.RangeNode:
+		return []*parse.ListNode{n.List, n.ElseList}
+	case *parse.WithNode:
+		return []*parse.ListNode{n.List, n.ElseList}
+	}
+	return nil
+}
+
+// namesToolCalls says whether an {{ if }}'s condition names .ToolCalls.
+func namesToolCalls(n *parse.IfNode) bool {
+	for _, cmd := range n.Pipe.Cmds {
+		for _, arg := range cmd.Args {
+			if field, ok := arg.(*parse.FieldNode); ok {
+				for _, id := range field.Ident {
+					if id == "ToolCalls" {
+						return true
 					}
 				}
 			}
 		}
-		return false
 	}
+	return false
+}
+
+// toolCallsIf is the first {{ if }} whose condition names .ToolCalls, searched as Ollama's tools/template.go does.
+func toolCallsIf(nodes []parse.Node) *parse.IfNode {
 	for _, node := range nodes {
-		var lists []*parse.ListNode
-		switch n := node.(type) {
-		case *parse.IfNode:
-			if names(n) {
-				return n
-			}
-			lists = []*parse.ListNode{n.List, n.ElseList}
-		case *parse.ListNode:
-			lists = []*parse.ListNode{n}
-		case *parse.RangeNode:
-			lists = []*parse.ListNode{n.List, n.ElseList}
-		case *parse.WithNode:
-			lists = []*parse.ListNode{n.List, n.ElseList}
+		if n, ok := node.(*parse.IfNode); ok && namesToolCalls(n) {
+			return n
 		}
-		for _, list := range lists {
+		for _, list := range branches(node) {
 			if list != nil {
 				if found := toolCallsIf(list.Nodes); found != nil {
 					return found
@@ -243,7 +249,6 @@ func toolCallsIf(nodes []parse.Node) *parse.IfNode {
 // firstText is the first text that is not only whitespace, before any action, depth first.
 func firstText(nodes []parse.Node) (string, bool) {
 	for _, node := range nodes {
-		var lists []*parse.ListNode
 		switch n := node.(type) {
 		case *parse.TextNode:
 			if strings.TrimSpace(string(n.Text)) != "" {
@@ -252,15 +257,8 @@ func firstText(nodes []parse.Node) (string, bool) {
 			continue
 		case *parse.ActionNode:
 			return "", false
-		case *parse.ListNode:
-			lists = []*parse.ListNode{n}
-		case *parse.IfNode:
-			lists = []*parse.ListNode{n.List, n.ElseList}
-		case *parse.RangeNode:
-			lists = []*parse.ListNode{n.List, n.ElseList}
-		case *parse.WithNode:
-			lists = []*parse.ListNode{n.List, n.ElseList}
 		}
+		lists := branches(node)
 		for _, list := range lists {
 			if list != nil {
 				if text, ok := firstText(list.Nodes); ok {
