@@ -6,6 +6,7 @@ byte; else a template derived from a linear Jinja template; else a ModelfileErro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -118,6 +119,23 @@ def _registry_match(family: ChatFamily, chat_template: str, bos: str | None, eos
                       "; ".join(notes), family.tools)
 
 
+def _choose_named(templates: Mapping[str, str], bos: str | None, eos: str | None,
+                  override: str | None) -> ChatFormat:
+    names = sorted(templates, key=lambda name: (name != "tool_use", name != "default", name))
+    chosen: dict[str, ChatFormat] = {}
+    failure: ModelfileError | None = None
+    for name in names:
+        try:
+            chosen[name] = choose_chat_format(templates[name], bos_token=bos, eos_token=eos,
+                                              template_override=override)
+        except ModelfileError as err:
+            failure = failure or err
+    if not chosen:
+        raise failure or ModelfileError("the tokenizer's named chat templates are empty", hint=_TEMPLATE_HINT)
+    name = next((n for n in chosen if chosen[n].tools), "default" if "default" in chosen else next(iter(chosen)))
+    return replace(chosen[name], note=f"named chat template {name!r} of {sorted(templates)}; {chosen[name].note}")
+
+
 def _renders_tools_as(family: ChatFamily, chat_template: str, bos: str | None, eos: str | None,
                       default_system: str | None) -> bool:
     for messages, tools in TOOL_CHECK_CONVERSATIONS:
@@ -140,9 +158,15 @@ def _renders_tools(chat_template: str, bos: str | None, eos: str | None) -> bool
         return False
 
 
-def choose_chat_format(chat_template: str | None, *, bos_token: str | None, eos_token: str | None,
-                       template_override: str | None = None) -> ChatFormat:
-    """The chat format for a model, always with a template; ModelfileError when none can be chosen safely."""
+def choose_chat_format(chat_template: str | Mapping[str, str] | None, *, bos_token: str | None,
+                       eos_token: str | None, template_override: str | None = None) -> ChatFormat:
+    """The chat format for a model, always with a template; ModelfileError when none can be chosen safely.
+
+    A tokenizer may hold several named templates (Hermes 3: `default` and `tool_use`); the Modelfile gets one: the
+    first, `tool_use` before `default`, whose tools the TEMPLATE carries, else the `default` one.
+    """
+    if isinstance(chat_template, Mapping):
+        return _choose_named(chat_template, bos_token, eos_token, template_override)
     family = detect_family(chat_template) if chat_template else None
     if template_override is not None:
         problems = template_problems(template_override)

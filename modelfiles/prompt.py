@@ -8,7 +8,7 @@ Modelfile's template and the embedded server all follow it, so the tokens traine
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tunesmith.modelfiles.jinja_chat import render_chat_template
@@ -16,13 +16,15 @@ from tunesmith.modelfiles.jinja_chat import render_chat_template
 __all__ = ["chat_text", "prompt_ids", "strip_template_bos", "tokenizer_adds_bos"]
 
 
-def strip_template_bos(text: str, chat_template: str, bos_token: str | None) -> str:
-    """`text` without the leading BOS that the template writes through `bos_token`.
+def strip_template_bos(text: str, chat_template: str | Mapping[str, str], bos_token: str | None) -> str:
+    """`text` without the leading BOS that the template (or one of a tokenizer's named templates) writes through
+    `bos_token`.
 
     Only a BOS written through the variable goes: SmolLM2's bos_token is `<|im_start|>`, which its template writes as
     plain text to open every turn.
     """
-    if bos_token and "bos_token" in chat_template and text.startswith(bos_token):
+    sources = chat_template.values() if isinstance(chat_template, Mapping) else [chat_template or ""]
+    if bos_token and any("bos_token" in source for source in sources) and text.startswith(bos_token):
         return text[len(bos_token):]
     return text
 

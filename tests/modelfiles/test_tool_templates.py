@@ -81,3 +81,18 @@ def test_every_reference_template_that_renders_tools_carries_them_or_says_it_doe
     if chosen.tools is None:
         assert "does not carry" in chosen.note or "do not carry" in chosen.note
         assert "--template FILE" in chosen.note
+
+
+@pytest.mark.parametrize(("tool_use", "family", "tools"), [
+    ("Qwen-Qwen2.5-7B-Instruct", "qwen2.5", "hermes"),  # its tools are carried: that named template is used
+    ("NousResearch-Hermes-3-Llama-3.1-8B-tool_use", "chatml", None),  # refused on plain chats: `default` is used
+])
+def test_a_tokenizer_with_named_templates_gets_the_one_whose_tools_are_carried(tool_use, family, tools,
+                                                                                reference_templates,
+                                                                                smollm2_tokenizer):
+    named = {"default": smollm2_tokenizer.chat_template,
+             "tool_use": (reference_templates / f"{tool_use}.jinja").read_text()}
+    chosen = choose_chat_format(named, bos_token="<|begin_of_text|>", eos_token="<|im_end|>")
+    assert (chosen.family, chosen.tools) == (family, tools)
+    assert chosen.note.startswith(f"named chat template {'tool_use' if tools else 'default'!r} of "
+                                  "['default', 'tool_use']")
