@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
-import threading
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
@@ -98,27 +101,48 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def serve_in_background(package_dirs: Sequence[Path], *, timeout: float = 120.0) -> Iterator[str]:
-    """Run `tunesmith serve --model DIR ...` on a free loopback port; yield its /v1 base URL."""
-    import uvicorn
+    """Run `tunesmith serve --model DIR ...` on a free loopback port; yield its /v1 base URL.
 
-    from tunesmith.server import ServerSettings, create_app
+    The server gets a process of its own, as a user's would, rather than a thread of this one: llama.cpp and PyTorch
+    share one OpenMP runtime, and once this process has trained, llama.cpp answers from another thread at half speed
+    on two cores. The environment's TUNESMITH_SERVE_* settings and API keys are left out: this server is the demo's.
+    """
+    import httpx
 
-    settings = ServerSettings(models=tuple(str(path) for path in package_dirs), port=_free_port())
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                                           log_level="warning", access_log=False, loop="asyncio"))
-    thread = threading.Thread(target=server.run, name="tunesmith-demo-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise UpstreamError("the embedded server did not start", where=", ".join(settings.models),
-                                hint="Run `tunesmith serve --model PACKAGE_DIR` to see why.")
-        time.sleep(0.05)
+    port = _free_port()
+    command = [sys.executable, "-m", "tunesmith", "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--log-level", "warning"]
+    for path in package_dirs:
+        command += ["--model", str(path)]
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("TUNESMITH_SERVE_") and key != "TUNESMITH_API_KEYS"}
+    where = ", ".join(str(path) for path in package_dirs)
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=env)
+        try:
+            deadline = time.monotonic() + timeout
+            while not _healthy(httpx, f"http://127.0.0.1:{port}/health"):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    said = " ".join(log.read().decode("utf-8", "replace").split())[-600:]
+                    raise UpstreamError(f"the embedded server did not start ({said or 'it said nothing'})",
+                                        where=where, hint="Run `tunesmith serve --model PACKAGE_DIR` to see why.")
+                time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+
+
+def _healthy(httpx, url: str) -> bool:
     try:
-        yield f"http://{settings.host}:{settings.port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
 
 
 def asker(base_url: str, *, max_tokens: int = ANSWER_TOKENS) -> Callable[[str, str], str]:
