@@ -65,6 +65,14 @@ def test_the_match_rate_counts_answers_like_the_data_per_split_for_both_models()
     assert first["base_rouge_l"] == 0.0 and first["base"] == "I am not sure what you mean."
 
 
+def test_one_model_answers_everything_before_the_other_is_asked():
+    asked = []
+    compare_answers([("a", "Q1", None), ("b", "Q2", None)], lambda model, q: asked.append(model) or "", "base",
+                    "tuned")
+    measure_matches(DATA, lambda model, q: asked.append(model) or "", "base", "tuned")
+    assert asked == ["base"] * 2 + ["tuned"] * 2 + ["base"] * len(DATA) + ["tuned"] * len(DATA)
+
+
 def test_a_question_asked_again_is_answered_from_memory():
     asked = []
     ask = cached(lambda model, question: asked.append((model, question)) or f"{model}: {question}")
