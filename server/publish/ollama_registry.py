@@ -19,10 +19,12 @@ from tunesmith.progress import SILENT, Progress
 from tunesmith.server.publish.names import OllamaName, parse_ollama_name
 from tunesmith.server.publish.package import PublishPackage, read_package, sha256_files
 
-__all__ = ["DEFAULT_OLLAMA_HOST", "ollama_base_url", "ollama_create_request", "publish_to_ollama"]
+__all__ = ["DEFAULT_OLLAMA_HOST", "create_in_daemon", "ollama_base_url", "ollama_create_request",
+           "publish_to_ollama"]
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 _CHUNK = 1 << 20
+_TIMEOUT = httpx.Timeout(30.0, read=None, write=None)  # no limit on reading or writing a multi-GB blob
 _NOT_RUNNING_HINT = ("Start it with `ollama serve` (or the Ollama app), or point --ollama-host / OLLAMA_HOST at the "
                      "daemon you use.")
 _SIGN_IN_HINT = ("Sign in with `ollama signin`, or add this machine's Ollama public key (~/.ollama/id_ed25519.pub) "
@@ -114,9 +116,9 @@ def _send_blob(http: httpx.Client, path: Path, digest: str, progress: Progress) 
     return True
 
 
-def _create(client, target: OllamaName, request: dict, progress: Progress) -> None:
-    with progress.task(f"creating {target} in Ollama"):
-        for part in client.create(model=str(target), stream=True, **request):
+def _create(client, name: str, request: dict, progress: Progress) -> None:
+    with progress.task(f"creating {name} in Ollama"):
+        for part in client.create(model=name, stream=True, **request):
             if part.status and part.status.startswith("using autodetected"):
                 progress.note(f"Ollama: {part.status}")
 
@@ -141,6 +143,26 @@ def _push(client, target: OllamaName, progress: Progress) -> None:
                            where=target.url, hint=_RERUN_HINT)
 
 
+def create_in_daemon(package: PublishPackage, name: str, base_url: str, *, progress: Progress = SILENT) -> None:
+    """Create the model `name` from `package` in the Ollama daemon at `base_url`, as `ollama create NAME -f
+    Modelfile` does: blobs first (one the daemon holds is not sent again), then /api/create."""
+    from ollama import Client
+
+    blobs = [package.model_file] + ([package.adapter_file] if package.adapter_file else [])
+    digests = sha256_files(blobs, progress=progress)
+    with httpx.Client(base_url=base_url, timeout=_TIMEOUT) as http:
+        with _daemon_errors(base_url, base_url):
+            http.get("/api/version")  # only whether the daemon answers matters here
+            for path in blobs:
+                _send_blob(http, path, digests[path], progress)
+    client = Client(host=base_url, timeout=_TIMEOUT)
+    try:
+        with _daemon_errors(base_url, base_url):
+            _create(client, name, ollama_create_request(package, digests), progress)
+    finally:
+        client.close()
+
+
 def publish_to_ollama(package_dir: str | Path, name: str, *, host: str | None = None, push: bool = True,
                       progress: Progress = SILENT) -> str:
     """Create `name` (USER/NAME[:TAG]) in the Ollama daemon at `host` from the package, then push it to ollama.com.
@@ -153,29 +175,19 @@ def publish_to_ollama(package_dir: str | Path, name: str, *, host: str | None = 
     target = parse_ollama_name(name)
     package = read_package(package_dir)
     base_url = ollama_base_url(host)
-    blobs = [package.model_file] + ([package.adapter_file] if package.adapter_file else [])
-    digests = sha256_files(blobs, progress=progress)
-    timeout = httpx.Timeout(30.0, read=None, write=None)
-    with httpx.Client(base_url=base_url, timeout=timeout) as http:
-        with _daemon_errors(base_url, base_url):
-            http.get("/api/version")  # only whether the daemon answers matters here
-            for path in blobs:
-                _send_blob(http, path, digests[path], progress)
-    client = Client(host=base_url, timeout=timeout)
+    create_in_daemon(package, str(target), base_url, progress=progress)
+    if not push:
+        return str(target)
+    client = Client(host=base_url, timeout=_TIMEOUT)
     try:
-        with _daemon_errors(base_url, base_url):
-            _create(client, target, ollama_create_request(package, digests), progress)
-        if not push:
-            return str(target)
-        try:
-            with _daemon_errors(base_url, target.url):
-                _push(client, target, progress)
-        except PublishError as err:
-            raise PublishError(f"{target} is created in the Ollama daemon at {base_url}, but pushing it to "
-                               f"ollama.com failed: {err.message}", where=err.where,
-                               hint=f"`ollama run {target}` serves it on this machine now. Once it has a network, "
-                                    f"push it with `ollama push {target}` or re-run this command (only the push is "
-                                    f"left to do). {err.hint}") from err
+        with _daemon_errors(base_url, target.url):
+            _push(client, target, progress)
+    except PublishError as err:
+        raise PublishError(f"{target} is created in the Ollama daemon at {base_url}, but pushing it to "
+                           f"ollama.com failed: {err.message}", where=err.where,
+                           hint=f"`ollama run {target}` serves it on this machine now. Once it has a network, "
+                                f"push it with `ollama push {target}` or re-run this command (only the push is "
+                                f"left to do). {err.hint}") from err
     finally:
         client.close()
     return target.url
