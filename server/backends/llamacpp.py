@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 
 from tunesmith.errors import ModelError, ModelfileError
-from tunesmith.modelfiles import choose_chat_format
+from tunesmith.modelfiles import ChatFormat, choose_chat_format
 from tunesmith.modelfiles.jinja_chat import ChatTemplateError
 from tunesmith.modelfiles.prompt import chat_text, prompt_ids
 from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, ModelCard
@@ -73,9 +73,10 @@ class _Model:
                              hint="Package a base model whose tokenizer has a chat template.")
         eos, bos = self.llm.token_eos(), self.llm.token_bos()
         self.template, self.eos_text, self.bos_text = template, self._text(eos), self._text(bos)
-        self.tool_format = _tool_format(template, self.bos_text, self.eos_text)
+        derived = _derived_format(template, self.bos_text, self.eos_text)
+        self.tool_format = derived.tools if derived else None
         self.adds_bos = bool(self.llm._model.add_bos_token())
-        if template_differs(package.modelfile, template, bos_token=self.bos_text, eos_token=self.eos_text):
+        if template_differs(package.modelfile, derived):
             _log.warning("%s: its TEMPLATE is not the GGUF's chat template. `ollama run` formats chats with the "
                          "TEMPLATE; the embedded backend cannot run Go templates and uses the GGUF's chat template. "
                          "Serve the package through Ollama (--ollama) for the TEMPLATE's prompts.",
@@ -133,10 +134,10 @@ class _Model:
         return kwargs
 
 
-def _tool_format(template: str, bos: str, eos: str) -> str | None:
-    """The tool-call format the GGUF's chat template writes, as the packager names it, or None."""
+def _derived_format(template: str, bos: str, eos: str) -> ChatFormat | None:
+    """The chat format the packager chooses for the GGUF's chat template, or None when it can choose none."""
     try:
-        return choose_chat_format(template, bos_token=bos, eos_token=eos).tools
+        return choose_chat_format(template, bos_token=bos, eos_token=eos)
     except ModelfileError:
         return None
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import ModelError, ModelfileError
-from tunesmith.modelfiles import Modelfile, choose_chat_format, parse_modelfile
+from tunesmith.modelfiles import ChatFormat, Modelfile, parse_modelfile
 from tunesmith.modelfiles.grammar import scan
 
 __all__ = ["ServedPackage", "package_model_name", "read_package", "template_differs"]
@@ -90,17 +90,14 @@ def _adapter(folder: Path, modelfile: Modelfile, text: str, modelfile_path: Path
     return adapter
 
 
-def template_differs(modelfile: Modelfile, chat_template: str, *, bos_token: str | None,
-                     eos_token: str | None) -> bool:
-    """Whether `ollama run` formats chats otherwise than `chat_template` (the GGUF's own) does.
+def template_differs(modelfile: Modelfile, derived: ChatFormat | None) -> bool:
+    """Whether `ollama run` formats chats otherwise than the GGUF's own chat template does; `derived` is the chat
+    format the packager chooses for that template (None when it can choose none).
 
     The packager derives the Modelfile's TEMPLATE from that chat template, so the two render the same prompts; a
     TEMPLATE given with `--template`, or edited since, is the exception. No TEMPLATE: Ollama reads the GGUF's too.
     """
     if modelfile.template is None:
         return False
-    try:
-        derived = choose_chat_format(chat_template, bos_token=bos_token, eos_token=eos_token)
-    except ModelfileError:  # the packager could not derive one: the TEMPLATE was written by hand
-        return True
-    return derived.template != modelfile.template
+    # No derived format: the packager could not have made one, so the TEMPLATE was written by hand.
+    return derived is None or derived.template != modelfile.template
