@@ -25,7 +25,7 @@ from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, M
 from tunesmith.server.backends.llama_load import load_llama
 from tunesmith.server.backends.llama_worker import Job, ModelWorker
 from tunesmith.server.backends.package_folder import ServedPackage, read_package, template_differs
-from tunesmith.server.backends.tool_calls import HermesToolCallParser
+from tunesmith.server.backends.reply import ReplyParser, takes_tools
 from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UpstreamTimeoutError
 
 __all__ = ["LlamaCppBackend", "OLLAMA_DEFAULTS"]
@@ -74,7 +74,7 @@ class _Model:
         eos, bos = self.llm.token_eos(), self.llm.token_bos()
         self.template, self.eos_text, self.bos_text = template, self._text(eos), self._text(bos)
         derived = _derived_format(template, self.bos_text, self.eos_text)
-        self.tool_format = derived.tools if derived else None
+        self.chat_format = derived
         self.adds_bos = bool(self.llm._model.add_bos_token())
         if template_differs(package.modelfile, derived):
             _log.warning("%s: its TEMPLATE is not the GGUF's chat template. `ollama run` formats chats with the "
@@ -187,7 +187,7 @@ class LlamaCppBackend:
 
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Delta]:
         model = self._model(request.model)
-        if request.tools and model.tool_format != "hermes":
+        if request.tools and not takes_tools(model.chat_format):
             raise BadRequestError(f"model {request.model!r} takes no tools: its chat template renders none in a "
                                   "format tunesmith parses (<tool_call> JSON, as Qwen2.5)", param="tools",
                                   hint="Leave out `tools`, or package a model whose chat template carries them.")
@@ -209,19 +209,13 @@ class LlamaCppBackend:
                 return scores
 
             reason = "stop"
-            parser = HermesToolCallParser() if request.tools else None
-            called = False
+            parser = ReplyParser(model.chat_format, tools=bool(request.tools))
 
-            def emit(text: str) -> None:
-                nonlocal called
-                calls: list[dict[str, Any]] = []
-                if parser is not None:
-                    text, calls = parser.feed(text)
-                if text and not (called and text.isspace()):
-                    job.emit(Delta(content=text))
-                if calls:
-                    called = True
-                    job.emit(Delta(tool_calls=calls))
+            def emit(delta: Delta) -> None:
+                if delta.content:
+                    job.emit(Delta(content=delta.content))
+                if delta.tool_calls:
+                    job.emit(Delta(tool_calls=delta.tool_calls))
 
             chunks = model.llm.create_completion(
                 tokens, stream=True, logits_processor=llama_cpp.LogitsProcessorList([count]),
@@ -230,14 +224,13 @@ class LlamaCppBackend:
                 for chunk in chunks:
                     choice = chunk["choices"][0]
                     if choice["text"]:
-                        emit(choice["text"])
+                        emit(parser.feed(choice["text"]))
                     reason = choice["finish_reason"] or reason
                     if job.cancelled:
                         return
             finally:
                 chunks.close()
-            if parser is not None and (rest := parser.finish()):
-                job.emit(Delta(content=rest))
+            emit(parser.finish())
             job.emit(Delta(done=True, done_reason=reason, prompt_tokens=len(tokens), completion_tokens=sampled))
 
         model.in_flight += 1

@@ -10,9 +10,9 @@ Hand-written: llama-cpp-python parses tool calls only through its own fixed chat
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["HermesToolCallParser"]
+__all__ = ["HermesToolCallParser", "TOOL_CALL_PARSERS", "ToolCallParser"]
 
 _OPEN, _CLOSE = "<tool_call>", "</tool_call>"
 
@@ -41,6 +41,14 @@ def _call(body: str) -> dict[str, Any] | None:
     if not isinstance(arguments, dict):
         return None
     return {"function": {"name": value["name"], "arguments": arguments}}
+
+
+class ToolCallParser(Protocol):
+    """Feed the model's text piece by piece; get back (text for the client, finished calls in Ollama's shape)."""
+
+    def feed(self, text: str) -> tuple[str, list[dict[str, Any]]]: ...
+
+    def finish(self) -> str: ...
 
 
 class HermesToolCallParser:
@@ -81,3 +89,7 @@ class HermesToolCallParser:
         text = (_OPEN if self._in_call else "") + self._pending
         self._pending, self._in_call = "", False
         return text
+
+
+# ChatFormat.tools -> the parser of that format's calls.
+TOOL_CALL_PARSERS: dict[str, type[ToolCallParser]] = {"hermes": HermesToolCallParser}
