@@ -38,6 +38,9 @@ class ChatFormat:
     note: str = ""
     # The tool-call format the template carries (`hermes`: <tool_call> JSON), or None when it renders no tools.
     tools: str | None = None
+    # How the template carries reasoning (`think-tags`: between <think> and </think>, switched by Ollama's `think`),
+    # or None when it has no thinking.
+    thinking: str | None = None
 
 
 _WEATHER = {"type": "function", "function": {
@@ -67,6 +70,22 @@ TOOL_CHECK_CONVERSATIONS: tuple[tuple[tuple[dict[str, Any], ...], tuple[dict[str
     (({"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "2+3, and Rome's weather?"},
       _TWO_CALLS, {"role": "tool", "tool_call_id": "call_1", "content": "5"},
       {"role": "tool", "tool_call_id": "call_2", "content": "sunny"}), (_ADD, _WEATHER)),
+)
+
+
+_THOUGHT = {"role": "assistant", "content": "It is 21 degrees in Paris.",
+            "reasoning_content": "The tool said 21, so it is mild."}
+_CALL_AFTER_THOUGHT = {**_CALL, "reasoning_content": "I need the weather tool."}
+_RESULT = {"role": "tool", "tool_call_id": _CALL["tool_calls"][0]["id"], "content": '{"temperature": 21}'}
+# Conversations a thinking family must render exactly as the model's template, with thinking unset, on and off
+# (`enable_thinking`): reasoning in the history, kept only after the last user message (a tool round) and dropped
+# before it, and a question after an answer. (Reasoning as transformers takes it, `reasoning_content`.)
+THINKING_CHECK_CONVERSATIONS: tuple[tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]], ...] = (
+    ((_ASK,), ()),
+    ((_ASK, _THOUGHT, {"role": "user", "content": "And in Rome?"}), ()),
+    ((_ASK, _CALL_AFTER_THOUGHT, _RESULT), (_WEATHER,)),
+    (({"role": "system", "content": "Answer briefly."}, _ASK, _CALL_AFTER_THOUGHT, _RESULT, _THOUGHT,
+      {"role": "user", "content": "Thanks!"}), (_WEATHER,)),
 )
 
 
@@ -115,8 +134,12 @@ def _registry_match(family: ChatFamily, chat_template: str, bos: str | None, eos
         if not _renders_tools_as(family, chat_template, bos, eos, default_system):
             return None
         notes.append(f"tools, tool calls ({family.tools} format) and tool results carried")
+    if family.thinking is not None:
+        if not _renders_thinking_as(family, chat_template, bos, eos, default_system):
+            return None
+        notes.append(f"thinking carried ({family.thinking} format, switched by Ollama's think)")
     return ChatFormat(family.name, template, _with_eos(family.stop, eos), dict(family.parameters), "registry",
-                      "; ".join(notes), family.tools)
+                      "; ".join(notes), family.tools, family.thinking)
 
 
 def _choose_named(templates: Mapping[str, str], bos: str | None, eos: str | None,
@@ -145,6 +168,21 @@ def _renders_tools_as(family: ChatFamily, chat_template: str, bos: str | None, e
             return False
         if family.render(list(messages), default_system, list(tools)) != expected:
             return False
+    return True
+
+
+def _renders_thinking_as(family: ChatFamily, chat_template: str, bos: str | None, eos: str | None,
+                         default_system: str | None) -> bool:
+    for messages, tools in THINKING_CHECK_CONVERSATIONS:
+        for enable_thinking in (None, True, False):
+            try:
+                expected = chat_text(chat_template, list(messages), bos_token=bos, eos_token=eos,
+                                     tools=list(tools) or None, enable_thinking=enable_thinking)
+            except ChatTemplateError:
+                return False
+            if family.render(list(messages), default_system, list(tools) or None,
+                             enable_thinking=enable_thinking) != expected:
+                return False
     return True
 
 

@@ -57,8 +57,13 @@ def _compile(chat_template: str) -> jinja2.Template:
 
 def render_chat_template(chat_template: str, messages: list[dict[str, Any]], *, bos_token: str | None,
                          eos_token: str | None, add_generation_prompt: bool = True,
-                         tools: list[dict[str, Any]] | None = None) -> str:
-    """The text the template makes of `messages` (and `tools`); ChatTemplateError when it cannot."""
+                         tools: list[dict[str, Any]] | None = None, enable_thinking: bool | None = None) -> str:
+    """The text the template makes of `messages` (and `tools`); ChatTemplateError when it cannot.
+
+    `enable_thinking` reaches the template only when set, as a keyword of `apply_chat_template` does: Qwen3's
+    template tells "not given" from True.
+    """
+    extra = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
     try:
         return _compile(chat_template).render(
             messages=messages,
@@ -67,6 +72,7 @@ def render_chat_template(chat_template: str, messages: list[dict[str, Any]], *, 
             bos_token=bos_token or "",
             eos_token=eos_token or "",
             add_generation_prompt=add_generation_prompt,
+            **extra,
         )
     except jinja2.exceptions.TemplateError as err:
         raise ChatTemplateError(str(err)) from err

@@ -1,9 +1,10 @@
 """The chat families we know: each one's Ollama Go template (templates/*.gotmpl), stop tokens and default parameters.
 
 Each family also carries `render`, the same layout in Python (one module per maker: chatml, llama, mistral, gemma,
-phi): choosing a family checks it against the model's own Jinja template, and the tests check it (and the Go
+phi, qwen): choosing a family checks it against the model's own Jinja template, and the tests check it (and the Go
 template, through Go) against the real templates of the models. A family with `tools` renders tool definitions, tool
-calls and tool results as well (its `render` takes `tools`).
+calls and tool results as well (its `render` takes `tools`); one with `thinking` renders reasoning and switches it on
+or off (its `render` takes `enable_thinking`, as Ollama's `think` reaches its template).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from tunesmith.modelfiles.families.chatml import chatml, qwen25
+from tunesmith.modelfiles.families.chatml import chatml
 from tunesmith.modelfiles.families.gemma import gemma
 from tunesmith.modelfiles.families.llama import llama2, llama3, llama31
 from tunesmith.modelfiles.families.mistral import mistral, mistral_v03
 from tunesmith.modelfiles.families.phi import phi3
+from tunesmith.modelfiles.families.qwen import qwen3, qwen25
 
 __all__ = ["ChatFamily", "FAMILIES", "detect_family", "matching_families"]
 
@@ -36,6 +38,8 @@ class ChatFamily:
     default_system_block: tuple[str, str] | None = None
     # The tool-call format its template renders (`render(messages, default_system, tools)`), or None.
     tools: str | None = None
+    # How its template writes reasoning (`think-tags`: between <think> and </think>), or None.
+    thinking: str | None = None
 
     @property
     def template(self) -> str:
@@ -50,6 +54,8 @@ FAMILIES: tuple[ChatFamily, ...] = (
                {"num_ctx": 8192}, llama31),
     ChatFamily("llama3", ("<|start_header_id|>", "<|eot_id|>"),
                ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"), {"num_ctx": 8192}, llama3),
+    ChatFamily("qwen3", ("<|im_start|>", "<tool_call>", "<think>", "reasoning_content"), ("<|im_start|>", "<|im_end|>"),
+               {"num_ctx": 4096}, qwen3, tools="hermes", thinking="think-tags"),
     ChatFamily("qwen2.5", ("<|im_start|>", "<tool_call>", "<tools>"), ("<|im_start|>", "<|im_end|>"),
                {"num_ctx": 4096}, qwen25, tools="hermes"),
     ChatFamily("chatml", ("<|im_start|>",), ("<|im_start|>", "<|im_end|>"), {"num_ctx": 4096}, chatml,

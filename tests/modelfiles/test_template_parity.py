@@ -38,7 +38,7 @@ FAMILY_CASES = {
     "llama3.1": ("meta-llama-Llama-3.1-8B-Instruct", "<|begin_of_text|>", "<|eot_id|>", "llama3.1", True),
     "llama3.3": ("meta-llama-Llama-3.3-70B-Instruct", "<|begin_of_text|>", "<|eot_id|>", "llama3.1", True),
     "qwen2.5": ("Qwen-Qwen2.5-7B-Instruct", None, "<|im_end|>", "qwen2.5", True),
-    "qwen3": ("Qwen-Qwen3-0.6B", None, "<|im_end|>", "chatml", True),
+    "qwen3": ("Qwen-Qwen3-0.6B", None, "<|im_end|>", "qwen3", True),
     "gemma2": ("google-gemma-2-2b-it", "<bos>", "<eos>", "gemma", False),
     "phi3.5": ("microsoft-Phi-3.5-mini-instruct", "<s>", "<|endoftext|>", "phi3", True),
     "mistral_nemo": ("mistralai-Mistral-Nemo-Instruct-2407", "<s>", "</s>", "mistral", True),
@@ -164,12 +164,13 @@ _DERIVED = [
 ]
 _CHATML = [
     "Bielik-11B-v3.0-Instruct", "LFM2-8B-A1B", "LFM2.5-8B-A1B", "LFM2.5-Instruct", "MiMo-VL",
-    "Qwen-Qwen3-0.6B", "Qwen3-Coder", "openbmb-MiniCPM5-1B",
+    "Qwen3-Coder", "openbmb-MiniCPM5-1B",
 ]
 EXPECTED_OUTCOME: dict[str, str] = {
     **dict.fromkeys(_DERIVED, "derived"),
     **dict.fromkeys(_CHATML, "chatml"),
     "Qwen-Qwen2.5-7B-Instruct": "qwen2.5",
+    "Qwen-Qwen3-0.6B": "qwen3",
     "google-gemma-2-2b-it": "gemma",
     "meta-llama-Llama-3.1-8B-Instruct": "llama3.1",
     "meta-llama-Llama-3.3-70B-Instruct": "llama3.1",

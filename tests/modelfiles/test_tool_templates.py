@@ -15,7 +15,7 @@ from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
 REFERENCE = sorted((Path(__file__).resolve().parents[2] / ".cache" / "reference" / "llama.cpp" / "models"
                     / "templates").glob("*.jinja"))
 # Reference templates whose tool format a registry TEMPLATE carries, and that format.
-CARRIED = {"Qwen-Qwen2.5-7B-Instruct": "hermes"}
+CARRIED = {"Qwen-Qwen2.5-7B-Instruct": "hermes", "Qwen-Qwen3-0.6B": "hermes"}
 
 
 def _ollama_message(message: dict) -> dict:
@@ -31,11 +31,12 @@ def _hf(tokenizer, chat_template: str, messages: list[dict], tools: list[dict] |
                                          add_generation_prompt=True)
 
 
-def test_qwen25_template_renders_tools_calls_and_results_in_go_exactly_like_its_jinja(
-        go_render, reference_templates, smollm2_tokenizer):
-    chat_template = (reference_templates / "Qwen-Qwen2.5-7B-Instruct.jinja").read_text()
+@pytest.mark.parametrize(("name", "family"), [("Qwen-Qwen2.5-7B-Instruct", "qwen2.5"), ("Qwen-Qwen3-0.6B", "qwen3")])
+def test_qwen_templates_render_tools_calls_and_results_in_go_exactly_like_their_jinja(
+        name, family, go_render, reference_templates, smollm2_tokenizer):
+    chat_template = (reference_templates / f"{name}.jinja").read_text()
     chosen = choose_chat_format(chat_template, bos_token=None, eos_token="<|im_end|>")
-    assert (chosen.family, chosen.tools) == ("qwen2.5", "hermes")
+    assert (chosen.family, chosen.tools) == (family, "hermes")
     assert "tools, tool calls (hermes format) and tool results carried" in chosen.note
     cases = [(list(messages), list(tools)) for messages, tools in TOOL_CHECK_CONVERSATIONS]
     # The same conversations without tools render as the plain chat template does.
@@ -48,10 +49,11 @@ def test_qwen25_template_renders_tools_calls_and_results_in_go_exactly_like_its_
         assert result["output"] == _hf(smollm2_tokenizer, chat_template, messages, tools), messages
 
 
-def test_ollama_finds_tool_calls_by_the_tag_the_template_writes(go_render, reference_templates):
+@pytest.mark.parametrize("name", ["Qwen-Qwen2.5-7B-Instruct", "Qwen-Qwen3-0.6B"])
+def test_ollama_finds_tool_calls_by_the_tag_the_template_writes(name, go_render, reference_templates):
     # Ollama parses tool calls out of the model's output by the first text inside the template's first
     # {{ if }} on .ToolCalls; the harness reads it the same way.
-    chosen = choose_chat_format((reference_templates / "Qwen-Qwen2.5-7B-Instruct.jinja").read_text(),
+    chosen = choose_chat_format((reference_templates / f"{name}.jinja").read_text(),
                                 bos_token=None, eos_token="<|im_end|>")
     [result] = go_render([{"template": chosen.template, "messages": [], "tool_tag": True}])
     assert result["output"] == "<tool_call>"
