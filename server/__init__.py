@@ -1,4 +1,4 @@
-"""tunesmith.server: an OpenAI-compatible API over Ollama and in-process llama.cpp, and publishing of packages."""
+"""tunesmith.server: an OpenAI-compatible API over Ollama and in-process llama.cpp, with publish jobs over HTTP."""
 
 from tunesmith.server.app import build_backends, create_app
 from tunesmith.server.backends import Backend, Backends, LlamaCppBackend, OllamaBackend

@@ -16,8 +16,9 @@ from tunesmith.server.auth import api_key_guard
 from tunesmith.server.backends import Backend, Backends, LlamaCppBackend, OllamaBackend
 from tunesmith.server.errors import EXCEPTION_HANDLERS
 from tunesmith.server.observe import Metrics, observe_middleware
-from tunesmith.server.publish import PublishJobs, publish_router
+from tunesmith.server.jobs import PublishJobs
 from tunesmith.server.routes import ROUTES
+from tunesmith.server.routes.publish import publish_router
 from tunesmith.server.settings import ServerSettings
 
 __all__ = ["create_app", "build_backends"]

@@ -35,14 +35,14 @@ def create_in_ollama(package_dir: Path, name: str, *, host: str | None = None,
     not sent again."""
     from ollama import ResponseError
 
-    from tunesmith.server.publish.ollama_registry import create_in_daemon, ollama_base_url
-    from tunesmith.server.publish.package import read_package
+    from tunesmith.packager.package_folder import read_package_folder
+    from tunesmith.publish import create_in_daemon, ollama_base_url
 
     base_url = ollama_base_url(host)
     if not ollama_answers(base_url):
         return None
     try:
-        create_in_daemon(read_package(package_dir), name, base_url, progress=progress)
+        create_in_daemon(read_package_folder(package_dir), name, base_url, progress=progress)
     except PublishError as err:
         if not isinstance(err.__cause__, ResponseError):
             raise

@@ -137,7 +137,7 @@ def _file_states(paths: list[Path]) -> dict[str, dict[str, int]]:
 def _publish(config: Config, run_dir: Path, package_dir: Path, package_stamp: str, ollama_host: str | None,
              progress: Progress) -> tuple[dict[str, str], bool]:
     """Release the package to the configured targets unless this very package went there already."""
-    from tunesmith.server.publish import publish_package
+    from tunesmith.publish import publish_package
 
     hf, ollama = config.publish.hf, config.publish.ollama
     targets = {"hf": hf.repo if hf else None, "private": hf.private if hf else None,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.test_publish_package import write_package
+from tests.fixtures.package_folder import write_package
 from tests.trainer.conftest import tiny_llama  # noqa: F401  (the session's tiny model, reused here)
 from tests.trainer.helpers import write_qa_csv
 from tunesmith import console

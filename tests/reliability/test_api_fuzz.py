@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.reliability.fault_upstream import FaultyOllama
 from tests.server.live import running
 from tunesmith.server import ServerSettings, create_app
-from tunesmith.server.publish import PublishJobs
+from tunesmith.server.jobs import PublishJobs
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 ERROR_KEYS = {"message", "type", "param", "code"}

@@ -15,8 +15,8 @@ import pytest
 
 from tests.reliability.conftest import snapshot
 from tests.server.conftest import UPSTREAM_A, serve_ollama  # noqa: F401  (the app over a fake Ollama)
-from tests.server.test_publish_ollama import DAEMON
-from tunesmith.server.publish import PublishJobs
+from tests.publish.test_ollama_registry import DAEMON
+from tunesmith.server.jobs import PublishJobs
 
 KEY = "sk-reliability-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

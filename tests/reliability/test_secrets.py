@@ -23,11 +23,11 @@ from huggingface_hub.utils._http import default_client_factory, hf_request_event
 
 from tests.reliability.conftest import assert_clean_failure
 from tests.server.conftest import UPSTREAM_A, serve_ollama  # noqa: F401  (the app over a fake Ollama)
-from tests.server.test_publish_hub import REPO, FakeHub
-from tests.server.test_publish_ollama import DAEMON, _daemon, _push_ok
+from tests.publish.test_hub import REPO, FakeHub
+from tests.publish.test_ollama_registry import DAEMON, _daemon, _push_ok
 from tests.trainer.helpers import write_qa_csv
 from tunesmith.server import ServerSettings, create_app
-from tunesmith.server.publish import PublishJobs
+from tunesmith.server.jobs import PublishJobs
 
 TOKEN = "hf_CanaryTokenReliability7f3a9c2e5b1d"
 API_KEY = "sk-canary-api-key-4e8d2a6c0f"

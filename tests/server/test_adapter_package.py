@@ -13,7 +13,7 @@ import torch
 from litestar.testing import TestClient
 
 from tests.fixtures.tiny_models import smollm2_tiny_llama
-from tunesmith.errors import ModelError, ModelfileError
+from tunesmith.errors import ModelError, ModelfileError, PackageError
 from tunesmith.modelfiles import parse_modelfile, render_modelfile
 from tunesmith.packager.package import PackageSpec, build_package
 from tunesmith.server import ServerSettings, create_app
@@ -126,9 +126,9 @@ def test_the_adapter_loads_without_llama_cpps_extra_weight_buffers(adapter_packa
 BAD_ADAPTERS = [
     ("two ADAPTER lines", "ADAPTER ./tiny-adapter-F16.gguf\nADAPTER ./tiny-adapter-F16.gguf\n", ModelfileError, 3,
      ["ADAPTER appears again (first on line 2)", "keep only one"]),
-    ("a missing adapter file", "PARAMETER temperature 0\nADAPTER ./gone-adapter-F16.gguf\n", ModelError, 3,
+    ("a missing adapter file", "PARAMETER temperature 0\nADAPTER ./gone-adapter-F16.gguf\n", PackageError, 3,
      ["ADAPTER names './gone-adapter-F16.gguf', which does not exist", "--as-adapter"]),
-    ("an adapter that is not a GGUF", "ADAPTER ./adapter\n", ModelError, 2,
+    ("an adapter that is not a GGUF", "ADAPTER ./adapter\n", PackageError, 2,
      ["not a .gguf file", "--ollama"]),
 ]
 

@@ -16,7 +16,7 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.server.live import running
-from tunesmith.errors import ModelError, ModelfileError
+from tunesmith.errors import ModelfileError, PackageError
 from tunesmith.packager.embedded import embedded_base_dir, embedded_gguf_path
 from tunesmith.server import ServerSettings, create_app
 from tunesmith.server.backends import LlamaCppBackend, read_package
@@ -222,10 +222,10 @@ def test_disconnect_stops_the_generation(live):
 
 
 @pytest.mark.parametrize(("setup", "error", "words"), [
-    ("missing folder", ModelError, "does not exist"),
-    ("no Modelfile", ModelError, "no Modelfile"),
-    ("FROM a missing file", ModelError, "does not exist"),
-    ("FROM not a GGUF", ModelError, "not a .gguf"),
+    ("missing folder", PackageError, "does not exist"),
+    ("no Modelfile", PackageError, "no Modelfile"),
+    ("FROM a missing file", PackageError, "does not exist"),
+    ("FROM not a GGUF", PackageError, "not a .gguf"),
     ("broken Modelfile", ModelfileError, "Modelfile:"),
 ])
 def test_bad_package_folders_are_refused_with_the_file_named(tmp_path, setup, error, words):

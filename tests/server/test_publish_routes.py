@@ -14,10 +14,10 @@ import time
 
 import pytest
 
-from tests.server.test_publish_hub import REPO, TOKEN, hub  # noqa: F401  (the fake Hub fixture)
-from tests.server.test_publish_ollama import DAEMON, _daemon, _push_ok, ndjson
-from tests.server.test_publish_package import write_package
-from tunesmith.server.publish import PublishJobs
+from tests.publish.test_hub import REPO, TOKEN, hub  # noqa: F401  (the fake Hub fixture)
+from tests.publish.test_ollama_registry import DAEMON, _daemon, _push_ok, ndjson
+from tests.fixtures.package_folder import write_package
+from tunesmith.server.jobs import PublishJobs
 
 KEY = "sk-publish-test"
 AUTH = {"Authorization": f"Bearer {KEY}"}

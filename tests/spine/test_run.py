@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from safetensors.torch import load_file, save_file
 
 from tests.fixtures.tiny_models import copy_model
-from tests.server.test_publish_hub import REPO, hub  # noqa: F401  (the fake Hub fixture)
+from tests.publish.test_hub import REPO, hub  # noqa: F401  (the fake Hub fixture)
 from tests.trainer.helpers import write_qa_csv
 from tunesmith.cli import cli
 from tunesmith.errors import TrainError

@@ -68,9 +68,9 @@ def _compare(base_dir: Path, tuned_dir: Path, run_dir: Path, question: str, repo
     from tunesmith.demo_compare import (cached, compare_answers, comparison_record, demo_questions, earlier_answers,
                                         measure_matches, package_identity, read_data_questions)
     from tunesmith.files import write_text_atomic
-    from tunesmith.server.backends.package_folder import read_package
+    from tunesmith.packager.package_folder import read_package_folder
 
-    base_id, tuned_id = read_package(base_dir).model_id, read_package(tuned_dir).model_id
+    base_id, tuned_id = read_package_folder(base_dir).name, read_package_folder(tuned_dir).name
     data = read_data_questions(run_dir / "data")
     questions = demo_questions(data, question, OFF_TOPIC_QUESTION)
     packages = {"base": package_identity(base_dir), "tuned": package_identity(tuned_dir)}
@@ -94,7 +94,7 @@ def _ollama_step(package: Path, name: str, host: str | None, reporter) -> None:
     from tunesmith.console import out
     from tunesmith.errors import PublishError
     from tunesmith.ollama_local import create_in_ollama
-    from tunesmith.server.publish.ollama_registry import ollama_base_url
+    from tunesmith.publish import ollama_base_url
 
     by_hand = f"ollama create {name} -f {package / 'Modelfile'} && ollama run {name}"
     try:

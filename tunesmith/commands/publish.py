@@ -35,7 +35,7 @@ def publish(package_dir: Path, hf_repo: str | None, private: bool, ollama_name: 
       ollama run hf.co/alice/smollm2-demo-GGUF:Q4_K_M   # or: ollama run alice/smollm2-demo
     """
     from tunesmith.console import out, progress
-    from tunesmith.server.publish import publish_package
+    from tunesmith.publish import publish_package
 
     results = publish_package(package_dir, hf=hf_repo, ollama=ollama_name, private=private,
                               ollama_host=ollama_host, push=push, progress=progress())

@@ -14,7 +14,7 @@ from litestar.di import Provide
 from litestar.exceptions import NotFoundException
 from litestar.openapi.datastructures import ResponseSpec
 
-from tunesmith.server.publish.jobs import PublishJobs
+from tunesmith.server.jobs import PublishJobs
 from tunesmith.server.routes.generation import ERROR_RESPONSES
 from tunesmith.server.schemas import ErrorBody
 from tunesmith.server.settings import ServerSettings

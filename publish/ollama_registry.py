@@ -16,8 +16,9 @@ import httpx
 
 from tunesmith.errors import PublishError
 from tunesmith.progress import SILENT, Progress
-from tunesmith.server.publish.names import OllamaName, parse_ollama_name
-from tunesmith.server.publish.package import PublishPackage, read_package, sha256_files
+from tunesmith.packager.package_folder import PackageFolder, read_package_folder
+from tunesmith.publish.digests import sha256_files
+from tunesmith.publish.names import OllamaName, parse_ollama_name
 
 __all__ = ["DEFAULT_OLLAMA_HOST", "create_in_daemon", "ollama_base_url", "ollama_create_request",
            "publish_to_ollama"]
@@ -48,21 +49,22 @@ def ollama_base_url(host: str | None) -> str:
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
 
 
-def ollama_create_request(package: PublishPackage, digests: dict[Path, str]) -> dict:
+def ollama_create_request(package: PackageFolder, digests: dict[Path, str]) -> dict:
     """The body of /api/create for `package`, as `ollama create -f Modelfile` would send it."""
-    request: dict = {"files": {package.model_file.name: f"sha256:{digests[package.model_file]}"}}
-    if package.adapter_file is not None:
-        request["adapters"] = {package.adapter_file.name: f"sha256:{digests[package.adapter_file]}"}
-    if package.template is not None:
-        request["template"] = package.template
-    if package.system is not None:
-        request["system"] = package.system
-    if package.parameters:
-        request["parameters"] = package.parameters
-    if package.license:
-        request["license"] = list(package.license)
-    if package.messages:
-        request["messages"] = [{"role": role, "content": content} for role, content in package.messages]
+    modelfile = package.modelfile
+    request: dict = {"files": {package.gguf.name: f"sha256:{digests[package.gguf]}"}}
+    if package.adapter is not None:
+        request["adapters"] = {package.adapter.name: f"sha256:{digests[package.adapter]}"}
+    if modelfile.template is not None:
+        request["template"] = modelfile.template
+    if modelfile.system is not None:
+        request["system"] = modelfile.system
+    if modelfile.parameters:
+        request["parameters"] = dict(modelfile.parameters)
+    if modelfile.license:
+        request["license"] = list(modelfile.license)
+    if modelfile.messages:
+        request["messages"] = [{"role": role, "content": content} for role, content in modelfile.messages]
     return request
 
 
@@ -143,12 +145,12 @@ def _push(client, target: OllamaName, progress: Progress) -> None:
                            where=target.url, hint=_RERUN_HINT)
 
 
-def create_in_daemon(package: PublishPackage, name: str, base_url: str, *, progress: Progress = SILENT) -> None:
+def create_in_daemon(package: PackageFolder, name: str, base_url: str, *, progress: Progress = SILENT) -> None:
     """Create the model `name` from `package` in the Ollama daemon at `base_url`, as `ollama create NAME -f
     Modelfile` does: blobs first (one the daemon holds is not sent again), then /api/create."""
     from ollama import Client
 
-    blobs = [package.model_file] + ([package.adapter_file] if package.adapter_file else [])
+    blobs = [package.gguf] + ([package.adapter] if package.adapter else [])
     digests = sha256_files(blobs, progress=progress)
     with httpx.Client(base_url=base_url, timeout=_TIMEOUT) as http:
         with _daemon_errors(base_url, base_url):
@@ -173,7 +175,7 @@ def publish_to_ollama(package_dir: str | Path, name: str, *, host: str | None = 
     from ollama import Client
 
     target = parse_ollama_name(name)
-    package = read_package(package_dir)
+    package = read_package_folder(package_dir)
     base_url = ollama_base_url(host)
     create_in_daemon(package, str(target), base_url, progress=progress)
     if not push:

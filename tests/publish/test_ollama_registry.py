@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from tests.fixtures.progress import RecordingProgress
-from tests.server.test_publish_package import CHATML, write_adapter_package, write_package
+from tests.fixtures.package_folder import CHATML, write_adapter_package, write_package
 from tunesmith.errors import PublishError
-from tunesmith.server.publish import publish_to_ollama
+from tunesmith.publish import publish_to_ollama
 
 DAEMON = "http://127.0.0.1:11434"
 NAME = "alice/demo:latest"

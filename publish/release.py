@@ -8,17 +8,17 @@ from pathlib import Path
 
 from tunesmith.errors import PublishError
 from tunesmith.progress import SILENT, Progress
-from tunesmith.server.publish.hub import publish_to_hf
-from tunesmith.server.publish.names import check_hf_repo, parse_ollama_name
-from tunesmith.server.publish.ollama_registry import ollama_base_url, publish_to_ollama
-from tunesmith.server.publish.package import read_package
+from tunesmith.packager.package_folder import read_package_folder
+from tunesmith.publish.hub import publish_to_hf
+from tunesmith.publish.names import check_hf_repo, parse_ollama_name
+from tunesmith.publish.ollama_registry import ollama_base_url, publish_to_ollama
 
 __all__ = ["check_release", "publish_package"]
 
 
 def check_release(package_dir: str | Path, *, hf: str | None, ollama: str | None,
                   ollama_host: str | None = None) -> None:
-    """Raise PublishError (or ModelfileError) now for anything that would make the release fail half-way."""
+    """Raise PublishError (PackageError, ModelfileError) now for anything that would make the release fail half-way."""
     if not hf and not ollama:
         raise PublishError("nothing to publish to", where="publish",
                            hint="Name a target: --hf USER/REPO and/or --ollama USER/NAME[:TAG].")
@@ -27,7 +27,7 @@ def check_release(package_dir: str | Path, *, hf: str | None, ollama: str | None
     if ollama:
         parse_ollama_name(ollama)
         ollama_base_url(ollama_host)
-    read_package(package_dir)
+    read_package_folder(package_dir)
 
 
 def publish_package(package_dir: str | Path, *, hf: str | None = None, ollama: str | None = None,

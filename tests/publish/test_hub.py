@@ -20,9 +20,9 @@ from huggingface_hub import constants as hub_constants
 from huggingface_hub.utils.sha import git_hash
 from huggingface_hub.utils._http import hf_request_event_hook, set_client_factory, default_client_factory
 
-from tests.server.test_publish_package import CHATML, write_adapter_package, write_package
+from tests.fixtures.package_folder import CHATML, write_adapter_package, write_package
 from tunesmith.errors import PublishError
-from tunesmith.server.publish import publish_to_hf
+from tunesmith.publish import publish_to_hf
 
 TOKEN = "hf_tunesmithTESTsecret0123456789abcdef"
 REPO = "alice/demo-GGUF"

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from tunesmith.errors import PublishError
 from tunesmith.progress import SILENT, Progress
-from tunesmith.server.publish.names import check_hf_repo
-from tunesmith.server.publish.package import PublishPackage, read_package, sha256_files
+from tunesmith.packager.package_folder import PackageFolder, read_package_folder
+from tunesmith.publish.digests import sha256_files
+from tunesmith.publish.names import check_hf_repo
 
 __all__ = ["hub_ollama_files", "publish_to_hf"]
 
@@ -45,20 +46,21 @@ class _Entry:
         return self.source if isinstance(self.source, bytes) else self.source.read_bytes()
 
 
-def hub_ollama_files(package: PublishPackage) -> dict[str, bytes]:
+def hub_ollama_files(package: PackageFolder) -> dict[str, bytes]:
     """The repo-root files through which `ollama run hf.co/...` uses our template, system prompt and parameters."""
+    modelfile = package.modelfile
     files: dict[str, bytes] = {}
-    if package.template is not None:
-        files["template"] = package.template.encode("utf-8")
-    if package.system is not None:
-        files["system"] = package.system.encode("utf-8")
-    if package.parameters:
+    if modelfile.template is not None:
+        files["template"] = modelfile.template.encode("utf-8")
+    if modelfile.system is not None:
+        files["system"] = modelfile.system.encode("utf-8")
+    if modelfile.parameters:
         # Typed JSON values (numbers, booleans, a list for stop), as Ollama's params layer holds them.
-        files["params"] = (json.dumps(package.parameters, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        files["params"] = (json.dumps(modelfile.parameters, indent=2, sort_keys=True) + "\n").encode("utf-8")
     return files
 
 
-def _entries(package: PublishPackage, progress: Progress) -> list[_Entry]:
+def _entries(package: PackageFolder, progress: Progress) -> list[_Entry]:
     digests = sha256_files(package.files, progress=progress)
     entries = [_Entry(path.name, path, digests[path]) for path in package.files]
     taken = {entry.path_in_repo for entry in entries}
@@ -135,7 +137,7 @@ def publish_to_hf(package_dir: str | Path, repo_id: str, *, token: str | None = 
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
     repo_id = check_hf_repo(repo_id)
-    package = read_package(package_dir)
+    package = read_package_folder(package_dir)
     token = token or get_token()
     if not token:
         raise PublishError("not signed in to the Hugging Face Hub", where="--hf", hint=_LOGIN_HINT)

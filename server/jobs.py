@@ -16,7 +16,7 @@ from typing import Any
 
 from tunesmith.errors import PublishError, TunesmithError
 from tunesmith.progress import Advance
-from tunesmith.server.publish.release import check_release, publish_package
+from tunesmith.publish import check_release, publish_package
 
 __all__ = ["JobProgress", "PublishJob", "PublishJobs"]
 

@@ -7,14 +7,19 @@ daemon).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from huggingface_hub import constants as hub_constants
 
-from tests.server.test_publish_hub import REPO, TOKEN, hub  # noqa: F401  (the fake Hub fixture)
-from tests.server.test_publish_ollama import _daemon, _push_ok, ndjson
-from tests.server.test_publish_package import write_package
+from tests.fixtures.package_folder import write_package
+from tests.publish.test_hub import REPO, TOKEN, hub  # noqa: F401  (the fake Hub fixture)
+from tests.publish.test_ollama_registry import _daemon, _push_ok, ndjson
 from tunesmith.cli import main
 
 
@@ -80,3 +85,37 @@ def test_with_hf_token_set_nothing_printed_logged_or_raised_holds_it(hub, packag
     assert "curl" in caplog.text  # huggingface_hub did log every request, headers included
     for text in (out, err, caplog.text):
         assert TOKEN not in text
+
+
+# Publishing needs no web server: the command, its help and a run through both services import no Litestar.
+_WITHOUT_A_WEB_SERVER = textwrap.dedent("""
+    import json, sys
+    from tunesmith.cli import main
+
+    codes = []
+    for args in sys.argv[1:]:
+        try:
+            main(json.loads(args))
+        except SystemExit as exit:
+            codes.append(exit.code)
+        else:
+            codes.append(0)
+    print(json.dumps({"codes": codes, "web": sorted(name for name in sys.modules
+                                                    if name.split(".")[0] in ("litestar", "uvicorn"))}))
+""")
+
+
+def test_publish_imports_no_web_server(package, tmp_path):
+    runs = [["publish", "--help"], ["run", "--help"],
+            # No token: the Hub run stops after huggingface_hub is imported; no daemon: the Ollama run after hashing.
+            ["publish", str(package), "--hf", REPO],
+            ["publish", str(package), "--ollama", "alice/demo", "--ollama-host", "127.0.0.1:9"]]
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0"}
+    env.pop("HF_TOKEN", None)
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_A_WEB_SERVER, *map(json.dumps, runs)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome == {"codes": [0, 0, 2, 2], "web": []}, done.stderr
+    assert "not signed in to the Hugging Face Hub" in done.stderr
+    assert "no Ollama daemon answers at http://127.0.0.1:9" in done.stderr
