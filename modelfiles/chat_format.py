@@ -54,22 +54,23 @@ _ADD = {"type": "function", "function": {
                    "required": ["a", "b"]}}}
 _ASK = {"role": "user", "content": "What is the weather in Paris?"}
 _CALL = {"role": "assistant", "content": "", "tool_calls": [
-    {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}
+    {"id": "call00001", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}
 _TWO_CALLS = {"role": "assistant", "content": "Let me check both.", "tool_calls": [
-    {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": {"a": 2, "b": 3}}},
-    {"id": "call_2", "type": "function",
+    {"id": "call00001", "type": "function", "function": {"name": "add", "arguments": {"a": 2, "b": 3}}},
+    {"id": "call00002", "type": "function",
      "function": {"name": "get_weather", "arguments": {"city": "Rome", "unit": "celsius"}}}]}
 # Conversations with tools that a tools family must render exactly as the model's template: a tools list, a call, a
 # result, an answer and a next user turn; two calls at once with their results; a system prompt beside the tools.
-# (Ollama hands objects to templates as Go maps, in sorted key order: the keys here are sorted.)
+# (Ollama hands objects to templates as Go maps, in sorted key order: the keys here are sorted. Call ids have
+# nine letters and digits, as Mistral's templates demand.)
 TOOL_CHECK_CONVERSATIONS: tuple[tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]], ...] = (
     ((_ASK,), (_WEATHER,)),
-    ((_ASK, _CALL, {"role": "tool", "tool_call_id": "call_1", "content": '{"temperature": 21}'},
+    ((_ASK, _CALL, {"role": "tool", "tool_call_id": "call00001", "content": '{"temperature": 21}'},
       {"role": "assistant", "content": "It is 21 degrees in Paris."}, {"role": "user", "content": "Thanks!"}),
      (_WEATHER, _ADD)),
     (({"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "2+3, and Rome's weather?"},
-      _TWO_CALLS, {"role": "tool", "tool_call_id": "call_1", "content": "5"},
-      {"role": "tool", "tool_call_id": "call_2", "content": "sunny"}), (_ADD, _WEATHER)),
+      _TWO_CALLS, {"role": "tool", "tool_call_id": "call00001", "content": "5"},
+      {"role": "tool", "tool_call_id": "call00002", "content": "sunny"}), (_ADD, _WEATHER)),
 )
 
 
@@ -121,7 +122,12 @@ def _registry_match(family: ChatFamily, chat_template: str, bos: str | None, eos
         checked += 1
     if not checked:
         return None
-    template, notes = family.template, [f"chat family {family.name} (its layout matches the model's chat template)"]
+    template, tools = family.template, family.tools
+    if tools is not None and not _renders_tools_as(family, chat_template, bos, eos, default_system):
+        if family.without_tools is None:
+            return None
+        template, tools = family.plain_template, None
+    notes = [f"chat family {family.name} (its layout matches the model's chat template)"]
     if default_system is not None:
         opener, closer = family.default_system_block or ("", "")
         template = (f"{{{{- if not .System }}}}{go_literal(opener + default_system + closer)}{{{{ end }}}}\n"
@@ -130,16 +136,14 @@ def _registry_match(family: ChatFamily, chat_template: str, bos: str | None, eos
     if rejected:
         notes.append("the chat template rejects some conversations (e.g. a system message); the Ollama template "
                      "accepts them")
-    if family.tools is not None:
-        if not _renders_tools_as(family, chat_template, bos, eos, default_system):
-            return None
-        notes.append(f"tools, tool calls ({family.tools} format) and tool results carried")
+    if tools is not None:
+        notes.append(f"tools, tool calls ({tools} format) and tool results carried")
     if family.thinking is not None:
         if not _renders_thinking_as(family, chat_template, bos, eos, default_system):
             return None
         notes.append(f"thinking carried ({family.thinking} format, switched by Ollama's think)")
     return ChatFormat(family.name, template, _with_eos(family.stop, eos), dict(family.parameters), "registry",
-                      "; ".join(notes), family.tools, family.thinking)
+                      "; ".join(notes), tools, family.thinking)
 
 
 def _choose_named(templates: Mapping[str, str], bos: str | None, eos: str | None,
@@ -161,14 +165,18 @@ def _choose_named(templates: Mapping[str, str], bos: str | None, eos: str | None
 
 def _renders_tools_as(family: ChatFamily, chat_template: str, bos: str | None, eos: str | None,
                       default_system: str | None) -> bool:
+    """Whether the family renders every tools conversation the template accepts as it does, and the template
+    accepts one with a call and its result at least (Llama 3.1's refuses two calls at once)."""
+    rounds = 0
     for messages, tools in TOOL_CHECK_CONVERSATIONS:
         try:
             expected = chat_text(chat_template, list(messages), bos_token=bos, eos_token=eos, tools=list(tools))
         except ChatTemplateError:
-            return False
+            continue
         if family.render(list(messages), default_system, list(tools)) != expected:
             return False
-    return True
+        rounds += any(m["role"] == "tool" for m in messages)
+    return rounds > 0
 
 
 def _renders_thinking_as(family: ChatFamily, chat_template: str, bos: str | None, eos: str | None,
@@ -236,7 +244,9 @@ def choose_chat_format(chat_template: str | Mapping[str, str] | None, *, bos_tok
     if family is not None:
         note += f"; it looks like {family.name} but does not render like tunesmith's {family.name} template"
     if "strftime_now" in chat_template:
-        note += "; the date the chat template writes is fixed at the day of packaging"
+        note += ("; the date the chat template writes (strftime_now) is frozen at the day of packaging: every prompt "
+                 "says that day; to keep it current, write a TEMPLATE that computes it with Ollama's currentDate and "
+                 "pass it with --template FILE")
     if derived.system_prefix is None:
         note += "; the chat template takes no system messages, so a SYSTEM prompt is ignored"
     if _renders_tools(chat_template, bos_token, eos_token):

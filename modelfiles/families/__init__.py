@@ -16,7 +16,7 @@ from typing import Any
 
 from tunesmith.modelfiles.families.chatml import chatml
 from tunesmith.modelfiles.families.gemma import gemma
-from tunesmith.modelfiles.families.llama import llama2, llama3, llama31
+from tunesmith.modelfiles.families.llama import llama2, llama3, llama31, llama32
 from tunesmith.modelfiles.families.mistral import mistral, mistral_v03
 from tunesmith.modelfiles.families.phi import phi3
 from tunesmith.modelfiles.families.qwen import qwen3, qwen25
@@ -38,20 +38,35 @@ class ChatFamily:
     default_system_block: tuple[str, str] | None = None
     # The tool-call format its template renders (`render(messages, default_system, tools)`), or None.
     tools: str | None = None
+    # A family with tools may also match chat templates that render none (or render them otherwise): those get this
+    # tool-less template (templates/NAME.gotmpl), so Ollama does not offer tools in a format the model never saw.
+    without_tools: str | None = None
     # How its template writes reasoning (`think-tags`: between <think> and </think>), or None.
     thinking: str | None = None
 
     @property
     def template(self) -> str:
-        path = resources.files("tunesmith.modelfiles").joinpath("templates", f"{self.name}.gotmpl")
-        return path.read_text("utf-8")
+        return _template_text(self.name)
+
+    @property
+    def plain_template(self) -> str:
+        """The template for a model whose chat template carries no tools of this family's format."""
+        return _template_text(self.without_tools or self.name)
+
+
+def _template_text(name: str) -> str:
+    return resources.files("tunesmith.modelfiles").joinpath("templates", f"{name}.gotmpl").read_text("utf-8")
 
 
 # Most specific first: detection takes the first family whose markers all appear.
 FAMILIES: tuple[ChatFamily, ...] = (
+    # Llama 3.2 writes today's date (strftime_now); its TEMPLATE computes it per request with currentDate.
+    ChatFamily("llama3.2", ("<|start_header_id|>", "Cutting Knowledge Date", "strftime_now"),
+               ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>"),
+               {"num_ctx": 8192}, llama32, tools="llama3-json"),
     ChatFamily("llama3.1", ("<|start_header_id|>", "Cutting Knowledge Date"),
                ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>"),
-               {"num_ctx": 8192}, llama31),
+               {"num_ctx": 8192}, llama31, tools="llama3-json", without_tools="llama3.1-plain"),
     ChatFamily("llama3", ("<|start_header_id|>", "<|eot_id|>"),
                ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"), {"num_ctx": 8192}, llama3),
     ChatFamily("qwen3", ("<|im_start|>", "<tool_call>", "<think>", "reasoning_content"), ("<|im_start|>", "<|im_end|>"),
@@ -65,9 +80,10 @@ FAMILIES: tuple[ChatFamily, ...] = (
                {"num_ctx": 4096}, phi3),
     ChatFamily("llama2", ("<<SYS>>", "[INST]"), ("[INST]", "[/INST]", "<<SYS>>", "<</SYS>>"), {"num_ctx": 4096},
                llama2),
-    ChatFamily("mistral", ("[INST]", "[/INST]"), ("[INST]", "[/INST]", "</s>"), {"num_ctx": 8192}, mistral),
+    ChatFamily("mistral", ("[INST]", "[/INST]"), ("[INST]", "[/INST]", "</s>"), {"num_ctx": 8192}, mistral,
+               tools="mistral", without_tools="mistral-plain"),
     ChatFamily("mistral-v0.3", ("[INST] ", "[/INST]"), ("[INST]", "[/INST]", "</s>"), {"num_ctx": 8192},
-               mistral_v03),
+               mistral_v03, tools="mistral", without_tools="mistral-v0.3-plain"),
 )
 
 

@@ -157,7 +157,7 @@ _DERIVED = [
     "deepseek-ai-DeepSeek-V4-Flash-0731", "deepseek-ai-DeepSeek-V4", "google-gemma-4-31B-it-interleaved",
     "google-gemma-4-31B-it", "ibm-granite-granite-3.3-2B-Instruct", "ibm-granite-granite-4.0",
     "ibm-granite-granite-4.1", "inclusionai-ling-3.0-flash", "llama-cpp-deepseek-r1", "llama-cpp-rwkv-world",
-    "meetkai-functionary-medium-v3.1", "meetkai-functionary-medium-v3.2", "meta-llama-Llama-3.2-3B-Instruct",
+    "meetkai-functionary-medium-v3.1", "meetkai-functionary-medium-v3.2",
     "mistralai-Ministral-3-14B-Reasoning-2512", "moonshotai-Kimi-K2", "muse-glimmer", "openai-gpt-oss-120b",
     "poolside-Laguna-S-2.1", "poolside-Laguna-XS-2.1", "poolside-Laguna-XS.2", "tencent-Hy3", "unsloth-Apriel-1.5",
     "unsloth-mistral-Devstral-Small-2507", "upstage-Solar-Open-100B",
@@ -174,6 +174,7 @@ EXPECTED_OUTCOME: dict[str, str] = {
     "google-gemma-2-2b-it": "gemma",
     "meta-llama-Llama-3.1-8B-Instruct": "llama3.1",
     "meta-llama-Llama-3.3-70B-Instruct": "llama3.1",
+    "meta-llama-Llama-3.2-3B-Instruct": "llama3.2",
     "microsoft-Phi-3.5-mini-instruct": "phi3",
     "mistralai-Mistral-Nemo-Instruct-2407": "mistral",
     # Tool-use templates whose loops expect tool definitions, or render a user turn from the turns after it.

@@ -15,7 +15,9 @@ from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
 REFERENCE = sorted((Path(__file__).resolve().parents[2] / ".cache" / "reference" / "llama.cpp" / "models"
                     / "templates").glob("*.jinja"))
 # Reference templates whose tool format a registry TEMPLATE carries, and that format.
-CARRIED = {"Qwen-Qwen2.5-7B-Instruct": "hermes", "Qwen-Qwen3-0.6B": "hermes"}
+CARRIED = {"Qwen-Qwen2.5-7B-Instruct": "hermes", "meta-llama-Llama-3.1-8B-Instruct": "llama3-json",
+           "meta-llama-Llama-3.2-3B-Instruct": "llama3-json", "meta-llama-Llama-3.3-70B-Instruct": "llama3-json",
+           "mistralai-Mistral-Nemo-Instruct-2407": "mistral", "Qwen-Qwen3-0.6B": "hermes"}
 
 
 def _ollama_message(message: dict) -> dict:
