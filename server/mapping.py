@@ -1,7 +1,8 @@
 """OpenAI request bodies to the neutral `GenerateRequest`, and finished generations back to OpenAI bodies.
 
 The mapping follows Ollama's own OpenAI layer: max_tokens → num_predict, response_format json_object → format
-"json", tool-call arguments as JSON strings ↔ objects, finish_reason from done_reason (stop/length/tool_calls).
+"json", tool-call arguments as JSON strings ↔ objects, finish_reason from done_reason (stop/length/tool_calls),
+reasoning_effort → think ("none" → false, a level → that level), reasoning ↔ `reasoning_content`.
 """
 
 from __future__ import annotations
@@ -80,6 +81,22 @@ def _check_tool_choice(choice: str | dict[str, Any] | None) -> None:
                                "the one tool you want called in `tools`.")
 
 
+# Ollama's openai layer takes these efforts; "none" switches reasoning off.
+_EFFORTS = ("high", "medium", "low", "max", "none")
+
+
+def _think(body: ChatCompletionRequest) -> bool | str | None:
+    """Ollama's `think` for the request's reasoning effort (`reasoning.effort` first, as Ollama reads them)."""
+    param = "reasoning.effort" if body.reasoning is not None and body.reasoning.effort else "reasoning_effort"
+    effort = body.reasoning.effort if param == "reasoning.effort" else body.reasoning_effort
+    if not effort:
+        return None
+    if effort not in _EFFORTS:
+        raise BadRequestError(f"{param} {effort!r} is not one of {', '.join(map(repr, _EFFORTS))}", param=param,
+                              hint='Send "none" to answer without reasoning, or a level to reason first.')
+    return False if effort == "none" else effort
+
+
 def _content(message: ChatMessage, index: int) -> str:
     if message.content is None or isinstance(message.content, str):
         return message.content or ""
@@ -119,6 +136,9 @@ def chat_to_generate(body: ChatCompletionRequest) -> GenerateRequest:
     for index, message in enumerate(body.messages):
         role = "system" if message.role == "developer" else message.role
         converted: dict[str, Any] = {"role": role, "content": _content(message, index)}
+        if role == "assistant" and message.reasoning_content:
+            # Thinking templates write reasoning between newlines they add themselves (Qwen3 strips its own).
+            converted["thinking"] = message.reasoning_content.strip("\n")
         if message.tool_calls:
             converted["tool_calls"] = _tool_calls_in(message.tool_calls, index)
             for call in message.tool_calls:
@@ -147,7 +167,7 @@ def chat_to_generate(body: ChatCompletionRequest) -> GenerateRequest:
     _check_tool_choice(body.tool_choice)
     tools = body.tools if body.tools and body.tool_choice != "none" else None
     return GenerateRequest(model=body.model, messages=messages, options=_options(body, max_tokens), format=fmt,
-                           tools=tools)
+                           tools=tools, think=_think(body))
 
 
 def completion_to_generate(body: CompletionRequest) -> GenerateRequest:
@@ -196,6 +216,8 @@ def _usage(delta: Delta) -> Usage:
 def chat_completion_body(response_id: str, created: int, model: str, delta: Delta) -> ChatCompletion:
     """The non-streaming chat completion for a finished generation."""
     message = AssistantMessage(role="assistant", content=delta.content)
+    if delta.thinking:
+        message.reasoning_content = delta.thinking
     if delta.tool_calls:
         message.tool_calls = openai_tool_calls(delta.tool_calls)
     choice = ChatChoice(index=0, message=message, finish_reason=finish_reason(delta))

@@ -15,6 +15,7 @@ __all__ = [
     "ContentPart",
     "ChatMessage",
     "ResponseFormat",
+    "Reasoning",
     "StreamOptions",
     "ChatCompletionRequest",
     "CompletionRequest",
@@ -45,11 +46,17 @@ class ChatMessage(Struct, omit_defaults=True):
     name: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
+    # An earlier answer's reasoning, as this server returns it (DeepSeek's and vLLM's name).
+    reasoning_content: str | None = None
 
 
 class ResponseFormat(Struct, omit_defaults=True):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: dict[str, Any] | None = None
+
+
+class Reasoning(Struct, omit_defaults=True):
+    effort: str | None = None
 
 
 class StreamOptions(Struct, omit_defaults=True):
@@ -74,6 +81,9 @@ class ChatCompletionRequest(Struct, omit_defaults=True):
     stream_options: StreamOptions | None = None
     n: int | None = None
     user: str | None = None
+    # How hard a thinking model reasons: "none" switches reasoning off (Ollama's think false), a level switches it on.
+    reasoning_effort: str | None = None
+    reasoning: Reasoning | None = None
 
 
 class CompletionRequest(Struct, omit_defaults=True):
@@ -111,6 +121,7 @@ class AssistantMessage(Struct):
     role: Literal["assistant"]
     content: str | None
     tool_calls: list[dict[str, Any]] | msgspec.UnsetType = msgspec.UNSET
+    reasoning_content: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class ChatChoice(Struct):

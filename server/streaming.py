@@ -124,7 +124,8 @@ async def _events(first: Delta, rest: AsyncIterator[Delta], render: Callable[[De
 
 def chat_events(response_id: str, created: int, model: str, first: Delta, rest: AsyncIterator[Delta], *,
                 include_usage: bool, on_finish: OnFinish) -> AsyncIterator[bytes]:
-    """`chat.completion.chunk` events: role first, then content and tool calls, the finish reason, usage, [DONE]."""
+    """`chat.completion.chunk` events: role first, then reasoning (`reasoning_content`), content and tool calls, the
+    finish reason, usage, [DONE]."""
     head = (b'data: {"id":' + _encode(response_id) + b',"object":"chat.completion.chunk","created":'
             + str(created).encode() + b',"model":' + _encode(model) + b',"system_fingerprint":"fp_tunesmith"')
     usage_null = b',"usage":null' if include_usage else b""
@@ -139,6 +140,8 @@ def chat_events(response_id: str, created: int, model: str, first: Delta, rest: 
 
     def render(delta: Delta) -> bytes | None:
         body: dict = {}
+        if delta.thinking:
+            body["reasoning_content"] = delta.thinking
         if delta.content:
             body["content"] = delta.content
         if delta.tool_calls:

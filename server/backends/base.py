@@ -17,8 +17,10 @@ __all__ = ["Backend", "GenerateRequest", "Delta", "ModelCard", "Embeddings"]
 class GenerateRequest:
     """One generation: a chat (`messages`) or a raw prompt (`prompt`), with Ollama-named sampling options.
 
-    `messages` use Ollama's shape (role, content, tool_calls with dict arguments, tool_name); `options` only holds
-    what the client set, so each backend's own defaults (a package's Modelfile) apply to the rest.
+    `messages` use Ollama's shape (role, content, thinking, tool_calls with dict arguments, tool_name); `options`
+    only holds what the client set, so each backend's own defaults (a package's Modelfile) apply to the rest. `think`
+    is Ollama's: True/False switch a thinking model's reasoning, a level ("low" ... "max") switches it on; None leaves
+    the model's default.
     """
 
     model: str
@@ -27,13 +29,16 @@ class GenerateRequest:
     options: dict[str, Any] = field(default_factory=dict)
     format: str | dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
+    think: bool | str | None = None
 
 
 @dataclass(slots=True)
 class Delta:
-    """A piece of a generation; the last one has `done=True`, the finish reason and the token counts."""
+    """A piece of a generation; the last one has `done=True`, the finish reason and the token counts. `thinking` is
+    reasoning, never part of `content`."""
 
     content: str = ""
+    thinking: str = ""
     tool_calls: list[dict[str, Any]] | None = None
     done: bool = False
     done_reason: str | None = None

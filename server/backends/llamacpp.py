@@ -25,7 +25,8 @@ from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, M
 from tunesmith.server.backends.llama_load import load_llama
 from tunesmith.server.backends.llama_worker import Job, ModelWorker
 from tunesmith.server.backends.package_folder import ServedPackage, read_package, template_differs
-from tunesmith.server.backends.reply import ReplyParser, takes_tools
+from tunesmith.server.backends.reply import ReplyParser, takes_thinking, takes_tools
+from tunesmith.server.backends.thinking import prompt_opens_thinking
 from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UpstreamTimeoutError
 
 __all__ = ["LlamaCppBackend", "OLLAMA_DEFAULTS"]
@@ -97,23 +98,30 @@ class _Model:
     def _text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace") if token >= 0 else ""
 
-    def prompt_tokens(self, request: GenerateRequest) -> tuple[list[int], list[str]]:
-        """Token ids of the prompt and the stop strings the chat format adds."""
-        if request.prompt is not None:
-            return self.llm.tokenize(request.prompt.encode("utf-8"), add_bos=True, special=False), []
+    def chat_prompt(self, request: GenerateRequest) -> str:
+        """The chat's prompt text, as the GGUF's chat template writes it (reasoning switched by `think`)."""
         modelfile = self.package.modelfile
-        messages = [{key: value for key, value in message.items() if key != "tool_name"}
-                    for message in request.messages or []]
+        # Ollama's message shape to transformers': reasoning is `reasoning_content` in chat templates.
+        messages = [{("reasoning_content" if key == "thinking" else key): value for key, value in message.items()
+                     if key != "tool_name"} for message in request.messages or []]
         # As Ollama does: the Modelfile's MESSAGE lines come first, SYSTEM applies unless the chat brings its own.
         history = [{"role": role, "content": content} for role, content in modelfile.messages]
         if modelfile.system and not any(message["role"] == "system" for message in messages):
             history.insert(0, {"role": "system", "content": modelfile.system})
+        # As Ollama does for a thinking model, think=None leaves the template's default (Qwen3: reasoning on).
+        think = None if request.think is None or not takes_thinking(self.chat_format) else bool(request.think)
         try:
-            text = chat_text(self.template, history + messages, bos_token=self.bos_text, eos_token=self.eos_text,
-                             tools=request.tools)
+            return chat_text(self.template, history + messages, bos_token=self.bos_text, eos_token=self.eos_text,
+                             tools=request.tools, enable_thinking=think)
         except ChatTemplateError as err:  # the template's own raise_exception, or a Jinja error, on this chat
             raise BadRequestError(f"the model's chat template rejects these messages: {err}",
                                   param="messages") from err
+
+    def prompt_tokens(self, request: GenerateRequest, text: str | None = None) -> tuple[list[int], list[str]]:
+        """Token ids of the prompt (`text`, the chat's prompt when given) and the stop strings the chat format adds."""
+        if request.prompt is not None:
+            return self.llm.tokenize(request.prompt.encode("utf-8"), add_bos=True, special=False), []
+        text = self.chat_prompt(request) if text is None else text
         tokens = prompt_ids(text, lambda part: self.llm.tokenize(part.encode("utf-8"), add_bos=False, special=True),
                             add_bos=self.adds_bos, bos_id=self.llm.token_bos())
         return tokens, [self.eos_text] if self.eos_text else []
@@ -191,7 +199,15 @@ class LlamaCppBackend:
             raise BadRequestError(f"model {request.model!r} takes no tools: its chat template renders none in a "
                                   "format tunesmith parses (<tool_call> JSON, as Qwen2.5)", param="tools",
                                   hint="Leave out `tools`, or package a model whose chat template carries them.")
-        tokens, extra_stop = model.prompt_tokens(request)
+        if request.think and not takes_thinking(model.chat_format):
+            raise BadRequestError(f"model {request.model!r} does not think: its chat template has no reasoning that "
+                                  "can be switched on (<think> tags, as Qwen3)", param="reasoning_effort",
+                                  hint='Leave out reasoning_effort (or send "none"), or serve a thinking model.')
+        text = model.chat_prompt(request) if request.prompt is None else None
+        tokens, extra_stop = model.prompt_tokens(request, text)
+        # Reasoning is split out while it is on; a prompt that opens <think> itself starts the reply inside it.
+        thinking = takes_thinking(model.chat_format) and request.think is not False
+        in_thinking = text is not None and prompt_opens_thinking(text)
         if len(tokens) >= model.llm.n_ctx():
             raise BadRequestError(f"the prompt takes {len(tokens)} tokens; the model's context holds "
                                   f"{model.llm.n_ctx()}", param="messages" if request.messages else "prompt",
@@ -209,9 +225,12 @@ class LlamaCppBackend:
                 return scores
 
             reason = "stop"
-            parser = ReplyParser(model.chat_format, tools=bool(request.tools))
+            parser = ReplyParser(model.chat_format, tools=bool(request.tools), thinking=thinking,
+                                 in_thinking=in_thinking)
 
             def emit(delta: Delta) -> None:
+                if delta.thinking:
+                    job.emit(Delta(thinking=delta.thinking))
                 if delta.content:
                     job.emit(Delta(content=delta.content))
                 if delta.tool_calls:
@@ -252,12 +271,14 @@ class LlamaCppBackend:
             await pieces.aclose()
 
     async def complete(self, request: GenerateRequest) -> Delta:
-        parts, calls, last = [], [], Delta(done=True)
+        parts, thoughts, calls, last = [], [], [], Delta(done=True)
         async for delta in self.stream(request):
             parts.append(delta.content)
+            thoughts.append(delta.thinking)
             calls += delta.tool_calls or []
             last = delta
-        return Delta(content="".join(parts), tool_calls=calls or None, done=True, done_reason=last.done_reason,
+        return Delta(content="".join(parts), thinking="".join(thoughts), tool_calls=calls or None, done=True,
+                     done_reason=last.done_reason,
                      prompt_tokens=last.prompt_tokens, completion_tokens=last.completion_tokens)
 
     async def embed(self, model_id: str, inputs: list[str]) -> Embeddings:

@@ -70,6 +70,8 @@ class OllamaBackend:
         body = {"model": request.model, "messages": request.messages, "stream": stream}
         body.update({key: value for key, value in (("tools", request.tools), ("options", request.options or None),
                                                    ("format", request.format)) if value})
+        if request.think is not None:  # false is a value: it switches a thinking model's reasoning off
+            body["think"] = request.think
         return upstream.client._request(ollama.ChatResponse, "POST", "/api/chat", json=body, stream=stream)
 
     def _failure(self, err: BaseException, upstream: Upstream, model: str) -> Exception:
@@ -80,6 +82,10 @@ class OllamaBackend:
             message = f"Ollama at {upstream.url}: {err.error}"
             if err.status_code == 404:
                 return ModelNotFoundError(message, hint="`ollama pull` the model, or pick one from GET /v1/models.")
+            if err.status_code == 400 and "does not support thinking" in err.error:
+                return BadRequestError(message, param="reasoning_effort",
+                                       hint='Leave out reasoning_effort (or send "none") for a model without '
+                                            "thinking.")
             if err.status_code == 400:
                 return BadRequestError(message)
             status = f" (status {err.status_code})" if err.status_code > 0 else ""
@@ -125,11 +131,12 @@ class OllamaBackend:
     @staticmethod
     def _delta(part: Any) -> Delta:
         if isinstance(part, ollama.ChatResponse):
-            content = part.message.content or ""
+            content, thinking = part.message.content or "", part.message.thinking or ""
             calls = [call.model_dump(exclude_none=True) for call in part.message.tool_calls or ()] or None
         else:
-            content, calls = part.response or "", None
-        return Delta(content=content, tool_calls=calls, done=bool(part.done), done_reason=part.done_reason,
+            content, thinking, calls = part.response or "", "", None
+        return Delta(content=content, thinking=thinking, tool_calls=calls, done=bool(part.done),
+                     done_reason=part.done_reason,
                      prompt_tokens=part.prompt_eval_count or 0, completion_tokens=part.eval_count or 0)
 
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Delta]:
