@@ -17,7 +17,7 @@ import ollama
 
 from tunesmith.errors import UpstreamError
 from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, ModelCard
-from tunesmith.server.backends.ollama_pool import MALFORMED, UNREACHABLE, Upstream, UpstreamPool
+from tunesmith.server.backends.ollama_pool import UNREACHABLE, Upstream, UpstreamPool, is_malformed
 from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UnfinishedAnswerError, UpstreamTimeoutError
 
 __all__ = ["OllamaBackend"]
@@ -92,10 +92,12 @@ class OllamaBackend:
             return UpstreamError(f"{message}{status}")
         if isinstance(err, UNREACHABLE):
             return UpstreamError(f"Ollama at {upstream.url} is unreachable", hint="Check that `ollama serve` runs.")
-        if isinstance(err, MALFORMED):
+        if is_malformed(err):
             return UpstreamError(f"Ollama at {upstream.url} sent a malformed answer: {err}",
                                  hint="Check that the --ollama URL is an Ollama server, and its version.")
-        return UpstreamError(f"Ollama at {upstream.url} broke off the answer: {err or type(err).__name__}")
+        if isinstance(err, (httpx.TransportError, OSError)):  # the connection broke mid-answer
+            return UpstreamError(f"Ollama at {upstream.url} broke off the answer: {err or type(err).__name__}")
+        raise err  # not the upstream's failure but a bug of ours: a 500, its traceback in the server log
 
     async def _open(self, request: GenerateRequest, stream: bool) -> tuple[Upstream, Any, Any]:
         """Send to the least busy holder; before any byte came back, a connection failure tries the next one."""

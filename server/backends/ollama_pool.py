@@ -23,19 +23,32 @@ from tunesmith.errors import UpstreamError
 from tunesmith.server.backends.base import ModelCard
 from tunesmith.server.errors import ModelNotFoundError
 
-__all__ = ["MALFORMED", "UNREACHABLE", "Upstream", "UpstreamPool"]
+__all__ = ["MALFORMED", "UNREACHABLE", "Upstream", "UpstreamPool", "is_malformed"]
 
 _log = logging.getLogger("tunesmith.server")
 # Connection failures: nothing reached the upstream, so another one may safely take the request.
 UNREACHABLE = (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)
 # What the `ollama` client raises on a body that is not Ollama's: not JSON, the wrong fields, or JSON that is not an
-# object at all (the client's `Model(**part)` then raises TypeError).
-MALFORMED = (json.JSONDecodeError, pydantic.ValidationError, TypeError)
+# object at all (the client's `Model(**part)` then raises TypeError, its `part.get(...)` AttributeError).
+MALFORMED = (json.JSONDecodeError, pydantic.ValidationError, TypeError, AttributeError)
 # httpcore walks its whole pool on every request and response (a readability check per idle connection, a count of
 # idle ones per idle one), so its cost grows with the pool: at 64 concurrent streams one client spends more time
 # there than on the request. Several clients per upstream, taken in turn, keep every pool small.
 _SHARDS = 8
 _KEEPALIVE = 32
+
+
+def is_malformed(error: BaseException) -> bool:
+    """Whether `error` is the `ollama` client failing on an answer that is not Ollama's. A TypeError or
+    AttributeError raised outside the client is a bug of ours, not a malformed answer."""
+    if isinstance(error, (json.JSONDecodeError, pydantic.ValidationError)):
+        return True
+    if not isinstance(error, MALFORMED):
+        return False
+    trace = error.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    return trace is not None and trace.tb_frame.f_globals.get("__name__", "").partition(".")[0] == "ollama"
 
 
 def _redact(url: str) -> str:

@@ -331,3 +331,27 @@ def test_an_answer_that_is_not_done_is_a_502_not_a_complete_answer(serve_ollama,
     error = response.json()["error"]
     assert (error["type"], error["code"]) == ("upstream_error", "upstream_unavailable")
     assert _CUT_SHORT in error["message"] and UPSTREAM_A in error["message"], error
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_bug_of_ours_is_a_logged_500_not_an_upstream_failure(serve_ollama, httpx_mock, monkeypatch, caplog,
+                                                               stream):
+    from tunesmith.server.backends import OllamaBackend
+
+    client = serve_ollama({UPSTREAM_A: [MODEL]})
+    done = chat_part(MODEL, "Once", done_reason="stop")
+    httpx_mock.add_response(url=f"{UPSTREAM_A}/api/chat", content=ndjson(done) if stream else None,
+                            json=None if stream else done)
+
+    def broken(*args, **kwargs):
+        raise KeyError("a field our own code forgot")
+
+    monkeypatch.setattr(OllamaBackend, "_delta", staticmethod(broken))
+    response = client.post("/v1/chat/completions", json={"model": MODEL, "stream": stream,
+                                                         "messages": [{"role": "user", "content": "story"}]})
+    # The first piece is read before the answer starts, so a stream fails with a status too.
+    assert response.status_code == 500, response.text
+    error = response.json()["error"]
+    assert (error["type"], error["message"]) == ("server_error", "internal server error")
+    assert "broke off" not in response.text
+    assert any(record.exc_info and isinstance(record.exc_info[1], KeyError) for record in caplog.records)
