@@ -48,7 +48,7 @@ class ReplyParser:
         calls = []
         if self._tools is not None:
             text, calls = self._tools.feed(text)
-        if self._called and text.isspace():  # the blank lines between and after calls are no answer
+        if (self._called or calls) and text.isspace():  # the blank lines between and after calls are no answer
             text = ""
         self._called = self._called or bool(calls)
         return Delta(content=text, thinking=reasoning, tool_calls=calls or None)

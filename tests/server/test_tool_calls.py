@@ -52,3 +52,17 @@ def test_text_before_a_call_is_released_before_the_call_is_complete():
     assert parser.feed(" now <tool") == (" now ", [])
     assert parser.feed('_call>\n{"name": "add", "arguments": {}}') == ("", [])
     assert parser.feed("\n</tool_call>") == ("", [{"function": {"name": "add", "arguments": {}}}])
+
+
+@pytest.mark.parametrize("split", ["one call closing with the next opening", "by character"])
+def test_the_blank_line_between_two_calls_is_no_answer_text(split):
+    from tunesmith.modelfiles import ChatFormat
+    from tunesmith.server.backends.reply import ReplyParser
+
+    output = CASES["two calls"][0]
+    cut = output.index("\n<tool_call>", 10)
+    pieces = [output[:cut - 5], output[cut - 5:cut + 12], output[cut + 12:]] if split.startswith("one") else output
+    parser = ReplyParser(ChatFormat("qwen2.5", "", [], tools="hermes"), tools=True)
+    deltas = [parser.feed(piece) for piece in pieces] + [parser.finish()]
+    assert "".join(delta.content for delta in deltas) == ""
+    assert [call for delta in deltas for call in delta.tool_calls or []] == [ADD, WEATHER]

@@ -1,0 +1,103 @@
+"""Whole tool rounds with the `openai` client, through `serve --ollama` (the real Ollama) and `serve --model`
+(llama-cpp-python in-process), whole and streamed: the request carries tools, the scripted model
+(tests/fixtures/scripted_model.py) answers with a call in its family's format, the client reads `tool_calls`, sends
+the result back under the call's id, and the model answers in text once it sees the result."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.server.live import running
+from tunesmith.server import ServerSettings, create_app
+
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+ASK = [{"role": "user", "content": "What is the weather in Paris and in Rome?"}]
+# The tool's result holds the marker that switches the scripted model to its answer.
+RESULT = '{"temperature": 21}'
+ANSWER = ["It is", " 21 degrees", " in Paris."]
+
+# Chat family -> (tiny model, a reply with one call, a reply with two calls, the calls' arguments). Each piece is one
+# token of the scripted model; a family joins here once the server parses its tool-call format.
+SCRIPTS = {
+    "qwen2.5": ("qwen2",
+                ['<tool_call>\n{"name": ', '"get_weather", ', '"arguments": ', '{"city": "Paris"}', '}\n</tool_call>'],
+                ['<tool_call>\n{"name": ', '"get_weather", ', '"arguments": ', '{"city": "Paris"}',
+                 '}\n</tool_call>\n<tool_call>', '\n{"name": "get_weather", ', '"arguments": {"city": "Rome"}',
+                 '}\n</tool_call>']),
+}
+CITIES = {"one": [{"city": "Paris"}], "two": [{"city": "Paris"}, {"city": "Rome"}]}
+
+
+@pytest.fixture(scope="module")
+def packages(scripted_package):
+    """{(family, "one" | "two"): package folder} of the scripted models."""
+    return {(case, calls): scripted_package(model, script, (RESULT, ANSWER))
+            for case, (model, one, two) in SCRIPTS.items() for calls, script in (("one", one), ("two", two))}
+
+
+@pytest.fixture(scope="module", params=["ollama", "embedded"])
+def served(request, packages):
+    """An OpenAI client on a live `tunesmith serve` of the packages, and {package key: model id}."""
+    from openai import OpenAI
+
+    if request.param == "ollama":
+        real_ollama = request.getfixturevalue("real_ollama")
+        names = {}
+        for key, package in packages.items():
+            done = real_ollama.cli("create", package.name, "-f", str(package / "Modelfile"))
+            assert done.returncode == 0, done.stderr[-2000:]
+            names[key] = f"{package.name}:latest"
+        settings = ServerSettings(ollama=(real_ollama.url,), health_interval=3600)
+    else:
+        names = {key: package.name for key, package in packages.items()}
+        settings = ServerSettings(models=tuple(str(package) for package in packages.values()), threads=1)
+    with running(create_app(settings)) as url:
+        yield OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=120), names
+
+
+def _ask(client, model: str, messages: list, stream: bool, **extra):
+    """The answer as (content, tool calls as the client read them, finish_reason); a streamed one is put together
+    from its deltas as a client must: calls by `index`, arguments concatenated."""
+    if not stream:
+        choice = client.chat.completions.create(model=model, messages=messages, temperature=0, **extra).choices[0]
+        calls = [{"id": call.id, "type": call.type, "function": {"name": call.function.name,
+                                                                 "arguments": call.function.arguments}}
+                 for call in choice.message.tool_calls or []]
+        return choice.message.content, calls, choice.finish_reason
+    content, calls, reason = "", {}, None
+    for chunk in client.chat.completions.create(model=model, messages=messages, temperature=0, stream=True, **extra):
+        delta = chunk.choices[0].delta
+        content += delta.content or ""
+        for piece in delta.tool_calls or []:
+            call = calls.setdefault(piece.index, {"id": None, "type": None,
+                                                  "function": {"name": "", "arguments": ""}})
+            call["id"] = call["id"] or piece.id
+            call["type"] = call["type"] or piece.type
+            call["function"]["name"] += piece.function.name or ""
+            call["function"]["arguments"] += piece.function.arguments or ""
+        reason = chunk.choices[0].finish_reason or reason
+    return content, [calls[index] for index in sorted(calls)], reason
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("calls", ["one", "two"])
+@pytest.mark.parametrize("case", list(SCRIPTS))
+def test_a_tool_round_trip(served, case, calls, stream):
+    client, names = served
+    model = names[(case, calls)]
+    content, tool_calls, reason = _ask(client, model, ASK, stream, tools=[WEATHER])
+    assert reason == "tool_calls" and not content
+    assert [call["function"]["name"] for call in tool_calls] == ["get_weather"] * len(CITIES[calls])
+    assert [json.loads(call["function"]["arguments"]) for call in tool_calls] == CITIES[calls]
+    assert all(call["type"] == "function" and call["id"] for call in tool_calls)
+    assert len({call["id"] for call in tool_calls}) == len(tool_calls)
+
+    results = [{"role": "tool", "tool_call_id": call["id"], "content": RESULT if index == 0 else '{"sky": "clear"}'}
+               for index, call in enumerate(tool_calls)]
+    history = [*ASK, {"role": "assistant", "content": None, "tool_calls": tool_calls}, *results]
+    content, tool_calls, reason = _ask(client, model, history, stream, tools=[WEATHER])
+    assert (content, tool_calls, reason) == ("".join(ANSWER), [], "stop")
