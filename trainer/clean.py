@@ -81,7 +81,7 @@ def clean_records(records: list[Record], config: Clean) -> CleanResult:
 
 def _drop_reason(record: Record, config: Clean, banned: list[str]) -> str | None:
     if record.kind == "chat":
-        if any(not m["content"] for m in record.messages if m["role"] != "system"):
+        if any(not m["content"] and not m.get("tool_calls") for m in record.messages if m["role"] != "system"):
             return "empty"
     elif not record.text:
         return "empty"

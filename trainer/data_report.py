@@ -13,7 +13,7 @@ from typing import Any
 
 from tunesmith.config import Train
 
-__all__ = ["MAX_PASSES", "MIN_PRETRAIN_BYTES", "build_report", "plan_training", "report_table"]
+__all__ = ["MAX_PASSES", "MIN_PRETRAIN_BYTES", "build_report", "chat_counts", "plan_training", "report_table"]
 
 MIN_PRETRAIN_BYTES = 10 * 1024 * 1024
 MAX_PASSES = 10  # past this many passes over its data a LoRA mostly memorises it
@@ -31,9 +31,27 @@ def _percentiles(lengths: list[int]) -> dict[str, int]:
     return {"min": ordered[0], "p5": at(0.05), "p50": at(0.5), "p95": at(0.95), "max": ordered[-1]}
 
 
+def chat_counts(records: list[Any], count_tokens: Any) -> dict[str, Any]:
+    """Tool use and reasoning in the chats: rows with tools, rows that call them, calls per calling row, the tools
+    called, and rows with thinking and its tokens (`count_tokens(text)`)."""
+    calls = [sum(len(m.get("tool_calls", ())) for m in r.messages) for r in records if r.kind == "chat"]
+    thinking = [m["reasoning_content"] for r in records if r.kind == "chat" for m in r.messages
+                if m.get("reasoning_content")]
+    called = sorted({c["function"]["name"] for r in records if r.kind == "chat" for m in r.messages
+                     for c in m.get("tool_calls", ())})
+    calling = [n for n in calls if n]
+    return {"rows_with_tools": sum(1 for r in records if r.kind == "chat" and r.tools),
+            "tool_calling_rows": len(calling), "tool_calls": sum(calling),
+            "calls_per_calling_row": {"mean": round(sum(calling) / len(calling), 2), "max": max(calling)}
+            if calling else {}, "tools_called": called,
+            "reasoning_rows": sum(1 for r in records if r.kind == "chat"
+                                  and any(m.get("reasoning_content") for m in r.messages)),
+            "thinking_tokens": sum(count_tokens(text) for text in thinking)}
+
+
 def build_report(*, sources: list[dict[str, Any]], rows_in: int, dropped: Counter[str], kind: str,
                  train_lengths: list[int], val_lengths: list[int], text_bytes: int, train: Train,
-                 config_hash: str) -> dict[str, Any]:
+                 config_hash: str, chats: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assemble the report and its warnings from the counts `prepare` gathered and the `train:` settings."""
     warnings = []
     if kind == "text" and text_bytes < MIN_PRETRAIN_BYTES:
@@ -58,6 +76,7 @@ def build_report(*, sources: list[dict[str, Any]], rows_in: int, dropped: Counte
         "tokens": {"train": sum(train_lengths), "val": sum(val_lengths)},
         "length_tokens": {"train": _percentiles(train_lengths), "val": _percentiles(val_lengths)},
         "text_bytes": text_bytes,
+        **({"chats": chats} if chats else {}),
         "warnings": warnings,
         "plan": {"examples": len(train_lengths), "tokens": sum(min(n, max_seq_len) for n in train_lengths),
                  "max_seq_len": max_seq_len, "warnings": []},
@@ -105,6 +124,8 @@ def report_table(report: dict[str, Any]) -> Any:
     for source in report["sources"]:
         how = "detected" if source["detected"] else "configured"
         table.add_row(f"source {source['path']}", f"{source['format']} ({how}), {source['rows']} rows")
+        for name, count in sorted(source.get("converted", {}).items()):
+            table.add_row(f"  converted from {name}", str(count))
     table.add_row("rows in", str(report["rows_in"]))
     for reason, count in report["dropped"].items():
         table.add_row(f"dropped: {reason}", str(count))
@@ -113,6 +134,13 @@ def report_table(report: dict[str, Any]) -> Any:
         spread = " / ".join(f"{lengths[k]}" for k in ("p5", "p50", "p95", "max")) if lengths else "-"
         table.add_row(f"{split}: rows, tokens", f"{report['rows_out'][split]}, {report['tokens'][split]}")
         table.add_row(f"{split}: length p5/p50/p95/max", spread)
+    chats = report.get("chats", {})
+    if chats.get("rows_with_tools"):
+        table.add_row("chats with tools, calling, calls", f"{chats['rows_with_tools']}, {chats['tool_calling_rows']}, "
+                                                          f"{chats['tool_calls']}")
+        table.add_row("tools called", ", ".join(chats["tools_called"]) or "-")
+    if chats.get("reasoning_rows"):
+        table.add_row("chats with thinking, its tokens", f"{chats['reasoning_rows']}, {chats['thinking_tokens']}")
     plan = report["plan"]
     table.add_row("training: rows per pass, per step, passes",
                   f"{plan['rows_per_epoch']}, {plan['rows_per_step']}, {plan['passes']:g}")

@@ -1,6 +1,10 @@
 """Records → token ids and labels: chats through the base model's own chat template, loss on assistant tokens only;
 raw text on every token, with EOS appended per document.
 
+A chat's tools are rendered by the template (`apply_chat_template(messages, tools=...)`); the assistant's text, tool
+calls and thinking are learned (its thinking only read, when the source says `reasoning: context`); tool results,
+system and user turns are context.
+
 Assistant spans are found by rendering the conversation prefix by prefix (the template's own output, whatever the
 family), then mapped to tokens through the tokenizer's offsets; `{% generation %}` markers are not needed.
 """
@@ -8,6 +12,7 @@ family), then mapped to tokens through the tokenizer's offsets; `{% generation %
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,46 +31,125 @@ class Tokenized:
     labels: list[int]
 
 
-def _render(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
+def _render(tokenizer: Any, messages: list[dict[str, Any]], generation_prompt: bool,
+            tools: Sequence[dict[str, Any]] = ()) -> str:
+    return tokenizer.apply_chat_template(messages, tools=list(tools) or None, tokenize=False,
+                                         add_generation_prompt=generation_prompt)
 
 
-def assistant_spans(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[str, list[tuple[int, int]]]:
-    """The rendered conversation and the character spans of what the assistant says (including its end-of-turn)."""
+def _render_or_none(tokenizer: Any, messages: list[dict[str, Any]]) -> str | None:
+    try:
+        return _render(tokenizer, messages, False)
+    except Exception:  # a template written for tools may need them (Hermes iterates `tools` unguarded)
+        return None
+
+
+def assistant_spans(tokenizer: Any, messages: list[dict[str, Any]],
+                    tools: Sequence[dict[str, Any]] = ()) -> tuple[str, list[tuple[int, int, int]]]:
+    """The rendered conversation and, per learned assistant turn, (start, end, message index) of what it says in
+    the rendering (its text, tool calls and thinking, with its end-of-turn)."""
     if not getattr(tokenizer, "chat_template", None):
         raise ModelError("the base model's tokenizer has no chat template, so chat data cannot be formatted",
                          where="tokenizer_config.json",
                          hint="Use an instruct/chat base model, or train on raw text (a `text` column or .txt files).")
-    full = _render(tokenizer, messages, False)
-    spans = []
+    full = _render(tokenizer, messages, False, tools)
+    if tools and full == _render_or_none(tokenizer, messages):
+        raise ModelError("the base model's chat template renders no tools, so the tool definitions would not reach "
+                         "the model", where="chat_template",
+                         hint="Train a base whose template renders tools (Qwen2.5, Qwen3, Llama 3.1, Mistral Nemo, "
+                              "Hermes), or leave `tools` out of the data.")
+    spans: list[tuple[int, int, int]] = []
     for index, message in enumerate(messages):
         if message["role"] != "assistant" or index == 0:
             continue
-        before = _render(tokenizer, messages[:index], True)
-        upto = _render(tokenizer, messages[: index + 1], False)
-        # A template may close the whole conversation (e.g. an EOS after the last turn): only the part of `upto`
-        # that the full rendering shares counts, and it must reach past the generation prompt.
-        end = len(os.path.commonprefix([upto, full]))
-        if not (full.startswith(before) and end > len(before)):
+        found = _locate(tokenizer, messages, index, tools, full, spans[-1][1] if spans else 0)
+        if found is None:
             spans = []
             break
-        spans.append((len(before), end))
-    if not spans and messages[-1]["role"] == "assistant":
-        # Some templates rewrite earlier turns (drop old reasoning) or move the system prompt into the last user turn
-        # (Mistral), so only the last reply is learned: after the very prompt it is served with, as the template
-        # renders the reply where the conversation is a prefix of itself (with, else without, its system prompt).
-        before = _render(tokenizer, messages[:-1], True)
-        for variant in (messages, [m for m in messages if m["role"] != "system"]):
-            variant_full, variant_before = _render(tokenizer, variant, False), _render(tokenizer, variant[:-1], True)
-            if variant_full.startswith(variant_before) and len(variant_full) > len(variant_before):
-                full = before + variant_full[len(variant_before):]
-                spans = [(len(before), len(full))]
-                break
+        spans.append((*found, index))
+    last = len(messages) - 1
+    if messages[last]["role"] == "assistant":
+        # The last reply is learned after the very prompt it is served with. Some templates render it otherwise
+        # once a reply follows (Hermes closes a last tool result without its newline), or move the system prompt
+        # into the last user turn (Mistral): the reply as the template renders it where the conversation is a prefix
+        # of itself (with, else without, its system prompt), after the served prompt; earlier replies are kept
+        # where that prompt renders them as the whole conversation does.
+        before = _render(tokenizer, messages[:-1], True, tools)
+        reply: tuple[str, int] | None = None  # the reply's text to the end of the conversation, and its length
+        if spans and spans[-1][2] == last:
+            start, end, _ = spans[-1]
+            reply = (full[start:], end - start) if start != len(before) or not full.startswith(before) else None
+        else:
+            for variant in (messages, [m for m in messages if m["role"] != "system"]):
+                variant_full = _render(tokenizer, variant, False, tools)
+                variant_before = _render(tokenizer, variant[:-1], True, tools)
+                if variant_full.startswith(variant_before) and len(variant_full) > len(variant_before):
+                    reply = (variant_full[len(variant_before):], len(variant_full) - len(variant_before))
+                    break
+        if reply is not None:
+            shared = len(os.path.commonprefix([before, full]))
+            full = before + reply[0]
+            spans = [span for span in spans if span[2] != last and span[1] <= shared]
+            spans.append((len(before), len(before) + reply[1], last))
     if not spans:
         raise ModelError("cannot locate the assistant's replies in the chat template's output", where="chat_template",
                          hint="The template must render a conversation as its prefix plus the reply; end each chat "
                               "with an assistant message, or fix the template.")
     return full, spans
+
+
+def _locate(tokenizer: Any, messages: list[dict[str, Any]], index: int, tools: Sequence[dict[str, Any]],
+            full: str, after: int) -> tuple[int, int] | None:
+    """(start, end) of assistant turn `index` in `full`: after the prompt the template renders before it, else after
+    its generation prompt's first appearance past `after` (for templates that close a last turn otherwise)."""
+    before = _render(tokenizer, messages[:index], True, tools)
+    upto = _render(tokenizer, messages[: index + 1], False, tools)
+    if full.startswith(before) and upto.startswith(before):
+        end = _turn_end(full, before, upto, messages[index])
+        if end > len(before):
+            return len(before), end
+    generation_prompt = before[len(os.path.commonprefix([before, _render(tokenizer, messages[:index], False,
+                                                                         tools)])):]
+    at, own = full.find(generation_prompt, after), upto.rfind(generation_prompt)
+    if not generation_prompt.strip() or at < 0 or own < 0:
+        return None
+    start = at + len(generation_prompt)
+    end = _turn_end(full, full[:start], full[:start] + upto[own + len(generation_prompt):], messages[index])
+    return (start, end) if end > start else None
+
+
+def _turn_end(full: str, before: str, upto: str, message: dict[str, Any]) -> int:
+    """Where the assistant turn that `upto` ends with ends in `full` (both start with `before`), or 0."""
+    turn = upto[len(before):]
+    said = [part for part in (message["content"], *(c["function"]["name"] for c in message.get("tool_calls", ())))
+            if part]
+
+    def whole(text: str) -> bool:
+        return all(part in text for part in said)
+
+    shared = len(os.path.commonprefix([turn, full[len(before):]]))
+    if shared == len(turn) or (shared and whole(turn[:shared])):
+        # A template may close the whole conversation (an EOS after the last turn): the shared part counts.
+        return len(before) + shared
+    # A template may render a turn otherwise once a later turn follows (Qwen3 drops its thinking block): the turn
+    # as the last one renders it, less a leading part that holds nothing the assistant says.
+    for cut in range(1, len(turn)):
+        if not whole(turn[cut:]):
+            break
+        if full.startswith(turn[cut:], len(before)):
+            return len(before) + len(turn) - cut
+    return 0
+
+
+def _without_thinking(text: str, spans: list[tuple[int, int, int]], messages: list[dict[str, Any]]
+                      ) -> list[tuple[int, int, int]]:
+    """Spans that start after each turn's thinking, for thinking that is read as context but not learned."""
+    out = []
+    for start, end, index in spans:
+        reasoning = messages[index].get("reasoning_content", "").strip()
+        found = text.find(reasoning, start, end) if reasoning else -1
+        out.append((found + len(reasoning), end, index) if found >= 0 else (start, end, index))
+    return out
 
 
 def format_record(record: Record, tokenizer: Any, max_seq_len: int) -> Tokenized:
@@ -87,7 +171,9 @@ def format_record(record: Record, tokenizer: Any, max_seq_len: int) -> Tokenized
             ids.append(tokenizer.eos_token_id)
         return Tokenized(ids, list(ids))
     try:
-        text, spans = assistant_spans(tokenizer, list(record.messages))
+        text, spans = assistant_spans(tokenizer, list(record.messages), record.tools)
+        if record.reasoning == "context":
+            spans = _without_thinking(text, spans, list(record.messages))
     except ModelError as err:
         raise ModelError(err.message, where=f"{record.origin} ({err.where})", hint=err.hint) from err
     except Exception as err:  # a jinja template raising on the data (e.g. roles out of order)
@@ -97,7 +183,7 @@ def format_record(record: Record, tokenizer: Any, max_seq_len: int) -> Tokenized
     # one (as Ollama and llama.cpp do), so a template that never writes BOS is trained with the BOS it is served with.
     stripped = strip_template_bos(text, tokenizer.chat_template, tokenizer.bos_token)
     shift = len(text) - len(stripped)
-    spans = [(start - shift, end - shift) for start, end in spans]
+    spans = [(start - shift, end - shift) for start, end, _index in spans]
     # The last reply's prompt is tokenized alone, as a server tokenizes it: whitespace closing a generation prompt
     # (Llama 3's "\n\n") may otherwise merge differently with the reply that follows it.
     cut = spans[-1][0]

@@ -12,11 +12,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunesmith.trainer.chat_messages import read_tools
 from tunesmith.trainer.records import Record
 from tunesmith.trainer.rows import find_mapping, rows_to_records
 
@@ -32,13 +34,15 @@ _TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 
 @dataclass(frozen=True)
 class SourceData:
-    """What one source yielded: its records, the format used, and the column mapping (for tables)."""
+    """What one source yielded: its records, the format used, the column mapping (for tables), and how many chats
+    were converted from another chat format (ShareGPT, Hermes)."""
 
     path: str
     format: str
     detected: bool
     mapping: dict[str, str]
     records: list[Record]
+    converted: dict[str, int] = field(default_factory=dict)
 
 
 def detect_format(path: Path) -> str:
@@ -79,10 +83,21 @@ def read_source(source: Source) -> SourceData:
         raise DataError("the file is empty (it holds no rows)", where=str(path),
                         hint="Add data, or remove this source.")
     mapping = find_mapping(columns, source.columns, str(path))
-    records = list(rows_to_records(rows, mapping, source.system))
+    converted: Counter[str] = Counter()
+    records = list(rows_to_records(rows, mapping, source.system, tools=_tools_file(source.tools),
+                                   reasoning=source.reasoning, converted=converted))
     if not records:
         raise DataError("the file holds a header but no rows", where=str(path), hint="Add data rows below it.")
-    return SourceData(str(path), fmt, source.format == "auto", mapping, records)
+    return SourceData(str(path), fmt, source.format == "auto", mapping, records, dict(converted))
+
+
+def _tools_file(path: str | None) -> tuple[dict[str, Any], ...]:
+    if path is None:
+        return ()
+    if not Path(path).is_file():
+        raise DataError("the tools file does not exist", where=path,
+                        hint="Point `tools:` of the data source at a JSON file holding a list of tool definitions.")
+    return read_tools(_read_text(Path(path)), path)
 
 
 def _read_text(path: Path) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from tunesmith.trainer.base_model import load_tokenizer, with_model_limits
 from tunesmith.trainer.chunk import chunk_records
 from tunesmith.trainer.clean import clean_records
-from tunesmith.trainer.data_report import build_report, plan_training
+from tunesmith.trainer.data_report import build_report, chat_counts, plan_training
 from tunesmith.trainer.dedup import dedup_records, group_near_duplicate_chunks
 from tunesmith.trainer.format import format_record
 from tunesmith.trainer.ingest import read_source
@@ -62,8 +62,11 @@ def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData
             how = "detected" if data.detected else "configured"
             columns = f", columns {data.mapping}" if data.mapping else ""
             progress.note(f"{data.path}: {data.format} ({how}), {len(data.records)} rows{columns}")
+            if data.converted:
+                progress.note(f"{data.path}: converted on reading: "
+                              + ", ".join(f"{count} {name} rows" for name, count in sorted(data.converted.items())))
             sources.append({"path": data.path, "format": data.format, "detected": data.detected,
-                            "columns": data.mapping, "rows": len(data.records)})
+                            "columns": data.mapping, "rows": len(data.records), "converted": data.converted})
             records += data.records
             advance(1)
     rows_in = len(records)
@@ -93,7 +96,9 @@ def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData
             advance(1)
     report = build_report(sources=sources, rows_in=rows_in, dropped=dropped, kind=kind,
                           train_lengths=lengths[: len(train)], val_lengths=lengths[len(train):],
-                          text_bytes=text_bytes, train=config.train, config_hash=digest)
+                          text_bytes=text_bytes, train=config.train, config_hash=digest,
+                          chats=chat_counts(train + val, lambda text: len(tokenizer(text, add_special_tokens=False)
+                                                                          ["input_ids"])) if kind == "chat" else None)
     claim_run_dir(config)
     with atomic_dir(paths.data, replace=True) as tmp:
         _write_jsonl(tmp / "train.jsonl", train)
@@ -123,6 +128,7 @@ def _data_hash(config: Config) -> str:
     for source in config.data:
         path = Path(source.path)
         members = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        members += [Path(source.tools)] if source.tools else []
         for member in members:
             digest = hashlib.sha256()
             if member.is_file():

@@ -6,10 +6,12 @@ messages, text) unless the config names the columns; a wrong guess or a missing 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
-from tunesmith.trainer.records import ROLES, Record
+from tunesmith.trainer.chat_messages import read_chat
+from tunesmith.trainer.records import Record
 
 from tunesmith.errors import DataError
 
@@ -20,10 +22,9 @@ _CANDIDATES = {
     "prompt": ("prompt", "question", "instruction", "query", "input", "q", "user"),
     "response": ("response", "answer", "output", "completion", "reply", "a", "assistant", "chosen"),
     "system": ("system", "system_prompt"),
+    "tools": ("tools", "functions"),
     "text": ("text", "content", "body", "document"),
 }
-_ROLE_ALIASES = {"human": "user", "gpt": "assistant", "bot": "assistant", "model": "assistant", "user": "user",
-                 "assistant": "assistant", "system": "system"}
 
 ColumnMapping = dict[str, str]
 
@@ -35,14 +36,14 @@ def find_mapping(columns: Sequence[str], configured: dict[str, str], where: str)
         unknown_roles = sorted(set(configured) - set(_CANDIDATES) - {"input"})
         if unknown_roles:
             raise DataError(f"unknown column role(s) {', '.join(unknown_roles)} in `columns`", where=where,
-                            hint="Roles are prompt, response, input, system, messages and text.")
+                            hint="Roles are prompt, response, input, system, messages, tools and text.")
         missing = [f"{role}: {col!r}" for role, col in configured.items() if col not in columns]
         if missing:
             raise DataError(f"column(s) not found: {'; '.join(missing)}; the columns found are: {found}",
                             where=where, hint="Fix `columns:` in the data source to use the names above.")
         if not ({"prompt", "response"} <= set(configured) or {"messages"} & set(configured)
                 or {"text"} & set(configured)):
-            raise DataError("`columns` must map prompt and response, or messages, or text", where=where,
+            raise DataError("`columns` must map prompt and response, or messages (and tools), or text", where=where,
                             hint="E.g. columns: {prompt: Question, response: Answer}.")
         return dict(configured)
     lower = {c.lower().strip(): c for c in columns}
@@ -51,7 +52,7 @@ def find_mapping(columns: Sequence[str], configured: dict[str, str], where: str)
         return next((lower[n] for n in _CANDIDATES[role] if n in lower and lower[n] not in exclude), None)
 
     if (messages := pick("messages")) is not None:
-        return {"messages": messages}
+        return {"messages": messages, **({"tools": tools} if (tools := pick("tools")) else {})}
     mapping: ColumnMapping = {}
     if "instruction" in lower and "output" in lower:
         mapping = {"prompt": lower["instruction"], "response": lower["output"]}
@@ -74,14 +75,28 @@ def find_mapping(columns: Sequence[str], configured: dict[str, str], where: str)
                          "or `columns: {text: body}`.")
 
 
-def rows_to_records(rows: Iterable[tuple[dict[str, Any], str]], mapping: ColumnMapping,
-                    system: str | None = None) -> Iterator[Record]:
-    """Map (row, origin) pairs to records; a cell of the wrong type names its row and column."""
+def rows_to_records(rows: Iterable[tuple[dict[str, Any], str]], mapping: ColumnMapping, system: str | None = None,
+                    *, tools: Sequence[dict[str, Any]] = (), reasoning: Literal["learn", "context", "drop"] = "learn",
+                    converted: Counter[str] | None = None) -> Iterator[Record]:
+    """Map (row, origin) pairs to records; a cell of the wrong type names its row and column.
+
+    `tools` apply to chats whose row has none; `reasoning` keeps the assistant's thinking to learn, as context only,
+    or drops it; `converted` counts the rows read from another chat format (ShareGPT, Hermes).
+    """
     for row, origin in rows:
         if "text" in mapping:
             yield Record("text", origin, text=_cell(row, mapping["text"], origin))
         elif "messages" in mapping:
-            yield Record("chat", origin, messages=_messages(row.get(mapping["messages"]), origin, system))
+            row_tools = row.get(mapping["tools"]) if "tools" in mapping else None
+            chat = read_chat(row.get(mapping["messages"]), origin, tools=row_tools or list(tools) or None,
+                             system=system)
+            messages = chat.messages
+            if reasoning == "drop":
+                messages = tuple({k: v for k, v in m.items() if k != "reasoning_content"} for m in messages)
+            if converted is not None and chat.converted_from:
+                converted[chat.converted_from] += 1
+            yield Record("chat", origin, messages=messages, tools=chat.tools,
+                         reasoning="context" if reasoning == "context" else "learn")
         else:
             prompt = _cell(row, mapping["prompt"], origin)
             if "input" in mapping and (extra := _cell(row, mapping["input"], origin).strip()):
@@ -105,27 +120,3 @@ def _cell(row: dict[str, Any], column: str, origin: str) -> str:
         raise DataError(f"column {column!r} holds a {type(value).__name__}, expected text", where=origin,
                         hint="Map a text column to this role with `columns:`.")
     return value
-
-
-def _messages(value: Any, origin: str, system: str | None) -> tuple[dict[str, str], ...]:
-    if not isinstance(value, list) or not value:
-        raise DataError("`messages` must be a non-empty list of {role, content} objects", where=origin,
-                        hint='Write e.g. [{"role": "user", "content": "Hi"}, {"role": "assistant", ...}].')
-    messages = []
-    for index, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise DataError(f"message {index} is not an object", where=origin, hint="Each message is {role, content}.")
-        role = item.get("role", item.get("from"))
-        content = item.get("content", item.get("value"))
-        role = _ROLE_ALIASES.get(str(role).lower()) if role is not None else None
-        if role not in ROLES or not isinstance(content, str):
-            raise DataError(f"message {index} needs a role ({', '.join(ROLES)}) and text content, got keys "
-                            f"{', '.join(map(str, item))}", where=origin,
-                            hint='Write each message as {"role": "user", "content": "..."}.')
-        messages.append({"role": role, "content": content})
-    if system and messages[0]["role"] != "system":
-        messages.insert(0, {"role": "system", "content": system})
-    if not any(m["role"] == "assistant" for m in messages):
-        raise DataError("the chat has no assistant message, so there is nothing to learn", where=origin,
-                        hint="Every chat needs at least one assistant reply.")
-    return tuple(messages)

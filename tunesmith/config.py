@@ -55,6 +55,10 @@ class Source(_Section):
     # role -> column name, roles: prompt, response, system, text, messages (e.g. {prompt: Question, response: Answer})
     columns: dict[str, str] = {}
     system: str | None = None
+    # A JSON file of tool definitions for the chats whose rows carry none (OpenAI's `tools` list).
+    tools: str | None = None
+    # The assistant's thinking (`reasoning_content`): learned, kept in the prompt as context only, or dropped.
+    reasoning: Literal["learn", "context", "drop"] = "learn"
 
 
 class Clean(_Section):
@@ -261,7 +265,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _resolve(config: Config, root: Path, path: Path | None) -> Config:
-    sources = [msgspec.structs.replace(s, path=str((root / s.path).resolve())) for s in config.data]
+    sources = [msgspec.structs.replace(s, path=str((root / s.path).resolve()),
+                                       tools=str((root / s.tools).resolve()) if s.tools else None)
+               for s in config.data]
     name = config.name or (path.stem if path is not None else Path(sources[0].path).stem)
     if not re.fullmatch(r"[\w.-]+", name):
         raise ConfigError(f"`name` = {name!r} is not a valid run name", where="name",

@@ -55,11 +55,11 @@ def test_chatml_labels_cover_exactly_the_assistant_replies_and_their_end_token(t
 REPLIES = ("The capital of France is Paris.", "Rome is the capital of Italy.")
 
 
-# Qwen3's template renders earlier turns differently once a later turn exists (it drops their reasoning), so a
-# conversation is not its own prefix: only the last reply can be labelled, exactly as the model will produce it.
+# Qwen3's template renders earlier turns differently once a later turn exists (it drops their reasoning, and the
+# empty think block of the last turn): each reply is labelled as the full conversation renders it.
 @pytest.mark.parametrize("template, end_marker, replies", [
     ("Qwen-Qwen2.5-7B-Instruct.jinja", "<|im_end|>", REPLIES),
-    ("Qwen-Qwen3-0.6B.jinja", "<|im_end|>", REPLIES[1:]),
+    ("Qwen-Qwen3-0.6B.jinja", "<|im_end|>", REPLIES),
     ("meta-llama-Llama-3.1-8B-Instruct.jinja", "<|eot_id|>", REPLIES),
     ("google-gemma-2-2b-it.jinja", "<end_of_turn>", REPLIES),
     ("microsoft-Phi-3.5-mini-instruct.jinja", "<|end|>", REPLIES),
