@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from tunesmith.errors import ModelfileError
 from tunesmith.modelfiles.jinja_chat import ChatTemplateError
 from tunesmith.modelfiles.prompt import chat_text
 from tunesmith.modelfiles.tokens import special_tokens
@@ -30,7 +31,7 @@ CHECK_CONVERSATIONS: tuple[tuple[dict[str, str], ...], ...] = (
 )
 
 
-class DerivationError(Exception):
+class DerivationError(ModelfileError):
     """The chat template is not linear (or renders differently from what its pieces predict)."""
 
 

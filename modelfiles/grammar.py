@@ -10,6 +10,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from tunesmith.errors import ModelfileError
+
 __all__ = ["COMMANDS", "MESSAGE_ROLES", "Command", "ScanError", "scan", "is_printable", "quote_value"]
 
 # Every command Ollama's parser knows; tunesmith models the first seven.
@@ -39,14 +41,12 @@ class Command:
         return self.raw.startswith('"')
 
 
-class ScanError(Exception):
+class ScanError(ModelfileError):
     """Text Ollama's parser rejects; `line` is 1-based, `hint` says how to fix it."""
 
     def __init__(self, line: int, message: str, hint: str) -> None:
-        super().__init__(message)
+        super().__init__(message, where=f"line {line}", hint=hint)
         self.line = line
-        self.message = message
-        self.hint = hint
         self.commands: list[Command] = []  # what was read before the error, so lint can still check it
 
 

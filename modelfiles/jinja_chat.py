@@ -17,10 +17,12 @@ import jinja2.nodes
 import jinja2.parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from tunesmith.errors import ModelfileError
+
 __all__ = ["ChatTemplateError", "render_chat_template"]
 
 
-class ChatTemplateError(Exception):
+class ChatTemplateError(ModelfileError):
     """The chat template failed to compile or raised while rendering (e.g. it rejects a system message)."""
 
 

@@ -1,7 +1,7 @@
-"""How the server fails: the errors routes and backends raise, and the one OpenAI error body every failure becomes.
-
-Each error class carries its HTTP status; Litestar's own exceptions (bad JSON, body too large, no such route) are
-folded into the same `{"error": {"message", "type", "param", "code"}}` body so clients see one shape.
+"""How the server fails: the HTTP status and OpenAI error type of each class of the one exception tree
+(tunesmith/errors.py, re-exported here for the routes and backends), and the one OpenAI error body every failure
+becomes. Litestar's own exceptions (bad JSON, body too large, no such route) are folded into the same
+`{"error": {"message", "type", "param", "code"}}` body so clients see one shape.
 """
 
 from __future__ import annotations
@@ -13,7 +13,15 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
-from tunesmith.errors import ModelError, TunesmithError, UpstreamError
+from tunesmith.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ModelNotFoundError,
+    TunesmithError,
+    UnfinishedAnswerError,
+    UpstreamError,
+    UpstreamTimeoutError,
+)
 from tunesmith.server.observe import record_of
 
 __all__ = [
@@ -29,34 +37,6 @@ __all__ = [
 
 _log = logging.getLogger("tunesmith.server")
 _NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
-
-
-class BadRequestError(TunesmithError):
-    """The request body is well-formed JSON but asks for something invalid; `param` names the field."""
-
-    def __init__(self, message: str, *, param: str | None = None, hint: str | None = None) -> None:
-        self.param = param
-        super().__init__(message, where=param, hint=hint)
-
-
-class AuthenticationError(TunesmithError):
-    """The request carries no API key, or one the server does not know."""
-
-
-class ModelNotFoundError(ModelError):
-    """No backend serves the requested model."""
-
-
-class UpstreamTimeoutError(UpstreamError):
-    """An upstream took longer than the configured timeout to answer."""
-
-
-class UnfinishedAnswerError(UpstreamError):
-    """A backend ended an answer before its final piece: the answer was cut short, not complete."""
-
-    def __init__(self, source: str = "the backend", *, detail: str = "", hint: str | None = None) -> None:
-        super().__init__(f"{source} ended the answer before it finished{detail}",
-                         hint=hint or "Try again; if it keeps happening, check the backend's log.")
 
 
 # Most specific first: the first matching class decides the status and the OpenAI error type.

@@ -1,5 +1,6 @@
 """Loading a GGUF into llama-cpp-python for serving: without llama.cpp's extra weight buffers, and with a GGUF LoRA
-adapter whose failure to load is an error rather than a silent fall back to the plain base."""
+adapter whose failure to load is an error rather than a silent fall back to the plain base. llama-cpp-python's
+failures become ModelErrors here, naming the GGUF or the adapter, so callers need not read its messages."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from tunesmith.errors import ModelError
+
 __all__ = ["load_llama"]
 
 _LOADING = threading.Lock()
@@ -15,7 +18,8 @@ _LOADING = threading.Lock()
 
 def load_llama(gguf: Path, *, lora_path: str | None = None, **kwargs: Any):
     """`llama_cpp.Llama(gguf, **kwargs)` on the CPU without llama.cpp's extra weight buffers (repacking, AMX), with
-    the GGUF LoRA adapter `lora_path` applied when given; an adapter llama.cpp cannot load raises RuntimeError."""
+    the GGUF LoRA adapter `lora_path` applied when given. ModelError names the adapter when llama.cpp cannot apply
+    it, else the GGUF it cannot load."""
     import llama_cpp
     from llama_cpp import llama_cpp as native
 
@@ -35,12 +39,31 @@ def load_llama(gguf: Path, *, lora_path: str | None = None, **kwargs: Any):
         try:
             with captured_llama_log() if lora_path else contextlib.nullcontext([]) as log:
                 llm = llama_cpp.Llama(str(gguf), verbose=False, lora_path=lora_path, **kwargs)
+        # llama-cpp-python raises ValueError when the model or its context fails, RuntimeError once they are loaded:
+        # for the LoRA adapter.
+        except RuntimeError as err:
+            if lora_path:
+                raise _adapter_error(gguf, lora_path, err) from err
+            raise _gguf_error(gguf, err) from err
+        except ValueError as err:
+            raise _gguf_error(gguf, err) from err
         finally:
             native.llama_model_default_params = defaults
     # llama-cpp-python checks the adapter it loaded against None, but a failed load is a NULL pointer, not None:
     # the model would then run without its adapter, with no word.
     if lora_path and not getattr(llm, "_lora_adapter", None):
         llm.close()
-        raise RuntimeError(f"Failed to load the LoRA adapter {lora_path} "
-                           f"({last_errors(log) or 'llama.cpp gave no reason'})")
+        raise _adapter_error(gguf, lora_path, f"Failed to load the LoRA adapter {lora_path} "
+                                              f"({last_errors(log) or 'llama.cpp gave no reason'})")
     return llm
+
+
+def _adapter_error(gguf: Path, lora_path: str, reason: object) -> ModelError:
+    return ModelError(f"llama.cpp cannot apply the ADAPTER over {gguf.name}: {reason}", where=lora_path,
+                      hint="The adapter must be a GGUF LoRA of this very base model; re-run `tunesmith package "
+                           "--as-adapter` with the base the adapter was trained on.")
+
+
+def _gguf_error(gguf: Path, reason: object) -> ModelError:
+    return ModelError(f"llama.cpp cannot load the GGUF: {reason}", where=str(gguf),
+                      hint="Re-run `tunesmith package`; the file may be truncated or from a newer llama.cpp.")

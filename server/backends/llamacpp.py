@@ -50,22 +50,13 @@ class _Model:
         self.package = package
         self.defaults = {**OLLAMA_DEFAULTS, **package.modelfile.parameters}
         self.threads = threads or os.cpu_count() or 1
-        try:
-            self.llm = self._load(int(self.defaults["num_ctx"]))
-            metadata = self.llm.metadata
-            trained = int(metadata.get(f"{metadata.get('general.architecture')}.context_length", 0))
-            if 0 < trained < self.llm.n_ctx():
-                # As Ollama does: never a longer context than the model was trained for.
-                self.llm = self._load(trained)
-        except (ValueError, RuntimeError) as err:
-            if package.adapter is not None and "LoRA" in str(err):
-                raise ModelError(f"llama.cpp cannot apply the ADAPTER over {package.gguf.name}: {err}",
-                                 where=str(package.adapter),
-                                 hint="The adapter must be a GGUF LoRA of this very base model; re-run `tunesmith "
-                                      "package --as-adapter` with the base the adapter was trained on.") from err
-            raise ModelError(f"llama.cpp cannot load the GGUF: {err}", where=str(package.gguf),
-                             hint="Re-run `tunesmith package`; the file may be truncated or from a newer llama.cpp."
-                             ) from err
+        # load_llama's ModelError names the GGUF, or the adapter llama.cpp cannot apply.
+        self.llm = self._load(int(self.defaults["num_ctx"]))
+        metadata = self.llm.metadata
+        trained = int(metadata.get(f"{metadata.get('general.architecture')}.context_length", 0))
+        if 0 < trained < self.llm.n_ctx():
+            # As Ollama does: never a longer context than the model was trained for.
+            self.llm = self._load(trained)
         if package.adapter is not None:
             _log.info("%s: serving %s with the adapter %s", package.model_id, package.gguf.name, package.adapter.name)
         template = self.llm.metadata.get("tokenizer.chat_template")
