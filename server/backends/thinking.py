@@ -2,9 +2,9 @@
 
 Thinking models (Qwen3, DeepSeek-R1 and its distills) open their reply with `<think>`, reason, close with
 `</think>` and answer. The splitter passes reasoning and answer on as they come, holding back only what may be a
-partial tag (and blank space at a tag, which neither side keeps); a prompt that already ends inside `<think>` (the R1
-distills' generation prompt) starts in the reasoning. A reply that does not open with `<think>` is all answer, as in
-Ollama's thinking parser. Hand-written: llama-cpp-python splits reasoning only in its own fixed chat handlers.
+partial tag; as Ollama's thinking parser (thinking/parser.go), it drops the blank space after each tag, so both
+backends return the same reasoning, and a reply that does not open with `<think>` is all answer. A prompt that
+already ends inside `<think>` (the R1 distills' generation prompt) starts the reply in the reasoning. Hand-written: llama-cpp-python splits reasoning only in its own fixed chat handlers.
 """
 
 from __future__ import annotations
@@ -60,15 +60,12 @@ class ThinkTagSplitter:
             if self._state == _THINKING:
                 thought, found, rest = pending.partition(CLOSE_TAG)
                 if found:
-                    reasoning.append(thought.rstrip())
+                    reasoning.append(thought)
                     self._pending, self._state = rest, _AFTER
                     continue
-                # Hold a partial </think>, and blank space that may turn out to end the reasoning.
                 keep = _partial(pending, CLOSE_TAG)
-                body = pending[: len(pending) - keep]
-                released = body.rstrip()
-                reasoning.append(released)
-                self._pending = pending[len(released):]
+                reasoning.append(pending[: len(pending) - keep])
+                self._pending = pending[len(pending) - keep:]
                 break
             answer.append(pending)
             self._pending = ""
@@ -79,7 +76,7 @@ class ThinkTagSplitter:
         """What is held back when the model stops: a partial tag, as the reasoning or answer it was part of."""
         pending, self._pending = self._pending, ""
         if self._state == _THINKING:
-            return pending.rstrip(), ""
+            return pending, ""
         if self._state == _BEFORE:
             return "", pending
         return "", ""

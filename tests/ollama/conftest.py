@@ -14,7 +14,7 @@ from tunesmith.packager.package import PackageSpec, build_package
 FAMILY_MODELS = {
     "chatml (SmolLM2)": "llama",
     "qwen2.5": "qwen2",
-    "chatml (Qwen3)": "qwen3",
+    "qwen3": "qwen3-chat",
     "llama3.1": "llama3.1",
     "llama3": "llama3",
     "gemma (Gemma 2)": "gemma2",

@@ -22,17 +22,18 @@ from tunesmith.server.mapping import chat_completion_body, chat_to_generate
 from tunesmith.server.schemas import ChatCompletionRequest
 
 QWEN3_REPLY = "<think>\nThe user greets me. I should greet back.\n</think>\n\nHello! How can I help?"
-# (name, reply, starts inside <think>, reasoning, answer)
+# (name, reply, starts inside <think>, reasoning, answer): the reasoning as Ollama's thinking parser returns it.
 SPLITS = [
-    ("qwen3 reasoning then answer", QWEN3_REPLY, False, "The user greets me. I should greet back.",
+    ("qwen3 reasoning then answer", QWEN3_REPLY, False, "The user greets me. I should greet back.\n",
      "Hello! How can I help?"),
     ("qwen3 with thinking off writes no tags: all answer", "Hello! How can I help?", False, "",
      "Hello! How can I help?"),
     ("an empty thinking block", "<think>\n\n</think>\n\nHi.", False, "", "Hi."),
+    ("reasoning keeps its end, as Ollama's", "<think>Hmm. </think>Hi.", False, "Hmm. ", "Hi."),
     ("R1 distill: the prompt opened <think>", "Okay, 2+2 is 4.\n</think>\n\nThe answer is 4.", True,
-     "Okay, 2+2 is 4.", "The answer is 4."),
+     "Okay, 2+2 is 4.\n", "The answer is 4."),
     ("reasoning with blank lines inside keeps them", "<think>\nFirst.\n\nSecond.\n</think>\n\nDone.", False,
-     "First.\n\nSecond.", "Done."),
+     "First.\n\nSecond.\n", "Done."),
     ("a reply that never closes its reasoning is all reasoning", "<think>\nHmm, let me see", False,
      "Hmm, let me see", ""),
     ("text before <think> means no reasoning", "Sure. <think>not a thought</think>", False, "",
@@ -67,7 +68,7 @@ def test_reasoning_is_released_as_it_comes_and_only_a_partial_tag_waits():
     splitter = ThinkTagSplitter()
     assert splitter.feed("<thi") == ("", "")
     assert splitter.feed("nk>\nThe user") == ("The user", "")
-    assert splitter.feed(" greets me.\n</th") == (" greets me.", "")
+    assert splitter.feed(" greets me.\n</th") == (" greets me.\n", "")
     assert splitter.feed("ink>\n\nHel") == ("", "Hel")
     assert splitter.feed("lo") == ("", "lo")
     assert splitter.finish() == ("", "")
@@ -100,7 +101,7 @@ def test_reply_parser_splits_reasoning_before_a_tool_call():
     reply = ('<think>\nI need the weather tool.\n</think>\n\n<tool_call>\n{"name": "get_weather", "arguments": '
              '{"city": "Paris"}}\n</tool_call>')
     assert _parse(ReplyParser(QWEN3, tools=True, thinking=True), reply) == (
-        "I need the weather tool.", "", [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}])
+        "I need the weather tool.\n", "", [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}])
 
 
 def test_reply_parser_leaves_think_tags_in_the_answer_when_thinking_is_off():
