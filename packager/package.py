@@ -13,14 +13,15 @@ import os
 import re
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import PackageError
 from tunesmith.files import atomic_dir
-from tunesmith.packager.embedded import known_identity
+from tunesmith.embedded_base import known_identity
 from tunesmith.packager.model_folder import open_model_folder
+from tunesmith.packager.template_view import with_chat_template
 from tunesmith.progress import SILENT, Progress
 
 __all__ = ["PackageSpec", "PackageResult", "build_package"]
@@ -40,6 +41,8 @@ class PackageSpec:
     system: str | None = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
     template_file: Path | None = None
+    # A Jinja chat template the model was trained with instead of the base's own (`chat_template:`).
+    chat_template: str | None = None
     base_model_id: str | None = None
     license: str | None = None
     eval_text: str | None = None
@@ -70,19 +73,22 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
     _check_name(name)
     _check_output(out, [spec.base, spec.adapter], spec.force)
     base = open_model_folder(spec.base)
+    work = out.parent / f".{out.name}.work" / _inputs_hash(spec)
+    if spec.chat_template is not None:
+        spec = replace(spec, base=with_chat_template(base.path, spec.chat_template, work / "base"))
+        base = open_model_folder(spec.base)
     adapter_file = _check_as_adapter(spec, name)
     chat = _chat_format(base.path, spec.template_file, progress)
     stem = f"{name}-base" if adapter_file else name  # in adapter mode the quantized files hold the base alone
     modelfile = _modelfile(spec, chat, f"./{stem}-{quants[0]}.gguf", f"./{adapter_file}" if adapter_file else None)
 
-    work = out.parent / f".{out.name}.work" / _inputs_hash(spec)
     model_dir = _merged_model(spec, work, progress) if spec.adapter else base.path
     # The merged model stays the quality report's reference; in adapter mode the GGUF holds the base alone.
     f16 = _f16_gguf(base.path, work, progress, "base-f16.gguf") if adapter_file else _f16_gguf(model_dir, work,
                                                                                                  progress)
 
     from tunesmith.modelfiles import render_modelfile
-    from tunesmith.packager.card import ModelCard, card_file, render_model_card
+    from tunesmith.packager.card import CardContent, card_file, render_model_card
     from tunesmith.packager.quality import measure_quality
     from tunesmith.packager.quality_text import HELDOUT_TEXT, SAMPLE_PROMPT, SAMPLE_TEXT
 
@@ -114,7 +120,7 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
             (tmp / "LICENSE").write_text(license_text, encoding="utf-8")
         known_id, known_license = known_identity(base.path)
         card_files = [card_file(path, quant, written.get(quant)) for quant, path in files.items()]
-        card = ModelCard(
+        card = CardContent(
             name=name, files=card_files, family=chat.family, parameters=modelfile.parameters,
             base_model=spec.base_model_id or _base_model_id(spec) or known_id,
             license=spec.license or known_license, adapter=str(spec.adapter) if spec.adapter else None,
@@ -231,8 +237,9 @@ def _f16_gguf(model_dir: Path, work: Path, progress: Progress, file_name: str = 
 
 
 def _inputs_hash(spec: PackageSpec) -> str:
-    # What the intermediates depend on: the weights of base and adapter (by name, size and mtime, cheap to read).
-    digest = hashlib.sha256()
+    # What the intermediates depend on: the weights of base and adapter (by name, size and mtime, cheap to read),
+    # and the chat template they are given.
+    digest = hashlib.sha256((spec.chat_template or "").encode())
     for folder in (spec.base, spec.adapter):
         if folder is None:
             continue

@@ -14,7 +14,7 @@ import msgspec
 from tunesmith.config import Config
 from tunesmith.errors import ConfigError, ModelError
 
-__all__ = ["BaseModel", "check_base_model", "load_tokenizer", "with_model_limits"]
+__all__ = ["BaseModel", "chat_template_of", "check_base_model", "load_tokenizer", "with_model_limits"]
 
 DEFAULT_MAX_SEQ_LEN = 1024
 
@@ -78,8 +78,16 @@ def _context_length(config: Any) -> int | None:
     return None
 
 
-def load_tokenizer(path: str | Path) -> Any:
-    """The base model's tokenizer, with a pad token (EOS stands in when the model defines none)."""
+def chat_template_of(config: Config) -> str | None:
+    """The Jinja text of the project's `chat_template:` (None: the base's own template)."""
+    from tunesmith.modelfiles.base_templates import resolve_chat_template
+
+    return resolve_chat_template(config.chat_template) if config.chat_template else None
+
+
+def load_tokenizer(path: str | Path, chat_template: str | None = None) -> Any:
+    """The base model's tokenizer, with a pad token (EOS stands in when the model defines none) and, when given,
+    `chat_template` instead of its own."""
     from transformers import AutoTokenizer
 
     if not any((Path(path) / name).is_file() for name in _TOKENIZER_FILES):
@@ -95,4 +103,6 @@ def load_tokenizer(path: str | Path) -> Any:
                          where=str(path), hint="Save a tokenizer.json with the model.")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
     return tokenizer

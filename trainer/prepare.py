@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tunesmith.trainer.base_model import load_tokenizer, with_model_limits
+from tunesmith.trainer.base_model import chat_template_of, load_tokenizer, with_model_limits
 from tunesmith.trainer.chunk import chunk_records
 from tunesmith.trainer.clean import clean_records
 from tunesmith.trainer.data_report import build_report, chat_counts, plan_training
@@ -53,7 +53,7 @@ def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData
                 write_text_atomic(report_path, json.dumps(report, indent=2) + "\n")
             return PreparedData(paths, report, reused=True)
 
-    tokenizer = load_tokenizer(config.base)
+    tokenizer = load_tokenizer(config.base, chat_template_of(config))
     records: list[Record] = []
     sources = []
     with progress.task("Reading data sources", total=len(config.data)) as advance:
@@ -137,4 +137,4 @@ def _data_hash(config: Config) -> str:
                         digest.update(block)
             files.append((str(member), digest.hexdigest()))
     return section_hash(config.base, config.data, config.clean, config.chunk, config.split, config.seed,
-                        config.train.max_seq_len, files)
+                        config.train.max_seq_len, files, chat_template_of(config))

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 from tunesmith.trainer.backends import detect_device, select_backend
-from tunesmith.trainer.base_model import load_tokenizer, with_model_limits
+from tunesmith.trainer.base_model import chat_template_of, load_tokenizer, with_model_limits
 from tunesmith.trainer.checkpoints import checkpoint_step, resume_point
 from tunesmith.trainer.collate import pack_examples, padded_rows
 from tunesmith.trainer.distributed import check_devices, launch_workers, per_process
@@ -104,7 +104,7 @@ def fit_and_save(config: Config, run_dir: Path, *, settings_hash: str, checkpoin
     device = detect_device()
     backend = select_backend(config, device)
     resumed_at = checkpoint_step(checkpoint) if checkpoint else 0
-    tokenizer = load_tokenizer(config.base)
+    tokenizer = load_tokenizer(config.base, chat_template_of(config))
     train_rows, skipped = build_rows(read_split(paths, "train"), tokenizer, config)
     val_rows, _ = build_rows(read_split(paths, "val"), tokenizer, config)
     if skipped:

@@ -150,6 +150,8 @@ class Config(_Section):
     """The whole project: what to train on, how, and where the run folder is."""
 
     base: str | None = None
+    # A chat template for the base instead of its own: a shipped one's name (chatml, qwen2.5, qwen3) or a Jinja file.
+    chat_template: str | None = None
     name: str | None = None
     output_dir: str | None = None  # default: runs/<name>
     seed: int = 42
@@ -276,4 +278,8 @@ def _resolve(config: Config, root: Path, path: Path | None) -> Config:
     base = config.base
     if base and (root / base).exists():
         base = str((root / base).resolve())
-    return msgspec.structs.replace(config, base=base, data=sources, name=name, output_dir=output_dir)
+    template = config.chat_template
+    if template and (root / template).is_file():
+        template = str((root / template).resolve())
+    return msgspec.structs.replace(config, base=base, chat_template=template, data=sources, name=name,
+                                   output_dir=output_dir)

@@ -20,6 +20,7 @@ import msgspec
 
 from tunesmith import __version__
 from tunesmith.config import Config
+from tunesmith.trainer.base_model import chat_template_of
 from tunesmith.files import write_text_atomic
 from tunesmith.progress import SILENT, Progress
 from tunesmith.stamps import folder_identity
@@ -87,7 +88,7 @@ def _package(config: Config, run_dir: Path, adapter: Path, progress: Progress) -
                        quants=tuple(config.package.quant), system=modelfile.system,
                        parameters=dict(modelfile.parameters),
                        template_file=Path(config.package.template) if config.package.template else None,
-                       as_adapter=config.package.as_adapter, force=True)
+                       chat_template=chat_template_of(config), as_adapter=config.package.as_adapter, force=True)
     package = build_package(spec, progress=progress)
     record = {"name": package.name, "files": [path.name for path in package.files], "family": package.family,
               "template_note": package.template_note, "quality": package.quality, "passed": package.passed}
@@ -97,7 +98,7 @@ def _package(config: Config, run_dir: Path, adapter: Path, progress: Progress) -
 
 
 _INPUT_NAMES = {"adapter": "the adapter", "base": "the base model (its config.json, or a file's size or mtime)",
-                "settings": "the `package:` section, the run's name or the tunesmith version"}
+                "settings": "the `package:` section, the chat template, the run's name or the tunesmith version"}
 
 
 def _stale_package(recorded: dict[str, Any], inputs: dict[str, str], stamp: str, out: Path) -> str | None:
@@ -162,7 +163,8 @@ def _package_inputs(config: Config, adapter: Path) -> dict[str, str]:
             adapter_digest.update(path.name.encode())
             adapter_digest.update(_file_sha256(path))
     # The base's path is part of its identity, so a moved base counts as a changed base, not changed settings.
-    settings = {"name": config.name, "package": msgspec.to_builtins(config.package), "tunesmith": __version__}
+    settings = {"name": config.name, "package": msgspec.to_builtins(config.package), "tunesmith": __version__,
+                "chat_template": chat_template_of(config)}
     return {"adapter": adapter_digest.hexdigest(), "base": _digest(folder_identity(Path(str(config.base)))),
             "settings": _digest(settings)}
 

@@ -59,6 +59,10 @@ def _read_text_file(path: Path, flag: str) -> str:
                    "stop=...); repeat for several.")
 @click.option("--template", "template_file", type=_FILE, default=None, metavar="FILE",
               help="Ollama Go template to use instead of the one derived from the tokenizer's chat template.")
+@click.option("--chat-template", default=None, metavar="NAME|FILE",
+              help="Jinja chat template the adapter was trained with instead of the base's own (`chat_template:` "
+                   "in the project): chatml, qwen2.5, qwen3, or a file. The GGUF, the Modelfile and the report "
+                   "carry it.")
 @click.option("--base-model-id", default=None, metavar="USER/REPO", help="Hub id of the base model, for the card.")
 @click.option("--license", "license_id", default=None, metavar="ID", help="License id for the card (e.g. apache-2.0).")
 @click.option("--eval-text", type=_FILE, default=None, metavar="FILE",
@@ -66,7 +70,8 @@ def _read_text_file(path: Path, flag: str) -> str:
 @click.option("--eval-prompt", default=None, metavar="TEXT", help="Chat prompt the stop-token check generates from.")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder (only once the new package is complete).")
 def package(base: str, adapter: Path | None, as_adapter: bool, out: Path, name: str | None, quants: tuple[str, ...],
-            system: str | None, params: tuple[str, ...], template_file: Path | None, base_model_id: str | None,
+            system: str | None, params: tuple[str, ...], template_file: Path | None, chat_template: str | None,
+            base_model_id: str | None,
             license_id: str | None, eval_text: Path | None, eval_prompt: str | None, force: bool) -> None:
     """Merge, convert to GGUF, quantize, and write a Modelfile, a quality report and a model card.
 
@@ -77,7 +82,8 @@ def package(base: str, adapter: Path | None, as_adapter: bool, out: Path, name: 
       ollama create demo -f runs/demo/package/Modelfile && ollama run demo
     """
     from tunesmith.console import progress
-    from tunesmith.packager.embedded import resolve_base
+    from tunesmith.modelfiles.base_templates import resolve_chat_template
+    from tunesmith.embedded_base import resolve_base
     from tunesmith.packager.package import PackageSpec, build_package
 
     if as_adapter and adapter is None:
@@ -95,6 +101,7 @@ def package(base: str, adapter: Path | None, as_adapter: bool, out: Path, name: 
         system=system,
         parameters=_parse_params(params),
         template_file=template_file,
+        chat_template=resolve_chat_template(chat_template, "--chat-template") if chat_template else None,
         base_model_id=base_model_id,
         license=license_id,
         eval_text=_read_text_file(eval_text, "--eval-text") if eval_text else None,
