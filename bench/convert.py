@@ -81,7 +81,7 @@ def _random_llama_1b(target: Path) -> Path:
     import torch
     from safetensors.torch import save_file
 
-    from tunesmith.packager.embedded import embedded_base_dir
+    from tunesmith.embedded_base import embedded_base_dir
 
     source = embedded_base_dir()
     tmp = target.with_name(target.name + ".partial")
@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs of each step; the fastest counts")
     parser.add_argument("--json", type=Path, help="write the results and ratios here")
     args = parser.parse_args()
-    models = [Path(subprocess.check_output([sys.executable, "-c", "from tunesmith.packager.embedded import "
+    models = [Path(subprocess.check_output([sys.executable, "-c", "from tunesmith.embedded_base import "
                                             "embedded_base_dir; print(embedded_base_dir())"], text=True).strip())]
     if not args.skip_1b:
         _run("random-1b", str(args.work / "random-llama-1b"))

@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results and the ratio here")
     args = parser.parse_args()
     if args.gguf is None:
-        from tunesmith.packager.embedded import embedded_gguf_path
+        from tunesmith.embedded_base import embedded_gguf_path
 
         args.gguf = embedded_gguf_path()
 

@@ -128,7 +128,7 @@ def main() -> None:
         Path(ns.out).write_text(json.dumps(result))
         return
     if ns.base == "embedded":
-        from tunesmith.packager.embedded import embedded_base_dir
+        from tunesmith.embedded_base import embedded_base_dir
 
         ns.base = str(embedded_base_dir())
     results: dict[str, list[dict]] = {"tunesmith": [], "trl": []}

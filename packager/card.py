@@ -16,7 +16,7 @@ import yaml
 if TYPE_CHECKING:
     from tunesmith.packager.quantize import QuantizeResult
 
-__all__ = ["CardFile", "ModelCard", "card_file", "render_model_card"]
+__all__ = ["CardContent", "CardFile", "card_file", "render_model_card"]
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,9 @@ class CardFile:
 
 
 @dataclass(frozen=True)
-class ModelCard:
-    """Everything the card says; `render_model_card` turns it into markdown with YAML front matter."""
+class CardContent:
+    """Everything the model card (the package's README.md) says; `render_model_card` turns it into markdown with
+    YAML front matter."""
 
     name: str
     files: Sequence[CardFile]
@@ -52,7 +53,7 @@ class ModelCard:
     tools: str | None = None
 
 
-def render_model_card(card: ModelCard) -> str:
+def render_model_card(card: CardContent) -> str:
     """Markdown with Hub front matter (base_model, license, tags) and usage for Ollama and llama.cpp."""
     front: dict[str, Any] = {}
     if card.base_model:
@@ -127,7 +128,7 @@ def render_model_card(card: ModelCard) -> str:
     return "\n".join(lines)
 
 
-def _summary(card: ModelCard) -> str:
+def _summary(card: CardContent) -> str:
     base = f"`{card.base_model}`" if card.base_model else "its base model"
     if card.adapter_file:
         return (f"{base} converted to GGUF and quantized for llama.cpp and Ollama, with its LoRA fine-tune as a "

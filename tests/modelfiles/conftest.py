@@ -12,6 +12,6 @@ def smollm2_tokenizer():
     """The embedded SmolLM2-135M-Instruct tokenizer (real ChatML template, eos <|im_end|>, no BOS added)."""
     from transformers import AutoTokenizer
 
-    from tunesmith.packager.embedded import embedded_base_dir
+    from tunesmith.embedded_base import embedded_base_dir
 
     return AutoTokenizer.from_pretrained(embedded_base_dir())

@@ -55,7 +55,7 @@ def created_families(real_ollama: RealOllama, family_packages) -> dict[str, str]
 @pytest.fixture(scope="session")
 def smollm2_package(tmp_path_factory) -> Path:
     """The embedded SmolLM2-135M-Instruct packaged to Q4_K_M as `tunesmith package --base embedded` does."""
-    from tunesmith.packager.embedded import embedded_base_dir
+    from tunesmith.embedded_base import embedded_base_dir
 
     out = tmp_path_factory.mktemp("smollm2") / "smollm2"
     return build_package(PackageSpec(base=embedded_base_dir(), out=out, name="smollm2")).path

@@ -120,7 +120,7 @@ def test_a_tools_conversation_is_evaluated_as_its_chat_template_renders_it(creat
     from transformers import AutoTokenizer
 
     from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
-    from tunesmith.packager.embedded import embedded_base_dir
+    from tunesmith.embedded_base import embedded_base_dir
 
     host = AutoTokenizer.from_pretrained(embedded_base_dir())  # only renders the Jinja template
     name = created_families["qwen2.5"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tunesmith.packager.card import CardFile, ModelCard, render_model_card
+from tunesmith.packager.card import CardContent, CardFile, render_model_card
 
 
-def _card(**overrides) -> ModelCard:
+def _card(**overrides) -> CardContent:
     values = dict(
         name="pirate-tutor",
         files=[CardFile("pirate-tutor-Q4_K_M.gguf", "Q4_K_M", 105_000_000), CardFile("pirate-tutor-Q8_0.gguf", "Q8_0", 145_000_000)],
@@ -21,7 +21,7 @@ def _card(**overrides) -> ModelCard:
         quality_markdown="| check | value |\n|---|---|\n| f16 top-1 | 1.0 |",
     )
     values.update(overrides)
-    return ModelCard(**values)
+    return CardContent(**values)
 
 
 def _front_matter(text: str) -> dict:

@@ -51,7 +51,7 @@ def _lora(base: Path, folder: Path, *, name: str, targets=("q_proj", "v_proj", "
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from tunesmith.packager.embedded import embedded_base_dir
+    from tunesmith.embedded_base import embedded_base_dir
 
     return AutoTokenizer.from_pretrained(embedded_base_dir())
 

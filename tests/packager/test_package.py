@@ -12,7 +12,7 @@ import yaml
 
 from tunesmith.errors import ModelError, PackageError
 from tunesmith.modelfiles import parse_modelfile
-from tunesmith.packager.embedded import EMBEDDED_HUB_ID, embedded_base_dir
+from tunesmith.embedded_base import EMBEDDED_HUB_ID, embedded_base_dir
 from tunesmith.packager.package import PackageSpec, build_package
 
 SECRET = "hf_TUNESMITHSECRETsentinel0123456789"

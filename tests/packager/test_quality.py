@@ -17,7 +17,7 @@ from tunesmith.packager.quality_text import HELDOUT_TEXT, SAMPLE_PROMPT, SAMPLE_
 
 @pytest.fixture(scope="session")
 def smollm2_dir() -> Path:
-    from tunesmith.packager.embedded import embedded_base_dir
+    from tunesmith.embedded_base import embedded_base_dir
 
     return embedded_base_dir()
 

@@ -17,7 +17,7 @@ from tunesmith.packager.quantize import QUANT_TYPES, normalize_quant, quantize_g
 
 @pytest.fixture(scope="session")
 def smollm2_f16(tmp_path_factory) -> Path:
-    from tunesmith.packager.embedded import embedded_base_dir
+    from tunesmith.embedded_base import embedded_base_dir
 
     return reference_f16(embedded_base_dir(), tmp_path_factory.getbasetemp() / "smollm2-f16.gguf")
 

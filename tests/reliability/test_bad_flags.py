@@ -88,7 +88,7 @@ PUBLISH_CASES = [
     ("package without a Modelfile", lambda pkg: (pkg / "Modelfile").unlink(), ["--hf", "alice/demo-GGUF"],
      ["the package folder has no Modelfile", "tunesmith package --out DIR"]),
     ("Modelfile FROM a missing file", lambda pkg: (pkg / "demo-Q4_K_M.gguf").unlink(), ["--hf", "alice/demo-GGUF"],
-     ["Modelfile", "FROM './demo-Q4_K_M.gguf' does not exist", "tunesmith package --out DIR"]),
+     ["Modelfile:1", "FROM names './demo-Q4_K_M.gguf', which does not exist", "tunesmith package"]),
     ("GGUF that is not GGUF", lambda pkg: (pkg / "demo-Q4_K_M.gguf").write_bytes(b"<html>"),
      ["--hf", "alice/demo-GGUF"], ["demo-Q4_K_M.gguf is not a GGUF file"]),
 ]

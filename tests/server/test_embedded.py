@@ -17,7 +17,7 @@ from litestar.testing import TestClient
 
 from tests.server.live import running
 from tunesmith.errors import ModelfileError, PackageError
-from tunesmith.packager.embedded import embedded_base_dir, embedded_gguf_path
+from tunesmith.embedded_base import embedded_base_dir, embedded_gguf_path
 from tunesmith.server import ServerSettings, create_app
 from tunesmith.server.backends import LlamaCppBackend, read_package
 from tunesmith.server.backends.llama_load import load_llama

@@ -12,7 +12,7 @@ import httpx
 from click.testing import CliRunner
 
 from tunesmith.cli import cli
-from tunesmith.packager.embedded import embedded_gguf_path
+from tunesmith.embedded_base import embedded_gguf_path
 
 
 def test_help_explains_backends_keys_and_settings():

@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from tunesmith.packager import embedded
-from tunesmith.packager.embedded import EMBEDDED_HUB_ID, EMBEDDED_NAME, embedded_base_dir, known_identity
+from tunesmith import embedded_base
+from tunesmith.embedded_base import EMBEDDED_HUB_ID, EMBEDDED_NAME, embedded_base_dir, known_identity
 
 from tunesmith.cli import main
 from tunesmith.errors import ModelError
@@ -112,7 +112,7 @@ def _stand_in_writer(calls: list[Path]):
 
     def write(source: Path, out: Path) -> None:
         calls.append(out)
-        for name in embedded._FILES:
+        for name in embedded_base._FILES:
             (out / name).write_text(f"build {len(calls)}")
 
     return write
@@ -136,15 +136,15 @@ REBUILD_CASES = {
 @pytest.mark.parametrize("spoil", REBUILD_CASES.values(), ids=REBUILD_CASES.keys())
 def test_a_stale_or_incomplete_cache_is_rebuilt(tmp_path, monkeypatch, spoil):
     calls: list[Path] = []
-    monkeypatch.setattr(embedded, "_write_folder", _stand_in_writer(calls))
+    monkeypatch.setattr(embedded_base, "_write_folder", _stand_in_writer(calls))
     target = embedded_base_dir(tmp_path)
     assert embedded_base_dir(tmp_path) == target and len(calls) == 1  # an intact cache is not rebuilt
 
     spoil(target)
     assert embedded_base_dir(tmp_path) == target
     assert len(calls) == 2
-    assert all((target / name).read_text() == "build 2" for name in embedded._FILES)
-    assert json.loads((target / MARKER).read_text()) == embedded._stamp(embedded.embedded_gguf_path())
+    assert all((target / name).read_text() == "build 2" for name in embedded_base._FILES)
+    assert json.loads((target / MARKER).read_text()) == embedded_base._stamp(embedded_base.embedded_gguf_path())
     assert _entries(tmp_path) == [EMBEDDED_NAME]
 
 
@@ -156,7 +156,7 @@ def test_two_callers_starting_at_once_build_the_folder_once(tmp_path, monkeypatc
         time.sleep(0.5)  # long enough for the second caller to arrive mid-build
         write(source, out)
 
-    monkeypatch.setattr(embedded, "_write_folder", slow_write)
+    monkeypatch.setattr(embedded_base, "_write_folder", slow_write)
     with ThreadPoolExecutor(2) as pool:
         folders = list(pool.map(lambda _: embedded_base_dir(tmp_path), range(2)))
     assert folders == [tmp_path / EMBEDDED_NAME] * 2
@@ -171,7 +171,7 @@ def _failing_writer(source: Path, out: Path) -> None:
 
 
 def test_a_failed_build_leaves_no_folder_under_its_final_name(tmp_path, monkeypatch):
-    monkeypatch.setattr(embedded, "_write_folder", _failing_writer)
+    monkeypatch.setattr(embedded_base, "_write_folder", _failing_writer)
     with pytest.raises(ModelError) as caught:
         embedded_base_dir(tmp_path)
     message = str(caught.value)
@@ -182,21 +182,21 @@ def test_a_failed_build_leaves_no_folder_under_its_final_name(tmp_path, monkeypa
 
 def test_a_failed_rebuild_keeps_the_previous_folder_intact(tmp_path, monkeypatch):
     calls: list[Path] = []
-    monkeypatch.setattr(embedded, "_write_folder", _stand_in_writer(calls))
+    monkeypatch.setattr(embedded_base, "_write_folder", _stand_in_writer(calls))
     target = embedded_base_dir(tmp_path)
     _spoil_stamp(target, "source_bytes", 1)
     old_stamp = (target / MARKER).read_text()
 
-    monkeypatch.setattr(embedded, "_write_folder", _failing_writer)
+    monkeypatch.setattr(embedded_base, "_write_folder", _failing_writer)
     with pytest.raises(ModelError):
         embedded_base_dir(tmp_path)
     assert (target / MARKER).read_text() == old_stamp
-    assert all((target / name).read_text() == "build 1" for name in embedded._FILES)
+    assert all((target / name).read_text() == "build 1" for name in embedded_base._FILES)
     assert _entries(tmp_path) == [EMBEDDED_NAME]
 
 
 def test_a_folder_tunesmith_did_not_build_is_left_alone(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(embedded, "_write_folder", _stand_in_writer([]))
+    monkeypatch.setattr(embedded_base, "_write_folder", _stand_in_writer([]))
     mine = tmp_path / EMBEDDED_NAME
     mine.mkdir()
     (mine / "notes.txt").write_text("my own work")
@@ -215,7 +215,7 @@ def _uninstall(monkeypatch) -> None:
 
 
 def _lose_the_gguf(monkeypatch) -> None:
-    monkeypatch.setattr(embedded, "_GGUF_NAME", "SmolLM2-135M-Instruct.Q9_9.gguf")
+    monkeypatch.setattr(embedded_base, "_GGUF_NAME", "SmolLM2-135M-Instruct.Q9_9.gguf")
 
 
 MISSING_CASES = {

@@ -16,7 +16,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chat-qa-csv" / "tu
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_eval_loss_falls_on_the_embedded_model(tmp_path):
-    from tunesmith.packager.embedded import embedded_base_dir
+    from tunesmith.embedded_base import embedded_base_dir
 
     config = load_config(EXAMPLE, base=str(embedded_base_dir()), output_dir=str(tmp_path / "run"), max_steps=8,
                          overrides=["train.eval_steps=4", "train.learning_rate=1e-3", "train.batch_size=2",

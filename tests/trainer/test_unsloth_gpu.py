@@ -28,7 +28,7 @@ def _tokenizer_dir() -> Path:
     saved = os.environ.get("TUNESMITH_TEST_TOKENIZER")
     if saved:
         return Path(saved)
-    from tunesmith.packager.embedded import embedded_base_dir
+    from tunesmith.embedded_base import embedded_base_dir
 
     return embedded_base_dir()
 

@@ -1,6 +1,6 @@
 """The sub-commands of `tunesmith`, one module each; `COMMANDS` is what the CLI group registers."""
 
-from tunesmith.commands.base import base
+from tunesmith.commands.base_model import base
 from tunesmith.commands.prepare import prepare
 from tunesmith.commands.train import train
 from tunesmith.commands.demo import demo

@@ -19,7 +19,7 @@ def base(cache_dir: Path | None) -> None:
     Every command that takes `--base DIR` also accepts `--base embedded` for this model.
     """
     from tunesmith.console import out, progress
-    from tunesmith.packager.embedded import embedded_base_dir
+    from tunesmith.embedded_base import embedded_base_dir
 
     path = embedded_base_dir(cache_dir, progress=progress())
     out.print(str(path))

@@ -36,7 +36,7 @@ def demo(out: Path, max_steps: int | None, question: str | None, ollama_host: st
     from tunesmith.console import err, out as console, progress
     from tunesmith.demo import DEMO_QUESTION, base_package, demo_config
     from tunesmith.demo_report import match_summary, side_by_side
-    from tunesmith.packager.embedded import embedded_base_dir
+    from tunesmith.embedded_base import embedded_base_dir
     from tunesmith.pipeline import run_pipeline
     from tunesmith.trainer.live import RichTrainDisplay
 

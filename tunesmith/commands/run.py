@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from tunesmith.commands.prepare import config_options, load_from_options
-from tunesmith.commands.train import gpus_option, with_gpus
+from tunesmith.commands.options import config_options, gpus_option, load_from_options, with_gpus
 
 __all__ = ["run", "print_run_summary"]
 

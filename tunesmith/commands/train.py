@@ -6,14 +6,9 @@ from pathlib import Path
 
 import click
 
-from tunesmith.commands.prepare import config_options, load_from_options
+from tunesmith.commands.options import config_options, gpus_option, load_from_options, with_gpus
 
-__all__ = ["gpus_option", "train", "with_gpus"]
-
-gpus_option = click.option(
-    "--gpus", type=click.IntRange(min=1), default=None, metavar="N",
-    help="Train in N processes, one per GPU, keeping the global batch (sets train.gpus). Without CUDA, N CPU "
-         "processes.")
+__all__ = ["train"]
 
 
 @click.command()
@@ -52,8 +47,3 @@ def train(config: Path | None, base: str | None, data: tuple[Path, ...], output_
         best = f", the last adapter kept (eval loss {report['final_eval_loss']:.4f}){best}"
     out.print(f"{report['steps']} steps{best}")
     out.print(f"adapter: {result.adapter}")
-
-
-def with_gpus(overrides: tuple[str, ...], gpus: int | None) -> tuple[str, ...]:
-    """`--gpus N` as the `--set train.gpus=N` it stands for."""
-    return overrides if gpus is None else (*overrides, f"train.gpus={gpus}")
