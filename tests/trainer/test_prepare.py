@@ -121,7 +121,7 @@ def test_continued_pretraining_folder_is_stripped_chunked_by_tokens_and_warned_s
     assert result.report["rows_out"]["val"] > 0
 
 
-@pytest.mark.parametrize("example", ["chat-qa-csv", "instruction-jsonl", "pretrain-books"])
+@pytest.mark.parametrize("example", ["chat-qa-csv", "instruction-jsonl", "pretrain-books", "tool-calling"])
 def test_every_example_project_prepares(tiny_llama, tmp_path, example):
     config = load_config(EXAMPLES / example / "tunesmith.yaml", base=str(tiny_llama),
                          output_dir=str(tmp_path / "run"), overrides=["train.max_seq_len=256"])
