@@ -188,7 +188,8 @@ class LlamaCppBackend:
         model = self._model(request.model)
         if request.tools and not takes_tools(model.chat_format):
             raise BadRequestError(f"model {request.model!r} takes no tools: its chat template renders none in a "
-                                  "format tunesmith parses (<tool_call> JSON, as Qwen2.5)", param="tools",
+                                  "format tunesmith parses (<tool_call> JSON as Qwen2.5's and Qwen3's, Llama "
+                                  "3.1-3.3's JSON calls, Mistral's [TOOL_CALLS])", param="tools",
                                   hint="Leave out `tools`, or package a model whose chat template carries them.")
         if request.think and not takes_thinking(model.chat_format):
             raise BadRequestError(f"model {request.model!r} does not think: its chat template has no reasoning that "

@@ -5,6 +5,7 @@ passes ordinary text through as it comes, holds back only what may be the start 
 call into Ollama's shape (`{"function": {"name", "arguments"}}`). A call that never closes, or whose JSON does not
 parse, goes back to the client as the text the model wrote: a malformed answer is an answer, not a server error.
 Hand-written: llama-cpp-python parses tool calls only through its own fixed chat handlers, not a GGUF's template.
+Llama 3's and Mistral's formats are parsed in json_tool_calls; TOOL_CALL_PARSERS names each format's parser.
 """
 
 from __future__ import annotations
@@ -12,35 +13,19 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from tunesmith.server.backends.call_json import function_call, held_back
+from tunesmith.server.backends.json_tool_calls import Llama3JsonToolCallParser, MistralToolCallParser
+
 __all__ = ["HermesToolCallParser", "TOOL_CALL_PARSERS", "ToolCallParser"]
 
 _OPEN, _CLOSE = "<tool_call>", "</tool_call>"
 
 
-def _held_back(text: str, tag: str) -> int:
-    """How many characters at the end of `text` could begin `tag`."""
-    for size in range(min(len(tag) - 1, len(text)), 0, -1):
-        if tag.startswith(text[-size:]):
-            return size
-    return 0
-
-
 def _call(body: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(body)
+        return function_call(json.loads(body))
     except json.JSONDecodeError:
         return None
-    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
-        return None
-    arguments = value.get("arguments", {})
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments or "{}")
-        except json.JSONDecodeError:
-            return None
-    if not isinstance(arguments, dict):
-        return None
-    return {"function": {"name": value["name"], "arguments": arguments}}
 
 
 class ToolCallParser(Protocol):
@@ -78,7 +63,7 @@ class HermesToolCallParser:
                 released.append(before)
                 self._pending, self._in_call = rest, True
                 continue
-            keep = _held_back(self._pending, _OPEN)
+            keep = held_back(self._pending, _OPEN)
             released.append(self._pending[: len(self._pending) - keep])
             self._pending = self._pending[len(self._pending) - keep:]
             break
@@ -92,4 +77,6 @@ class HermesToolCallParser:
 
 
 # ChatFormat.tools -> the parser of that format's calls.
-TOOL_CALL_PARSERS: dict[str, type[ToolCallParser]] = {"hermes": HermesToolCallParser}
+TOOL_CALL_PARSERS: dict[str, type[ToolCallParser]] = {"hermes": HermesToolCallParser,
+                                                      "llama3-json": Llama3JsonToolCallParser,
+                                                      "mistral": MistralToolCallParser}

@@ -16,6 +16,7 @@ FAMILY_MODELS = {
     "qwen2.5": "qwen2",
     "qwen3": "qwen3-chat",
     "llama3.1": "llama3.1",
+    "llama3.2": "llama3.2",
     "llama3": "llama3",
     "gemma (Gemma 2)": "gemma2",
     "gemma (Gemma 3)": "gemma3",
