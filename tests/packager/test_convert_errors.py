@@ -97,16 +97,13 @@ def test_conversion_reports_progress_once_per_tensor(tiny_model, tmp_path):
 def test_interrupted_conversion_keeps_the_previous_file_and_leaves_no_partial_one(tiny_model, tmp_path):
     import contextlib
 
-    class Interrupt:
+    class Interrupt(RecordingProgress):
         @contextlib.contextmanager
         def task(self, description, total=None):
             def advance(amount=1.0):
                 raise KeyboardInterrupt  # the user presses Ctrl-C after the first tensor is written
 
             yield advance
-
-        def note(self, message):
-            pass
 
     out = tmp_path / "model.gguf"
     out.write_bytes(b"previous good file")
