@@ -13,6 +13,7 @@ from typing import Any
 
 from tunesmith.server.backends.base import Delta, GenerateRequest
 from tunesmith.server.errors import BadRequestError
+from tunesmith.server.tool_requests import check_tool_choice, check_tools
 from tunesmith.server.schemas import (
     AssistantMessage,
     ChatChoice,
@@ -67,18 +68,6 @@ def _options(body: ChatCompletionRequest | CompletionRequest, max_tokens: int | 
     if body.stop is not None:
         options["stop"] = [body.stop] if isinstance(body.stop, str) else list(body.stop)
     return options
-
-
-def _check_tool_choice(choice: str | dict[str, Any] | None) -> None:
-    # Neither backend can force a call: Ollama's chat API has no tool_choice, llama.cpp here takes no tools.
-    # Passing "required" on as "auto" would let the model answer in prose while the client waits for a call.
-    if choice is None or choice in ("auto", "none"):
-        return
-    shown = repr(choice) if isinstance(choice, str) else json.dumps(choice)
-    raise BadRequestError(f"tool_choice {shown} is not supported: this server cannot force the model to call a tool",
-                          param="tool_choice",
-                          hint='Send tool_choice "auto" (or leave it out) and let the model decide, or send only '
-                               "the one tool you want called in `tools`.")
 
 
 # Ollama's openai layer takes these efforts; "none" switches reasoning off.
@@ -164,10 +153,12 @@ def chat_to_generate(body: ChatCompletionRequest) -> GenerateRequest:
                 raise BadRequestError("response_format json_schema needs a `schema` object",
                                       param="response_format.json_schema.schema")
             fmt = schema
-    _check_tool_choice(body.tool_choice)
-    tools = body.tools if body.tools and body.tool_choice != "none" else None
+    check_tools(body.tools)
+    choice = check_tool_choice(body.tool_choice, body.tools)
+    tools = body.tools if body.tools and choice != "none" else None
     return GenerateRequest(model=body.model, messages=messages, options=_options(body, max_tokens), format=fmt,
-                           tools=tools, think=_think(body))
+                           tools=tools, think=_think(body), tool_choice=choice if tools else None,
+                           parallel_tool_calls=body.parallel_tool_calls is not False)
 
 
 def completion_to_generate(body: CompletionRequest) -> GenerateRequest:

@@ -77,6 +77,7 @@ class ChatCompletionRequest(Struct, omit_defaults=True):
     response_format: ResponseFormat | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: int | None = None

@@ -30,6 +30,10 @@ class GenerateRequest:
     format: str | dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     think: bool | str | None = None
+    # OpenAI's: None or "auto" lets the model choose, "required" makes it call a tool, {"type": "function",
+    # "function": {"name": ...}} that one; parallel_tool_calls False allows one call per answer.
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool = True
 
 
 @dataclass(slots=True)

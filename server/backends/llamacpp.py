@@ -27,7 +27,9 @@ from tunesmith.server.backends.llama_worker import Job, ModelWorker
 from tunesmith.server.backends.package_folder import ServedPackage, read_package, template_differs
 from tunesmith.server.backends.reply import ReplyParser, takes_thinking, takes_tools
 from tunesmith.server.backends.thinking import prompt_opens_thinking
+from tunesmith.server.backends.tool_grammar import tool_call_grammar
 from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UpstreamTimeoutError
+from tunesmith.server.tool_requests import forced_tool_choice
 
 __all__ = ["LlamaCppBackend", "OLLAMA_DEFAULTS"]
 
@@ -130,6 +132,11 @@ class _Model:
             kwargs["grammar"] = llama_cpp.LlamaGrammar.from_string(llama_cpp.llama_grammar.JSON_GBNF, verbose=False)
         elif isinstance(request.format, dict):
             kwargs["grammar"] = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(request.format), verbose=False)
+        if request.tools and forced_tool_choice(request.tool_choice):
+            # The reply must be calls: a grammar of the format's call syntax, not a hope that the model obeys.
+            grammar = tool_call_grammar(self.chat_format.tools if self.chat_format else None, request.tools,
+                                        request.tool_choice, parallel=request.parallel_tool_calls)
+            kwargs["grammar"] = llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
         return kwargs
 
 
@@ -234,14 +241,19 @@ class LlamaCppBackend:
             try:
                 for chunk in chunks:
                     choice = chunk["choices"][0]
-                    if choice["text"]:
-                        emit(parser.feed(choice["text"]))
+                    delta = parser.feed(choice["text"]) if choice["text"] else Delta()
+                    if delta.tool_calls and not request.parallel_tool_calls:
+                        # One call asked for: it is the answer, whatever the model would write after it.
+                        emit(Delta(content=delta.content, thinking=delta.thinking, tool_calls=delta.tool_calls[:1]))
+                        break
+                    emit(delta)
                     reason = choice["finish_reason"] or reason
                     if job.cancelled:
                         return
+                else:
+                    emit(parser.finish())
             finally:
                 chunks.close()
-            emit(parser.finish())
             job.emit(Delta(done=True, done_reason=reason, prompt_tokens=len(tokens), completion_tokens=sampled))
 
         model.in_flight += 1

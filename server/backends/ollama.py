@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,8 +21,28 @@ from tunesmith.errors import UpstreamError
 from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, ModelCard
 from tunesmith.server.backends.ollama_pool import UNREACHABLE, Upstream, UpstreamPool, is_malformed
 from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UnfinishedAnswerError, UpstreamTimeoutError
+from tunesmith.server.tool_requests import forced_tool_choice
 
 __all__ = ["OllamaBackend"]
+
+_log = logging.getLogger("tunesmith.server")
+
+
+class _OneCall:
+    """parallel_tool_calls false: Ollama's API has no such switch, so the calls after the first are dropped here."""
+
+    def __init__(self, request: GenerateRequest) -> None:
+        self._left = None if request.parallel_tool_calls else 1
+
+    def take(self, delta: Delta) -> Delta:
+        if self._left is not None and delta.tool_calls:
+            kept = delta.tool_calls[: self._left]
+            if len(kept) < len(delta.tool_calls):
+                _log.info("parallel_tool_calls is false: dropped %d of the model's tool calls after the first",
+                          len(delta.tool_calls) - len(kept))
+            delta.tool_calls = kept or None
+            self._left -= len(kept)
+        return delta
 
 
 def _unfinished(upstream: Upstream) -> UnfinishedAnswerError:
@@ -101,6 +123,14 @@ class OllamaBackend:
 
     async def _open(self, request: GenerateRequest, stream: bool) -> tuple[Upstream, Any, Any]:
         """Send to the least busy holder; before any byte came back, a connection failure tries the next one."""
+        if forced_tool_choice(request.tool_choice):
+            # Ollama's chat API has no tool_choice: passed on as "auto", the model could answer in prose while the
+            # client waits for a call.
+            raise BadRequestError(f"tool_choice {json.dumps(request.tool_choice)} cannot be enforced through Ollama, "
+                                  "whose chat API cannot force a tool call", param="tool_choice",
+                                  hint='Send tool_choice "auto" (or leave it out) and let the model decide, send only '
+                                       "the tool you want called, or serve the package with --model, which enforces "
+                                       "it.")
         last_error: BaseException | None = None
         for upstream in await self._pool.candidates(request.model):
             upstream.in_flight += 1
@@ -143,6 +173,7 @@ class OllamaBackend:
 
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Delta]:
         upstream, answer, first = await self._open(request, stream=True)
+        calls = _OneCall(request)
         try:
             part = first
             while True:
@@ -150,9 +181,9 @@ class OllamaBackend:
                     # Read the body to its end first: a fully read response returns its connection to the pool.
                     async for _ in answer:
                         pass
-                    yield self._delta(part)
+                    yield calls.take(self._delta(part))
                     return
-                yield self._delta(part)
+                yield calls.take(self._delta(part))
                 part = await anext(answer, None)
                 if part is None:
                     break
@@ -170,7 +201,7 @@ class OllamaBackend:
         upstream.in_flight -= 1
         if not answer.done:
             raise _unfinished(upstream)
-        return self._delta(answer)
+        return _OneCall(request).take(self._delta(answer))
 
     async def embed(self, model: str, inputs: list[str]) -> Embeddings:
         last_error: BaseException | None = None

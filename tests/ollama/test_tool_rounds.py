@@ -41,7 +41,7 @@ def packages(scripted_package):
 
 @pytest.fixture(scope="module", params=["ollama", "embedded"])
 def served(request, packages):
-    """An OpenAI client on a live `tunesmith serve` of the packages, and {package key: model id}."""
+    """An OpenAI client on a live `tunesmith serve` of the packages, {package key: model id}, and the backend."""
     from openai import OpenAI
 
     if request.param == "ollama":
@@ -56,7 +56,7 @@ def served(request, packages):
         names = {key: package.name for key, package in packages.items()}
         settings = ServerSettings(models=tuple(str(package) for package in packages.values()), threads=1)
     with running(create_app(settings)) as url:
-        yield OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=120), names
+        yield OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=120), names, request.param
 
 
 def _ask(client, model: str, messages: list, stream: bool, **extra):
@@ -87,7 +87,7 @@ def _ask(client, model: str, messages: list, stream: bool, **extra):
 @pytest.mark.parametrize("calls", ["one", "two"])
 @pytest.mark.parametrize("case", list(SCRIPTS))
 def test_a_tool_round_trip(served, case, calls, stream):
-    client, names = served
+    client, names, _ = served
     model = names[(case, calls)]
     content, tool_calls, reason = _ask(client, model, ASK, stream, tools=[WEATHER])
     assert reason == "tool_calls" and not content
@@ -101,3 +101,46 @@ def test_a_tool_round_trip(served, case, calls, stream):
     history = [*ASK, {"role": "assistant", "content": None, "tool_calls": tool_calls}, *results]
     content, tool_calls, reason = _ask(client, model, history, stream, tools=[WEATHER])
     assert (content, tool_calls, reason) == ("".join(ANSWER), [], "stop")
+
+
+FORCED = {"required": "required", "named": {"type": "function", "function": {"name": "get_weather"}}}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("choice", list(FORCED))
+@pytest.mark.parametrize("case", list(SCRIPTS))
+def test_a_forced_tool_choice_is_enforced_in_process_and_refused_through_ollama(served, case, choice, stream):
+    from openai import BadRequestError
+
+    client, names, backend = served
+    tools = [WEATHER, {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}]
+    if backend == "ollama":
+        with pytest.raises(BadRequestError) as caught:
+            _ask(client, names[(case, "two")], ASK, stream, tools=tools, tool_choice=FORCED[choice])
+        assert caught.value.body["param"] == "tool_choice" and "--model" in caught.value.body["message"]
+        return
+    # The calls the script writes fit the grammar, so the grammar lets them through unchanged.
+    content, tool_calls, reason = _ask(client, names[(case, "two")], ASK, stream, tools=tools,
+                                       tool_choice=FORCED[choice])
+    assert reason == "tool_calls" and not content
+    assert [json.loads(call["function"]["arguments"]) for call in tool_calls] == CITIES["two"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.parametrize("case", list(SCRIPTS))
+def test_no_parallel_tool_calls_gives_the_first_call_alone(served, case, stream):
+    """The embedded backend stops generating after the first call; Ollama cannot be told, so the server drops the
+    calls after the first."""
+    client, names, _ = served
+    content, tool_calls, reason = _ask(client, names[(case, "two")], ASK, stream, tools=[WEATHER],
+                                       parallel_tool_calls=False)
+    assert reason == "tool_calls" and not content
+    assert [json.loads(call["function"]["arguments"]) for call in tool_calls] == CITIES["one"]
+
+
+@pytest.mark.parametrize("case", list(SCRIPTS))
+def test_tool_choice_none_sends_no_tools_so_a_call_is_only_text(served, case):
+    client, names, _ = served
+    script = SCRIPTS[case][1]
+    content, tool_calls, reason = _ask(client, names[(case, "one")], ASK, False, tools=[WEATHER], tool_choice="none")
+    assert (content, tool_calls, reason) == ("".join(script), [], "stop")

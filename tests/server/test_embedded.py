@@ -152,10 +152,11 @@ def test_embeddings_are_normalised_model_sized_vectors(client):
 @pytest.mark.parametrize(("body", "status", "param"), [
     ({"model": "smol", "messages": QUESTION, "tools": [{"type": "function", "function": {"name": "f"}}]}, 400,
      "tools"),
+    # A model that takes no tools cannot be made to call one either.
     ({"model": "smol", "messages": QUESTION, "tools": [{"type": "function", "function": {"name": "f"}}],
-      "tool_choice": "required"}, 400, "tool_choice"),
+      "tool_choice": "required"}, 400, "tools"),
     ({"model": "smol", "messages": QUESTION, "tools": [{"type": "function", "function": {"name": "f"}}],
-      "tool_choice": {"type": "function", "function": {"name": "f"}}}, 400, "tool_choice"),
+      "tool_choice": {"type": "function", "function": {"name": "g"}}}, 400, "tool_choice"),
     ({"model": "smol", "messages": [{"role": "user", "content": "word " * 3000}]}, 400, "messages"),
     ({"model": "unknown", "messages": QUESTION}, 404, None),
 ])

@@ -81,18 +81,17 @@ def test_tool_choice_the_backends_can_honour(name, body, tools):
     assert chat_to_generate(_chat(**body)).tools == tools
 
 
-@pytest.mark.parametrize(("name", "choice", "shown"), [
-    ("required", "required", "'required'"),
-    ("a named function", {"type": "function", "function": {"name": "f"}},
-     '{"type": "function", "function": {"name": "f"}}'),
-    ("an unknown word", "any", "'any'"),
+@pytest.mark.parametrize(("name", "body", "choice", "parallel"), [
+    ("required", {"tool_choice": "required"}, "required", True),
+    ("a named function, one call", {"tool_choice": {"type": "function", "function": {"name": "f"}},
+                                    "parallel_tool_calls": False}, {"type": "function", "function": {"name": "f"}},
+     False),
+    ("left out", {}, None, True),
 ])
-def test_tool_choice_that_forces_a_call_is_refused_and_says_what_to_send(name, choice, shown):
-    with pytest.raises(BadRequestError) as caught:
-        chat_to_generate(_chat(tools=TOOLS, tool_choice=choice))
-    assert caught.value.param == "tool_choice"
-    assert caught.value.message.startswith(f"tool_choice {shown} is not supported")
-    assert 'tool_choice "auto"' in caught.value.hint and "only the one tool" in caught.value.hint
+def test_tool_choice_and_parallel_calls_reach_the_backend_which_enforces_or_refuses_them(name, body, choice,
+                                                                                         parallel):
+    generate = chat_to_generate(_chat(tools=TOOLS, **body))
+    assert (generate.tool_choice, generate.parallel_tool_calls) == (choice, parallel)
 
 
 def test_a_tool_result_answering_no_call_is_refused_naming_the_message():

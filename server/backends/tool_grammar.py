@@ -1,0 +1,74 @@
+"""A llama.cpp grammar that makes the embedded model call a tool, in its chat format's own call syntax.
+
+For tool_choice "required" (any of the tools) or a named function, the reply is held to the format's wrapper around
+JSON call objects whose arguments follow each tool's `parameters` schema, so even a weak model returns a call the
+reply parser reads. llama-cpp-python's `json_schema_to_gbnf` writes the JSON part; the wrapper is added here because
+llama.cpp knows tool formats only through its own chat handlers, not a GGUF template's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from tunesmith.server.errors import BadRequestError
+
+__all__ = ["CALL_LAYOUTS", "CallLayout", "tool_call_grammar"]
+
+
+@dataclass(frozen=True)
+class CallLayout:
+    """How a tool format writes its calls: text before the first, between two and after the last, the key of the
+    arguments, and whether several calls may follow each other at all."""
+
+    opening: str
+    between: str | None
+    closing: str
+    arguments: str = "arguments"
+
+
+# ChatFormat.tools -> its call layout (the parsers in tool_calls.py read the same text back).
+CALL_LAYOUTS: dict[str, CallLayout] = {
+    "hermes": CallLayout("<tool_call>\n", "\n</tool_call>\n<tool_call>\n", "\n</tool_call>"),
+    # Llama 3.1-3.3 answer a call as the bare JSON object, one per reply.
+    "llama3-json": CallLayout("", None, "", arguments="parameters"),
+    "mistral": CallLayout("[TOOL_CALLS][", ", ", "]"),
+}
+_ROOT = re.compile(r"^root ::=", re.MULTILINE)
+
+
+def _call_schema(tool: dict[str, Any], arguments: str) -> dict[str, Any]:
+    function = tool["function"]
+    parameters = function.get("parameters") or {"type": "object", "properties": {}}
+    return {"type": "object", "properties": {"name": {"const": function["name"]}, arguments: parameters},
+            "required": ["name", arguments]}
+
+
+def tool_call_grammar(tool_format: str | None, tools: list[dict[str, Any]], choice: str | dict[str, Any], *,
+                      parallel: bool = True) -> str:
+    """GBNF for a reply that is only tool calls: of the named function, or (choice "required") of any tool; one call
+    when `parallel` is false or the format writes one. Raises `BadRequestError` (param tool_choice) for a format
+    with no known layout, or (param tools) for a parameters schema llama.cpp's converter cannot take."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    layout = CALL_LAYOUTS.get(tool_format or "")
+    if layout is None:
+        raise BadRequestError(f"tool_choice {json.dumps(choice)} cannot be enforced for this model: its tool format "
+                              f"({tool_format or 'none'}) has no call grammar", param="tool_choice",
+                              hint='Send tool_choice "auto" (or leave it out) and let the model decide.')
+    if isinstance(choice, dict):
+        tools = [tool for tool in tools if tool["function"]["name"] == choice["function"]["name"]]
+    schemas = [_call_schema(tool, layout.arguments) for tool in tools]
+    schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+    try:
+        calls = json_schema_to_gbnf(json.dumps(schema), prop_order=["name", layout.arguments])
+    except Exception as err:  # the converter raises bare exceptions for schema features it lacks
+        raise BadRequestError(f"the tools' parameters schemas cannot be turned into a grammar: {err}", param="tools",
+                              hint='Simplify the parameters schemas, or send tool_choice "auto".') from err
+    literal = json.dumps  # a JSON string literal is a GBNF literal: the same escapes
+    body = "call" if not (parallel and layout.between is not None) else f"call ({literal(layout.between)} call)*"
+    wrapper = " ".join(part for part in (literal(layout.opening) if layout.opening else "", body,
+                                         literal(layout.closing) if layout.closing else "") if part)
+    return f"root ::= {wrapper}\n" + _ROOT.sub("call ::=", calls)
