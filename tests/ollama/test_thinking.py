@@ -138,3 +138,50 @@ def test_reasoning_effort_for_a_model_without_thinking_is_refused_naming_the_fie
     answer = client.chat.completions.create(model=names["think-qwen25"], messages=ASK, max_tokens=1,
                                             reasoning_effort="none")
     assert answer.usage.prompt_tokens > 0
+
+
+# The scripted Qwen3's greedy reply, one token a piece (tests/fixtures/scripted_model.py).
+THOUGHT_REPLY = ["<think>", "\nThe user greets me.\n", "</think>", "\n\nHello there!"]
+
+
+@pytest.fixture(scope="module", params=["ollama", "embedded"])
+def scripted(request, scripted_package):
+    """An OpenAI client on a live `tunesmith serve` of the scripted Qwen3, and its model id."""
+    from openai import OpenAI
+
+    package = scripted_package("qwen3-chat", THOUGHT_REPLY)
+    if request.param == "ollama":
+        real_ollama = request.getfixturevalue("real_ollama")
+        done = real_ollama.cli("create", package.name, "-f", str(package / "Modelfile"))
+        assert done.returncode == 0, done.stderr[-2000:]
+        model, settings = f"{package.name}:latest", ServerSettings(ollama=(real_ollama.url,), health_interval=3600)
+    else:
+        model, settings = package.name, ServerSettings(models=(str(package),), threads=1)
+    with running(create_app(settings)) as url:
+        yield OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=120), model
+
+
+def _reasoned(client, model: str, stream: bool, **extra) -> tuple[str | None, str]:
+    """(reasoning_content, content) of the answer; a streamed one put together from its deltas."""
+    messages = [{"role": "user", "content": "Hi"}]
+    if not stream:
+        message = client.chat.completions.create(model=model, messages=messages, temperature=0, **extra
+                                                 ).choices[0].message
+        return getattr(message, "reasoning_content", None), message.content
+    reasoning, content = None, ""
+    for chunk in client.chat.completions.create(model=model, messages=messages, temperature=0, stream=True, **extra):
+        delta = chunk.choices[0].delta if chunk.choices else None
+        if delta is not None and getattr(delta, "reasoning_content", None):
+            reasoning = (reasoning or "") + delta.reasoning_content
+        content += (delta.content or "") if delta is not None else ""
+    return reasoning, content
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+def test_a_reply_that_reasons_comes_back_as_reasoning_content_and_content(scripted, stream):
+    # Ollama's thinking parser drops the blank space after each tag and keeps the rest; the embedded backend's
+    # splitter does the same, so both servers give the same two fields.
+    client, model = scripted
+    assert _reasoned(client, model, stream) == ("The user greets me.\n", "Hello there!")
+    assert _reasoned(client, model, stream, reasoning_effort="high") == ("The user greets me.\n", "Hello there!")
+
