@@ -20,7 +20,7 @@ PYTEST_ARGS ?=
 # The real Ollama that tests/ollama/ runs against: this binary, else `ollama` on PATH, else those tests are skipped.
 export OLLAMA_BIN
 
-.PHONY: setup demo test go reference clean
+.PHONY: setup demo test lint go reference clean
 
 setup: $(STAMP)
 
@@ -34,8 +34,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/tunesmith demo
 
-test: $(STAMP) go reference
+test: lint go reference
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff (pinned in the dev extra) with pyproject's settings: lint findings and formatting, over the whole tree.
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # Every bench that needs no GPU, each against its anchor run side by side, then one table of ratios (bench/README.md).
 # About ten minutes on two vCPUs; LiteLLM's proxy is installed into .cache/bench/litellm-venv on first use.

@@ -14,7 +14,7 @@ from tunesmith.modelfiles.jinja_chat import ChatTemplateError
 from tunesmith.modelfiles.prompt import chat_text
 from tunesmith.modelfiles.tokens import special_tokens
 
-__all__ = ["DerivedTemplate", "DerivationError", "derive_template", "go_literal", "CHECK_CONVERSATIONS"]
+__all__ = ["CHECK_CONVERSATIONS", "DerivationError", "DerivedTemplate", "derive_template", "go_literal"]
 
 _U1, _A1, _U2, _SYS = "tsUSERoneQ", "tsASSISTANToneQ", "tsUSERtwoQ", "tsSYSTEMQ"
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from tunesmith.errors import ModelfileError
 
-__all__ = ["COMMANDS", "MESSAGE_ROLES", "Command", "ScanError", "scan", "is_printable", "quote_value"]
+__all__ = ["COMMANDS", "MESSAGE_ROLES", "Command", "ScanError", "is_printable", "quote_value", "scan"]
 
 # Every command Ollama's parser knows; tunesmith models the first seven.
 COMMANDS = ("from", "adapter", "template", "system", "parameter", "message", "license",

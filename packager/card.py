@@ -51,6 +51,11 @@ class CardContent:
     adapter_file: CardFile | None = None
     # The tool-call format the Modelfile's TEMPLATE carries (e.g. `hermes`), or None when it carries no tools.
     tools: str | None = None
+    # How the TEMPLATE carries reasoning (`think-tags`), or None when the model does not think.
+    thinking: str | None = None
+
+
+_THINKING = {"think-tags": "reasoning between <think> and </think>"}
 
 
 def render_model_card(card: CardContent) -> str:
@@ -114,7 +119,10 @@ def render_model_card(card: CardContent) -> str:
         lines += ["System prompt:", "", "```text", card.system, "```", ""]
     lines += ["## Chat format", "", f"Chat template: {card.family}. Tools: "
               + (f"carried (tool calls in the {card.tools} format; `tools` work through Ollama and "
-                 "OpenAI-compatible clients)." if card.tools else "not carried by the Modelfile's template."), ""]
+                 "OpenAI-compatible clients)." if card.tools else "not carried by the Modelfile's template.")
+              + (f" Thinking: carried ({_THINKING.get(card.thinking, card.thinking)}; Ollama's `think` and the "
+                 "OpenAI `reasoning_effort` switch it, answers carry it as `thinking` / `reasoning_content`)."
+                 if card.thinking else ""), ""]
     quantized = [f for f in card.files if f.tensor_types]
     if card.quality_markdown or quantized:
         lines += ["## Quality", ""]

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tunesmith.errors import PublishError
-from tunesmith.progress import SILENT, Progress
 from tunesmith.packager.package_folder import PackageFolder, read_package_folder
+from tunesmith.progress import SILENT, Progress
 from tunesmith.publish.digests import sha256_files
 from tunesmith.publish.names import check_hf_repo
 

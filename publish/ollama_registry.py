@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from tunesmith.errors import PublishError
-from tunesmith.progress import SILENT, Progress
 from tunesmith.packager.package_folder import PackageFolder, read_package_folder
+from tunesmith.progress import SILENT, Progress
 from tunesmith.publish.digests import sha256_files
 from tunesmith.publish.names import OllamaName, parse_ollama_name
 
@@ -152,11 +152,10 @@ def create_in_daemon(package: PackageFolder, name: str, base_url: str, *, progre
 
     blobs = [package.gguf] + ([package.adapter] if package.adapter else [])
     digests = sha256_files(blobs, progress=progress)
-    with httpx.Client(base_url=base_url, timeout=_TIMEOUT) as http:
-        with _daemon_errors(base_url, base_url):
-            http.get("/api/version")  # only whether the daemon answers matters here
-            for path in blobs:
-                _send_blob(http, path, digests[path], progress)
+    with httpx.Client(base_url=base_url, timeout=_TIMEOUT) as http, _daemon_errors(base_url, base_url):
+        http.get("/api/version")  # only whether the daemon answers matters here
+        for path in blobs:
+            _send_blob(http, path, digests[path], progress)
     client = Client(host=base_url, timeout=_TIMEOUT)
     try:
         with _daemon_errors(base_url, base_url):

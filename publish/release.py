@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tunesmith.errors import PublishError
-from tunesmith.progress import SILENT, Progress
 from tunesmith.packager.package_folder import read_package_folder
+from tunesmith.progress import SILENT, Progress
 from tunesmith.publish.hub import publish_to_hf
 from tunesmith.publish.names import check_hf_repo, parse_ollama_name
 from tunesmith.publish.ollama_registry import ollama_base_url, publish_to_ollama

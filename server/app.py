@@ -15,13 +15,13 @@ from tunesmith.errors import ConfigError
 from tunesmith.server.auth import api_key_guard
 from tunesmith.server.backends import Backend, Backends, LlamaCppBackend, OllamaBackend
 from tunesmith.server.errors import EXCEPTION_HANDLERS
-from tunesmith.server.observe import Metrics, observe_middleware
 from tunesmith.server.jobs import PublishJobs
+from tunesmith.server.observe import Metrics, observe_middleware
 from tunesmith.server.routes import ROUTES
 from tunesmith.server.routes.publish import publish_router
 from tunesmith.server.settings import ServerSettings
 
-__all__ = ["create_app", "build_backends"]
+__all__ = ["build_backends", "create_app"]
 
 
 def build_backends(settings: ServerSettings) -> Backends:

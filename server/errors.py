@@ -25,14 +25,14 @@ from tunesmith.errors import (
 from tunesmith.server.observe import record_of
 
 __all__ = [
-    "BadRequestError",
+    "EXCEPTION_HANDLERS",
     "AuthenticationError",
+    "BadRequestError",
     "ModelNotFoundError",
-    "UpstreamTimeoutError",
     "UnfinishedAnswerError",
+    "UpstreamTimeoutError",
     "error_body",
     "status_of",
-    "EXCEPTION_HANDLERS",
 ]
 
 _log = logging.getLogger("tunesmith.server")

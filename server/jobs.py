@@ -138,7 +138,7 @@ class PublishJobs:
                                    progress=JobProgress(job))
         except TunesmithError as err:
             outcome: dict[str, Any] = {"status": "failed", "error": str(err)}
-        except Exception as err:  # a bug: keep the traceback in the server log, say little to the client
+        except Exception as err:  # noqa: BLE001  a bug: keep the traceback in the server log, say little to the client
             _log.exception("publish job %s failed unexpectedly", job.id)
             outcome = {"status": "failed", "error": f"internal error ({type(err).__name__}); see the server log"}
         else:

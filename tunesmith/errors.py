@@ -23,20 +23,20 @@ class. This module imports nothing of ours, so every room may raise these.
 from __future__ import annotations
 
 __all__ = [
-    "TunesmithError",
+    "AuthenticationError",
+    "BadRequestError",
     "ConfigError",
     "DataError",
     "ModelError",
+    "ModelNotFoundError",
     "ModelfileError",
     "PackageError",
-    "TrainError",
-    "UpstreamError",
     "PublishError",
-    "ModelNotFoundError",
-    "UpstreamTimeoutError",
+    "TrainError",
+    "TunesmithError",
     "UnfinishedAnswerError",
-    "BadRequestError",
-    "AuthenticationError",
+    "UpstreamError",
+    "UpstreamTimeoutError",
 ]
 
 

@@ -183,7 +183,7 @@ class UpstreamPool:
             try:
                 await asyncio.gather(*(self._refresh(upstream) for upstream in self.upstreams
                                        if not upstream.healthy or upstream.models is None))
-            except Exception:
+            except Exception:  # noqa: BLE001
                 # A bug, but one that must not end the checks for good: a down upstream would never come back.
                 _log.exception("the background health check of the Ollama upstreams failed")
 

@@ -9,19 +9,19 @@ from tunesmith.packager.card import CardContent, CardFile, render_model_card
 
 
 def _card(**overrides) -> CardContent:
-    values = dict(
-        name="pirate-tutor",
-        files=[CardFile("pirate-tutor-Q4_K_M.gguf", "Q4_K_M", 105_000_000), CardFile("pirate-tutor-Q8_0.gguf", "Q8_0", 145_000_000)],
-        family="chatml",
-        parameters={"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "num_ctx": 8192},
-        base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
-        license="apache-2.0",
-        adapter="runs/pirate/adapter",
-        system="Answer like a pirate | always.",
-        quality_markdown="| check | value |\n|---|---|\n| f16 top-1 | 1.0 |",
-    )
-    values.update(overrides)
-    return CardContent(**values)
+    values = {
+        "name": "pirate-tutor",
+        "files": [CardFile("pirate-tutor-Q4_K_M.gguf", "Q4_K_M", 105_000_000),
+                  CardFile("pirate-tutor-Q8_0.gguf", "Q8_0", 145_000_000)],
+        "family": "chatml",
+        "parameters": {"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "num_ctx": 8192},
+        "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+        "license": "apache-2.0",
+        "adapter": "runs/pirate/adapter",
+        "system": "Answer like a pirate | always.",
+        "quality_markdown": "| check | value |\n|---|---|\n| f16 top-1 | 1.0 |",
+    }
+    return CardContent(**{**values, **overrides})
 
 
 def _front_matter(text: str) -> dict:
@@ -104,3 +104,10 @@ def test_card_quality_section_lists_tensor_types_and_fallbacks_per_quantized_fil
 def test_card_says_whether_the_template_carries_tools(tools, line):
     text = render_model_card(_card(tools=tools))
     assert "## Chat format" in text and line in text
+
+
+def test_card_says_the_template_carries_thinking_and_how_it_is_switched():
+    text = render_model_card(_card(tools="hermes", thinking="think-tags"))
+    assert ("Thinking: carried (reasoning between <think> and </think>; Ollama's `think` and the OpenAI "
+            "`reasoning_effort` switch it, answers carry it as `thinking` / `reasoning_content`).") in text
+    assert "Thinking" not in render_model_card(_card(tools="hermes"))

@@ -17,8 +17,8 @@ from urllib.parse import parse_qs
 import httpx2
 import pytest
 from huggingface_hub import constants as hub_constants
+from huggingface_hub.utils._http import default_client_factory, hf_request_event_hook, set_client_factory
 from huggingface_hub.utils.sha import git_hash
-from huggingface_hub.utils._http import hf_request_event_hook, set_client_factory, default_client_factory
 
 from tests.fixtures.package_folder import CHATML, write_adapter_package, write_package
 from tunesmith.errors import PublishError

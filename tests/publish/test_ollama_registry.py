@@ -12,8 +12,8 @@ import json
 import httpx
 import pytest
 
-from tests.fixtures.progress import RecordingProgress
 from tests.fixtures.package_folder import CHATML, write_adapter_package, write_package
+from tests.fixtures.progress import RecordingProgress
 from tunesmith.errors import PublishError
 from tunesmith.publish import publish_to_ollama
 

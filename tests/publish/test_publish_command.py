@@ -113,7 +113,7 @@ def test_publish_imports_no_web_server(package, tmp_path):
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0"}
     env.pop("HF_TOKEN", None)
     done = subprocess.run([sys.executable, "-c", _WITHOUT_A_WEB_SERVER, *map(json.dumps, runs)],
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome == {"codes": [0, 0, 2, 2], "web": []}, done.stderr

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
+from tests.fixtures.package_folder import write_package
 from tests.publish.test_hub import REPO, TOKEN, hub  # noqa: F401  (the fake Hub fixture)
 from tests.publish.test_ollama_registry import DAEMON, _daemon, _push_ok, ndjson
-from tests.fixtures.package_folder import write_package
 from tunesmith.server.jobs import PublishJobs
 
 KEY = "sk-publish-test"

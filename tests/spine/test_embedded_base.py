@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from tunesmith import embedded_base
-from tunesmith.embedded_base import EMBEDDED_HUB_ID, EMBEDDED_NAME, embedded_base_dir, known_identity
 
+from tunesmith import embedded_base
 from tunesmith.cli import main
+from tunesmith.embedded_base import EMBEDDED_HUB_ID, EMBEDDED_NAME, embedded_base_dir, known_identity
 from tunesmith.errors import ModelError
 
 MARKER = "tunesmith-embedded.json"

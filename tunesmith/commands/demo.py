@@ -33,7 +33,8 @@ def demo(out: Path, max_steps: int | None, question: str | None, ollama_host: st
     from tunesmith.console import quiet_libraries
 
     quiet_libraries()  # before the training libraries are imported: some speak at import time
-    from tunesmith.console import err, out as console, progress
+    from tunesmith.console import err, progress
+    from tunesmith.console import out as console
     from tunesmith.demo import DEMO_QUESTION, base_package, demo_config
     from tunesmith.demo_report import match_summary, side_by_side
     from tunesmith.embedded_base import embedded_base_dir
@@ -65,8 +66,16 @@ def _compare(base_dir: Path, tuned_dir: Path, run_dir: Path, question: str, repo
     import json
 
     from tunesmith.demo import ANSWER_TOKENS, OFF_TOPIC_QUESTION, asker, serve_in_background
-    from tunesmith.demo_compare import (cached, compare_answers, comparison_record, demo_questions, earlier_answers,
-                                        measure_matches, package_identity, read_data_questions)
+    from tunesmith.demo_compare import (
+        cached,
+        compare_answers,
+        comparison_record,
+        demo_questions,
+        earlier_answers,
+        measure_matches,
+        package_identity,
+        read_data_questions,
+    )
     from tunesmith.files import write_text_atomic
     from tunesmith.packager.package_folder import read_package_folder
 

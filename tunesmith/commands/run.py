@@ -8,7 +8,7 @@ import click
 
 from tunesmith.commands.options import config_options, gpus_option, load_from_options, with_gpus
 
-__all__ = ["run", "print_run_summary"]
+__all__ = ["print_run_summary", "run"]
 
 
 @click.command()
