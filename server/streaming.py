@@ -17,7 +17,7 @@ from tunesmith.server.backends.base import Delta
 from tunesmith.server.errors import UnfinishedAnswerError, error_body, status_of
 from tunesmith.server.mapping import finish_reason, openai_tool_calls
 
-__all__ = ["chat_events", "completion_events", "DONE"]
+__all__ = ["DONE", "chat_events", "completion_events"]
 
 DONE = b"data: [DONE]\n\n"
 _encode = msgspec.json.encode
@@ -61,7 +61,7 @@ class _Pump:
                 if delta.done:
                     break
             self._queue.put_nowait(_END)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001  handed to the reader, which reports it (and logs a bug)
             self._queue.put_nowait(_Failure(error))
         finally:
             # Closing the backend's iterator is what stops the generation (or closes the upstream connection).
@@ -108,7 +108,7 @@ async def _events(first: Delta, rest: AsyncIterator[Delta], render: Callable[[De
             if last is not None:
                 break
             pending = await pump.batch()
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001  after the first byte, only an event can say it; a bug is logged
         failure = error
         yield _error_event(error)
     except BaseException as error:  # the client went away: cancelled mid-stream
@@ -152,13 +152,16 @@ def chat_events(response_id: str, created: int, model: str, first: Delta, rest: 
     def final(delta: Delta) -> bytes:
         event = render(delta) or b""
         event += chunk({}, finish_reason(delta, state["tool_calls"] > 0))
-        if include_usage:
-            usage = {"prompt_tokens": delta.prompt_tokens, "completion_tokens": delta.completion_tokens,
-                     "total_tokens": delta.prompt_tokens + delta.completion_tokens}
-            event += head + b',"choices":[],"usage":' + _encode(usage) + b"}\n\n"
-        return event
+        return event + (_usage_event(head, delta) if include_usage else b"")
 
     return _events(first, rest, render, final, on_finish)
+
+
+def _usage_event(head: bytes, delta: Delta) -> bytes:
+    """The event before [DONE] when the client asked for usage (`stream_options.include_usage`): no choices."""
+    usage = {"prompt_tokens": delta.prompt_tokens, "completion_tokens": delta.completion_tokens,
+             "total_tokens": delta.prompt_tokens + delta.completion_tokens}
+    return head + b',"choices":[],"usage":' + _encode(usage) + b"}\n\n"
 
 
 def completion_events(response_id: str, created: int, model: str, first: Delta, rest: AsyncIterator[Delta], *,
@@ -177,10 +180,6 @@ def completion_events(response_id: str, created: int, model: str, first: Delta, 
 
     def final(delta: Delta) -> bytes:
         event = (render(delta) or b"") + chunk("", finish_reason(delta))
-        if include_usage:
-            usage = {"prompt_tokens": delta.prompt_tokens, "completion_tokens": delta.completion_tokens,
-                     "total_tokens": delta.prompt_tokens + delta.completion_tokens}
-            event += head + b',"choices":[],"usage":' + _encode(usage) + b"}\n\n"
-        return event
+        return event + (_usage_event(head, delta) if include_usage else b"")
 
     return _events(first, rest, render, final, on_finish)

@@ -8,7 +8,9 @@ generation, before the first byte as after it.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from litestar import Request, Response, post
 from litestar.openapi.datastructures import ResponseSpec
@@ -29,7 +31,7 @@ from tunesmith.server.observe import RequestRecord, record_of
 from tunesmith.server.schemas import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest, ErrorBody
 from tunesmith.server.streaming import chat_events, completion_events
 
-__all__ = ["create_chat_completion", "create_completion", "ERROR_RESPONSES"]
+__all__ = ["ERROR_RESPONSES", "create_chat_completion", "create_completion"]
 
 ERROR_RESPONSES = {
     400: ResponseSpec(ErrorBody, description="The body is invalid; `error.param` names the field."),
@@ -88,21 +90,29 @@ async def _start(request: Request, backends: Backends, generate: GenerateRequest
     return record, first, pieces
 
 
+async def _answer(request: Request, backends: Backends, generate: GenerateRequest,
+                  data: ChatCompletionRequest | CompletionRequest, id_prefix: str, body: Callable[..., Any],
+                  events: Callable[..., AsyncIterator[bytes]]) -> Response:
+    """One answer, whole (`body` makes it) or as server-sent events (`events` makes them): the two routes differ
+    only in those shapes."""
+    record, first, rest = await _start(request, backends, generate, data.stream)
+    response_id, created = new_id(id_prefix), int(time.time())
+    if rest is None:
+        return Response(body(response_id, created, data.model, first))
+    include_usage = bool(data.stream_options and data.stream_options.include_usage)
+    stream = events(response_id, created, data.model, first, rest, include_usage=include_usage,
+                    on_finish=_take_usage(record))
+    return Stream(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
+
+
 @post("/v1/chat/completions", status_code=200, tags=["generation"], responses=ERROR_RESPONSES,
       summary="Create a chat completion", description=_STREAM_NOTE, operation_class=_StreamableOperation,
       response_description="The completion (JSON), or with `stream: true` `chat.completion.chunk` events (SSE)")
 async def create_chat_completion(data: ChatCompletionRequest, request: Request,
                                  backends: Backends) -> Response[ChatCompletion]:
     """OpenAI chat completions over the backend that serves `model`."""
-    generate = chat_to_generate(data)
-    record, first, rest = await _start(request, backends, generate, data.stream)
-    response_id, created = new_id("chatcmpl"), int(time.time())
-    if rest is None:
-        return Response(chat_completion_body(response_id, created, data.model, first))
-    include_usage = bool(data.stream_options and data.stream_options.include_usage)
-    events = chat_events(response_id, created, data.model, first, rest, include_usage=include_usage,
-                         on_finish=_take_usage(record))
-    return Stream(events, media_type="text/event-stream", headers=_SSE_HEADERS)
+    return await _answer(request, backends, chat_to_generate(data), data, "chatcmpl", chat_completion_body,
+                         chat_events)
 
 
 @post("/v1/completions", status_code=200, tags=["generation"], responses=ERROR_RESPONSES,
@@ -111,12 +121,5 @@ async def create_chat_completion(data: ChatCompletionRequest, request: Request,
       response_description="The completion (JSON), or with `stream: true` `text_completion` events (SSE)")
 async def create_completion(data: CompletionRequest, request: Request, backends: Backends) -> Response[Completion]:
     """OpenAI (legacy) completions: the prompt is sent as is, without the model's chat template."""
-    generate = completion_to_generate(data)
-    record, first, rest = await _start(request, backends, generate, data.stream)
-    response_id, created = new_id("cmpl"), int(time.time())
-    if rest is None:
-        return Response(completion_body(response_id, created, data.model, first))
-    include_usage = bool(data.stream_options and data.stream_options.include_usage)
-    events = completion_events(response_id, created, data.model, first, rest, include_usage=include_usage,
-                               on_finish=_take_usage(record))
-    return Stream(events, media_type="text/event-stream", headers=_SSE_HEADERS)
+    return await _answer(request, backends, completion_to_generate(data), data, "cmpl", completion_body,
+                         completion_events)
