@@ -113,7 +113,8 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
         (tmp / "Modelfile").write_text(render_modelfile(modelfile), encoding="utf-8")
         # What llama.cpp really stored per file: a type it could not use for some rows is a quality fact too.
         quality = {**report.to_json(), "files": {quant: result.to_json() for quant, result in written.items()},
-                   "chat": {"family": chat.family, "tools": chat.tools, "note": chat.note}}
+                   "chat": {"family": chat.family, "tools": chat.tools, "thinking": chat.thinking,
+                            "note": chat.note}}
         (tmp / "quality.json").write_text(json.dumps(quality, indent=2) + "\n", encoding="utf-8")
         license_text = _license_text(base.path)
         if license_text:
@@ -126,6 +127,7 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
             license=spec.license or known_license, adapter=str(spec.adapter) if spec.adapter else None,
             system=spec.system, quality_markdown=report.to_markdown(),
             adapter_file=card_file(adapter_gguf, "F16") if adapter_gguf else None, tools=chat.tools,
+            thinking=chat.thinking,
         )
         (tmp / "README.md").write_text(render_model_card(card), encoding="utf-8")
     shutil.rmtree(work.parent, ignore_errors=True)

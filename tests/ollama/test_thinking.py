@@ -76,6 +76,17 @@ def _ollama_messages(messages) -> list[dict]:
     return sent
 
 
+def test_the_packages_report_and_card_say_thinking_is_carried(packages):
+    import json
+
+    chat = json.loads((packages["think-qwen3"] / "quality.json").read_text())["chat"]
+    assert (chat["family"], chat["tools"], chat["thinking"]) == ("qwen3", "hermes", "think-tags")
+    assert "thinking carried (think-tags format" in chat["note"]
+    card = (packages["think-qwen3"] / "README.md").read_text()
+    assert "Thinking: carried (reasoning between <think> and </think>" in card
+    assert json.loads((packages["think-qwen25"] / "quality.json").read_text())["chat"]["thinking"] is None
+
+
 def test_ollama_infers_thinking_and_tools_from_the_qwen3_template(real_ollama, created):
     capabilities = real_ollama.post("/api/show", {"model": created["think-qwen3"]})["capabilities"]
     assert {"completion", "tools", "thinking"} <= set(capabilities)
