@@ -9,7 +9,7 @@ already ends inside `<think>` (the R1 distills' generation prompt) starts the re
 
 from __future__ import annotations
 
-__all__ = ["ThinkTagSplitter", "OPEN_TAG", "CLOSE_TAG", "prompt_opens_thinking"]
+__all__ = ["CLOSE_TAG", "OPEN_TAG", "ThinkTagSplitter", "prompt_opens_thinking"]
 
 OPEN_TAG, CLOSE_TAG = "<think>", "</think>"
 

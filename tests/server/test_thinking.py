@@ -104,6 +104,13 @@ def test_reply_parser_splits_reasoning_before_a_tool_call():
         "I need the weather tool.\n", "", [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}])
 
 
+def test_reply_parser_of_a_template_without_thinking_splits_a_reply_its_prompt_opened_in_think():
+    # DeepSeek-R1 distills: a converted template (no thinking format) whose generation prompt ends in "<think>\n".
+    reply = "Okay, 2+2 is 4.\n</think>\n\nThe answer is 4."
+    assert _parse(ReplyParser(None, tools=False, in_thinking=True), reply) == ("Okay, 2+2 is 4.\n",
+                                                                               "The answer is 4.", [])
+
+
 def test_reply_parser_leaves_think_tags_in_the_answer_when_thinking_is_off():
     assert _parse(ReplyParser(QWEN3, tools=False, thinking=False), QWEN3_REPLY) == ("", QWEN3_REPLY, [])
 
