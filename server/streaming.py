@@ -15,6 +15,7 @@ import msgspec
 from tunesmith.errors import TunesmithError
 from tunesmith.server.backends.base import Delta
 from tunesmith.server.errors import UnfinishedAnswerError, error_body, status_of
+from tunesmith.server.handoff import END, Failure
 from tunesmith.server.mapping import finish_reason, openai_tool_calls
 
 __all__ = ["DONE", "chat_events", "completion_events"]
@@ -33,14 +34,6 @@ def _error_event(error: BaseException) -> bytes:
     return b"data: " + _encode(error_body("internal server error", "server_error")) + b"\n\n"
 
 
-_END = object()
-
-
-class _Failure:
-    __slots__ = ("error",)
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
 
 
 class _Pump:
@@ -60,9 +53,9 @@ class _Pump:
                 self._queue.put_nowait(delta)
                 if delta.done:
                     break
-            self._queue.put_nowait(_END)
+            self._queue.put_nowait(END)
         except Exception as error:  # noqa: BLE001  handed to the reader, which reports it (and logs a bug)
-            self._queue.put_nowait(_Failure(error))
+            self._queue.put_nowait(Failure(error))
         finally:
             # Closing the backend's iterator is what stops the generation (or closes the upstream connection).
             await pieces.aclose()
@@ -88,10 +81,10 @@ async def _events(first: Delta, rest: AsyncIterator[Delta], render: Callable[[De
         while True:
             out, error = bytearray(), None
             for item in pending:
-                if isinstance(item, _Failure):
+                if isinstance(item, Failure):
                     error = item.error
                     break
-                if item is _END:
+                if item is END:
                     # Every finished generation ends on a `done` piece; without one the answer was cut short.
                     error = UnfinishedAnswerError()
                     break

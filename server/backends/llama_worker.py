@@ -12,22 +12,15 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from tunesmith.server.handoff import END, Failure
+
 __all__ = ["Job", "ModelWorker"]
-
-_END = object()
-
-
-class _Failure:
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
 
 
 class Job:
     """A unit of work for the thread: `emit` sends a result to the waiting coroutine, `cancelled` says stop."""
 
-    __slots__ = ("_loop", "_results", "_cancel", "work")
+    __slots__ = ("_cancel", "_loop", "_results", "work")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, work: Callable[[Job], None]) -> None:
         self._loop = loop
@@ -66,9 +59,9 @@ class ModelWorker:
             if not job.cancelled:
                 try:
                     job.work(job)
-                except BaseException as err:  # handed to the coroutine, which raises it in the request's context
-                    job.emit(_Failure(err))
-            job.emit(_END)
+                except BaseException as err:  # noqa: BLE001  the coroutine raises it in the request's context
+                    job.emit(Failure(err))
+            job.emit(END)
 
     async def run(self, work: Callable[[Job], None]) -> AsyncIterator[Any]:
         """Queue `work` and yield what it emits; leaving early (disconnect, error) tells the job to stop."""
@@ -77,9 +70,9 @@ class ModelWorker:
         try:
             while True:
                 item = await job._results.get()
-                if item is _END:
+                if item is END:
                     return
-                if isinstance(item, _Failure):
+                if isinstance(item, Failure):
                     raise item.error
                 yield item
         finally:
