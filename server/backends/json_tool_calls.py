@@ -2,7 +2,9 @@
 
 Llama 3 answers a call with nothing but `{"name": ..., "parameters": {...}}`, sometimes after `<|python_tag|>`: the
 reply is a call only when it starts as one, so a plain answer streams through once its first character says so.
-Mistral writes `[TOOL_CALLS][{"name": ..., "arguments": {...}, "id": "a1B2c3D4e"}, ...]`, possibly after some text.
+Mistral writes `[TOOL_CALLS][{"name": ..., "arguments": {...}, "id": "a1B2c3D4e"}, ...]`, possibly after some text;
+[TOOL_CALLS] is a control token, which llama-cpp-python's streamed text leaves out, so a reply that opens with the list
+is read as calls too.
 Both hold back only what may still become a call, and give back a call that does not parse as the text it was.
 """
 
@@ -92,11 +94,20 @@ class MistralToolCallParser:
     def __init__(self) -> None:
         self._pending = ""  # text not yet released: a possible tag start, or the calls after [TOOL_CALLS]
         self._in_calls = False
+        self._tag = ""  # what opened the calls: the tag, or nothing when the reply opened with the list
+        self._started = False
 
     def feed(self, text: str) -> tuple[str, list[dict[str, Any]]]:
         self._pending += text
         released: list[str] = []
         calls: list[dict[str, Any]] = []
+        if not self._started:
+            head = self._pending.lstrip()
+            if not head or (_TOOL_CALLS.startswith(head) and head != _TOOL_CALLS):
+                return "", []
+            self._started = True
+            if head.startswith("[") and not head.startswith(_TOOL_CALLS):
+                self._in_calls, self._tag = True, ""
         while True:
             if self._in_calls:
                 body = self._pending.lstrip()
@@ -107,7 +118,7 @@ class MistralToolCallParser:
                     break
                 found = _mistral_calls(body[:end])
                 if found is None:  # not calls after all: the client gets what the model wrote
-                    released.append(_TOOL_CALLS + self._pending[: len(self._pending) - len(body) + end])
+                    released.append(self._tag + self._pending[: len(self._pending) - len(body) + end])
                 else:
                     calls += found
                 self._pending, self._in_calls = body[end:], False
@@ -115,7 +126,7 @@ class MistralToolCallParser:
             before, found_tag, rest = self._pending.partition(_TOOL_CALLS)
             if found_tag:
                 released.append(before)
-                self._pending, self._in_calls = rest, True
+                self._pending, self._in_calls, self._tag = rest, True, _TOOL_CALLS
                 continue
             keep = held_back(self._pending, _TOOL_CALLS)
             released.append(self._pending[: len(self._pending) - keep])
@@ -125,7 +136,7 @@ class MistralToolCallParser:
 
     def finish(self) -> str:
         """What is left when the model stops: unclosed calls or a partial tag, as the text it was."""
-        text = (_TOOL_CALLS if self._in_calls else "") + self._pending
+        text = (self._tag if self._in_calls else "") + self._pending
         self._pending, self._in_calls = "", False
         return text
 

@@ -43,6 +43,11 @@ MISTRAL = {
     "text then a call": ('Let me check.[TOOL_CALLS][{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "Zz9Zz9Zz9"}]',
                          "Let me check.", [{**ADD, "id": "Zz9Zz9Zz9"}]),
     "plain answer": ("It is sunny [in Paris], 21 degrees.", "It is sunny [in Paris], 21 degrees.", []),
+    # llama-cpp-python's streamed text leaves out control tokens such as [TOOL_CALLS]
+    "the list without its control token": ('[{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "Zz9Zz9Zz9"}]', "",
+                                           [{**ADD, "id": "Zz9Zz9Zz9"}]),
+    "an answer opening with brackets": ("[1] Paris, [2] Rome", "[1] Paris, [2] Rome", []),
+    "a lone tag start stays text": ("[TOOL", "[TOOL", []),
     "unparseable calls stay text": ("[TOOL_CALLS][{name: add}]", "[TOOL_CALLS][{name: add}]", []),
     "no list after the tag stays text": ("[TOOL_CALLS] sorry", "[TOOL_CALLS] sorry", []),
     "calls that never close stay text": ('[TOOL_CALLS][{"name": "add", "argu', '[TOOL_CALLS][{"name": "add", "argu', []),
