@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from tests.fixtures.package_folder import CHATML, write_package
+from tests.fixtures.package_folder import CHATML, CREATE_VALUES, write_package
 from tunesmith.errors import PublishError
 from tunesmith.packager.package_folder import read_package_folder
 from tunesmith.publish import (
@@ -39,14 +39,7 @@ def test_create_request_matches_what_ollama_create_sends(tmp_path):
     package = read_package_folder(write_package(tmp_path / "demo"))
     digest = hashlib.sha256(package.gguf.read_bytes()).hexdigest()
     request = ollama_create_request(package, sha256_files([package.gguf]))
-    assert request == {
-        "files": {"demo-Q4_K_M.gguf": f"sha256:{digest}"},
-        "template": CHATML,
-        "system": "You answer in one sentence.",
-        "parameters": {"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "num_ctx": 2048},
-        "license": ["Apache License 2.0"],
-        "messages": [{"role": "user", "content": "Who are you?"}, {"role": "assistant", "content": "A small model."}],
-    }
+    assert request == {"files": {"demo-Q4_K_M.gguf": f"sha256:{digest}"}, **CREATE_VALUES}
 
 
 @pytest.mark.parametrize(("name", "expected"), [

@@ -12,7 +12,7 @@ import json
 import httpx
 import pytest
 
-from tests.fixtures.package_folder import CHATML, write_adapter_package, write_package
+from tests.fixtures.package_folder import CREATE_VALUES, write_adapter_package, write_package
 from tests.fixtures.progress import RecordingProgress
 from tunesmith.errors import PublishError
 from tunesmith.publish import publish_to_ollama
@@ -70,15 +70,8 @@ def test_publish_sends_the_blob_creates_from_the_modelfile_and_pushes(httpx_mock
                      ("POST", f"/api/blobs/sha256:{digest}"), ("POST", "/api/create"), ("POST", "/api/push")]
     blob, create, push = httpx_mock.get_requests()[2:]
     assert blob.content == gguf and blob.headers["content-length"] == str(len(gguf))
-    assert json.loads(create.content) == {
-        "model": NAME, "stream": True,
-        "files": {"demo-Q4_K_M.gguf": f"sha256:{digest}"},
-        "template": CHATML,
-        "system": "You answer in one sentence.",
-        "parameters": {"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "num_ctx": 2048},
-        "license": ["Apache License 2.0"],
-        "messages": [{"role": "user", "content": "Who are you?"}, {"role": "assistant", "content": "A small model."}],
-    }
+    assert json.loads(create.content) == {"model": NAME, "stream": True,
+                                          "files": {"demo-Q4_K_M.gguf": f"sha256:{digest}"}, **CREATE_VALUES}
     assert json.loads(push.content) == {"model": NAME, "insecure": False, "stream": True}
     bars = {task["description"]: (task["done"], task["total"]) for task in progress.tasks}
     assert bars["copying demo-Q4_K_M.gguf to Ollama"] == (len(gguf), len(gguf))
@@ -201,11 +194,7 @@ def test_an_adapter_package_sends_both_blobs_and_creates_with_files_and_adapters
         "model": NAME, "stream": True,
         "files": {"demo-base-Q4_K_M.gguf": f"sha256:{base}"},
         "adapters": {"demo-adapter-F16.gguf": f"sha256:{adapter}"},
-        "template": CHATML,
-        "system": "You answer in one sentence.",
-        "parameters": {"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "num_ctx": 2048},
-        "license": ["Apache License 2.0"],
-        "messages": [{"role": "user", "content": "Who are you?"}, {"role": "assistant", "content": "A small model."}],
+        **CREATE_VALUES,
     }
 
 
