@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from pathlib import Path
 
 import httpx2
@@ -21,10 +20,11 @@ import pytest
 from huggingface_hub import constants as hub_constants
 from huggingface_hub.utils._http import default_client_factory, hf_request_event_hook, set_client_factory
 
-from tests.reliability.conftest import assert_clean_failure
-from tests.server.conftest import UPSTREAM_A, serve_ollama  # noqa: F401  (the app over a fake Ollama)
 from tests.publish.test_hub import REPO, FakeHub
 from tests.publish.test_ollama_registry import DAEMON, _daemon, _push_ok
+from tests.reliability.conftest import assert_clean_failure
+from tests.server.conftest import UPSTREAM_A, serve_ollama  # noqa: F401  (the app over a fake Ollama)
+from tests.server.test_publish_routes import wait_for_job
 from tests.trainer.helpers import write_qa_csv
 from tunesmith.server import ServerSettings, create_app
 from tunesmith.server.jobs import PublishJobs
@@ -112,16 +112,6 @@ def test_a_broken_connection_that_quotes_the_token_is_scrubbed(cli, hub, release
     assert_secret_free("the log", caplog.text)
 
 
-def _wait(client, job_id: str, headers: dict) -> dict:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        job = client.get(f"/v1/publish/{job_id}", headers=headers).json()
-        if job["status"] in ("succeeded", "failed"):
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"publish job {job_id} did not finish")
-
-
 def test_a_failing_publish_job_on_the_server_shows_neither_secret(hub, serve_ollama, release, caplog,  # noqa: F811
                                                                    httpx_mock):
     hub.echo[("POST", "/api/repos/create")] = 401
@@ -130,7 +120,7 @@ def test_a_failing_publish_job_on_the_server_shows_neither_secret(hub, serve_oll
                           publish_jobs=PublishJobs((str(release / "pkg"),), ollama_host=DAEMON))
     started = client.post("/v1/publish", json={"package": str(release / "pkg"), "hf": REPO}, headers=auth)
     assert started.status_code == 202
-    job = _wait(client, started.json()["id"], auth)
+    job = wait_for_job(client, started.json()["id"], auth)
     refused = client.post("/v1/publish", json={"package": str(release / "pkg"), "hf": REPO},
                           headers={"Authorization": f"Bearer {API_KEY[:-1]}x"})
     assert job["status"] == "failed" and "the Hub did not accept the token" in job["error"]["message"]

@@ -34,10 +34,11 @@ def client(serve_ollama, package):
                         publish_jobs=PublishJobs((str(package),), ollama_host=DAEMON))
 
 
-def _wait(client, job_id: str) -> dict:
+def wait_for_job(client, job_id: str, headers: dict) -> dict:
+    """GET /v1/publish/{id} until the job has succeeded or failed (20 s at most); the job as it ended."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        body = client.get(f"/v1/publish/{job_id}", headers=AUTH).json()
+        body = client.get(f"/v1/publish/{job_id}", headers=headers).json()
         if body["status"] in ("succeeded", "failed"):
             return body
         time.sleep(0.02)
@@ -64,7 +65,7 @@ def test_a_job_publishes_to_ollama_and_reports_every_step(client, package, httpx
     assert response.headers["location"] == f"/v1/publish/{started['id']}"
     assert started["targets"] == {"ollama": "alice/demo"}
 
-    done = _wait(client, started["id"])
+    done = wait_for_job(client, started["id"], AUTH)
     assert done["status"] == "succeeded", done
     assert done["results"] == {"ollama": "https://ollama.com/alice/demo"}
     assert done["error"] is None and done["finished_at"] >= done["created_at"]
@@ -84,7 +85,7 @@ def test_a_job_publishes_to_the_hub_and_ollama_with_the_servers_login(client, pa
     _daemon(httpx_mock, digest, has_blob=True, push=_push_ok(digest, 10))
     body = {"package": str(package), "hf": REPO, "ollama": "alice/demo:v1", "private": False}
     job = client.post("/v1/publish", json=body, headers=AUTH).json()
-    done = _wait(client, job["id"])
+    done = wait_for_job(client, job["id"], AUTH)
     assert done["results"] == {"hf": f"https://huggingface.co/{REPO}", "ollama": "https://ollama.com/alice/demo:v1"}
     assert hub.repos[REPO]["visibility"] == "public"
     assert set(hub.committed) == {path.name for path in package.iterdir()} | {"template", "system", "params"}
@@ -94,7 +95,7 @@ def test_a_job_publishes_to_the_hub_and_ollama_with_the_servers_login(client, pa
 def test_a_failed_job_says_why_and_what_to_do_without_secrets(client, package, httpx_mock, hub):  # noqa: F811
     hub.fail[("POST", "/api/repos/create")] = 401
     job = client.post("/v1/publish", json={"package": str(package), "hf": REPO}, headers=AUTH).json()
-    done = _wait(client, job["id"])
+    done = wait_for_job(client, job["id"], AUTH)
     assert done["status"] == "failed"
     assert "the Hub did not accept the token" in done["error"]["message"]
     assert "hf auth login" in done["error"]["message"]
@@ -107,7 +108,7 @@ def test_a_push_refused_by_ollama_com_fails_the_job_with_the_sign_in_hint(client
     _daemon(httpx_mock, digest, has_blob=True, push=ndjson({"status": "retrieving manifest"},
                                                            {"error": "unauthorized: access denied"}))
     job = client.post("/v1/publish", json={"package": str(package), "ollama": "alice/demo"}, headers=AUTH).json()
-    done = _wait(client, job["id"])
+    done = wait_for_job(client, job["id"], AUTH)
     assert done["status"] == "failed" and done["results"] == {}
     assert "ollama.com refused the push" in done["error"]["message"]
     assert "https://ollama.com/settings/keys" in done["error"]["message"]
