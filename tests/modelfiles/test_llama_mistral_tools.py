@@ -8,6 +8,7 @@ the template accepts it; Go templates cannot trim, and Meta's template trims mes
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -124,3 +125,32 @@ def test_a_derived_template_that_writes_the_date_says_it_is_frozen_at_packaging(
     assert "the date the chat template writes (strftime_now) is frozen at the day of packaging" in chosen.note
     assert "currentDate" in chosen.note and "--template FILE" in chosen.note
     assert datetime.now().strftime("%Y-%m-%d") in chosen.template and "currentDate" not in chosen.template
+
+
+_TAGS = {"type": "function", "function": {
+    "name": "tag_photo", "description": "Tag a photo.",
+    "parameters": {"type": "object", "properties": {
+        "size": {"type": "object", "description": "Its size", "properties": {"w": {"type": "integer"}}},
+        "tags": {"type": "array", "description": "The tags", "items": {"type": "string"}}}, "required": ["tags"]}}}
+
+
+@pytest.mark.parametrize("name", TOOL_TEMPLATES)
+def test_a_nested_schema_keeps_its_meaning_in_gos_compact_json(name, go_render, reference_templates,
+                                                                smollm2_tokenizer):
+    # Ollama hands a parameter's `items` and `properties` to templates as values that Go's `json` writes compactly:
+    # the model reads the same schema, spaced as Go writes it. Where the family writes JSON on one line (Mistral),
+    # that spacing is the only difference from the chat template.
+    bos, eos, *_ = TOOL_TEMPLATES[name]
+    chat_template = _chat_template(name, reference_templates)
+    chosen = choose_chat_format(chat_template, bos_token=bos, eos_token=eos)
+    messages = [{"role": "user", "content": "Tag it."}]
+    [result] = go_render([{"template": chosen.template, "messages": messages, "tools": [_TAGS]}])
+    output = result["output"]
+    assert '"items": {"type":"string"}' in output and '"properties": {"w":{"type":"integer"}}' in output
+    expected = _hf(smollm2_tokenizer, chat_template, messages, [_TAGS], bos, eos)
+    if "mistral" in chosen.family:
+        assert output.replace('{"type":"string"}', '{"type": "string"}').replace(
+            '{"w":{"type":"integer"}}', '{"w": {"type": "integer"}}') == expected
+    else:  # indented JSON around Go's compact values: the same tool once parsed
+        listed = output.split("Do not use variables.\n\n")[1].split("\n\nTag it.")[0]
+        assert json.loads(listed) == _TAGS and listed not in expected
