@@ -22,6 +22,10 @@ __all__ = ["ChatFormat", "choose_chat_format"]
 _TOOLS_LOST = ("the chat template renders tools in a format tunesmith's templates do not carry, so the TEMPLATE has no "
                "tools and Ollama will refuse requests with tools; to keep them, write a TEMPLATE using .Tools and "
                ".ToolCalls and pass it with --template FILE")
+_THINKING_LOST = ("the chat template writes reasoning between <think> tags, but this TEMPLATE has no Ollama "
+                  "thinking: Ollama offers no `think` for the model and returns any reasoning it writes as answer "
+                  "text; to have it, write a TEMPLATE with {{ .Thinking }} between <think> tags in the range over "
+                  ".Messages and pass it with --template FILE")
 _TEMPLATE_HINT = ("write the prompt format as an Ollama Go template (see https://github.com/ollama/ollama/blob/main/"
                   "docs/template.md) and pass it with --template FILE")
 
@@ -232,7 +236,9 @@ def choose_chat_format(chat_template: str | Mapping[str, str] | None, *, bos_tok
         chosen = _registry_match(candidate, chat_template, bos_token, eos_token)
         if chosen is not None:
             if chosen.tools is None and _renders_tools(chat_template, bos_token, eos_token):
-                return replace(chosen, note=chosen.note + "; " + _TOOLS_LOST)
+                chosen = replace(chosen, note=chosen.note + "; " + _TOOLS_LOST)
+            if chosen.thinking is None and "<think>" in chat_template:
+                chosen = replace(chosen, note=chosen.note + "; " + _THINKING_LOST)
             return chosen
     try:
         derived = derive_template(chat_template, bos_token=bos_token, eos_token=eos_token)
@@ -251,6 +257,8 @@ def choose_chat_format(chat_template: str | Mapping[str, str] | None, *, bos_tok
         note += "; the chat template takes no system messages, so a SYSTEM prompt is ignored"
     if _renders_tools(chat_template, bos_token, eos_token):
         note += "; " + _TOOLS_LOST
+    if "<think>" in chat_template:
+        note += "; " + _THINKING_LOST
     return ChatFormat("derived", derived.go_template(),
                       _with_eos(derived.stop(), eos_token), dict(family.parameters) if family else {"num_ctx": 4096},
                       "derived", note)

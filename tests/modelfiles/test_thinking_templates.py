@@ -94,3 +94,21 @@ def test_qwen3_template_names_its_thinking_tags_and_tool_tag_as_ollama_finds_the
 
 def test_only_qwen3_of_the_registry_carries_thinking():
     assert {family.name: family.thinking for family in FAMILIES if family.thinking} == {"qwen3": "think-tags"}
+
+
+@pytest.mark.parametrize("name", ["Qwen-QwQ-32B", "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B",
+                                  "deepseek-ai-DeepSeek-R1-Distill-Llama-8B", "Qwen3.5-4B", "HuggingFaceTB-SmolLM3-3B"])
+def test_other_thinking_templates_are_converted_and_say_their_thinking_is_not_carried(name, reference_templates):
+    # Their layouts differ from Qwen3's (QwQ and the R1 distills open <think> in every prompt, Qwen3.5 writes
+    # reasoning unstripped, SmolLM3 switches it with /think in the system prompt): converted, without .Thinking.
+    chosen = choose_chat_format((reference_templates / f"{name}.jinja").read_text(), bos_token="<s>",
+                                eos_token="</s>")
+    assert (chosen.source, chosen.thinking) == ("derived", None)
+    assert "writes reasoning between <think> tags, but this TEMPLATE has no Ollama thinking" in chosen.note
+    assert "{{ .Thinking }}" not in chosen.template
+
+
+def test_a_template_without_think_tags_says_nothing_of_thinking(reference_templates):
+    chosen = choose_chat_format((reference_templates / "Qwen-Qwen2.5-7B-Instruct.jinja").read_text(),
+                                bos_token=None, eos_token="<|im_end|>")
+    assert "thinking" not in chosen.note
