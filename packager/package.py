@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tunesmith.embedded_base import known_identity
 from tunesmith.errors import PackageError
 from tunesmith.files import atomic_dir
-from tunesmith.embedded_base import known_identity
 from tunesmith.packager.model_folder import open_model_folder
 from tunesmith.packager.template_view import with_chat_template
 from tunesmith.progress import SILENT, Progress

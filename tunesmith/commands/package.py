@@ -82,8 +82,8 @@ def package(base: str, adapter: Path | None, as_adapter: bool, out: Path, name: 
       ollama create demo -f runs/demo/package/Modelfile && ollama run demo
     """
     from tunesmith.console import progress
-    from tunesmith.modelfiles.base_templates import resolve_chat_template
     from tunesmith.embedded_base import resolve_base
+    from tunesmith.modelfiles.base_templates import resolve_chat_template
     from tunesmith.packager.package import PackageSpec, build_package
 
     if as_adapter and adapter is None:
