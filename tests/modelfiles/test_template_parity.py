@@ -6,6 +6,8 @@ Conventions the comparisons make explicit:
   a leading BOS the Jinja template writes is stripped before comparing, as the template must not write it twice.
 - Llama 3.1/3.3 write "Cutting Knowledge Date: December 2023 / Today Date: 26 Jul 2024" in every system header
   (their default `date_string`); our llama3.1 template writes the same header, with or without a system prompt.
+  Llama 3.2 writes today's date there; our llama3.2 template computes it from Ollama's currentDate, so both render
+  the same day.
 - Go templates cannot trim, and Llama 3.1 and Gemma trim message text: the conversations use trimmed text.
 - Ollama turns a Modelfile SYSTEM into a leading system message; the "modelfile system" cases check that path.
 """
@@ -37,6 +39,7 @@ MODELFILE_SYSTEM = "You are a pirate. Speak like one."
 FAMILY_CASES = {
     "llama3.1": ("meta-llama-Llama-3.1-8B-Instruct", "<|begin_of_text|>", "<|eot_id|>", "llama3.1", True),
     "llama3.3": ("meta-llama-Llama-3.3-70B-Instruct", "<|begin_of_text|>", "<|eot_id|>", "llama3.1", True),
+    "llama3.2": ("meta-llama-Llama-3.2-3B-Instruct", "<|begin_of_text|>", "<|eot_id|>", "llama3.2", True),
     "qwen2.5": ("Qwen-Qwen2.5-7B-Instruct", None, "<|im_end|>", "qwen2.5", True),
     "qwen3": ("Qwen-Qwen3-0.6B", None, "<|im_end|>", "qwen3", True),
     "gemma2": ("google-gemma-2-2b-it", "<bos>", "<eos>", "gemma", False),
