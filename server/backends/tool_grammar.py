@@ -20,13 +20,14 @@ __all__ = ["CALL_LAYOUTS", "CallLayout", "tool_call_grammar"]
 
 @dataclass(frozen=True)
 class CallLayout:
-    """How a tool format writes its calls: text before the first, between two and after the last, the key of the
-    arguments, and whether several calls may follow each other at all."""
+    """How a tool format writes its calls: text before the first, between two (None: one call per reply) and after
+    the last, the key of the arguments, and optional keys after them (Mistral's call ids)."""
 
     opening: str
     between: str | None
     closing: str
     arguments: str = "arguments"
+    optional: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 # ChatFormat.tools -> its call layout (the parsers in tool_calls.py read the same text back).
@@ -34,16 +35,18 @@ CALL_LAYOUTS: dict[str, CallLayout] = {
     "hermes": CallLayout("<tool_call>\n", "\n</tool_call>\n<tool_call>\n", "\n</tool_call>"),
     # Llama 3.1-3.3 answer a call as the bare JSON object, one per reply.
     "llama3-json": CallLayout("", None, "", arguments="parameters"),
-    "mistral": CallLayout("[TOOL_CALLS][", ", ", "]"),
+    "mistral": CallLayout("[TOOL_CALLS][", ", ", "]",
+                          optional=(("id", {"type": "string", "pattern": "^[a-zA-Z0-9]{9}$"}),)),
 }
 _ROOT = re.compile(r"^root ::=", re.MULTILINE)
 
 
-def _call_schema(tool: dict[str, Any], arguments: str) -> dict[str, Any]:
+def _call_schema(tool: dict[str, Any], layout: CallLayout) -> dict[str, Any]:
     function = tool["function"]
     parameters = function.get("parameters") or {"type": "object", "properties": {}}
-    return {"type": "object", "properties": {"name": {"const": function["name"]}, arguments: parameters},
-            "required": ["name", arguments]}
+    return {"type": "object", "properties": {"name": {"const": function["name"]}, layout.arguments: parameters,
+                                             **dict(layout.optional)},
+            "required": ["name", layout.arguments]}
 
 
 def tool_call_grammar(tool_format: str | None, tools: list[dict[str, Any]], choice: str | dict[str, Any], *,
@@ -60,10 +63,11 @@ def tool_call_grammar(tool_format: str | None, tools: list[dict[str, Any]], choi
                               hint='Send tool_choice "auto" (or leave it out) and let the model decide.')
     if isinstance(choice, dict):
         tools = [tool for tool in tools if tool["function"]["name"] == choice["function"]["name"]]
-    schemas = [_call_schema(tool, layout.arguments) for tool in tools]
+    schemas = [_call_schema(tool, layout) for tool in tools]
     schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
     try:
-        calls = json_schema_to_gbnf(json.dumps(schema), prop_order=["name", layout.arguments])
+        calls = json_schema_to_gbnf(json.dumps(schema),
+                                    prop_order=["name", layout.arguments, *(key for key, _ in layout.optional)])
     except Exception as err:  # the converter raises bare exceptions for schema features it lacks
         raise BadRequestError(f"the tools' parameters schemas cannot be turned into a grammar: {err}", param="tools",
                               hint='Simplify the parameters schemas, or send tool_choice "auto".') from err
