@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import jinja2
 import pytest
 from litestar.testing import TestClient
 
@@ -134,8 +135,8 @@ def test_a_tools_conversation_is_evaluated_as_its_chat_template_renders_it(case,
     chat template refuses (Llama 3.1's two calls at once) are left out; at least two are compared."""
     from transformers import AutoTokenizer
 
-    from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
     from tunesmith.embedded_base import embedded_base_dir
+    from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
 
     host = AutoTokenizer.from_pretrained(embedded_base_dir())  # only renders the Jinja template
     name = created_families[case]
@@ -149,7 +150,7 @@ def test_a_tools_conversation_is_evaluated_as_its_chat_template_renders_it(case,
         try:
             text = host.apply_chat_template(list(messages), tools=list(tools), chat_template=chat_template,
                                             tokenize=False, add_generation_prompt=True, bos_token="", eos_token=eos)
-        except Exception as err:  # the chat template refuses this conversation
+        except jinja2.TemplateError as err:  # the chat template refuses this conversation
             assert "single tool-calls" in str(err)
             continue
         expected = (([model.llm.token_bos()] if model.adds_bos else [])

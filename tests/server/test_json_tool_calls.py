@@ -19,8 +19,8 @@ LLAMA3 = {
     "after the python tag": ('<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}}', "", [WEATHER]),
     "arguments instead of parameters": ('{"name": "add", "arguments": {"a": 2, "b": 3}}', "", [ADD]),
     "leading blank line": ('\n{"name": "add", "parameters": {"a": 2, "b": 3}}', "", [ADD]),
-    "two calls": ('{"name": "add", "parameters": {"a": 2, "b": 3}}; {"name": "get_weather", "parameters": '
-                  '{"city": "Paris"}}', "", [ADD, WEATHER]),
+    "two calls": (('{"name": "add", "parameters": {"a": 2, "b": 3}}; {"name": "get_weather", "parameters": '
+                   '{"city": "Paris"}}'), "", [ADD, WEATHER]),
     "braces inside strings": ('{"name": "get_weather", "parameters": {"city": "Par}is{"}}', "",
                               [{"function": {"name": "get_weather", "arguments": {"city": "Par}is{"}}}]),
     "plain answer": ("It is sunny in Paris, 21 degrees.", "It is sunny in Paris, 21 degrees.", []),
@@ -37,8 +37,8 @@ MISTRAL = {
                  [{**WEATHER, "id": "a1B2c3D4e"}]),
     "v0.3's space": ('[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "a1B2c3D4e"}]', "",
                      [{**WEATHER, "id": "a1B2c3D4e"}]),
-    "two calls": ('[TOOL_CALLS][{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "call00001"}, {"name": '
-                  '"get_weather", "arguments": {"city": "Paris"}, "id": "call00002"}]', "",
+    "two calls": (('[TOOL_CALLS][{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "call00001"}, {"name": '
+                   '"get_weather", "arguments": {"city": "Paris"}, "id": "call00002"}]'), "",
                   [{**ADD, "id": "call00001"}, {**WEATHER, "id": "call00002"}]),
     "text then a call": ('Let me check.[TOOL_CALLS][{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "Zz9Zz9Zz9"}]',
                          "Let me check.", [{**ADD, "id": "Zz9Zz9Zz9"}]),
