@@ -1,14 +1,16 @@
 """What tunesmith's server adds over a fast fake Ollama: time to first byte (p50/p99) and requests/s at 1, 16, 64
 concurrent streams, each stream read through tunesmith and straight from the upstream, and with --litellm through
 LiteLLM's proxy over the same upstream, in the same run. With --rounds N each cell is measured N times, the
-targets taking turns, and the rounds pooled: a slow spell on a shared machine then falls on every target.
+targets taking turns, and the rounds pooled: a slow spell on a shared machine then falls on every target. With
+--tools, a tool request too (two tools in the request, a tool call in the streamed answer), read directly and through
+tunesmith beside the plain chat: what tools add to the proxy's work (checking them, mapping the call and its id).
 
 The fake upstream and the load client are raw asyncio (no HTTP library of their own to slow them), each in its own
 process, as are the servers (`tunesmith serve` and `litellm`, one uvicorn worker each). Each proxy gets --warmup
 seconds of load at 16 streams before it is measured (LiteLLM's first few hundred requests are slower). Prints
 markdown tables; --json PATH writes the results and the ratios (bench/report.py).
 Usage: .venv/bin/python bench/proxy.py [--seconds 5] [--rounds 1] [--pieces 8] [--concurrency 1 16 64] [--litellm]
-                                      [--warmup 5] [--json PATH]
+                                      [--tools] [--warmup 5] [--json PATH]
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ MODEL = "bench:latest"
 # The project's goals for the proxy: added time to first byte at one stream, and requests/s at 16 streams against
 # LiteLLM's proxy run side by side.
 ADDED_P50_MS, ADDED_P99_MS, LITELLM_RATE_RATIO = 1.0, 5.0, 10.0
+TOOLS = [{"type": "function", "function": {"name": name, "description": f"Get the {name.split('_')[1]} in a city.",
+                                           "parameters": {"type": "object", "required": ["city"],
+                                                          "properties": {"city": {"type": "string"}}}}}
+         for name in ("get_weather", "get_time")]
 
 
 # ---- the fake Ollama ------------------------------------------------------------------------------------------------
@@ -48,13 +54,25 @@ def _ndjson_answer(pieces: int) -> bytes:
     return (b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n" + body)
 
 
+def _tool_call_answer() -> bytes:
+    """Ollama's stream for a tool call: the call in one line (as Ollama sends parsed calls), then the final line."""
+    call = {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    lines = [json.dumps({"model": MODEL, "created_at": "2025-01-01T00:00:00Z", "done": False,
+                         "message": {"role": "assistant", "content": "", "tool_calls": [call]}}),
+             json.dumps({"model": MODEL, "created_at": "2025-01-01T00:00:00Z",
+                         "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
+                         "prompt_eval_count": 180, "eval_count": 20})]
+    body = b"".join(f"{len(line) + 1:x}\r\n{line}\n\r\n".encode() for line in lines) + b"0\r\n\r\n"
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n" + body)
+
+
 def _json_answer(payload: dict) -> bytes:
     body = json.dumps(payload).encode()
     return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
 
 
 async def _upstream(port: int, pieces: int) -> None:
-    chat = _ndjson_answer(pieces)
+    chat, tool_call = _ndjson_answer(pieces), _tool_call_answer()
     tags = _json_answer({"models": [{"name": MODEL, "model": MODEL, "modified_at": "2025-01-01T00:00:00Z",
                                      "size": 1, "digest": "0" * 64, "details": {}}]})
 
@@ -66,9 +84,9 @@ async def _upstream(port: int, pieces: int) -> None:
                 for line in head.split(b"\r\n"):
                     if line[:15].lower() == b"content-length:":
                         length = int(line[15:])
-                if length:
-                    await reader.readexactly(length)
-                writer.write(tags if head.startswith(b"GET /api/tags") else chat)
+                body = await reader.readexactly(length) if length else b""
+                answer = tool_call if b'"tools"' in body else chat
+                writer.write(tags if head.startswith(b"GET /api/tags") else answer)
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
@@ -149,6 +167,13 @@ def _rows(cells: list[dict]) -> list[dict]:
                                   "LiteLLM proxy", "lower"))
         rows.append(ratio_row("proxy", f"requests/s, {name}", "req/s", ours["requests_per_s"],
                               direct["requests_per_s"], "fake Ollama direct", "higher"))
+        if "tunesmith tools" in cell:
+            tools_added = _added(cell["tunesmith tools"], cell["direct tools"])
+            rows.append(ratio_row("proxy", f"added TTFB p50 with tools, {name}", "ms", tools_added[0], added[0],
+                                  "plain chat", "lower"))
+            rows.append(ratio_row("proxy", f"requests/s with tools, {name}", "req/s",
+                                  cell["tunesmith tools"]["requests_per_s"], ours["requests_per_s"], "plain chat",
+                                  "higher"))
     return rows
 
 
@@ -160,6 +185,7 @@ def main() -> None:
     parser.add_argument("--pieces", type=int, default=8, help="content pieces per streamed answer")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy, side by side")
+    parser.add_argument("--tools", action="store_true", help="also measure a tool request, directly and through us")
     parser.add_argument("--litellm-venv", type=Path, default=ROOT / ".cache" / "bench" / "litellm-venv",
                         help="LiteLLM's own virtual environment, created on first use")
     parser.add_argument("--json", type=Path, help="write the results and ratios here")
@@ -198,6 +224,9 @@ def main() -> None:
         for port in sides.values():  # imports done lazily, pools filled, caches warm
             asyncio.run(_load(port, *through, 16, args.warmup))
         targets = {"direct": (upstream_port, *direct), **{name: (port, *through) for name, port in sides.items()}}
+        if args.tools:
+            targets["direct tools"] = (upstream_port, direct[0], {**direct[1], "tools": TOOLS})
+            targets["tunesmith tools"] = (proxy_port, through[0], {**through[1], "tools": TOOLS})
         cells = []
         for concurrency in args.concurrency:
             runs: dict[str, tuple[list[float], float]] = {name: ([], 0.0) for name in targets}
@@ -236,9 +265,20 @@ def main() -> None:
             print(f"| {cell['streams']} | {lite['ttfb_p50_ms']:.2f} / {lite['ttfb_p99_ms']:.2f} | {added[0]:.2f} / "
                   f"{added[1]:.2f} | {lite['requests_per_s']:.0f} | "
                   f"{t['requests_per_s'] / lite['requests_per_s']:.1f}x |")
+    if args.tools:
+        print("\nA tool request (two tools in, one call out) beside the plain chat, through the same tunesmith\n")
+        print("| streams | direct TTFB p50 / p99 ms | tunesmith TTFB p50 / p99 ms | added p50 / p99 ms "
+              "| plain chat added p50 / p99 ms | tunesmith req/s | tools / plain req/s |")
+        print("|---|---|---|---|---|---|---|")
+        for cell in cells:
+            d, t = cell["direct tools"], cell["tunesmith tools"]
+            added, plain = _added(t, d), _added(cell["tunesmith"], cell["direct"])
+            print(f"| {cell['streams']} | {d['ttfb_p50_ms']:.2f} / {d['ttfb_p99_ms']:.2f} | {t['ttfb_p50_ms']:.2f} / "
+                  f"{t['ttfb_p99_ms']:.2f} | {added[0]:.2f} / {added[1]:.2f} | {plain[0]:.2f} / {plain[1]:.2f} | "
+                  f"{t['requests_per_s']:.0f} | {t['requests_per_s'] / cell['tunesmith']['requests_per_s']:.2f}x |")
     if args.json:
         settings = {"seconds": args.seconds, "rounds": args.rounds, "warmup": args.warmup, "pieces": args.pieces,
-                    "concurrency": args.concurrency, "litellm": args.litellm}
+                    "concurrency": args.concurrency, "litellm": args.litellm, "tools": args.tools}
         write_json(args.json, "proxy", settings, cells, _rows(cells), packages)
 
 
