@@ -17,6 +17,7 @@ import pytest
 
 from tunesmith.modelfiles import choose_chat_format
 from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
+from tunesmith.modelfiles.derive import CHECK_CONVERSATIONS
 from tunesmith.modelfiles.families import FAMILIES
 
 PUBLISHED = Path(__file__).with_name("published")
@@ -105,9 +106,11 @@ def test_llama32_writes_the_day_ollama_renders_the_prompt_not_the_day_it_was_pac
     ("mistralai-Mistral-Nemo-Instruct-2407", "mistral", "mistral-plain"),
     ("published/Mistral-7B-Instruct-v0.3", "mistral-v0.3", "mistral-v0.3-plain"),
 ])
-def test_a_chat_template_of_the_family_without_tools_gets_the_template_without_tools(name, family, plain,
-                                                                                     reference_templates):
-    # A fine-tune whose template keeps the chat layout but drops the tools: Ollama must not offer tools it never saw.
+def test_a_chat_template_of_the_family_without_tools_gets_the_template_without_tools(name, family, plain, go_render,
+                                                                                     reference_templates,
+                                                                                     smollm2_tokenizer):
+    # A fine-tune whose template keeps the chat layout but drops the tools: Ollama must not offer tools it never saw,
+    # and the template without them still renders its chats as the chat template does.
     chat_template = _chat_template(name, reference_templates)
     stripped = chat_template.replace("tools is not none", "false").replace("not tools is none", "false")
     assert stripped != chat_template
@@ -116,6 +119,10 @@ def test_a_chat_template_of_the_family_without_tools_gets_the_template_without_t
     assert (chosen.family, chosen.tools, chosen.template) == (family, None, registry.plain_template)
     assert ".Tools" not in chosen.template and ".ToolCalls" not in chosen.template
     assert registry.without_tools == plain
+    conversations = [list(conversation) for conversation in CHECK_CONVERSATIONS]
+    results = go_render([{"template": chosen.template, "messages": messages} for messages in conversations])
+    for messages, result in zip(conversations, results):
+        assert result["output"] == _hf(smollm2_tokenizer, stripped, messages, None, "<s>", "</s>"), messages
 
 
 @pytest.mark.parametrize("name", ["openai-gpt-oss-120b", "Mistral-Small-3.2-24B-Instruct-2506"])
