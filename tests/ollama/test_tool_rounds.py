@@ -159,3 +159,18 @@ def test_tool_choice_none_sends_no_tools_so_a_call_is_only_text(served, case):
     # The call's text as written (llama.cpp leaves out control tokens such as Mistral's [TOOL_CALLS]; Ollama not).
     assert (tool_calls, reason) == ([], "stop") and '"get_weather", ' in content
     assert content in ("".join(SCRIPTS[case][1]), "".join(SCRIPTS[case][1]).replace("[TOOL_CALLS]", ""))
+
+
+@pytest.mark.parametrize("case", list(SCRIPTS))
+def test_the_readmes_round_sends_back_the_assistant_message_as_the_client_dumps_it(served, case):
+    """README's example: the assistant's message goes back as `message.model_dump(exclude_none=True)`."""
+    client, names, _ = served
+    messages = list(ASK)
+    message = client.chat.completions.create(model=names[(case, "one")], messages=messages, tools=[WEATHER],
+                                             temperature=0).choices[0].message
+    messages.append(message.model_dump(exclude_none=True))
+    for call in message.tool_calls:
+        messages.append({"role": "tool", "tool_call_id": call.id, "content": RESULT})
+    answer = client.chat.completions.create(model=names[(case, "one")], messages=messages, tools=[WEATHER],
+                                            temperature=0)
+    assert answer.choices[0].message.content == "".join(ANSWER)
