@@ -13,7 +13,6 @@ from typing import Any
 
 from tunesmith.server.backends.base import Delta, GenerateRequest
 from tunesmith.server.errors import BadRequestError
-from tunesmith.server.tool_requests import check_tool_choice, check_tools
 from tunesmith.server.schemas import (
     AssistantMessage,
     ChatChoice,
@@ -25,6 +24,7 @@ from tunesmith.server.schemas import (
     CompletionRequest,
     Usage,
 )
+from tunesmith.server.tool_requests import check_tool_choice, check_tools
 
 __all__ = [
     "chat_to_generate",
