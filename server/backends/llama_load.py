@@ -1,6 +1,7 @@
 """Loading a GGUF into llama-cpp-python for serving: without llama.cpp's extra weight buffers, and with a GGUF LoRA
 adapter whose failure to load is an error rather than a silent fall back to the plain base. llama-cpp-python's
-failures become ModelErrors here, naming the GGUF or the adapter, so callers need not read its messages."""
+failures become ModelErrors here, naming the GGUF or the adapter, so callers need not read its messages. Tokens whose
+text is longer than 32 bytes are turned back into their whole text (llama-cpp-python drops them)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,37 @@ def load_llama(gguf: Path, *, lora_path: str | None = None, **kwargs: Any):
         llm.close()
         raise _adapter_error(gguf, lora_path, f"Failed to load the LoRA adapter {lora_path} "
                                               f"({last_errors(log) or 'llama.cpp gave no reason'})")
+    _detokenize_whole_pieces(llm)
     return llm
+
+
+def _detokenize_whole_pieces(llm: Any) -> None:
+    """Give the model a detokenize that keeps every token's whole text.
+
+    llama-cpp-python's copies each token's text through a 32-byte buffer and keeps nothing of a longer one, so
+    generated text lost such tokens without a word: SmolLM2 has 47 (newlines with deep indentation, rules of dashes).
+    Its completions, streamed or not, detokenize through the model object, which is where the replacement goes.
+    """
+    import ctypes
+
+    from llama_cpp import llama_cpp as native
+
+    model = llm._model
+    vocab, bos = model.vocab, model.token_bos()
+
+    def detokenize(tokens: list[int], special: bool = False) -> bytes:
+        output = bytearray()
+        buffer = ctypes.create_string_buffer(64)
+        for token in tokens:
+            size = native.llama_token_to_piece(vocab, native.llama_token(token), buffer, len(buffer), 0, special)
+            if size < 0:  # llama.cpp says how much room the piece needs
+                buffer = ctypes.create_string_buffer(-size)
+                size = native.llama_token_to_piece(vocab, native.llama_token(token), buffer, len(buffer), 0, special)
+            output += buffer.raw[:size]
+        # As llama-cpp-python's own: the space SentencePiece puts after BOS is no text.
+        return bytes(output[1:] if tokens and tokens[0] == bos and output[:1] == b" " else output)
+
+    model.detokenize = detokenize
 
 
 def _adapter_error(gguf: Path, lora_path: str, reason: object) -> ModelError:
