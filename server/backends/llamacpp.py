@@ -13,7 +13,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -119,7 +119,10 @@ class _Model:
                             add_bos=self.adds_bos, bos_id=self.llm.token_bos())
         return tokens, [self.eos_text] if self.eos_text else []
 
-    def arguments(self, request: GenerateRequest, extra_stop: list[str]) -> dict[str, Any]:
+    def arguments(self, request: GenerateRequest, extra_stop: list[str], *,
+                  reasoning: Literal["may", "open"] | None = None) -> dict[str, Any]:
+        """llama-cpp-python's create_completion arguments; `reasoning`, for a forced tool call's grammar, says whether
+        a <think> block may come first or is already open."""
         import llama_cpp
 
         options = {**self.defaults, **request.options}
@@ -135,7 +138,7 @@ class _Model:
         if request.tools and forced_tool_choice(request.tool_choice):
             # The reply must be calls: a grammar of the format's call syntax, not a hope that the model obeys.
             grammar = tool_call_grammar(self.chat_format.tools if self.chat_format else None, request.tools,
-                                        request.tool_choice, parallel=request.parallel_tool_calls)
+                                        request.tool_choice, parallel=request.parallel_tool_calls, reasoning=reasoning)
             kwargs["grammar"] = llama_cpp.LlamaGrammar.from_string(grammar, verbose=False)
         return kwargs
 
@@ -211,7 +214,8 @@ class LlamaCppBackend:
             raise BadRequestError(f"the prompt takes {len(tokens)} tokens; the model's context holds "
                                   f"{model.llm.n_ctx()}", param="messages" if request.messages else "prompt",
                                   hint="Shorten the conversation, or raise num_ctx in the package's Modelfile.")
-        kwargs = model.arguments(request, extra_stop)
+        kwargs = model.arguments(request, extra_stop,
+                                 reasoning="open" if in_thinking else "may" if thinking else None)
 
         def generate(job: Job) -> None:
             import llama_cpp

@@ -2,8 +2,9 @@
 
 For tool_choice "required" (any of the tools) or a named function, the reply is held to the format's wrapper around
 JSON call objects whose arguments follow each tool's `parameters` schema, so even a weak model returns a call the
-reply parser reads. llama-cpp-python's `json_schema_to_gbnf` writes the JSON part; the wrapper is added here because
-llama.cpp knows tool formats only through its own chat handlers, not a GGUF template's.
+reply parser reads. A thinking model (Qwen3) may reason in its `<think>` block first, as it would before any call.
+llama-cpp-python's `json_schema_to_gbnf` writes the JSON part; the wrapper is added here because llama.cpp knows tool
+formats only through its own chat handlers, not a GGUF template's.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from tunesmith.server.backends.thinking import CLOSE_TAG, OPEN_TAG
 from tunesmith.server.errors import BadRequestError
 
 __all__ = ["CALL_LAYOUTS", "CallLayout", "tool_call_grammar"]
@@ -39,6 +41,8 @@ CALL_LAYOUTS: dict[str, CallLayout] = {
                           optional=(("id", {"type": "string", "pattern": "^[a-zA-Z0-9]{9}$"}),)),
 }
 _ROOT = re.compile(r"^root ::=", re.MULTILINE)
+# Reasoning runs to the closing tag: any text without "</" (GBNF has no "anything but this string"), then blank space.
+_THOUGHT = f'([^<] | "<" [^/])* {json.dumps(CLOSE_TAG)} [ \\n]*'
 
 
 def _call_schema(tool: dict[str, Any], layout: CallLayout) -> dict[str, Any]:
@@ -50,10 +54,11 @@ def _call_schema(tool: dict[str, Any], layout: CallLayout) -> dict[str, Any]:
 
 
 def tool_call_grammar(tool_format: str | None, tools: list[dict[str, Any]], choice: str | dict[str, Any], *,
-                      parallel: bool = True) -> str:
+                      parallel: bool = True, reasoning: Literal["may", "open"] | None = None) -> str:
     """GBNF for a reply that is only tool calls: of the named function, or (choice "required") of any tool; one call
-    when `parallel` is false or the format writes one. Raises `BadRequestError` (param tool_choice) for a format
-    with no known layout, or (param tools) for a parameters schema llama.cpp's converter cannot take."""
+    when `parallel` is false or the format writes one. `reasoning`: "may" lets a `<think>` block come first, "open"
+    starts inside one (the prompt opened it). Raises `BadRequestError` (param tool_choice) for a format with no known
+    layout, or (param tools) for a parameters schema llama.cpp's converter cannot take."""
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     layout = CALL_LAYOUTS.get(tool_format or "")
@@ -75,4 +80,5 @@ def tool_call_grammar(tool_format: str | None, tools: list[dict[str, Any]], choi
     body = "call" if not (parallel and layout.between is not None) else f"call ({literal(layout.between)} call)*"
     wrapper = " ".join(part for part in (literal(layout.opening) if layout.opening else "", body,
                                          literal(layout.closing) if layout.closing else "") if part)
-    return f"root ::= {wrapper}\n" + _ROOT.sub("call ::=", calls)
+    thought = {"may": f"({literal(OPEN_TAG)} {_THOUGHT})? ", "open": f"{_THOUGHT} ", None: ""}[reasoning]
+    return f"root ::= {thought}{wrapper}\n" + _ROOT.sub("call ::=", calls)
