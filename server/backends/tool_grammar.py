@@ -53,6 +53,22 @@ def _call_schema(tool: dict[str, Any], layout: CallLayout) -> dict[str, Any]:
             "required": ["name", layout.arguments]}
 
 
+def _schema_error(called: list[tuple[int, dict[str, Any]]], layout: CallLayout, order: list[str],
+                  err: Exception) -> BadRequestError:
+    """The error naming the first tool whose parameters schema the converter refuses on its own."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    param = "tools"
+    for index, tool in called:
+        try:
+            json_schema_to_gbnf(json.dumps(_call_schema(tool, layout)), order)
+        except Exception:  # noqa: BLE001 - the same bare exceptions, tool by tool
+            param = f"tools[{index}].function.parameters"
+            break
+    return BadRequestError(f"{param} cannot be turned into a grammar that forces the call: {err}", param=param,
+                           hint='Simplify the parameters schema, or send tool_choice "auto".')
+
+
 def tool_call_grammar(tool_format: str | None, tools: list[dict[str, Any]], choice: str | dict[str, Any], *,
                       parallel: bool = True, reasoning: Literal["may", "open"] | None = None) -> str:
     """GBNF for a reply that is only tool calls: of the named function, or (choice "required") of any tool; one call
@@ -66,16 +82,14 @@ def tool_call_grammar(tool_format: str | None, tools: list[dict[str, Any]], choi
         raise BadRequestError(f"tool_choice {json.dumps(choice)} cannot be enforced for this model: its tool format "
                               f"({tool_format or 'none'}) has no call grammar", param="tool_choice",
                               hint='Send tool_choice "auto" (or leave it out) and let the model decide.')
-    if isinstance(choice, dict):
-        tools = [tool for tool in tools if tool["function"]["name"] == choice["function"]["name"]]
-    schemas = [_call_schema(tool, layout) for tool in tools]
-    schema = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
+    named = choice["function"]["name"] if isinstance(choice, dict) else None
+    called = [(index, tool) for index, tool in enumerate(tools) if named in (None, tool["function"]["name"])]
+    schemas = [_call_schema(tool, layout) for _, tool in called]
+    order = ["name", layout.arguments, *(key for key, _ in layout.optional)]
     try:
-        calls = json_schema_to_gbnf(json.dumps(schema),
-                                    prop_order=["name", layout.arguments, *(key for key, _ in layout.optional)])
+        calls = json_schema_to_gbnf(json.dumps(schemas[0] if len(schemas) == 1 else {"anyOf": schemas}), order)
     except Exception as err:  # the converter raises bare exceptions for schema features it lacks
-        raise BadRequestError(f"the tools' parameters schemas cannot be turned into a grammar: {err}", param="tools",
-                              hint='Simplify the parameters schemas, or send tool_choice "auto".') from err
+        raise _schema_error(called, layout, order, err) from err
     literal = json.dumps  # a JSON string literal is a GBNF literal: the same escapes
     body = "call" if not (parallel and layout.between is not None) else f"call ({literal(layout.between)} call)*"
     wrapper = " ".join(part for part in (literal(layout.opening) if layout.opening else "", body,

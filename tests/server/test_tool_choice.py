@@ -65,3 +65,13 @@ def test_without_tool_choice_the_random_model_answers_no_call(client, form):
     """The control: the same request left to the model gives no call, so the calls above are the grammar's doing."""
     choice = _ask(client, form, max_tokens=20)
     assert "tool_calls" not in choice["message"] and choice["finish_reason"] == "length"
+
+
+def test_a_parameters_schema_no_grammar_can_hold_is_a_400_naming_the_tool(client):
+    remote = {"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"key": {"$ref": "https://example.com/key.json"}}}}}
+    response = client.post("/v1/chat/completions", json={"model": "random-hermes", "messages": ASK,
+                                                         "tools": [SET_UNIT, remote], "tool_choice": "required"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["param"] == "tools[1].function.parameters" and "remote schemas" in error["message"]
