@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.net import free_port, wait_for  # noqa: E402
-from bench.report import ratio_row, versions, write_json  # noqa: E402
+from bench.net import free_port, wait_for
+from bench.report import ratio_row, versions, write_json
 
 # The project's goal: the embedded backend keeps at least this share of llama-cpp-python's own server's tokens/s.
 RATIO_GOAL = 0.95
@@ -80,19 +80,53 @@ def main() -> None:
     ours_port, ref_port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as work:
         package = _package(args.gguf, Path(work) / "package", args.ctx)
-        ours = subprocess.Popen([sys.executable, "-m", "tunesmith", "serve", "--model", str(package), "--port",
-                                 str(ours_port), "--threads", str(args.threads), "--log-level", "warning"],
-                                env=env, cwd=ROOT)
-        reference = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(args.gguf),
-                                      "--port", str(ref_port), "--n_threads", str(args.threads),
-                                      "--n_threads_batch", str(args.threads), "--n_ctx", str(args.ctx),
-                                      "--verbose", "False"], env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        ours = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tunesmith",
+                "serve",
+                "--model",
+                str(package),
+                "--port",
+                str(ours_port),
+                "--threads",
+                str(args.threads),
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            cwd=ROOT,
+        )
+        reference = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                str(args.gguf),
+                "--port",
+                str(ref_port),
+                "--n_threads",
+                str(args.threads),
+                "--n_threads_batch",
+                str(args.threads),
+                "--n_ctx",
+                str(args.ctx),
+                "--verbose",
+                "False",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_for(f"http://127.0.0.1:{ours_port}/health", ours, timeout=180)
             wait_for(f"http://127.0.0.1:{ref_port}/v1/models", reference, timeout=180)
-            targets = {"tunesmith": (f"http://127.0.0.1:{ours_port}", "bench", False),
-                       "llama-cpp-python": (f"http://127.0.0.1:{ref_port}", str(args.gguf), True)}
+            targets = {
+                "tunesmith": (f"http://127.0.0.1:{ours_port}", "bench", False),
+                "llama-cpp-python": (f"http://127.0.0.1:{ref_port}", str(args.gguf), True),
+            }
             rates: dict[str, list[float]] = {name: [] for name in targets}
             for base, model, is_reference in targets.values():
                 _rate(base, model, 16, is_reference)  # warm-up
@@ -105,18 +139,33 @@ def main() -> None:
                 process.wait(30)
     ours_median = statistics.median(rates["tunesmith"])
     ref_median = statistics.median(rates["llama-cpp-python"])
-    print(f"{args.gguf.name}, {args.tokens} tokens per request, {args.requests} requests each, "
-          f"{args.threads} threads, {os.cpu_count()} CPUs\n")
+    print(
+        f"{args.gguf.name}, {args.tokens} tokens per request, {args.requests} requests each, "
+        f"{args.threads} threads, {os.cpu_count()} CPUs\n"
+    )
     print("| server | tokens/s median | min | max |")
     print("|---|---|---|---|")
     for name, values in rates.items():
         print(f"| {name} | {statistics.median(values):.1f} | {min(values):.1f} | {max(values):.1f} |")
     print(f"\nratio tunesmith / llama-cpp-python: {ours_median / ref_median:.3f}")
     if args.json:
-        settings = {"gguf": args.gguf.name, "requests": args.requests, "tokens": args.tokens, "threads": args.threads,
-                    "ctx": args.ctx}
-        row = ratio_row("embedded", f"tokens/s median, {args.threads} thread{'s' if args.threads > 1 else ''}",
-                        "tok/s", ours_median, ref_median, "llama-cpp-python server", "higher", RATIO_GOAL)
+        settings = {
+            "gguf": args.gguf.name,
+            "requests": args.requests,
+            "tokens": args.tokens,
+            "threads": args.threads,
+            "ctx": args.ctx,
+        }
+        row = ratio_row(
+            "embedded",
+            f"tokens/s median, {args.threads} thread{'s' if args.threads > 1 else ''}",
+            "tok/s",
+            ours_median,
+            ref_median,
+            "llama-cpp-python server",
+            "higher",
+            RATIO_GOAL,
+        )
         write_json(args.json, "embedded", settings, rates, [row], versions("llama-cpp-python", "litestar", "uvicorn"))
 
 

@@ -29,8 +29,12 @@ def ensure_litellm(venv: Path) -> Path:
         return venv / "bin" / "litellm"
     print(f"installing LiteLLM's proxy into {venv} (once; remove the folder to take a newer release)", flush=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *INSTALL],
-                         check=False, capture_output=True, text=True)
+    pip = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *INSTALL],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if pip.returncode != 0:
         raise RuntimeError(f"pip could not install {' '.join(INSTALL)} into {venv}:\n{pip.stderr[-3000:]}")
     installed.touch()
@@ -39,8 +43,10 @@ def ensure_litellm(venv: Path) -> Path:
 
 def litellm_versions(venv: Path) -> dict[str, str]:
     """Versions of LiteLLM and of the server stack under it, read inside its own environment."""
-    script = ("import json, importlib.metadata as m; print(json.dumps({n: m.version(n) for n in "
-              "('litellm', 'fastapi', 'uvicorn', 'uvloop', 'httptools', 'aiohttp', 'httpx')}))")
+    script = (
+        "import json, importlib.metadata as m; print(json.dumps({n: m.version(n) for n in "
+        "('litellm', 'fastapi', 'uvicorn', 'uvloop', 'httptools', 'aiohttp', 'httpx')}))"
+    )
     output = subprocess.run([str(venv / "bin" / "python"), "-c", script], check=True, capture_output=True, text=True)
     return json.loads(output.stdout)
 
@@ -48,11 +54,13 @@ def litellm_versions(venv: Path) -> dict[str, str]:
 def write_config(path: Path, model: str, upstream: str) -> Path:
     """A proxy config routing `model` to the Ollama at `upstream` through the ollama_chat provider."""
     config = {
-        "model_list": [{
-            "model_name": model,
-            "litellm_params": {"model": f"ollama_chat/{model}", "api_base": upstream},
-            "model_info": {"mode": "chat", "input_cost_per_token": 0.0, "output_cost_per_token": 0.0},
-        }],
+        "model_list": [
+            {
+                "model_name": model,
+                "litellm_params": {"model": f"ollama_chat/{model}", "api_base": upstream},
+                "model_info": {"mode": "chat", "input_cost_per_token": 0.0, "output_cost_per_token": 0.0},
+            }
+        ],
         "litellm_settings": {"set_verbose": False, "json_logs": False, "turn_off_message_logging": True},
         "general_settings": {"disable_spend_logs": True, "disable_error_logs": True},
     }
@@ -64,11 +72,20 @@ def write_config(path: Path, model: str, upstream: str) -> Path:
 def start_litellm(command: Path, config: Path, port: int) -> subprocess.Popen:
     """Start LiteLLM's proxy (one uvicorn worker) on 127.0.0.1:`port`; its own output goes to a log beside the
     config."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY_DISABLED": "true",
-           # The packaged cost map instead of a download at start-up.
-           "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-           "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true"}
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_TELEMETRY_DISABLED": "true",
+        # The packaged cost map instead of a download at start-up.
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
+    }
     with open(config.with_suffix(".log"), "wb") as log:
-        return subprocess.Popen([str(command), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
-                                 "--num_workers", "1"], env=env, cwd=config.parent, stdout=log,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [str(command), "--config", str(config), "--host", "127.0.0.1", "--port", str(port), "--num_workers", "1"],
+            env=env,
+            cwd=config.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )

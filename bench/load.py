@@ -24,13 +24,14 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.net import free_port, percentile, wait_for  # noqa: E402
+from bench.net import free_port, percentile, wait_for
 
 MODEL = "load:latest"
 DONE = b"data: [DONE]\n\n"
 
 
 # ---- the fake Ollama ------------------------------------------------------------------------------------------------
+
 
 def _chunk(line: str) -> bytes:
     data = line.encode() + b"\n"
@@ -39,22 +40,48 @@ def _chunk(line: str) -> bytes:
 
 async def _upstream(port: int, pieces: int, delay: float) -> None:
     part = {"model": MODEL, "created_at": "2025-01-01T00:00:00Z", "done": False}
-    lines = [_chunk(json.dumps({**part, "message": {"role": "assistant", "content": f" word{i}"}}))
-             for i in range(pieces)]
-    last = _chunk(json.dumps({**part, "message": {"role": "assistant", "content": ""}, "done": True,
-                              "done_reason": "stop", "prompt_eval_count": 12, "eval_count": pieces}))
+    lines = [
+        _chunk(json.dumps({**part, "message": {"role": "assistant", "content": f" word{i}"}})) for i in range(pieces)
+    ]
+    last = _chunk(
+        json.dumps(
+            {
+                **part,
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": "stop",
+                "prompt_eval_count": 12,
+                "eval_count": pieces,
+            }
+        )
+    )
     head = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n"
-    tags = json.dumps({"models": [{"name": MODEL, "model": MODEL, "modified_at": "2025-01-01T00:00:00Z", "size": 1,
-                                   "digest": "0" * 64, "details": {}}]}).encode()
+    tags = json.dumps(
+        {
+            "models": [
+                {
+                    "name": MODEL,
+                    "model": MODEL,
+                    "modified_at": "2025-01-01T00:00:00Z",
+                    "size": 1,
+                    "digest": "0" * 64,
+                    "details": {},
+                }
+            ]
+        }
+    ).encode()
     tags_answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
-        len(tags), tags)
+        len(tags),
+        tags,
+    )
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 request = await reader.readuntil(b"\r\n\r\n")
-                length = next((int(line[15:]) for line in request.split(b"\r\n")
-                               if line[:15].lower() == b"content-length:"), 0)
+                length = next(
+                    (int(line[15:]) for line in request.split(b"\r\n") if line[:15].lower() == b"content-length:"), 0
+                )
                 if length:
                     await reader.readexactly(length)
                 if request.startswith(b"GET /api/tags"):
@@ -75,6 +102,7 @@ async def _upstream(port: int, pieces: int, delay: float) -> None:
 
 
 # ---- the load client ------------------------------------------------------------------------------------------------
+
 
 class _Tally:
     def __init__(self) -> None:
@@ -105,10 +133,13 @@ async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reque
 
 
 async def _load(port: int, concurrency: int, seconds: float, tally: _Tally | None) -> None:
-    payload = json.dumps({"model": MODEL, "stream": True,
-                          "messages": [{"role": "user", "content": "Say sixteen words."}]}).encode()
-    request = (f"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-               f"content-length: {len(payload)}\r\n\r\n").encode() + payload
+    payload = json.dumps(
+        {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "Say sixteen words."}]}
+    ).encode()
+    request = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
     stop_at = time.perf_counter() + seconds
 
     async def worker() -> None:
@@ -151,6 +182,7 @@ async def _measured(port: int, process: psutil.Process, args: argparse.Namespace
 
 # ---- the run --------------------------------------------------------------------------------------------------------
 
+
 def _mib(value: int) -> str:
     return f"{value / 2**20:.1f}"
 
@@ -170,11 +202,35 @@ def main() -> int:
 
     upstream_port, server_port = free_port(), free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    upstream = subprocess.Popen([sys.executable, __file__, "--upstream-only", str(upstream_port), "--pieces",
-                                 str(args.pieces), "--piece-delay", str(args.piece_delay)], env=env)
-    server = subprocess.Popen([sys.executable, "-m", "tunesmith", "serve", "--ollama",
-                               f"http://127.0.0.1:{upstream_port}", "--port", str(server_port), "--log-level",
-                               "warning"], env=env, cwd=ROOT)
+    upstream = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--upstream-only",
+            str(upstream_port),
+            "--pieces",
+            str(args.pieces),
+            "--piece-delay",
+            str(args.piece_delay),
+        ],
+        env=env,
+    )
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tunesmith",
+            "serve",
+            "--ollama",
+            f"http://127.0.0.1:{upstream_port}",
+            "--port",
+            str(server_port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
     try:
         wait_for(f"http://127.0.0.1:{upstream_port}/api/tags")
         wait_for(f"http://127.0.0.1:{server_port}/health")
@@ -192,19 +248,27 @@ def main() -> int:
             child.wait(10)
 
     done, errors = len(tally.latencies), sum(tally.errors.values())
-    print(f"machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
-          f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}; load average "
-          f"{load_before[0]:.1f} before, {load_after[0]:.1f} after")
-    print(f"{args.concurrency} concurrent streaming chats for {elapsed:.1f} s after {args.warmup:g} s of warm-up; "
-          f"{args.pieces} pieces per answer, {args.piece_delay * 1e3:g} ms apart\n")
-    print("| requests | errors | req/s | latency p50 ms | latency p99 ms | RSS idle MiB | RSS after warm-up MiB "
-          "| RSS end MiB | RSS peak MiB |")
+    print(
+        f"machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}; load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after"
+    )
+    print(
+        f"{args.concurrency} concurrent streaming chats for {elapsed:.1f} s after {args.warmup:g} s of warm-up; "
+        f"{args.pieces} pieces per answer, {args.piece_delay * 1e3:g} ms apart\n"
+    )
+    print(
+        "| requests | errors | req/s | latency p50 ms | latency p99 ms | RSS idle MiB | RSS after warm-up MiB "
+        "| RSS end MiB | RSS peak MiB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     p50 = percentile(tally.latencies, 50) * 1e3 if done else float("nan")
     p99 = percentile(tally.latencies, 99) * 1e3 if done else float("nan")
     peak = max([rss for _, rss in samples] + [rss_end])
-    print(f"| {done} | {errors} | {done / elapsed:.0f} | {p50:.1f} | {p99:.1f} | {_mib(rss_idle)} | {_mib(rss_warm)} "
-          f"| {_mib(rss_end)} | {_mib(peak)} |")
+    print(
+        f"| {done} | {errors} | {done / elapsed:.0f} | {p50:.1f} | {p99:.1f} | {_mib(rss_idle)} | {_mib(rss_warm)} "
+        f"| {_mib(rss_end)} | {_mib(peak)} |"
+    )
     print("\nRSS MiB over the run: " + ", ".join(f"{at:.0f} s {_mib(rss)}" for at, rss in samples))
     if errors:
         print(f"errors by kind: {tally.errors}")

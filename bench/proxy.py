@@ -27,43 +27,85 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.litellm_proxy import ensure_litellm, litellm_versions, start_litellm, write_config  # noqa: E402
-from bench.net import free_port, percentile, wait_for  # noqa: E402
-from bench.report import limit_row, ratio_row, versions, write_json  # noqa: E402
+from bench.litellm_proxy import ensure_litellm, litellm_versions, start_litellm, write_config
+from bench.net import free_port, percentile, wait_for
+from bench.report import limit_row, ratio_row, versions, write_json
 
 MODEL = "bench:latest"
 # The project's goals for the proxy: added time to first byte at one stream, and requests/s at 16 streams against
 # LiteLLM's proxy run side by side.
 ADDED_P50_MS, ADDED_P99_MS, LITELLM_RATE_RATIO = 1.0, 5.0, 10.0
-TOOLS = [{"type": "function", "function": {"name": name, "description": f"Get the {name.split('_')[1]} in a city.",
-                                           "parameters": {"type": "object", "required": ["city"],
-                                                          "properties": {"city": {"type": "string"}}}}}
-         for name in ("get_weather", "get_time")]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"Get the {name.split('_')[1]} in a city.",
+            "parameters": {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}},
+        },
+    }
+    for name in ("get_weather", "get_time")
+]
 
 
 # ---- the fake Ollama ------------------------------------------------------------------------------------------------
 
+
 def _ndjson_answer(pieces: int) -> bytes:
-    lines = [json.dumps({"model": MODEL, "created_at": "2025-01-01T00:00:00Z",
-                         "message": {"role": "assistant", "content": f" word{i}"}, "done": False})
-             for i in range(pieces)]
-    lines.append(json.dumps({"model": MODEL, "created_at": "2025-01-01T00:00:00Z",
-                             "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
-                             "prompt_eval_count": 12, "eval_count": pieces}))
+    lines = [
+        json.dumps(
+            {
+                "model": MODEL,
+                "created_at": "2025-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": f" word{i}"},
+                "done": False,
+            }
+        )
+        for i in range(pieces)
+    ]
+    lines.append(
+        json.dumps(
+            {
+                "model": MODEL,
+                "created_at": "2025-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": "stop",
+                "prompt_eval_count": 12,
+                "eval_count": pieces,
+            }
+        )
+    )
     body = b"".join(f"{len(line) + 1:x}\r\n{line}\n\r\n".encode() for line in lines) + b"0\r\n\r\n"
-    return (b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n" + body)
+    return b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n" + body
 
 
 def _tool_call_answer() -> bytes:
     """Ollama's stream for a tool call: the call in one line (as Ollama sends parsed calls), then the final line."""
     call = {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
-    lines = [json.dumps({"model": MODEL, "created_at": "2025-01-01T00:00:00Z", "done": False,
-                         "message": {"role": "assistant", "content": "", "tool_calls": [call]}}),
-             json.dumps({"model": MODEL, "created_at": "2025-01-01T00:00:00Z",
-                         "message": {"role": "assistant", "content": ""}, "done": True, "done_reason": "stop",
-                         "prompt_eval_count": 180, "eval_count": 20})]
+    lines = [
+        json.dumps(
+            {
+                "model": MODEL,
+                "created_at": "2025-01-01T00:00:00Z",
+                "done": False,
+                "message": {"role": "assistant", "content": "", "tool_calls": [call]},
+            }
+        ),
+        json.dumps(
+            {
+                "model": MODEL,
+                "created_at": "2025-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "done_reason": "stop",
+                "prompt_eval_count": 180,
+                "eval_count": 20,
+            }
+        ),
+    ]
     body = b"".join(f"{len(line) + 1:x}\r\n{line}\n\r\n".encode() for line in lines) + b"0\r\n\r\n"
-    return (b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n" + body)
+    return b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n" + body
 
 
 def _json_answer(payload: dict) -> bytes:
@@ -73,8 +115,20 @@ def _json_answer(payload: dict) -> bytes:
 
 async def _upstream(port: int, pieces: int) -> None:
     chat, tool_call = _ndjson_answer(pieces), _tool_call_answer()
-    tags = _json_answer({"models": [{"name": MODEL, "model": MODEL, "modified_at": "2025-01-01T00:00:00Z",
-                                     "size": 1, "digest": "0" * 64, "details": {}}]})
+    tags = _json_answer(
+        {
+            "models": [
+                {
+                    "name": MODEL,
+                    "model": MODEL,
+                    "modified_at": "2025-01-01T00:00:00Z",
+                    "size": 1,
+                    "digest": "0" * 64,
+                    "details": {},
+                }
+            ]
+        }
+    )
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -97,6 +151,7 @@ async def _upstream(port: int, pieces: int) -> None:
 
 # ---- the load client ------------------------------------------------------------------------------------------------
 
+
 async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> float:
     """Send one request on a kept-alive connection, read the whole chunked answer; return time to first byte."""
     started = time.perf_counter()
@@ -118,8 +173,10 @@ async def _one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reque
 async def _load(port: int, path: str, body: dict, concurrency: int, seconds: float) -> tuple[list[float], float]:
     """`concurrency` connections each sending requests back to back for `seconds`: (times to first byte, seconds)."""
     payload = json.dumps(body).encode()
-    request = (f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-               f"content-length: {len(payload)}\r\n\r\n").encode() + payload
+    request = (
+        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
     ttfbs: list[float] = []
     stop_at = 0.0
 
@@ -137,8 +194,13 @@ async def _load(port: int, path: str, body: dict, concurrency: int, seconds: flo
 
 
 def _summary(ttfbs: list[float], seconds: float) -> dict:
-    return {"ttfb_p50_ms": percentile(ttfbs, 50) * 1e3, "ttfb_p99_ms": percentile(ttfbs, 99) * 1e3,
-            "requests_per_s": len(ttfbs) / seconds, "requests": len(ttfbs), "seconds": seconds}
+    return {
+        "ttfb_p50_ms": percentile(ttfbs, 50) * 1e3,
+        "ttfb_p99_ms": percentile(ttfbs, 99) * 1e3,
+        "requests_per_s": len(ttfbs) / seconds,
+        "requests": len(ttfbs),
+        "seconds": seconds,
+    }
 
 
 def _added(side: dict, direct: dict) -> tuple[float, float]:
@@ -154,26 +216,75 @@ def _rows(cells: list[dict]) -> list[dict]:
         name = f"{streams} stream{'s' if streams > 1 else ''}"
         if litellm:
             goal = LITELLM_RATE_RATIO if streams == 16 else None
-            rows.append(ratio_row("proxy", f"requests/s, {name}", "req/s", ours["requests_per_s"],
-                                  litellm["requests_per_s"], "LiteLLM proxy", "higher", goal))
+            rows.append(
+                ratio_row(
+                    "proxy",
+                    f"requests/s, {name}",
+                    "req/s",
+                    ours["requests_per_s"],
+                    litellm["requests_per_s"],
+                    "LiteLLM proxy",
+                    "higher",
+                    goal,
+                )
+            )
         their_added = _added(litellm, direct) if litellm else (None, None)
         if streams == 1:
-            rows.append(limit_row("proxy", "added TTFB p50, 1 stream", "ms", added[0], ADDED_P50_MS, their_added[0],
-                                  "LiteLLM proxy" if litellm else None))
-            rows.append(limit_row("proxy", "added TTFB p99, 1 stream", "ms", added[1], ADDED_P99_MS, their_added[1],
-                                  "LiteLLM proxy" if litellm else None))
+            rows.append(
+                limit_row(
+                    "proxy",
+                    "added TTFB p50, 1 stream",
+                    "ms",
+                    added[0],
+                    ADDED_P50_MS,
+                    their_added[0],
+                    "LiteLLM proxy" if litellm else None,
+                )
+            )
+            rows.append(
+                limit_row(
+                    "proxy",
+                    "added TTFB p99, 1 stream",
+                    "ms",
+                    added[1],
+                    ADDED_P99_MS,
+                    their_added[1],
+                    "LiteLLM proxy" if litellm else None,
+                )
+            )
         elif litellm:
-            rows.append(ratio_row("proxy", f"added TTFB p50, {name}", "ms", added[0], their_added[0],
-                                  "LiteLLM proxy", "lower"))
-        rows.append(ratio_row("proxy", f"requests/s, {name}", "req/s", ours["requests_per_s"],
-                              direct["requests_per_s"], "fake Ollama direct", "higher"))
+            rows.append(
+                ratio_row("proxy", f"added TTFB p50, {name}", "ms", added[0], their_added[0], "LiteLLM proxy", "lower")
+            )
+        rows.append(
+            ratio_row(
+                "proxy",
+                f"requests/s, {name}",
+                "req/s",
+                ours["requests_per_s"],
+                direct["requests_per_s"],
+                "fake Ollama direct",
+                "higher",
+            )
+        )
         if "tunesmith tools" in cell:
             tools_added = _added(cell["tunesmith tools"], cell["direct tools"])
-            rows.append(ratio_row("proxy", f"added TTFB p50 with tools, {name}", "ms", tools_added[0], added[0],
-                                  "plain chat", "lower"))
-            rows.append(ratio_row("proxy", f"requests/s with tools, {name}", "req/s",
-                                  cell["tunesmith tools"]["requests_per_s"], ours["requests_per_s"], "plain chat",
-                                  "higher"))
+            rows.append(
+                ratio_row(
+                    "proxy", f"added TTFB p50 with tools, {name}", "ms", tools_added[0], added[0], "plain chat", "lower"
+                )
+            )
+            rows.append(
+                ratio_row(
+                    "proxy",
+                    f"requests/s with tools, {name}",
+                    "req/s",
+                    cell["tunesmith tools"]["requests_per_s"],
+                    ours["requests_per_s"],
+                    "plain chat",
+                    "higher",
+                )
+            )
     return rows
 
 
@@ -186,8 +297,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy, side by side")
     parser.add_argument("--tools", action="store_true", help="also measure a tool request, directly and through us")
-    parser.add_argument("--litellm-venv", type=Path, default=ROOT / ".cache" / "bench" / "litellm-venv",
-                        help="LiteLLM's own virtual environment, created on first use")
+    parser.add_argument(
+        "--litellm-venv",
+        type=Path,
+        default=ROOT / ".cache" / "bench" / "litellm-venv",
+        help="LiteLLM's own virtual environment, created on first use",
+    )
     parser.add_argument("--json", type=Path, help="write the results and ratios here")
     parser.add_argument("--upstream-only", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -199,11 +314,30 @@ def main() -> None:
     upstream_url = f"http://127.0.0.1:{upstream_port}"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     packages = versions("litestar", "uvicorn", "httptools", "httpx", "ollama")
-    processes = [subprocess.Popen([sys.executable, __file__, "--upstream-only", str(upstream_port),
-                                   "--pieces", str(args.pieces)], env=env)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--upstream-only", str(upstream_port), "--pieces", str(args.pieces)], env=env
+        )
+    ]
     try:
-        processes.append(subprocess.Popen([sys.executable, "-m", "tunesmith", "serve", "--ollama", upstream_url,
-                                           "--port", str(proxy_port), "--log-level", "warning"], env=env, cwd=ROOT))
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tunesmith",
+                    "serve",
+                    "--ollama",
+                    upstream_url,
+                    "--port",
+                    str(proxy_port),
+                    "--log-level",
+                    "warning",
+                ],
+                env=env,
+                cwd=ROOT,
+            )
+        )
         if args.litellm:
             command = ensure_litellm(args.litellm_venv)
             packages["litellm-venv"] = litellm_versions(args.litellm_venv)
@@ -232,7 +366,7 @@ def main() -> None:
             runs: dict[str, tuple[list[float], float]] = {name: ([], 0.0) for name in targets}
             for round_ in range(args.rounds):
                 # Take turns, so that a slow spell on a shared machine does not always hit the same target.
-                names = list(targets)[round_ % len(targets):] + list(targets)[:round_ % len(targets)]
+                names = list(targets)[round_ % len(targets) :] + list(targets)[: round_ % len(targets)]
                 for name in names:
                     port, path, body = targets[name]
                     ttfbs, seconds = asyncio.run(_load(port, path, body, concurrency, args.seconds))
@@ -243,42 +377,63 @@ def main() -> None:
             process.terminate()
             process.wait(30)
 
-    print(f"{args.pieces} pieces per answer, {args.rounds} x {args.seconds:g} s per target and cell, "
-          f"{os.cpu_count()} CPUs\n")
-    print("| streams | direct TTFB p50 / p99 ms | tunesmith TTFB p50 / p99 ms | added p50 / p99 ms "
-          "| direct req/s | tunesmith req/s |")
+    print(
+        f"{args.pieces} pieces per answer, {args.rounds} x {args.seconds:g} s per target and cell, "
+        f"{os.cpu_count()} CPUs\n"
+    )
+    print(
+        "| streams | direct TTFB p50 / p99 ms | tunesmith TTFB p50 / p99 ms | added p50 / p99 ms "
+        "| direct req/s | tunesmith req/s |"
+    )
     print("|---|---|---|---|---|---|")
     for cell in cells:
         d, t = cell["direct"], cell["tunesmith"]
         added = _added(t, d)
-        print(f"| {cell['streams']} | {d['ttfb_p50_ms']:.2f} / {d['ttfb_p99_ms']:.2f} | {t['ttfb_p50_ms']:.2f} / "
-              f"{t['ttfb_p99_ms']:.2f} | {added[0]:.2f} / {added[1]:.2f} | {d['requests_per_s']:.0f} | "
-              f"{t['requests_per_s']:.0f} |")
+        print(
+            f"| {cell['streams']} | {d['ttfb_p50_ms']:.2f} / {d['ttfb_p99_ms']:.2f} | {t['ttfb_p50_ms']:.2f} / "
+            f"{t['ttfb_p99_ms']:.2f} | {added[0]:.2f} / {added[1]:.2f} | {d['requests_per_s']:.0f} | "
+            f"{t['requests_per_s']:.0f} |"
+        )
     if args.litellm:
         print(f"\nLiteLLM {packages['litellm-venv']['litellm']} over the same upstream, in the same run\n")
-        print("| streams | LiteLLM TTFB p50 / p99 ms | LiteLLM added p50 / p99 ms | LiteLLM req/s "
-              "| tunesmith / LiteLLM req/s |")
+        print(
+            "| streams | LiteLLM TTFB p50 / p99 ms | LiteLLM added p50 / p99 ms | LiteLLM req/s "
+            "| tunesmith / LiteLLM req/s |"
+        )
         print("|---|---|---|---|---|")
         for cell in cells:
             d, t, lite = cell["direct"], cell["tunesmith"], cell["litellm"]
             added = _added(lite, d)
-            print(f"| {cell['streams']} | {lite['ttfb_p50_ms']:.2f} / {lite['ttfb_p99_ms']:.2f} | {added[0]:.2f} / "
-                  f"{added[1]:.2f} | {lite['requests_per_s']:.0f} | "
-                  f"{t['requests_per_s'] / lite['requests_per_s']:.1f}x |")
+            print(
+                f"| {cell['streams']} | {lite['ttfb_p50_ms']:.2f} / {lite['ttfb_p99_ms']:.2f} | {added[0]:.2f} / "
+                f"{added[1]:.2f} | {lite['requests_per_s']:.0f} | "
+                f"{t['requests_per_s'] / lite['requests_per_s']:.1f}x |"
+            )
     if args.tools:
         print("\nA tool request (two tools in, one call out) beside the plain chat, through the same tunesmith\n")
-        print("| streams | direct TTFB p50 / p99 ms | tunesmith TTFB p50 / p99 ms | added p50 / p99 ms "
-              "| plain chat added p50 / p99 ms | tunesmith req/s | tools / plain req/s |")
+        print(
+            "| streams | direct TTFB p50 / p99 ms | tunesmith TTFB p50 / p99 ms | added p50 / p99 ms "
+            "| plain chat added p50 / p99 ms | tunesmith req/s | tools / plain req/s |"
+        )
         print("|---|---|---|---|---|---|---|")
         for cell in cells:
             d, t = cell["direct tools"], cell["tunesmith tools"]
             added, plain = _added(t, d), _added(cell["tunesmith"], cell["direct"])
-            print(f"| {cell['streams']} | {d['ttfb_p50_ms']:.2f} / {d['ttfb_p99_ms']:.2f} | {t['ttfb_p50_ms']:.2f} / "
-                  f"{t['ttfb_p99_ms']:.2f} | {added[0]:.2f} / {added[1]:.2f} | {plain[0]:.2f} / {plain[1]:.2f} | "
-                  f"{t['requests_per_s']:.0f} | {t['requests_per_s'] / cell['tunesmith']['requests_per_s']:.2f}x |")
+            print(
+                f"| {cell['streams']} | {d['ttfb_p50_ms']:.2f} / {d['ttfb_p99_ms']:.2f} | {t['ttfb_p50_ms']:.2f} / "
+                f"{t['ttfb_p99_ms']:.2f} | {added[0]:.2f} / {added[1]:.2f} | {plain[0]:.2f} / {plain[1]:.2f} | "
+                f"{t['requests_per_s']:.0f} | {t['requests_per_s'] / cell['tunesmith']['requests_per_s']:.2f}x |"
+            )
     if args.json:
-        settings = {"seconds": args.seconds, "rounds": args.rounds, "warmup": args.warmup, "pieces": args.pieces,
-                    "concurrency": args.concurrency, "litellm": args.litellm, "tools": args.tools}
+        settings = {
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            "pieces": args.pieces,
+            "concurrency": args.concurrency,
+            "litellm": args.litellm,
+            "tools": args.tools,
+        }
         write_json(args.json, "proxy", settings, cells, _rows(cells), packages)
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.report import machine  # noqa: E402
+from bench.report import machine
 
 # Name -> the bench's command line (after the interpreter) and the environment it adds.
 BENCHES: dict[str, tuple[list[str], dict[str, str]]] = {
@@ -30,8 +30,22 @@ BENCHES: dict[str, tuple[list[str], dict[str, str]]] = {
     # `tunesmith train` against a plain trl SFTTrainer script: same LoRA, data, batch and sequence length.
     "train_cpu": (["bench/train_cpu.py", "--steps", "4"], {}),
     # tunesmith's proxy and LiteLLM's over the same fake Ollama, and that Ollama read directly; three rounds in turn.
-    "proxy": (["bench/proxy.py", "--concurrency", "1", "16", "--seconds", "4", "--rounds", "3", "--warmup", "20",
-               "--litellm"], {}),
+    "proxy": (
+        [
+            "bench/proxy.py",
+            "--concurrency",
+            "1",
+            "16",
+            "--seconds",
+            "4",
+            "--rounds",
+            "3",
+            "--warmup",
+            "20",
+            "--litellm",
+        ],
+        {},
+    ),
     # The embedded backend against llama-cpp-python's own server; one thread each, as two shared vCPUs cannot
     # give llama.cpp two threads of its own.
     "embedded": (["bench/embedded.py", "--requests", "6", "--tokens", "150", "--threads", "1"], {}),
@@ -48,15 +62,19 @@ def _number(value: float | str | None) -> str:
 
 def table(rows: list[dict]) -> str:
     """One markdown table of every bench's rows: ours, the anchor's value, the ratio and the goal."""
-    lines = ["| bench | measure | tunesmith | anchor | anchor's | ratio | goal | met |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| bench | measure | tunesmith | anchor | anchor's | ratio | goal | met |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         unit = f" {row['unit']}" if row["unit"] else ""
         ratio = "–" if row["ratio"] is None else f"{row['ratio']:.2f}x"
         met = {True: "yes", False: "**no**", None: ""}[row["met"]]
         anchor_value = "–" if row["anchor"] is None else _number(row["anchor"]) + unit
-        lines.append(f"| {row['bench']} | {row['measure']} | {_number(row['ours'])}{unit} | "
-                     f"{row['anchor_name'] or '–'} | {anchor_value} | {ratio} | {row['goal'] or ''} | {met} |")
+        lines.append(
+            f"| {row['bench']} | {row['measure']} | {_number(row['ours'])}{unit} | "
+            f"{row['anchor_name'] or '–'} | {anchor_value} | {ratio} | {row['goal'] or ''} | {met} |"
+        )
     return "\n".join(lines)
 
 
@@ -75,8 +93,9 @@ def main() -> None:
         result = out / f"{name}.json"
         print(f"\n## {name}: {' '.join(command)}\n", flush=True)
         began = time.perf_counter()
-        done = subprocess.run([sys.executable, *command, "--json", str(result)], cwd=ROOT,
-                              env={**os.environ, **extra_env}, check=False)
+        done = subprocess.run(
+            [sys.executable, *command, "--json", str(result)], cwd=ROOT, env={**os.environ, **extra_env}, check=False
+        )
         outcome = {"command": command, "seconds": round(time.perf_counter() - began, 1), "exit": done.returncode}
         if done.returncode == 0 and result.exists():
             outcome |= json.loads(result.read_text())
@@ -85,18 +104,29 @@ def main() -> None:
     rows = [row for outcome in outcomes.values() for row in outcome.get("rows", [])]
     failed = [name for name, outcome in outcomes.items() if "rows" not in outcome]
     versions = {name: outcome.get("versions", {}) for name, outcome in outcomes.items()}
-    head = (f"{started:%Y-%m-%d %H:%M} UTC; {before['cpus']} CPUs ({before['cpu']}), {before['memory_gib']} GiB, "
-            f"Python {before['python']}; load average {before['load_average'][0]} before, "
-            f"{after['load_average'][0]} after (1-minute)")
+    head = (
+        f"{started:%Y-%m-%d %H:%M} UTC; {before['cpus']} CPUs ({before['cpu']}), {before['memory_gib']} GiB, "
+        f"Python {before['python']}; load average {before['load_average'][0]} before, "
+        f"{after['load_average'][0]} after (1-minute)"
+    )
     took = "; ".join(f"{name} {outcome['seconds']:.0f} s" for name, outcome in outcomes.items())
     text = "\n".join([head, took, "", table(rows)])
     if failed:
         text += "\n\nfailed (see their output above): " + ", ".join(failed)
     print(f"\n## all benches\n\n{text}\n\nversions: {json.dumps(versions)}\nresults in {out}")
     (out / "table.md").write_text(text + "\n")
-    (out / "summary.json").write_text(json.dumps({"started": started.isoformat(timespec="seconds"),
-                                                  "machine_before": before, "machine_after": after,
-                                                  "benches": outcomes, "rows": rows}, indent=2))
+    (out / "summary.json").write_text(
+        json.dumps(
+            {
+                "started": started.isoformat(timespec="seconds"),
+                "machine_before": before,
+                "machine_after": after,
+                "benches": outcomes,
+                "rows": rows,
+            },
+            indent=2,
+        )
+    )
     sys.exit(1 if failed else 0)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.report import ratio_row, versions, write_json  # noqa: E402
+from bench.report import ratio_row, versions, write_json
 
 LORA = {"r": 16, "alpha": 32, "dropout": 0.05}
 
@@ -45,22 +45,37 @@ def _timer():
                 self.start = time.perf_counter()
 
         def on_train_end(self, args, state, control, **kwargs):
-            self.result = {"seconds": time.perf_counter() - self.start, "steps": state.global_step - self.step0,
-                           "tokens": state.num_input_tokens_seen - self.tokens0}
+            self.result = {
+                "seconds": time.perf_counter() - self.start,
+                "steps": state.global_step - self.step0,
+                "tokens": state.num_input_tokens_seen - self.tokens0,
+            }
 
     return Timer()
 
 
 def _role_tunesmith(ns: argparse.Namespace) -> dict:
+    from tunesmith.config import load_config
     from tunesmith.trainer import train_adapter
 
-    from tunesmith.config import load_config
-
     timer = _timer()
-    config = load_config(base=ns.base, data=[ns.data], output_dir=ns.run, max_steps=ns.steps, overrides=[
-        f"train.batch_size={ns.batch}", f"train.max_seq_len={ns.max_seq_len}", "train.eval_steps=100000",
-        "train.early_stopping_patience=0", f"lora.r={LORA['r']}", f"lora.alpha={LORA['alpha']}",
-        f"lora.dropout={LORA['dropout']}", "train.learning_rate=2e-4", "train.packing=true"])
+    config = load_config(
+        base=ns.base,
+        data=[ns.data],
+        output_dir=ns.run,
+        max_steps=ns.steps,
+        overrides=[
+            f"train.batch_size={ns.batch}",
+            f"train.max_seq_len={ns.max_seq_len}",
+            "train.eval_steps=100000",
+            "train.early_stopping_patience=0",
+            f"lora.r={LORA['r']}",
+            f"lora.alpha={LORA['alpha']}",
+            f"lora.dropout={LORA['dropout']}",
+            "train.learning_rate=2e-4",
+            "train.packing=true",
+        ],
+    )
     train_adapter(config, display=timer)
     return timer.result
 
@@ -74,34 +89,75 @@ def _role_trl(ns: argparse.Namespace) -> dict:
 
     rows = [json.loads(line) for line in (Path(ns.run) / "data" / "train.jsonl").read_text().splitlines()]
     # The typical script: conversational prompt/completion rows, loss on the completion (the assistant reply).
-    dataset = datasets.Dataset.from_list([{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]}
-                                          for r in rows])
+    dataset = datasets.Dataset.from_list(
+        [{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in rows]
+    )
     tokenizer = AutoTokenizer.from_pretrained(ns.base)
     model = AutoModelForCausalLM.from_pretrained(ns.base, dtype=torch.float32)
     timer = _timer()
-    args = SFTConfig(output_dir=str(Path(ns.run) / "trl"), max_steps=ns.steps, per_device_train_batch_size=ns.batch,
-                     learning_rate=2e-4, lr_scheduler_type="cosine", warmup_steps=0.03, max_length=ns.max_seq_len,
-                     packing=True, logging_steps=1, save_strategy="no", eval_strategy="no", report_to="none",
-                     seed=42, use_cpu=True, include_num_input_tokens_seen="non_padding", disable_tqdm=True,
-                     # SFTConfig defaults to bf16, which on a CPU means bf16 autocast; tunesmith trains a CPU run in
-                     # fp32, so both sides compute the same thing.
-                     bf16=False)
-    lora = LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
-                      target_modules="all-linear", task_type="CAUSAL_LM")
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=lora, callbacks=[timer])
+    args = SFTConfig(
+        output_dir=str(Path(ns.run) / "trl"),
+        max_steps=ns.steps,
+        per_device_train_batch_size=ns.batch,
+        learning_rate=2e-4,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.03,
+        max_length=ns.max_seq_len,
+        packing=True,
+        logging_steps=1,
+        save_strategy="no",
+        eval_strategy="no",
+        report_to="none",
+        seed=42,
+        use_cpu=True,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=True,
+        # SFTConfig defaults to bf16, which on a CPU means bf16 autocast; tunesmith trains a CPU run in
+        # fp32, so both sides compute the same thing.
+        bf16=False,
+    )
+    lora = LoraConfig(
+        r=LORA["r"],
+        lora_alpha=LORA["alpha"],
+        lora_dropout=LORA["dropout"],
+        target_modules="all-linear",
+        task_type="CAUSAL_LM",
+    )
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=lora, callbacks=[timer]
+    )
     trainer.train()
     trainer.save_model(str(Path(ns.run) / "trl-adapter"))
     return timer.result
 
 
 def _child(role: str, ns: argparse.Namespace, run: Path) -> dict:
-    command = [sys.executable, __file__, "--role", role, "--base", ns.base, "--data", ns.data, "--run", str(run),
-               "--steps", str(ns.steps), "--batch", str(ns.batch), "--max-seq-len", str(ns.max_seq_len)]
+    command = [
+        sys.executable,
+        __file__,
+        "--role",
+        role,
+        "--base",
+        ns.base,
+        "--data",
+        ns.data,
+        "--run",
+        str(run),
+        "--steps",
+        str(ns.steps),
+        "--batch",
+        str(ns.batch),
+        "--max-seq-len",
+        str(ns.max_seq_len),
+    ]
     out = run / f"{role}.json"
     started = time.perf_counter()
-    process = subprocess.Popen(command + ["--out", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    process = subprocess.Popen(
+        command + ["--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "TOKENIZERS_PARALLELISM": "false"},
+    )
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     if status != 0:
@@ -141,42 +197,74 @@ def main() -> None:
                 if role == "trl" and not (run / "data" / "train.jsonl").exists():
                     _prepare_only(ns, run)
                 results[role].append(_child(role, ns, run))
-    print(f"model {Path(ns.base).name}, data {Path(ns.data).name}, {ns.steps} steps, batch {ns.batch}, "
-          f"max_seq_len {ns.max_seq_len}, packing, gradient checkpointing, LoRA r={LORA['r']} all-linear, "
-          f"nproc {os.cpu_count()}")
+    print(
+        f"model {Path(ns.base).name}, data {Path(ns.data).name}, {ns.steps} steps, batch {ns.batch}, "
+        f"max_seq_len {ns.max_seq_len}, packing, gradient checkpointing, LoRA r={LORA['r']} all-linear, "
+        f"nproc {os.cpu_count()}"
+    )
     print("| side | steps/s | tokens/s | train loop s | process wall s | peak RSS MiB |")
     print("|---|---|---|---|---|---|")
     summary = {}
     for role, runs in results.items():
         seconds = sum(r["seconds"] for r in runs)
-        summary[role] = {"steps_per_s": sum(r["steps"] for r in runs) / seconds,
-                         "tokens_per_s": sum(r["tokens"] for r in runs) / seconds,
-                         "rss_mib": max(r["rss_mib"] for r in runs)}
-        print(f"| {role} | {summary[role]['steps_per_s']:.3f} | {summary[role]['tokens_per_s']:.0f} | "
-              f"{seconds / len(runs):.1f} | {sum(r['wall'] for r in runs) / len(runs):.1f} | "
-              f"{summary[role]['rss_mib']:.0f} |")
+        summary[role] = {
+            "steps_per_s": sum(r["steps"] for r in runs) / seconds,
+            "tokens_per_s": sum(r["tokens"] for r in runs) / seconds,
+            "rss_mib": max(r["rss_mib"] for r in runs),
+        }
+        print(
+            f"| {role} | {summary[role]['steps_per_s']:.3f} | {summary[role]['tokens_per_s']:.0f} | "
+            f"{seconds / len(runs):.1f} | {sum(r['wall'] for r in runs) / len(runs):.1f} | "
+            f"{summary[role]['rss_mib']:.0f} |"
+        )
     ours, trl = summary["tunesmith"], summary["trl"]
     print(f"speed ratio (tunesmith / trl steps/s): {ours['steps_per_s'] / trl['steps_per_s']:.2f}x")
     print(f"memory ratio (trl / tunesmith peak RSS): {trl['rss_mib'] / ours['rss_mib']:.2f}x")
     if ns.json:
         anchor = "plain trl SFTTrainer script"
-        rows = [ratio_row("train_cpu", "LoRA training tokens/s", "tok/s", ours["tokens_per_s"], trl["tokens_per_s"],
-                          anchor, "higher", 1.0),
-                ratio_row("train_cpu", "LoRA training peak RSS", "MiB", ours["rss_mib"], trl["rss_mib"], anchor,
-                          "lower", 1.0)]
-        settings = {"base": Path(ns.base).name, "data": Path(ns.data).name, "steps": ns.steps, "batch": ns.batch,
-                    "max_seq_len": ns.max_seq_len, "repeats": ns.repeats, "lora": LORA}
-        write_json(ns.json, "train_cpu", settings, {"runs": results, "summary": summary}, rows,
-                   versions("torch", "transformers", "peft", "trl", "accelerate", "datasets"))
+        rows = [
+            ratio_row(
+                "train_cpu",
+                "LoRA training tokens/s",
+                "tok/s",
+                ours["tokens_per_s"],
+                trl["tokens_per_s"],
+                anchor,
+                "higher",
+                1.0,
+            ),
+            ratio_row(
+                "train_cpu", "LoRA training peak RSS", "MiB", ours["rss_mib"], trl["rss_mib"], anchor, "lower", 1.0
+            ),
+        ]
+        settings = {
+            "base": Path(ns.base).name,
+            "data": Path(ns.data).name,
+            "steps": ns.steps,
+            "batch": ns.batch,
+            "max_seq_len": ns.max_seq_len,
+            "repeats": ns.repeats,
+            "lora": LORA,
+        }
+        write_json(
+            ns.json,
+            "train_cpu",
+            settings,
+            {"runs": results, "summary": summary},
+            rows,
+            versions("torch", "transformers", "peft", "trl", "accelerate", "datasets"),
+        )
 
 
 def _prepare_only(ns: argparse.Namespace, run: Path) -> None:
+    from tunesmith.config import load_config
     from tunesmith.trainer import prepare_data
 
-    from tunesmith.config import load_config
-
-    prepare_data(load_config(base=ns.base, data=[ns.data], output_dir=str(run),
-                             overrides=[f"train.max_seq_len={ns.max_seq_len}"]))
+    prepare_data(
+        load_config(
+            base=ns.base, data=[ns.data], output_dir=str(run), overrides=[f"train.max_seq_len={ns.max_seq_len}"]
+        )
+    )
 
 
 if __name__ == "__main__":

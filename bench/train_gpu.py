@@ -22,14 +22,24 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHAPE = dict(vocab_size=32000, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
-             num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=8192, tie_word_embeddings=True)
+SHAPE = dict(
+    vocab_size=32000,
+    hidden_size=2048,
+    intermediate_size=8192,
+    num_hidden_layers=16,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    max_position_embeddings=8192,
+    tie_word_embeddings=True,
+)
 LORA = dict(r=16, alpha=16, dropout=0.0)
 BATCH, FIXED_LEN, RAGGED_MAX = 4, 2048, 4096
 LR = 2e-4
 CHECKPOINTING = "--no-checkpointing" not in sys.argv  # on by default, as each side's users get it
-CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endfor %}"
-          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+CHATML = (
+    "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\n' + m['content'] + '<|im_end|>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
 
 
 def _build(folder: Path) -> dict:
@@ -66,8 +76,12 @@ def _build(folder: Path) -> dict:
         if index >= 3:
             times.append(start.elapsed_time(end) / 1e3)
     times.sort()
-    return {"params": params, "peak_tflops": 2 * 8192**3 / times[len(times) // 2] / 1e12,
-            "gpu": torch.cuda.get_device_name(), "torch": torch.__version__}
+    return {
+        "params": params,
+        "peak_tflops": 2 * 8192**3 / times[len(times) // 2] / 1e12,
+        "gpu": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+    }
 
 
 def _ragged(count: int, seed: int = 0) -> list[tuple[list[int], list[int]]]:
@@ -117,8 +131,12 @@ class _Timer:
 
     def result(self) -> dict:
         (t0, tokens0, step0), (t1, tokens1, step1) = self.marks[0], self.marks[-1]
-        return {"seconds": t1 - t0, "tokens": tokens1 - tokens0, "steps": step1 - step0,
-                "tokens_per_s": (tokens1 - tokens0) / (t1 - t0)}
+        return {
+            "seconds": t1 - t0,
+            "tokens": tokens1 - tokens0,
+            "steps": step1 - step0,
+            "tokens_per_s": (tokens1 - tokens0) / (t1 - t0),
+        }
 
 
 def _plain_hf(model_dir: Path, method: str, samples, steps: int, warmup: int, out: Path) -> dict:
@@ -131,56 +149,99 @@ def _plain_hf(model_dir: Path, method: str, samples, steps: int, warmup: int, ou
         from transformers import BitsAndBytesConfig
 
         options["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16)
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
     model = AutoModelForCausalLM.from_pretrained(model_dir, **options)
     model.config.use_cache = False
     if method == "qlora":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=CHECKPOINTING)
-    model = get_peft_model(model, LoraConfig(r=LORA["r"], lora_alpha=LORA["alpha"], lora_dropout=LORA["dropout"],
-                                             target_modules="all-linear", task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=LORA["r"],
+            lora_alpha=LORA["alpha"],
+            lora_dropout=LORA["dropout"],
+            target_modules="all-linear",
+            task_type="CAUSAL_LM",
+        ),
+    )
 
     def pad(rows):
         width = max(len(r["input_ids"]) for r in rows)
-        return {key: torch.tensor([r[key] + [fill] * (width - len(r[key])) for r in rows]) for key, fill in
-                (("input_ids", 0), ("labels", -100), ("attention_mask", 0))}
+        return {
+            key: torch.tensor([r[key] + [fill] * (width - len(r[key])) for r in rows])
+            for key, fill in (("input_ids", 0), ("labels", -100), ("attention_mask", 0))
+        }
 
     rows = [{"input_ids": ids, "labels": labels, "attention_mask": [1] * len(ids)} for ids, labels in samples]
     timer = _Timer(warmup)
-    args = TrainingArguments(output_dir=str(out), max_steps=steps, per_device_train_batch_size=BATCH,
-                             learning_rate=LR, bf16=True, logging_steps=1, save_strategy="no", report_to="none",
-                             gradient_checkpointing=CHECKPOINTING,
-                             gradient_checkpointing_kwargs={"use_reentrant": False},
-                             include_num_input_tokens_seen="non_padding", remove_unused_columns=False,
-                             disable_tqdm=True, seed=42)
+    args = TrainingArguments(
+        output_dir=str(out),
+        max_steps=steps,
+        per_device_train_batch_size=BATCH,
+        learning_rate=LR,
+        bf16=True,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        gradient_checkpointing=CHECKPOINTING,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+        seed=42,
+    )
     Trainer(model=model, args=args, train_dataset=rows, data_collator=pad, callbacks=[timer.callback]).train()
     return timer.result()
 
 
 def _plain_unsloth(model_dir: Path, method: str, samples, steps: int, warmup: int, out: Path) -> dict:
-    from unsloth import FastLanguageModel  # first: it patches trl and transformers as it is imported
-
     import datasets
     from trl import SFTConfig, SFTTrainer
+    from unsloth import FastLanguageModel  # first: it patches trl and transformers as it is imported
 
-    model, tokenizer = FastLanguageModel.from_pretrained(str(model_dir), max_seq_length=RAGGED_MAX,
-                                                         load_in_4bit=method == "qlora",
-                                                         use_gradient_checkpointing="unsloth" if CHECKPOINTING
-                                                         else False)
-    model = FastLanguageModel.get_peft_model(model, r=LORA["r"], lora_alpha=LORA["alpha"],
-                                             lora_dropout=LORA["dropout"],
-                                             use_gradient_checkpointing="unsloth" if CHECKPOINTING else False,
-                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                                             "up_proj", "down_proj"])
-    dataset = datasets.Dataset.from_dict({"input_ids": [ids for ids, _ in samples],
-                                          "assistant_masks": [[int(x != -100) for x in labels]
-                                                              for _, labels in samples]})
+    model, tokenizer = FastLanguageModel.from_pretrained(
+        str(model_dir),
+        max_seq_length=RAGGED_MAX,
+        load_in_4bit=method == "qlora",
+        use_gradient_checkpointing="unsloth" if CHECKPOINTING else False,
+    )
+    model = FastLanguageModel.get_peft_model(
+        model,
+        r=LORA["r"],
+        lora_alpha=LORA["alpha"],
+        lora_dropout=LORA["dropout"],
+        use_gradient_checkpointing="unsloth" if CHECKPOINTING else False,
+        target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    )
+    dataset = datasets.Dataset.from_dict(
+        {
+            "input_ids": [ids for ids, _ in samples],
+            "assistant_masks": [[int(x != -100) for x in labels] for _, labels in samples],
+        }
+    )
     timer = _Timer(warmup)
-    args = SFTConfig(output_dir=str(out), max_steps=steps, per_device_train_batch_size=BATCH, learning_rate=LR,
-                     max_length=RAGGED_MAX, logging_steps=1, save_strategy="no", report_to="none", bf16=True,
-                     include_num_input_tokens_seen="non_padding", disable_tqdm=True, seed=42, dataset_num_proc=1)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=[timer.callback])
+    args = SFTConfig(
+        output_dir=str(out),
+        max_steps=steps,
+        per_device_train_batch_size=BATCH,
+        learning_rate=LR,
+        max_length=RAGGED_MAX,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        bf16=True,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=True,
+        seed=42,
+        dataset_num_proc=1,
+    )
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=[timer.callback]
+    )
     trainer.train()
     return {**timer.result(), "padding_free": bool(getattr(trainer.args, "padding_free", False))}
 
@@ -194,19 +255,33 @@ def _tunesmith(model_dir: Path, method: str, samples, steps: int, warmup: int, o
     from tunesmith.trainer.collate import pack_examples
     from tunesmith.trainer.format import Tokenized
 
-    max_len = FIXED_LEN if len(samples[0][0]) == FIXED_LEN and all(len(s[0]) == FIXED_LEN for s in samples) \
-        else RAGGED_MAX
-    config = load_config(base=str(model_dir), data=["unused.jsonl"], overrides=[
-        f"train.method={method}", "train.backend=unsloth", f"train.batch_size={BATCH}",
-        f"train.max_seq_len={max_len}", f"train.max_steps={steps}", f"train.learning_rate={LR}",
-        "train.eval_steps=100000", f"lora.r={LORA['r']}", f"lora.alpha={LORA['alpha']}",
-        f"lora.dropout={LORA['dropout']}", f"train.gradient_checkpointing={str(CHECKPOINTING).lower()}"])
+    max_len = (
+        FIXED_LEN if len(samples[0][0]) == FIXED_LEN and all(len(s[0]) == FIXED_LEN for s in samples) else RAGGED_MAX
+    )
+    config = load_config(
+        base=str(model_dir),
+        data=["unused.jsonl"],
+        overrides=[
+            f"train.method={method}",
+            "train.backend=unsloth",
+            f"train.batch_size={BATCH}",
+            f"train.max_seq_len={max_len}",
+            f"train.max_steps={steps}",
+            f"train.learning_rate={LR}",
+            "train.eval_steps=100000",
+            f"lora.r={LORA['r']}",
+            f"lora.alpha={LORA['alpha']}",
+            f"lora.dropout={LORA['dropout']}",
+            f"train.gradient_checkpointing={str(CHECKPOINTING).lower()}",
+        ],
+    )
     rows = pack_examples([Tokenized(ids, labels) for ids, labels in samples], max_len)
     backend = UnslothBackend()
     model, precision = backend.load(config, detect_device(), SILENT)
     timer = _Timer(warmup)
-    backend.fit(model, load_tokenizer(model_dir), rows, [], config, out / "checkpoints", [timer.callback], None,
-                precision)
+    backend.fit(
+        model, load_tokenizer(model_dir), rows, [], config, out / "checkpoints", [timer.callback], None, precision
+    )
     return timer.result()
 
 
@@ -225,11 +300,19 @@ def _side(ns: argparse.Namespace) -> None:
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
-        result = SIDES[ns.role](Path(ns.model), method, _data(kind, steps), steps, warmup,
-                                Path(ns.out) / f"{ns.role}-{method}-{kind}")
-        results.append({"side": ns.role, "method": method, "data": kind, **result,
-                        "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
-                        "wall": time.perf_counter() - started})
+        result = SIDES[ns.role](
+            Path(ns.model), method, _data(kind, steps), steps, warmup, Path(ns.out) / f"{ns.role}-{method}-{kind}"
+        )
+        results.append(
+            {
+                "side": ns.role,
+                "method": method,
+                "data": kind,
+                **result,
+                "peak_gib": torch.cuda.max_memory_allocated() / 2**30,
+                "wall": time.perf_counter() - started,
+            }
+        )
         print(json.dumps(results[-1]), flush=True)
         gc.collect()
         torch.cuda.empty_cache()
@@ -257,8 +340,11 @@ def main() -> None:
     parser.add_argument("--ragged-steps", type=int, default=25)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--sides", default="hf,unsloth,tunesmith")
-    parser.add_argument("--no-checkpointing", action="store_true",
-                        help="every side trains without gradient checkpointing (more memory, no recomputation)")
+    parser.add_argument(
+        "--no-checkpointing",
+        action="store_true",
+        help="every side trains without gradient checkpointing (more memory, no recomputation)",
+    )
     ns = parser.parse_args()
     out = Path(ns.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -269,9 +355,21 @@ def main() -> None:
         _side(ns)
         return
     model = Path(ns.model or out / "model")
-    base = [sys.executable, __file__, "--out", str(out), "--model", str(model), "--steps", str(ns.steps),
-            "--ragged-steps", str(ns.ragged_steps), "--warmup", str(ns.warmup),
-            *(["--no-checkpointing"] if ns.no_checkpointing else [])]
+    base = [
+        sys.executable,
+        __file__,
+        "--out",
+        str(out),
+        "--model",
+        str(model),
+        "--steps",
+        str(ns.steps),
+        "--ragged-steps",
+        str(ns.ragged_steps),
+        "--warmup",
+        str(ns.warmup),
+        *(["--no-checkpointing"] if ns.no_checkpointing else []),
+    ]
     if not (model / "config.json").exists():
         subprocess.run(base + ["--role", "build"], check=True)
     built = json.loads((out / "build.json").read_text())
@@ -282,19 +380,29 @@ def main() -> None:
             results += json.loads((out / f"{side}.json").read_text())
         else:
             print(f"{side} failed with exit code {done.returncode}", flush=True)
-    summary = {"device": built, "versions": _versions(), "lora": LORA, "batch": BATCH,
-               "gradient_checkpointing": CHECKPOINTING, "results": results}
+    summary = {
+        "device": built,
+        "versions": _versions(),
+        "lora": LORA,
+        "batch": BATCH,
+        "gradient_checkpointing": CHECKPOINTING,
+        "results": results,
+    }
     (out / "results.json").write_text(json.dumps(summary, indent=2))
     print(_table(summary))
 
 
 def _table(summary: dict) -> str:
     built = summary["device"]
-    lines = [f"{built['gpu']}, measured bf16 matmul peak {built['peak_tflops']:.0f} TFLOP/s; model "
-             f"{built['params'] / 1e9:.3f} B params; gradient checkpointing "
-             f"{'on' if summary['gradient_checkpointing'] else 'off'}; versions {summary['versions']}",
-             "| case | side | real tokens/s | vs unsloth | vs transformers | MFU | peak GiB |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        (
+            f"{built['gpu']}, measured bf16 matmul peak {built['peak_tflops']:.0f} TFLOP/s; model "
+            f"{built['params'] / 1e9:.3f} B params; gradient checkpointing "
+            f"{'on' if summary['gradient_checkpointing'] else 'off'}; versions {summary['versions']}"
+        ),
+        "| case | side | real tokens/s | vs unsloth | vs transformers | MFU | peak GiB |",
+        "|---|---|---|---|---|---|---|",
+    ]
     by = {(r["method"], r["data"], r["side"]): r for r in summary["results"]}
     for method, kind in CASES:
         for side in SIDES:
@@ -303,9 +411,11 @@ def _table(summary: dict) -> str:
                 continue
             fast, plain = by.get((method, kind, "unsloth")), by.get((method, kind, "hf"))
             mfu = 6 * built["params"] * row["tokens_per_s"] / (built["peak_tflops"] * 1e12)
-            ratio = (lambda other: f"{row['tokens_per_s'] / other['tokens_per_s']:.2f}x" if other else "-")
-            lines.append(f"| {method} {kind} | {side} | {row['tokens_per_s']:.0f} | {ratio(fast)} | {ratio(plain)} "
-                         f"| {mfu:.1%} | {row['peak_gib']:.2f} |")
+            ratio = lambda other, row=row: f"{row['tokens_per_s'] / other['tokens_per_s']:.2f}x" if other else "-"
+            lines.append(
+                f"| {method} {kind} | {side} | {row['tokens_per_s']:.0f} | {ratio(fast)} | {ratio(plain)} "
+                f"| {mfu:.1%} | {row['peak_gib']:.2f} |"
+            )
     return "\n".join(lines)
 
 

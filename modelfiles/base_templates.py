@@ -24,17 +24,24 @@ def resolve_chat_template(value: str, where: str = "chat_template") -> str:
         return resources.files("tunesmith.modelfiles").joinpath("chat_templates", f"{value}.jinja").read_text("utf-8")
     path = Path(value)
     if not path.is_file():
-        raise ConfigError(f"{value!r} is neither a chat template tunesmith ships nor a Jinja file", where=where,
-                          hint=f"Use one of {', '.join(SHIPPED)} (qwen2.5 and qwen3 render tools), or the path of a "
-                               "Jinja chat template file.")
+        raise ConfigError(
+            f"{value!r} is neither a chat template tunesmith ships nor a Jinja file",
+            where=where,
+            hint=f"Use one of {', '.join(SHIPPED)} (qwen2.5 and qwen3 render tools), or the path of a "
+            "Jinja chat template file.",
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read the chat template file: {err}", where=str(path),
-                          hint="Pass a readable UTF-8 Jinja file.") from err
+        raise ConfigError(
+            f"cannot read the chat template file: {err}", where=str(path), hint="Pass a readable UTF-8 Jinja file."
+        ) from err
     if "{%" not in text and ("{{" not in text or re.search(r"\{\{-?\s*(\.|range |if )", text)):
-        raise ConfigError("the chat template file is not a Jinja chat template (it holds no Jinja statements, or "
-                          "Go template actions such as {{ .Prompt }})", where=str(path),
-                          hint="Pass a Hugging Face chat template (Jinja), not an Ollama Go template: a Go "
-                               "TEMPLATE goes to `package.template`.")
+        raise ConfigError(
+            "the chat template file is not a Jinja chat template (it holds no Jinja statements, or "
+            "Go template actions such as {{ .Prompt }})",
+            where=str(path),
+            hint="Pass a Hugging Face chat template (Jinja), not an Ollama Go template: a Go "
+            "TEMPLATE goes to `package.template`.",
+        )
     return text

@@ -19,15 +19,21 @@ from tunesmith.modelfiles.prompt import chat_text
 
 __all__ = ["ChatFormat", "choose_chat_format"]
 
-_TOOLS_LOST = ("the chat template renders tools in a format tunesmith's templates do not carry, so the TEMPLATE has no "
-               "tools and Ollama will refuse requests with tools; to keep them, write a TEMPLATE using .Tools and "
-               ".ToolCalls and pass it with --template FILE")
-_THINKING_LOST = ("the chat template writes reasoning between <think> tags, but this TEMPLATE has no Ollama "
-                  "thinking: Ollama offers no `think` for the model and returns any reasoning it writes as answer "
-                  "text; to have it, write a TEMPLATE with {{ .Thinking }} between <think> tags in the range over "
-                  ".Messages and pass it with --template FILE")
-_TEMPLATE_HINT = ("write the prompt format as an Ollama Go template (see https://github.com/ollama/ollama/blob/main/"
-                  "docs/template.md) and pass it with --template FILE")
+_TOOLS_LOST = (
+    "the chat template renders tools in a format tunesmith's templates do not carry, so the TEMPLATE has no "
+    "tools and Ollama will refuse requests with tools; to keep them, write a TEMPLATE using .Tools and "
+    ".ToolCalls and pass it with --template FILE"
+)
+_THINKING_LOST = (
+    "the chat template writes reasoning between <think> tags, but this TEMPLATE has no Ollama "
+    "thinking: Ollama offers no `think` for the model and returns any reasoning it writes as answer "
+    "text; to have it, write a TEMPLATE with {{ .Thinking }} between <think> tags in the range over "
+    ".Messages and pass it with --template FILE"
+)
+_TEMPLATE_HINT = (
+    "write the prompt format as an Ollama Go template (see https://github.com/ollama/ollama/blob/main/"
+    "docs/template.md) and pass it with --template FILE"
+)
 
 
 @dataclass(frozen=True)
@@ -47,39 +53,87 @@ class ChatFormat:
     thinking: str | None = None
 
 
-_WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Get the current weather in a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "The city name"},
-                                                    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
-                   "required": ["city"]}}}
-_ADD = {"type": "function", "function": {
-    "name": "add", "description": "Add two numbers.",
-    "parameters": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
-                   "required": ["a", "b"]}}}
+_WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "description": "The city name"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city"],
+        },
+    },
+}
+_ADD = {
+    "type": "function",
+    "function": {
+        "name": "add",
+        "description": "Add two numbers.",
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+            "required": ["a", "b"],
+        },
+    },
+}
 _ASK = {"role": "user", "content": "What is the weather in Paris?"}
-_CALL = {"role": "assistant", "content": "", "tool_calls": [
-    {"id": "call00001", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}
-_TWO_CALLS = {"role": "assistant", "content": "Let me check both.", "tool_calls": [
-    {"id": "call00001", "type": "function", "function": {"name": "add", "arguments": {"a": 2, "b": 3}}},
-    {"id": "call00002", "type": "function",
-     "function": {"name": "get_weather", "arguments": {"city": "Rome", "unit": "celsius"}}}]}
+_CALL = {
+    "role": "assistant",
+    "content": "",
+    "tool_calls": [
+        {"id": "call00001", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    ],
+}
+_TWO_CALLS = {
+    "role": "assistant",
+    "content": "Let me check both.",
+    "tool_calls": [
+        {"id": "call00001", "type": "function", "function": {"name": "add", "arguments": {"a": 2, "b": 3}}},
+        {
+            "id": "call00002",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": {"city": "Rome", "unit": "celsius"}},
+        },
+    ],
+}
 # Conversations with tools that a tools family must render exactly as the model's template: a tools list, a call, a
 # result, an answer and a next user turn; two calls at once with their results; a system prompt beside the tools.
 # (Ollama hands objects to templates as Go maps, in sorted key order: the keys here are sorted. Call ids have
 # nine letters and digits, as Mistral's templates demand.)
 TOOL_CHECK_CONVERSATIONS: tuple[tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]], ...] = (
     ((_ASK,), (_WEATHER,)),
-    ((_ASK, _CALL, {"role": "tool", "tool_call_id": "call00001", "content": '{"temperature": 21}'},
-      {"role": "assistant", "content": "It is 21 degrees in Paris."}, {"role": "user", "content": "Thanks!"}),
-     (_WEATHER, _ADD)),
-    (({"role": "system", "content": "Answer briefly."}, {"role": "user", "content": "2+3, and Rome's weather?"},
-      _TWO_CALLS, {"role": "tool", "tool_call_id": "call00001", "content": "5"},
-      {"role": "tool", "tool_call_id": "call00002", "content": "sunny"}), (_ADD, _WEATHER)),
+    (
+        (
+            _ASK,
+            _CALL,
+            {"role": "tool", "tool_call_id": "call00001", "content": '{"temperature": 21}'},
+            {"role": "assistant", "content": "It is 21 degrees in Paris."},
+            {"role": "user", "content": "Thanks!"},
+        ),
+        (_WEATHER, _ADD),
+    ),
+    (
+        (
+            {"role": "system", "content": "Answer briefly."},
+            {"role": "user", "content": "2+3, and Rome's weather?"},
+            _TWO_CALLS,
+            {"role": "tool", "tool_call_id": "call00001", "content": "5"},
+            {"role": "tool", "tool_call_id": "call00002", "content": "sunny"},
+        ),
+        (_ADD, _WEATHER),
+    ),
 )
 
 
-_THOUGHT = {"role": "assistant", "content": "It is 21 degrees in Paris.",
-            "reasoning_content": "The tool said 21, so it is mild."}
+_THOUGHT = {
+    "role": "assistant",
+    "content": "It is 21 degrees in Paris.",
+    "reasoning_content": "The tool said 21, so it is mild.",
+}
 _CALL_AFTER_THOUGHT = {**_CALL, "reasoning_content": "I need the weather tool."}
 _RESULT = {"role": "tool", "tool_call_id": _CALL["tool_calls"][0]["id"], "content": '{"temperature": 21}'}
 # Conversations a thinking family must render exactly as the model's template, with thinking unset, on and off
@@ -89,8 +143,17 @@ THINKING_CHECK_CONVERSATIONS: tuple[tuple[tuple[dict[str, Any], ...], tuple[dict
     ((_ASK,), ()),
     ((_ASK, _THOUGHT, {"role": "user", "content": "And in Rome?"}), ()),
     ((_ASK, _CALL_AFTER_THOUGHT, _RESULT), (_WEATHER,)),
-    (({"role": "system", "content": "Answer briefly."}, _ASK, _CALL_AFTER_THOUGHT, _RESULT, _THOUGHT,
-      {"role": "user", "content": "Thanks!"}), (_WEATHER,)),
+    (
+        (
+            {"role": "system", "content": "Answer briefly."},
+            _ASK,
+            _CALL_AFTER_THOUGHT,
+            _RESULT,
+            _THOUGHT,
+            {"role": "user", "content": "Thanks!"},
+        ),
+        (_WEATHER,),
+    ),
 )
 
 
@@ -106,8 +169,8 @@ def _default_system(family: ChatFamily, chat_template: str, bos: str | None, eos
         text = chat_text(chat_template, [CHECK_CONVERSATIONS[0][0]], bos_token=bos, eos_token=eos)
     except ChatTemplateError:
         return None
-    if text.startswith(opener) and closer in text[len(opener):]:
-        return text[len(opener):].split(closer, 1)[0]
+    if text.startswith(opener) and closer in text[len(opener) :]:
+        return text[len(opener) :].split(closer, 1)[0]
     return None
 
 
@@ -134,31 +197,37 @@ def _registry_match(family: ChatFamily, chat_template: str, bos: str | None, eos
     notes = [f"chat family {family.name} (its layout matches the model's chat template)"]
     if default_system is not None:
         opener, closer = family.default_system_block or ("", "")
-        template = (f"{{{{- if not .System }}}}{go_literal(opener + default_system + closer)}{{{{ end }}}}\n"
-                    + template)
+        template = f"{{{{- if not .System }}}}{go_literal(opener + default_system + closer)}{{{{ end }}}}\n" + template
         notes.append(f"default system prompt kept from the chat template: {default_system!r}")
     if rejected:
-        notes.append("the chat template rejects some conversations (e.g. a system message); the Ollama template "
-                     "accepts them")
+        notes.append(
+            "the chat template rejects some conversations (e.g. a system message); the Ollama template accepts them"
+        )
     if tools is not None:
         notes.append(f"tools, tool calls ({tools} format) and tool results carried")
     if family.thinking is not None:
         if not _renders_thinking_as(family, chat_template, bos, eos, default_system):
             return None
         notes.append(f"thinking carried ({family.thinking} format, switched by Ollama's think)")
-    return ChatFormat(family.name, template, _with_eos(family.stop, eos), dict(family.parameters), "registry",
-                      "; ".join(notes), tools, family.thinking)
+    return ChatFormat(
+        family.name,
+        template,
+        _with_eos(family.stop, eos),
+        dict(family.parameters),
+        "registry",
+        "; ".join(notes),
+        tools,
+        family.thinking,
+    )
 
 
-def _choose_named(templates: Mapping[str, str], bos: str | None, eos: str | None,
-                  override: str | None) -> ChatFormat:
+def _choose_named(templates: Mapping[str, str], bos: str | None, eos: str | None, override: str | None) -> ChatFormat:
     names = sorted(templates, key=lambda name: (name != "tool_use", name != "default", name))
     chosen: dict[str, ChatFormat] = {}
     failure: ModelfileError | None = None
     for name in names:
         try:
-            chosen[name] = choose_chat_format(templates[name], bos_token=bos, eos_token=eos,
-                                              template_override=override)
+            chosen[name] = choose_chat_format(templates[name], bos_token=bos, eos_token=eos, template_override=override)
         except ModelfileError as err:
             failure = failure or err
     if not chosen:
@@ -167,8 +236,9 @@ def _choose_named(templates: Mapping[str, str], bos: str | None, eos: str | None
     return replace(chosen[name], note=f"named chat template {name!r} of {sorted(templates)}; {chosen[name].note}")
 
 
-def _renders_tools_as(family: ChatFamily, chat_template: str, bos: str | None, eos: str | None,
-                      default_system: str | None) -> bool:
+def _renders_tools_as(
+    family: ChatFamily, chat_template: str, bos: str | None, eos: str | None, default_system: str | None
+) -> bool:
     """Whether the family renders every tools conversation the template accepts as it does, and the template
     accepts one with a call and its result at least (Llama 3.1's refuses two calls at once)."""
     rounds = 0
@@ -183,17 +253,26 @@ def _renders_tools_as(family: ChatFamily, chat_template: str, bos: str | None, e
     return rounds > 0
 
 
-def _renders_thinking_as(family: ChatFamily, chat_template: str, bos: str | None, eos: str | None,
-                         default_system: str | None) -> bool:
+def _renders_thinking_as(
+    family: ChatFamily, chat_template: str, bos: str | None, eos: str | None, default_system: str | None
+) -> bool:
     for messages, tools in THINKING_CHECK_CONVERSATIONS:
         for enable_thinking in (None, True, False):
             try:
-                expected = chat_text(chat_template, list(messages), bos_token=bos, eos_token=eos,
-                                     tools=list(tools) or None, enable_thinking=enable_thinking)
+                expected = chat_text(
+                    chat_template,
+                    list(messages),
+                    bos_token=bos,
+                    eos_token=eos,
+                    tools=list(tools) or None,
+                    enable_thinking=enable_thinking,
+                )
             except ChatTemplateError:
                 return False
-            if family.render(list(messages), default_system, list(tools) or None,
-                             enable_thinking=enable_thinking) != expected:
+            if (
+                family.render(list(messages), default_system, list(tools) or None, enable_thinking=enable_thinking)
+                != expected
+            ):
                 return False
     return True
 
@@ -202,14 +281,20 @@ def _renders_tools(chat_template: str, bos: str | None, eos: str | None) -> bool
     """Whether the template writes anything of a tools list (then a TEMPLATE without tools loses them)."""
     messages, tools = TOOL_CHECK_CONVERSATIONS[0]
     try:
-        return (chat_text(chat_template, list(messages), bos_token=bos, eos_token=eos, tools=list(tools))
-                != chat_text(chat_template, list(messages), bos_token=bos, eos_token=eos))
+        return chat_text(chat_template, list(messages), bos_token=bos, eos_token=eos, tools=list(tools)) != chat_text(
+            chat_template, list(messages), bos_token=bos, eos_token=eos
+        )
     except ChatTemplateError:
         return False
 
 
-def choose_chat_format(chat_template: str | Mapping[str, str] | None, *, bos_token: str | None,
-                       eos_token: str | None, template_override: str | None = None) -> ChatFormat:
+def choose_chat_format(
+    chat_template: str | Mapping[str, str] | None,
+    *,
+    bos_token: str | None,
+    eos_token: str | None,
+    template_override: str | None = None,
+) -> ChatFormat:
     """The chat format for a model, always with a template; ModelfileError when none can be chosen safely.
 
     A tokenizer may hold several named templates (Hermes 3: `default` and `tool_use`); the Modelfile gets one: the
@@ -222,16 +307,24 @@ def choose_chat_format(chat_template: str | Mapping[str, str] | None, *, bos_tok
         problems = template_problems(template_override)
         if problems:
             line, problem = problems[0]
-            raise ModelfileError(f"the template given with --template would not load in Ollama: {problem}",
-                                 where=f"template line {line}", hint="fix the template and run again")
+            raise ModelfileError(
+                f"the template given with --template would not load in Ollama: {problem}",
+                where=f"template line {line}",
+                hint="fix the template and run again",
+            )
         stop = _with_eos(family.stop if family else (), eos_token)
-        return ChatFormat(family.name if family else "custom", template_override, stop,
-                          dict(family.parameters) if family else {}, "override",
-                          "template given with --template" + (f"; stop tokens of chat family {family.name}"
-                                                              if family else ""))
+        return ChatFormat(
+            family.name if family else "custom",
+            template_override,
+            stop,
+            dict(family.parameters) if family else {},
+            "override",
+            "template given with --template" + (f"; stop tokens of chat family {family.name}" if family else ""),
+        )
     if not chat_template:
-        raise ModelfileError("the model has no chat template, so tunesmith cannot tell how to format a chat",
-                             hint=_TEMPLATE_HINT)
+        raise ModelfileError(
+            "the model has no chat template, so tunesmith cannot tell how to format a chat", hint=_TEMPLATE_HINT
+        )
     for candidate in matching_families(chat_template):
         chosen = _registry_match(candidate, chat_template, bos_token, eos_token)
         if chosen is not None:
@@ -244,21 +337,31 @@ def choose_chat_format(chat_template: str | Mapping[str, str] | None, *, bos_tok
         derived = derive_template(chat_template, bos_token=bos_token, eos_token=eos_token)
     except DerivationError as err:
         looks = f" It looks like {family.name} but renders differently." if family else ""
-        raise ModelfileError(f"the model's chat template is not in tunesmith's registry and cannot be turned into an "
-                             f"Ollama template automatically: {err}.{looks}", hint=_TEMPLATE_HINT) from err
+        raise ModelfileError(
+            f"the model's chat template is not in tunesmith's registry and cannot be turned into an "
+            f"Ollama template automatically: {err}.{looks}",
+            hint=_TEMPLATE_HINT,
+        ) from err
     note = "template derived from the model's chat template (each role's prefix and suffix, checked on sample chats)"
     if family is not None:
         note += f"; it looks like {family.name} but does not render like tunesmith's {family.name} template"
     if "strftime_now" in chat_template:
-        note += ("; the date the chat template writes (strftime_now) is frozen at the day of packaging: every prompt "
-                 "says that day; to keep it current, write a TEMPLATE that computes it with Ollama's currentDate and "
-                 "pass it with --template FILE")
+        note += (
+            "; the date the chat template writes (strftime_now) is frozen at the day of packaging: every prompt "
+            "says that day; to keep it current, write a TEMPLATE that computes it with Ollama's currentDate and "
+            "pass it with --template FILE"
+        )
     if derived.system_prefix is None:
         note += "; the chat template takes no system messages, so a SYSTEM prompt is ignored"
     if _renders_tools(chat_template, bos_token, eos_token):
         note += "; " + _TOOLS_LOST
     if "<think>" in chat_template:
         note += "; " + _THINKING_LOST
-    return ChatFormat("derived", derived.go_template(),
-                      _with_eos(derived.stop(), eos_token), dict(family.parameters) if family else {"num_ctx": 4096},
-                      "derived", note)
+    return ChatFormat(
+        "derived",
+        derived.go_template(),
+        _with_eos(derived.stop(), eos_token),
+        dict(family.parameters) if family else {"num_ctx": 4096},
+        "derived",
+        note,
+    )

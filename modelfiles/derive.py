@@ -20,14 +20,20 @@ _U1, _A1, _U2, _SYS = "tsUSERoneQ", "tsASSISTANToneQ", "tsUSERtwoQ", "tsSYSTEMQ"
 
 CHECK_CONVERSATIONS: tuple[tuple[dict[str, str], ...], ...] = (
     ({"role": "user", "content": "What is the capital of France?"},),
-    ({"role": "system", "content": "You answer in one word."},
-     {"role": "user", "content": "Name a colour."}),
-    ({"role": "user", "content": "Hi!"}, {"role": "assistant", "content": "Hello. How can I help?"},
-     {"role": "user", "content": "Tell me a joke\nabout cats."}),
-    ({"role": "system", "content": "Be brief.\nUse plain words."},
-     {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"},
-     {"role": "user", "content": "And 3+3?"}, {"role": "assistant", "content": "6"},
-     {"role": "user", "content": "Thanks"}),
+    ({"role": "system", "content": "You answer in one word."}, {"role": "user", "content": "Name a colour."}),
+    (
+        {"role": "user", "content": "Hi!"},
+        {"role": "assistant", "content": "Hello. How can I help?"},
+        {"role": "user", "content": "Tell me a joke\nabout cats."},
+    ),
+    (
+        {"role": "system", "content": "Be brief.\nUse plain words."},
+        {"role": "user", "content": "2+2?"},
+        {"role": "assistant", "content": "4"},
+        {"role": "user", "content": "And 3+3?"},
+        {"role": "assistant", "content": "6"},
+        {"role": "user", "content": "Thanks"},
+    ),
 )
 
 
@@ -50,8 +56,11 @@ class DerivedTemplate:
 
     def render(self, messages: list[dict[str, str]]) -> str:
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-        parts = [self.system_prefix + system + self.system_suffix
-                 if system and self.system_prefix is not None else self.header]
+        parts = [
+            self.system_prefix + system + self.system_suffix
+            if system and self.system_prefix is not None
+            else self.header
+        ]
         for m in messages:
             if m["role"] == "user":
                 parts.append(self.user_prefix + m["content"] + self.user_suffix)
@@ -60,14 +69,18 @@ class DerivedTemplate:
         return "".join(parts) + self.generation
 
     def go_template(self) -> str:
-        turns = (f'{{{{ range .Messages }}}}{{{{ if eq .Role "user" }}}}{go_literal(self.user_prefix)}'
-                 f'{{{{ .Content }}}}{go_literal(self.user_suffix)}{{{{ else if eq .Role "assistant" }}}}'
-                 f'{go_literal(self.assistant_prefix)}{{{{ .Content }}}}{go_literal(self.assistant_suffix)}'
-                 f'{{{{ end }}}}{{{{ end }}}}{go_literal(self.generation)}')
+        turns = (
+            f'{{{{ range .Messages }}}}{{{{ if eq .Role "user" }}}}{go_literal(self.user_prefix)}'
+            f'{{{{ .Content }}}}{go_literal(self.user_suffix)}{{{{ else if eq .Role "assistant" }}}}'
+            f"{go_literal(self.assistant_prefix)}{{{{ .Content }}}}{go_literal(self.assistant_suffix)}"
+            f"{{{{ end }}}}{{{{ end }}}}{go_literal(self.generation)}"
+        )
         if self.system_prefix is None:
             return go_literal(self.header) + turns
-        return (f"{{{{ if .System }}}}{go_literal(self.system_prefix)}{{{{ .System }}}}"
-                f"{go_literal(self.system_suffix)}{{{{ else }}}}{go_literal(self.header)}{{{{ end }}}}" + turns)
+        return (
+            f"{{{{ if .System }}}}{go_literal(self.system_prefix)}{{{{ .System }}}}"
+            f"{go_literal(self.system_suffix)}{{{{ else }}}}{go_literal(self.header)}{{{{ end }}}}" + turns
+        )
 
     def stop(self) -> list[str]:
         # What ends a turn, and what would open a new user turn; never the assistant's own opening (it may hold
@@ -96,9 +109,11 @@ def _msg(role: str, content: str) -> dict[str, str]:
 
 def derive_template(chat_template: str, *, bos_token: str | None, eos_token: str | None) -> DerivedTemplate:
     """The pieces of a linear chat template, checked on CHECK_CONVERSATIONS; DerivationError when it is not linear."""
+
     def render(messages: list[dict[str, str]], generation: bool = True) -> str:
-        return chat_text(chat_template, messages, bos_token=bos_token, eos_token=eos_token,
-                         add_generation_prompt=generation)
+        return chat_text(
+            chat_template, messages, bos_token=bos_token, eos_token=eos_token, add_generation_prompt=generation
+        )
 
     turns = [_msg("user", _U1), _msg("assistant", _A1), _msg("user", _U2)]
     try:
@@ -109,11 +124,11 @@ def derive_template(chat_template: str, *, bos_token: str | None, eos_token: str
         without_prompt = without_prompt[: -len(eos_token)]  # templates that close a finished chat with EOS
     if not with_prompt.startswith(without_prompt):
         raise DerivationError("the generation prompt is not simply appended to the conversation")
-    generation = with_prompt[len(without_prompt):]
+    generation = with_prompt[len(without_prompt) :]
     first, between_ua, between_au, user_suffix = _cut(without_prompt, [_U1, _A1, _U2])
     if not between_ua.startswith(user_suffix):
         raise DerivationError("the text after a user message depends on what follows it")
-    assistant_prefix = between_ua[len(user_suffix):]
+    assistant_prefix = between_ua[len(user_suffix) :]
     system_rendering = None
     try:
         system_rendering = _cut(render([_msg("system", _SYS), _msg("user", _U1)]), [_SYS, _U1])
@@ -143,6 +158,8 @@ def derive_template(chat_template: str, *, bos_token: str | None, eos_token: str
         except ChatTemplateError as err:
             raise DerivationError(f"it fails on a check conversation ({err})") from err
         if derived.render(list(conversation)) != expected:
-            raise DerivationError("re-rendering a check conversation from the derived pieces differs from the Jinja "
-                                  "rendering, so the template is not a simple prefix/suffix layout")
+            raise DerivationError(
+                "re-rendering a check conversation from the derived pieces differs from the Jinja "
+                "rendering, so the template is not a simple prefix/suffix layout"
+            )
     return derived

@@ -11,12 +11,44 @@ import re
 
 __all__ = ["template_problems"]
 
-_BUILTINS = {"and", "call", "html", "index", "slice", "js", "len", "not", "or", "print", "printf", "println",
-             "urlquery", "eq", "ge", "gt", "le", "lt", "ne"}
+_BUILTINS = {
+    "and",
+    "call",
+    "html",
+    "index",
+    "slice",
+    "js",
+    "len",
+    "not",
+    "or",
+    "print",
+    "printf",
+    "println",
+    "urlquery",
+    "eq",
+    "ge",
+    "gt",
+    "le",
+    "lt",
+    "ne",
+}
 # Registered by Ollama's template/template.go (`funcs`).
 _OLLAMA_FUNCS = {"json", "currentDate", "yesterdayDate", "toTypeScriptType"}
-_WORDS = {"if", "else", "end", "range", "with", "define", "block", "template", "break", "continue",
-          "nil", "true", "false"}
+_WORDS = {
+    "if",
+    "else",
+    "end",
+    "range",
+    "with",
+    "define",
+    "block",
+    "template",
+    "break",
+    "continue",
+    "nil",
+    "true",
+    "false",
+}
 _OPENERS = {"if", "range", "with", "define", "block"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VARIABLE = re.compile(r"\$[A-Za-z0-9_]*")
@@ -38,11 +70,11 @@ def _split_action(body: str) -> tuple[list[tuple[str, str]], str | None]:
             i += 1
         elif ch in "\"'`":
             end = body.find(ch, i + 1)
-            while ch != "`" and end != -1 and body[end - 1] == "\\" and body[end - 2:end] != "\\\\":
+            while ch != "`" and end != -1 and body[end - 1] == "\\" and body[end - 2 : end] != "\\\\":
                 end = body.find(ch, end + 1)
             if end == -1:
                 return tokens, "unterminated quoted string"
-            tokens.append(("string", body[i:end + 1]))
+            tokens.append(("string", body[i : end + 1]))
             i = end + 1
         elif ch == "$":
             match = _VARIABLE.match(body, i)
@@ -105,7 +137,7 @@ def template_problems(template: str) -> list[tuple[int, str]]:
             return problems + [(line, "unclosed action: a {{ needs a matching }}")]
         body = template[inner:end]
         pos = end + 2
-        if body.endswith(" -") or body.endswith("\t-") or body.endswith("\n-"):
+        if body.endswith((" -", "\t-", "\n-")):
             body = body[:-2]
         tokens, error = _split_action(body)
         if error:
@@ -125,15 +157,21 @@ def template_problems(template: str) -> list[tuple[int, str]]:
         elif kind == "ident" and first == "else":
             if not stack or stack[-1][0] not in {"if", "range", "with"}:
                 problems.append((line, "{{ else }} outside an if, range or with"))
-        elif kind == "ident" and first in {"break", "continue"}:
-            if not any(name == "range" for name, _ in stack):
-                problems.append((line, f"{{{{ {first} }}}} outside a range"))
+        elif kind == "ident" and first in {"break", "continue"} and not any(name == "range" for name, _ in stack):
+            problems.append((line, f"{{{{ {first} }}}} outside a range"))
         for index, (kind, text) in enumerate(tokens):
             if kind == "ident" and text not in _WORDS | _BUILTINS | _OLLAMA_FUNCS:
-                problems.append((line, f"function {text!r} is not defined (Ollama knows Go's built-ins and "
-                                       f"{', '.join(sorted(_OLLAMA_FUNCS))})"))
+                problems.append(
+                    (
+                        line,
+                        (
+                            f"function {text!r} is not defined (Ollama knows Go's built-ins and "
+                            f"{', '.join(sorted(_OLLAMA_FUNCS))})"
+                        ),
+                    )
+                )
             elif kind == "var":
-                following = "".join(t for _, t in tokens[index + 1:index + 3])
+                following = "".join(t for _, t in tokens[index + 1 : index + 3])
                 if following.startswith(":=") or (following.startswith(",") and ":=" in body):
                     declared.add(text)
                 elif following.startswith("=") and not following.startswith("=="):

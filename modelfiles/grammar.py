@@ -15,8 +15,19 @@ from tunesmith.errors import ModelfileError
 __all__ = ["COMMANDS", "MESSAGE_ROLES", "Command", "ScanError", "is_printable", "quote_value", "scan"]
 
 # Every command Ollama's parser knows; tunesmith models the first seven.
-COMMANDS = ("from", "adapter", "template", "system", "parameter", "message", "license",
-            "draft", "renderer", "parser", "requires")
+COMMANDS = (
+    "from",
+    "adapter",
+    "template",
+    "system",
+    "parameter",
+    "message",
+    "license",
+    "draft",
+    "renderer",
+    "parser",
+    "requires",
+)
 MESSAGE_ROLES = ("system", "user", "assistant")
 
 _NIL, _NAME, _VALUE, _PARAMETER, _MESSAGE, _COMMENT = range(6)
@@ -107,18 +118,29 @@ def _name_error(line: int, word: str, ch: str, state: int) -> ScanError:
     shown = word if ch.isspace() else word + ch
     what = "the end of the line" if ch in _NEWLINE else repr(ch)
     if state == _PARAMETER:
-        return ScanError(line, f"PARAMETER {shown}: a parameter name may hold only letters, digits and _ and must be "
-                         "followed by one space and a value",
-                         "write it as `PARAMETER name value`, e.g. `PARAMETER num_ctx 4096`")
+        return ScanError(
+            line,
+            f"PARAMETER {shown}: a parameter name may hold only letters, digits and _ and must be "
+            "followed by one space and a value",
+            "write it as `PARAMETER name value`, e.g. `PARAMETER num_ctx 4096`",
+        )
     if state == _MESSAGE:
-        return ScanError(line, f"MESSAGE {shown}: found {what} where a space and the message text should follow",
-                         'write it as `MESSAGE user "text"`')
+        return ScanError(
+            line,
+            f"MESSAGE {shown}: found {what} where a space and the message text should follow",
+            'write it as `MESSAGE user "text"`',
+        )
     if word.lower() in COMMANDS:
-        return ScanError(line, f"{word.upper()} has no value (found {what} after it)",
-                         f"put the value on the same line, after one space: `{word.upper()} value`")
-    return ScanError(line, f"{shown!r} is not a Modelfile command",
-                     "start each line with one of FROM, ADAPTER, TEMPLATE, SYSTEM, PARAMETER, MESSAGE, LICENSE, "
-                     "or # for a comment")
+        return ScanError(
+            line,
+            f"{word.upper()} has no value (found {what} after it)",
+            f"put the value on the same line, after one space: `{word.upper()} value`",
+        )
+    return ScanError(
+        line,
+        f"{shown!r} is not a Modelfile command",
+        "start each line with one of FROM, ADAPTER, TEMPLATE, SYSTEM, PARAMETER, MESSAGE, LICENSE, or # for a comment",
+    )
 
 
 def scan(text: str) -> list[Command]:
@@ -151,15 +173,18 @@ def _scan(text: str, commands: list[Command]) -> None:
                 name = word
             elif state == _MESSAGE:
                 if word not in MESSAGE_ROLES:
-                    raise ScanError(line, f"MESSAGE role {word!r} is not one of system, user, assistant",
-                                    "roles are lower-case: `MESSAGE user ...` or `MESSAGE assistant ...`")
+                    raise ScanError(
+                        line,
+                        f"MESSAGE role {word!r} is not one of system, user, assistant",
+                        "roles are lower-case: `MESSAGE user ...` or `MESSAGE assistant ...`",
+                    )
                 role = word
             elif state == _VALUE:
                 raw = word.strip(_SPACE + _NEWLINE)
                 value, balanced = _unquote(raw)
                 if not balanced or ch in _SPACE:
                     buf.append(ch)
-                    if ch == "\n" or (ch == "\r" and text[index + 1:index + 2] != "\n"):
+                    if ch == "\n" or (ch == "\r" and text[index + 1 : index + 2] != "\n"):
                         line += 1
                     continue
                 commands.append(Command(keyword, value, raw, start_line, line, name, role))
@@ -167,20 +192,26 @@ def _scan(text: str, commands: list[Command]) -> None:
             state = nxt
         if keep is not None and is_printable(keep):
             buf.append(keep)
-        if ch == "\n" or (ch == "\r" and text[index + 1:index + 2] != "\n"):
+        if ch == "\n" or (ch == "\r" and text[index + 1 : index + 2] != "\n"):
             line += 1
     if state == _VALUE:
         raw = "".join(buf).strip(_SPACE + _NEWLINE)
         value, balanced = _unquote(raw)
         if not balanced:
             opener = '"""' if raw.startswith('"""') else '"'
-            first = raw[len(opener):].split("\n", 1)[0]
+            first = raw[len(opener) :].split("\n", 1)[0]
             if opener in first:
-                raise ScanError(start_line, f"the {keyword.upper()} value has text after its closing {opener}, so "
-                                "Ollama reads on to the end of the file looking for a line ending in a quote",
-                                f"end the line with the closing {opener} (comments go on their own line)")
-            raise ScanError(start_line, f"the {keyword.upper()} value opened with {opener} is never closed",
-                            f"end the value with {opener} at the end of a line")
+                raise ScanError(
+                    start_line,
+                    f"the {keyword.upper()} value has text after its closing {opener}, so "
+                    "Ollama reads on to the end of the file looking for a line ending in a quote",
+                    f"end the line with the closing {opener} (comments go on their own line)",
+                )
+            raise ScanError(
+                start_line,
+                f"the {keyword.upper()} value opened with {opener} is never closed",
+                f"end the value with {opener} at the end of a line",
+            )
         commands.append(Command(keyword, value, raw, start_line, line, name, role))
     elif state in (_NAME, _PARAMETER, _MESSAGE):
         raise _name_error(line, "".join(buf), "\n", state)
@@ -208,5 +239,6 @@ def quote_value(value: str) -> str:
     for candidate in candidates:
         if _reads_back(candidate, value):
             return candidate
-    raise ValueError("no quoting reads it back: a line inside it ends with \" (or \"\"\") and Modelfile values have no "
-                     "escapes")
+    raise ValueError(
+        'no quoting reads it back: a line inside it ends with " (or """) and Modelfile values have no escapes'
+    )

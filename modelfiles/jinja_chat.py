@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import jinja2
 import jinja2.ext
@@ -29,7 +29,7 @@ class ChatTemplateError(ModelfileError):
 class _Generation(jinja2.ext.Extension):
     """`{% generation %}...{% endgeneration %}` marks assistant text for training masks; here it renders as is."""
 
-    tags = {"generation"}
+    tags: ClassVar[set[str]] = {"generation"}
 
     def parse(self, parser: jinja2.parser.Parser) -> jinja2.nodes.Node:
         lineno = next(parser.stream).lineno
@@ -41,25 +41,34 @@ def _raise_exception(message: str) -> None:
     raise jinja2.exceptions.TemplateError(message)
 
 
-def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None,
-            sort_keys: bool = False) -> str:
+def _tojson(
+    value: Any, ensure_ascii: bool = False, indent: int | None = None, separators: Any = None, sort_keys: bool = False
+) -> str:
     # transformers overrides Jinja's tojson, which would HTML-escape; templates rely on the plain form.
     return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
 
 @functools.lru_cache(maxsize=32)
 def _compile(chat_template: str) -> jinja2.Template:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                        extensions=[jinja2.ext.loopcontrols, _Generation])
+    env = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols, _Generation]
+    )
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
     return env.from_string(chat_template)
 
 
-def render_chat_template(chat_template: str, messages: list[dict[str, Any]], *, bos_token: str | None,
-                         eos_token: str | None, add_generation_prompt: bool = True,
-                         tools: list[dict[str, Any]] | None = None, enable_thinking: bool | None = None) -> str:
+def render_chat_template(
+    chat_template: str,
+    messages: list[dict[str, Any]],
+    *,
+    bos_token: str | None,
+    eos_token: str | None,
+    add_generation_prompt: bool = True,
+    tools: list[dict[str, Any]] | None = None,
+    enable_thinking: bool | None = None,
+) -> str:
     """The text the template makes of `messages` (and `tools`); ChatTemplateError when it cannot.
 
     `enable_thinking` reaches the template only when set, as a keyword of `apply_chat_template` does: Qwen3's

@@ -21,7 +21,7 @@ from tunesmith.modelfiles.parameters import (
 )
 from tunesmith.modelfiles.tokens import turn_enders
 
-__all__ = ["Modelfile", "LintIssue", "lint_modelfile", "parse_modelfile"]
+__all__ = ["LintIssue", "Modelfile", "lint_modelfile", "parse_modelfile"]
 
 _SINGLE = {"from": "FROM", "adapter": "ADAPTER", "template": "TEMPLATE", "system": "SYSTEM"}
 _UNSUPPORTED = {"draft", "renderer", "parser", "requires"}
@@ -61,15 +61,24 @@ def _check(commands: list[Command]) -> tuple[Modelfile, list[LintIssue]]:
     for cmd in commands:
         label = f"PARAMETER {cmd.name}" if cmd.keyword == "parameter" else cmd.keyword.upper()
         if not cmd.quoted and "#" in cmd.value:
-            error(cmd.line, f"{label}: the bare value {cmd.value!r} holds a '#', which Ollama keeps as part of the "
-                            "value (comments only start a line); quote the value if the '#' belongs to it, or move "
-                            "the comment to its own line")
+            error(
+                cmd.line,
+                f"{label}: the bare value {cmd.value!r} holds a '#', which Ollama keeps as part of the "
+                "value (comments only start a line); quote the value if the '#' belongs to it, or move "
+                "the comment to its own line",
+            )
         if cmd.quoted and cmd.end_line > cmd.line:
             for offset, text in enumerate(cmd.value.splitlines()[1:], start=1):
                 if _LOOKS_LIKE_COMMAND.match(text):
-                    issues.append(LintIssue(cmd.line + offset, "warning", f"this line looks like a command but is "
-                                            f"part of the {label} value opened on line {cmd.line}; is its closing "
-                                            "quote missing, or followed by more text?"))
+                    issues.append(
+                        LintIssue(
+                            cmd.line + offset,
+                            "warning",
+                            f"this line looks like a command but is "
+                            f"part of the {label} value opened on line {cmd.line}; is its closing "
+                            "quote missing, or followed by more text?",
+                        )
+                    )
                     break
         if cmd.keyword in _UNSUPPORTED:
             error(cmd.line, f"{label} is an Ollama command tunesmith does not handle; remove it from this Modelfile")
@@ -93,9 +102,15 @@ def _check(commands: list[Command]) -> tuple[Modelfile, list[LintIssue]]:
         _check_turn_end(values["template"], values["parameters"].get("stop", []), seen.get("template", 0), issues)
     if "from" not in seen:
         error(0, "there is no FROM line; add one first, e.g. `FROM ./model.gguf` or `FROM llama3.2`")
-    modelfile = Modelfile(from_=values.get("from", ""), adapter=values.get("adapter"),
-                          template=values.get("template"), system=values.get("system"),
-                          parameters=values["parameters"], messages=values["messages"], license=values["license"])
+    modelfile = Modelfile(
+        from_=values.get("from", ""),
+        adapter=values.get("adapter"),
+        template=values.get("template"),
+        system=values.get("system"),
+        parameters=values["parameters"],
+        messages=values["messages"],
+        license=values["license"],
+    )
     return modelfile, issues
 
 
@@ -103,9 +118,15 @@ def _check_turn_end(template: str, stop: list[str], line: int, issues: list[Lint
     # A turn-ending token no stop names makes the model talk on, unless it is the GGUF's own end-of-generation.
     missing = [token for token in turn_enders(template) if token not in stop]
     if missing:
-        issues.append(LintIssue(line, "warning", f"TEMPLATE ends messages with {', '.join(missing)} but no PARAMETER "
-                                f"stop names it; unless it is the model's end-of-generation token, replies will not "
-                                f"stop: add `PARAMETER stop {missing[0]}`"))
+        issues.append(
+            LintIssue(
+                line,
+                "warning",
+                f"TEMPLATE ends messages with {', '.join(missing)} but no PARAMETER "
+                f"stop names it; unless it is the model's end-of-generation token, replies will not "
+                f"stop: add `PARAMETER stop {missing[0]}`",
+            )
+        )
 
 
 def _check_parameter(cmd: Command, parameters: dict[str, Any], seen: dict[str, int], error: Any) -> None:
@@ -127,8 +148,11 @@ def _check_parameter(cmd: Command, parameters: dict[str, Any], seen: dict[str, i
         if name == "stop":
             parameters.setdefault("stop", []).append(value)
         elif f"parameter:{name}" in seen:
-            error(cmd.line, f"PARAMETER {name} is set again (first on line {seen[f'parameter:{name}']}); only stop "
-                            "may repeat, keep one")
+            error(
+                cmd.line,
+                f"PARAMETER {name} is set again (first on line {seen[f'parameter:{name}']}); only stop "
+                "may repeat, keep one",
+            )
         else:
             seen[f"parameter:{name}"] = cmd.line
             parameters[name] = value

@@ -15,8 +15,8 @@ from typing import Any
 from tunesmith.errors import ModelfileError
 
 __all__ = [
-    "PARAMETER_TYPES",
     "DEPRECATED_PARAMETERS",
+    "PARAMETER_TYPES",
     "closest_parameter",
     "coerce_parameters",
     "convert_parameter",
@@ -48,16 +48,37 @@ PARAMETER_TYPES: dict[str, str] = {
 }
 
 # Names Ollama still parses but ignores with a warning (parser.go `deprecatedParameters`).
-DEPRECATED_PARAMETERS = frozenset({
-    "penalize_newline", "low_vram", "f16_kv", "logits_all", "vocab_only", "use_mlock",
-    "mirostat", "mirostat_tau", "mirostat_eta",
-})
+DEPRECATED_PARAMETERS = frozenset(
+    {
+        "penalize_newline",
+        "low_vram",
+        "f16_kv",
+        "logits_all",
+        "vocab_only",
+        "use_mlock",
+        "mirostat",
+        "mirostat_tau",
+        "mirostat_eta",
+    }
+)
 
 _INT = re.compile(r"[+-]?[0-9]+")
 # strconv.ParseFloat in base 10: digits with an optional fraction and exponent, or inf/infinity/nan.
 _FLOAT = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf(?:inity)?|nan)", re.IGNORECASE)
-_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
-          "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
+_BOOLS = {
+    "1": True,
+    "t": True,
+    "T": True,
+    "TRUE": True,
+    "true": True,
+    "True": True,
+    "0": False,
+    "f": False,
+    "F": False,
+    "FALSE": False,
+    "false": False,
+    "False": False,
+}
 _INT64 = 2**63
 _KIND_WORDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "list": "text"}
 
@@ -114,13 +135,17 @@ def coerce_parameters(parameters: Mapping[str, Any], *, where: str = "--param") 
     for name, value in parameters.items():
         if name not in PARAMETER_TYPES or name in DEPRECATED_PARAMETERS:
             guess = closest_parameter(name)
-            raise ModelfileError(f"{name!r} is not a parameter Ollama knows" + (f"; did you mean {guess}?" if guess
-                                                                                 else ""),
-                                 where=where, hint=f"valid names: {', '.join(sorted(PARAMETER_TYPES))}")
+            raise ModelfileError(
+                f"{name!r} is not a parameter Ollama knows" + (f"; did you mean {guess}?" if guess else ""),
+                where=where,
+                hint=f"valid names: {', '.join(sorted(PARAMETER_TYPES))}",
+            )
         items = value if name == "stop" and isinstance(value, (list, tuple)) else [value]
         try:
-            converted = [convert_parameter(name, item if isinstance(item, str) else format_parameter(name, item))
-                         for item in items]
+            converted = [
+                convert_parameter(name, item if isinstance(item, str) else format_parameter(name, item))
+                for item in items
+            ]
         except ValueError as err:
             raise ModelfileError(str(err), where=f"{where} {name}", hint="give a value of that type") from err
         typed[name] = converted if name == "stop" else converted[0]

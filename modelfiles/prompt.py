@@ -25,18 +25,31 @@ def strip_template_bos(text: str, chat_template: str | Mapping[str, str], bos_to
     """
     sources = chat_template.values() if isinstance(chat_template, Mapping) else [chat_template or ""]
     if bos_token and any("bos_token" in source for source in sources) and text.startswith(bos_token):
-        return text[len(bos_token):]
+        return text[len(bos_token) :]
     return text
 
 
-def chat_text(chat_template: str, messages: list[dict[str, Any]], *, bos_token: str | None, eos_token: str | None,
-              add_generation_prompt: bool = True, tools: list[dict[str, Any]] | None = None,
-              enable_thinking: bool | None = None) -> str:
+def chat_text(
+    chat_template: str,
+    messages: list[dict[str, Any]],
+    *,
+    bos_token: str | None,
+    eos_token: str | None,
+    add_generation_prompt: bool = True,
+    tools: list[dict[str, Any]] | None = None,
+    enable_thinking: bool | None = None,
+) -> str:
     """The template's text for `messages` (and `tools`), as the Modelfile's TEMPLATE must render it (no BOS);
     `enable_thinking`, when set, switches a thinking model's reasoning on or off (Ollama's `think`)."""
-    text = render_chat_template(chat_template, list(messages), bos_token=bos_token, eos_token=eos_token,
-                                add_generation_prompt=add_generation_prompt, tools=tools,
-                                enable_thinking=enable_thinking)
+    text = render_chat_template(
+        chat_template,
+        list(messages),
+        bos_token=bos_token,
+        eos_token=eos_token,
+        add_generation_prompt=add_generation_prompt,
+        tools=tools,
+        enable_thinking=enable_thinking,
+    )
     return strip_template_bos(text, chat_template, bos_token)
 
 

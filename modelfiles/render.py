@@ -36,8 +36,9 @@ def _quoted(value: str, what: str) -> str:
     try:
         return quote_value(value)
     except ValueError as err:
-        raise ModelfileError(f"{what} cannot be written in a Modelfile: {err}",
-                             hint="change the value: Modelfile values have no escapes") from err
+        raise ModelfileError(
+            f"{what} cannot be written in a Modelfile: {err}", hint="change the value: Modelfile values have no escapes"
+        ) from err
 
 
 def _parameter_lines(parameters: dict[str, Any]) -> list[tuple[str, str]]:
@@ -45,9 +46,10 @@ def _parameter_lines(parameters: dict[str, Any]) -> list[tuple[str, str]]:
     for name, value in parameters.items():
         if name not in PARAMETER_TYPES or name in DEPRECATED_PARAMETERS:
             guess = closest_parameter(name)
-            raise ModelfileError(f"parameter {name!r} is not one Ollama knows"
-                                 + (f"; did you mean {guess}?" if guess else ""),
-                                 hint=f"valid names: {', '.join(sorted(PARAMETER_TYPES))}")
+            raise ModelfileError(
+                f"parameter {name!r} is not one Ollama knows" + (f"; did you mean {guess}?" if guess else ""),
+                hint=f"valid names: {', '.join(sorted(PARAMETER_TYPES))}",
+            )
         items = value if name == "stop" else [value]
         if name == "stop" and not isinstance(value, list):
             raise ModelfileError(f"parameter stop must be a list of strings, not {type(value).__name__}")
@@ -66,13 +68,16 @@ def render_modelfile(mf: Modelfile) -> str:
         raise ModelfileError("FROM is empty", hint="set from_ to a model name or a path to a GGUF file")
     if mf.template is not None and (problems := template_problems(mf.template)):
         line, problem = problems[0]
-        raise ModelfileError(f"TEMPLATE would not load in Ollama: {problem}", where=f"template line {line}",
-                             hint="fix the Go template")
+        raise ModelfileError(
+            f"TEMPLATE would not load in Ollama: {problem}", where=f"template line {line}", hint="fix the Go template"
+        )
     for role, _ in mf.messages:
         if role not in MESSAGE_ROLES:
             raise ModelfileError(f"message role {role!r} is not one of {', '.join(MESSAGE_ROLES)}")
-    optional = {key: None if getattr(mf, key) is None else _quoted(getattr(mf, key), key.upper())
-                for key in ("adapter", "template", "system")}
+    optional = {
+        key: None if getattr(mf, key) is None else _quoted(getattr(mf, key), key.upper())
+        for key in ("adapter", "template", "system")
+    }
     return _template().render(
         from_=_quoted(mf.from_, "FROM"),
         parameters=_parameter_lines(mf.parameters),

@@ -28,8 +28,10 @@ ADAPTER_OUT_TYPES: dict[str, gguf.GGMLQuantizationType] = {
     "f32": gguf.GGMLQuantizationType.F32,
 }
 _LORA_KEY = re.compile(r"^base_model\.model\.(?P<module>.+)\.lora_(?P<part>[AB])\.weight$")
-_MERGE_HINT = ("Package it merged instead (drop --as-adapter): tunesmith then merges the adapter into the base "
-               "before converting, which supports every LoRA peft writes.")
+_MERGE_HINT = (
+    "Package it merged instead (drop --as-adapter): tunesmith then merges the adapter into the base "
+    "before converting, which supports every LoRA peft writes."
+)
 # adapter_config.json settings llama.cpp's LoRA cannot express: it applies B·A scaled by alpha / rank, nothing else.
 _UNSUPPORTED_SETTINGS = {
     "modules_to_save": "it saves whole modules beside its LoRA matrices (modules_to_save)",
@@ -59,15 +61,24 @@ def check_adapter_for_gguf(adapter_dir: str | Path, base_dir: str | Path) -> dic
     return _inspect(Path(adapter_dir), Path(base_dir))[2]
 
 
-def convert_adapter_to_gguf(adapter_dir: str | Path, base_dir: str | Path, out_path: str | Path, *,
-                            out_type: str = "f16", progress: Progress = SILENT) -> Path:
+def convert_adapter_to_gguf(
+    adapter_dir: str | Path,
+    base_dir: str | Path,
+    out_path: str | Path,
+    *,
+    out_type: str = "f16",
+    progress: Progress = SILENT,
+) -> Path:
     """Write the LoRA adapter in `adapter_dir` (trained on the model in `base_dir`) as a GGUF adapter at `out_path`.
 
     `out_type` is "f16" (default) or "f32"; the file appears only when complete.
     """
     if out_type not in ADAPTER_OUT_TYPES:
-        raise PackageError(f"unknown GGUF adapter type {out_type!r}", where="out_type",
-                           hint=f"Use one of: {', '.join(ADAPTER_OUT_TYPES)}.")
+        raise PackageError(
+            f"unknown GGUF adapter type {out_type!r}",
+            where="out_type",
+            hint=f"Use one of: {', '.join(ADAPTER_OUT_TYPES)}.",
+        )
     adapter = Path(adapter_dir)
     base, family, config, pairs = _inspect(adapter, Path(base_dir))
     from safetensors.torch import load_file
@@ -99,21 +110,33 @@ def _inspect(adapter: Path, base_dir: Path) -> tuple[ModelFolder, Family, dict[s
     base = open_model_folder(base_dir)
     family = family_for(base.architecture, base.path / "config.json")
     if base.quantization:
-        raise ModelError("a GGUF adapter is applied over the 16-bit base, and this base holds quantized weights "
-                         "(quantization_config in config.json)", where=str(base.path / "config.json"),
-                         hint="Pass the 16-bit original of the base model, or package merged (drop --as-adapter).")
+        raise ModelError(
+            "a GGUF adapter is applied over the 16-bit base, and this base holds quantized weights "
+            "(quantization_config in config.json)",
+            where=str(base.path / "config.json"),
+            hint="Pass the 16-bit original of the base model, or package merged (drop --as-adapter).",
+        )
     config = check_adapter(adapter, base)
     config_path = adapter / "adapter_config.json"
     for key, why in _UNSUPPORTED_SETTINGS.items():
         if config.get(key):
-            raise ModelError(f"this adapter cannot be packaged as a GGUF adapter: {why}", where=f"{config_path}: {key}",
-                             hint=_MERGE_HINT)
+            raise ModelError(
+                f"this adapter cannot be packaged as a GGUF adapter: {why}",
+                where=f"{config_path}: {key}",
+                hint=_MERGE_HINT,
+            )
     if config.get("bias", "none") != "none":
-        raise ModelError(f"this adapter cannot be packaged as a GGUF adapter: it trains biases (bias: "
-                         f"{config['bias']!r})", where=f"{config_path}: bias", hint=_MERGE_HINT)
+        raise ModelError(
+            f"this adapter cannot be packaged as a GGUF adapter: it trains biases (bias: {config['bias']!r})",
+            where=f"{config_path}: bias",
+            hint=_MERGE_HINT,
+        )
     if not isinstance(config.get("lora_alpha"), (int, float)):
-        raise ModelError("adapter_config.json has no numeric lora_alpha", where=f"{config_path}: lora_alpha",
-                         hint="Save the adapter again with `peft_model.save_pretrained(DIR)`.")
+        raise ModelError(
+            "adapter_config.json has no numeric lora_alpha",
+            where=f"{config_path}: lora_alpha",
+            hint="Save the adapter again with `peft_model.save_pretrained(DIR)`.",
+        )
     return base, family, config, _pairs(adapter, family, Hparams(base.config, where=str(base.path / "config.json")))
 
 
@@ -128,27 +151,44 @@ def _pairs(adapter: Path, family: Family, hp: Hparams) -> list[_Pair]:
     for key in keys:
         outside = next((name for name in ("embed_tokens", "lm_head") if f".{name}." in key), None)
         if outside is not None:
-            raise ModelError(f"this adapter cannot be packaged as a GGUF adapter: it trains {outside} ({key!r}), and "
-                             f"a GGUF adapter carries only the layers' linear projections", where=str(weights),
-                             hint=_MERGE_HINT)
+            raise ModelError(
+                f"this adapter cannot be packaged as a GGUF adapter: it trains {outside} ({key!r}), and "
+                f"a GGUF adapter carries only the layers' linear projections",
+                where=str(weights),
+                hint=_MERGE_HINT,
+            )
         match = _LORA_KEY.match(key)
         if match is None:
-            raise ModelError(f"this adapter cannot be packaged as a GGUF adapter: it holds {key!r}, which is not a "
-                             f"LoRA A or B matrix", where=str(weights), hint=_MERGE_HINT)
+            raise ModelError(
+                f"this adapter cannot be packaged as a GGUF adapter: it holds {key!r}, which is not a "
+                f"LoRA A or B matrix",
+                where=str(weights),
+                hint=_MERGE_HINT,
+            )
         parts.setdefault(match["module"], {})[match["part"]] = key
     pairs = []
     for module, found in parts.items():
         if set(found) != {"A", "B"}:
-            raise ModelError(f"the adapter has lora_{next(iter(found))} but not its partner for {module!r}",
-                             where=str(weights), hint="The file is incomplete; save the adapter again.")
+            raise ModelError(
+                f"the adapter has lora_{next(iter(found))} but not its partner for {module!r}",
+                where=str(weights),
+                hint="The file is incomplete; save the adapter again.",
+            )
         gguf_name = tensor_map.get_name(f"{module}.weight", try_suffixes=(".weight",))
         if gguf_name is None:
-            raise ModelError(f"this adapter cannot be packaged as a GGUF adapter: {module!r} has no place in a "
-                             f"{gguf.MODEL_ARCH_NAMES[family.arch]} GGUF", where=str(weights), hint=_MERGE_HINT)
+            raise ModelError(
+                f"this adapter cannot be packaged as a GGUF adapter: {module!r} has no place in a "
+                f"{gguf.MODEL_ARCH_NAMES[family.arch]} GGUF",
+                where=str(weights),
+                hint=_MERGE_HINT,
+            )
         pairs.append(_Pair(f"{module}.weight", gguf_name, found["A"], found["B"]))
     if not pairs:
-        raise ModelError("the adapter holds no LoRA matrices", where=str(weights),
-                         hint="Save the adapter again with `peft_model.save_pretrained(DIR)`.")
+        raise ModelError(
+            "the adapter holds no LoRA matrices",
+            where=str(weights),
+            hint="Save the adapter again with `peft_model.save_pretrained(DIR)`.",
+        )
     return pairs
 
 
@@ -161,8 +201,12 @@ def _factors(pair: _Pair, tensors: dict[str, Any], family: Family, hp: Hparams) 
         lora_a, lora_b = lora_a.to(torch.float32), lora_b.to(torch.float32)
     if family.transform is not None and family.transforms(pair.weight):
         if not family.transform_reorders_rows:
-            raise ModelError(f"this adapter cannot be packaged as a GGUF adapter: the converter changes the values "
-                             f"of {pair.weight!r}, not just their order", where=pair.a_key, hint=_MERGE_HINT)
+            raise ModelError(
+                f"this adapter cannot be packaged as a GGUF adapter: the converter changes the values "
+                f"of {pair.weight!r}, not just their order",
+                where=pair.a_key,
+                hint=_MERGE_HINT,
+            )
         # The base weight's rows are reordered (llama's q/k RoPE layout); B·A must follow, so B's rows move too.
         lora_b = family.transform(pair.weight, lora_b, hp)
     return lora_a, lora_b

@@ -63,8 +63,7 @@ def render_model_card(card: CardContent) -> str:
     front: dict[str, Any] = {}
     if card.base_model:
         front["base_model"] = card.base_model
-        front["base_model_relation"] = ("adapter" if card.adapter_file else "finetune" if card.adapter
-                                        else "quantized")
+        front["base_model_relation"] = "adapter" if card.adapter_file else "finetune" if card.adapter else "quantized"
     if card.license:
         front["license"] = card.license
     front["library_name"] = "gguf"
@@ -98,8 +97,14 @@ def render_model_card(card: CardContent) -> str:
         "",
     ]
     if card.adapter_file is None:
-        lines += ["From the Hugging Face Hub, once published there:", "", "```sh",
-                  f"ollama run hf.co/USER/{card.name}:{default.quant}", "```", ""]
+        lines += [
+            "From the Hugging Face Hub, once published there:",
+            "",
+            "```sh",
+            f"ollama run hf.co/USER/{card.name}:{default.quant}",
+            "```",
+            "",
+        ]
     lora = f" --lora {card.adapter_file.name}" if card.adapter_file else ""
     lines += [
         "With llama.cpp:",
@@ -117,21 +122,38 @@ def render_model_card(card: CardContent) -> str:
     ]
     if card.system:
         lines += ["System prompt:", "", "```text", card.system, "```", ""]
-    lines += ["## Chat format", "", f"Chat template: {card.family}. Tools: "
-              + (f"carried (tool calls in the {card.tools} format; `tools` work through Ollama and "
-                 "OpenAI-compatible clients)." if card.tools else "not carried by the Modelfile's template.")
-              + (f" Thinking: carried ({_THINKING.get(card.thinking, card.thinking)}; Ollama's `think` and the "
-                 "OpenAI `reasoning_effort` switch it, answers carry it as `thinking` / `reasoning_content`)."
-                 if card.thinking else ""), ""]
+    lines += [
+        "## Chat format",
+        "",
+        f"Chat template: {card.family}. Tools: "
+        + (
+            f"carried (tool calls in the {card.tools} format; `tools` work through Ollama and "
+            "OpenAI-compatible clients)."
+            if card.tools
+            else "not carried by the Modelfile's template."
+        )
+        + (
+            f" Thinking: carried ({_THINKING.get(card.thinking, card.thinking)}; Ollama's `think` and the "
+            "OpenAI `reasoning_effort` switch it, answers carry it as `thinking` / `reasoning_content`)."
+            if card.thinking
+            else ""
+        ),
+        "",
+    ]
     quantized = [f for f in card.files if f.tensor_types]
     if card.quality_markdown or quantized:
         lines += ["## Quality", ""]
         if card.quality_markdown:
             lines += [card.quality_markdown.rstrip(), ""]
         if quantized:
-            lines += ["Tensor types llama.cpp stored in each quantized file:", "",
-                      "| file | tensors per type | stored in another type than asked |", "|---|---|---|",
-                      *(f"| `{f.name}` | {_types(f.tensor_types)} | {_fallbacks(f)} |" for f in quantized), ""]
+            lines += [
+                "Tensor types llama.cpp stored in each quantized file:",
+                "",
+                "| file | tensors per type | stored in another type than asked |",
+                "|---|---|---|",
+                *(f"| `{f.name}` | {_types(f.tensor_types)} | {_fallbacks(f)} |" for f in quantized),
+                "",
+            ]
     lines += ["Packaged with [tunesmith](https://github.com/tunesmith-ai/tunesmith).", ""]
     return "\n".join(lines)
 
@@ -139,8 +161,10 @@ def render_model_card(card: CardContent) -> str:
 def _summary(card: CardContent) -> str:
     base = f"`{card.base_model}`" if card.base_model else "its base model"
     if card.adapter_file:
-        return (f"{base} converted to GGUF and quantized for llama.cpp and Ollama, with its LoRA fine-tune as a "
-                f"separate GGUF adapter that both apply when they load the model ({card.family} chat template).")
+        return (
+            f"{base} converted to GGUF and quantized for llama.cpp and Ollama, with its LoRA fine-tune as a "
+            f"separate GGUF adapter that both apply when they load the model ({card.family} chat template)."
+        )
     what = f"{base} fine-tuned with a LoRA adapter, merged" if card.adapter else base
     return f"{what}, converted to GGUF and quantized for llama.cpp and Ollama ({card.family} chat template)."
 

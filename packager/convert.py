@@ -22,7 +22,7 @@ from tunesmith.packager.gguf_vocab import vocab_row_count, write_vocab
 from tunesmith.packager.model_folder import ModelFolder, open_model_folder
 from tunesmith.progress import SILENT, Progress
 
-__all__ = ["convert_to_gguf", "SUPPORTED_ARCHITECTURES", "OUT_TYPES"]
+__all__ = ["OUT_TYPES", "SUPPORTED_ARCHITECTURES", "convert_to_gguf"]
 
 _Q = gguf.GGMLQuantizationType
 OUT_TYPES: dict[str, tuple[gguf.LlamaFileType, gguf.GGMLQuantizationType]] = {
@@ -46,21 +46,26 @@ class _Planned:
     data: Any = None  # generated tensors carry their data
 
 
-def convert_to_gguf(model_dir: str | Path, out_path: str | Path, *, out_type: str = "f16",
-                    progress: Progress = SILENT) -> Path:
+def convert_to_gguf(
+    model_dir: str | Path, out_path: str | Path, *, out_type: str = "f16", progress: Progress = SILENT
+) -> Path:
     """Convert a Hugging Face causal-LM folder to one GGUF file at `out_path` and return that path.
 
     `out_type` is "f16" (default), "bf16", "f32" or "q8_0"; norms and biases stay float32 as llama.cpp expects.
     """
     if out_type not in OUT_TYPES:
-        raise PackageError(f"unknown GGUF output type {out_type!r}",
-                           hint=f"Use one of: {', '.join(OUT_TYPES)} (quantize further with llama.cpp's quantizer).")
+        raise PackageError(
+            f"unknown GGUF output type {out_type!r}",
+            hint=f"Use one of: {', '.join(OUT_TYPES)} (quantize further with llama.cpp's quantizer).",
+        )
     folder = open_model_folder(model_dir)
     family = family_for(folder.architecture, folder.path / "config.json")
     if folder.quantization:
-        raise ModelError("the model folder holds quantized weights (quantization_config in config.json)",
-                         where=str(folder.path / "config.json"),
-                         hint="Merge or save the model in 16-bit first (tunesmith's merge step does this).")
+        raise ModelError(
+            "the model folder holds quantized weights (quantization_config in config.json)",
+            where=str(folder.path / "config.json"),
+            hint="Merge or save the model in 16-bit first (tunesmith's merge step does this).",
+        )
     file_type, qtype = OUT_TYPES[out_type]
     hparams = Hparams(folder.config, where=str(folder.path / "config.json"))
     writer = gguf.GGUFWriter(path=None, arch=gguf.MODEL_ARCH_NAMES[family.arch])
@@ -69,8 +74,9 @@ def convert_to_gguf(model_dir: str | Path, out_path: str | Path, *, out_type: st
         files = {path: stack.enter_context(path.open("rb")) for path in folder.weight_files}
         plan = _plan(folder, family, hparams, stored, writer, qtype)
         for item in plan:
-            writer.add_tensor_info(item.name, _stored_shape(item), _NUMPY[item.qtype], _nbytes(item),
-                                   raw_dtype=item.qtype)
+            writer.add_tensor_info(
+                item.name, _stored_shape(item), _NUMPY[item.qtype], _nbytes(item), raw_dtype=item.qtype
+            )
         _write_metadata(writer, folder, family, hparams, file_type)
         out = Path(out_path)
         with atomic_file(out) as tmp, progress.task(f"Writing {out.name}", total=len(plan)) as advance:
@@ -88,8 +94,12 @@ def convert_to_gguf(model_dir: str | Path, out_path: str | Path, *, out_type: st
 
 _BLOCK_ELEMENTS = 1 << 22
 # gguf-py hands back BF16 and Q8_0 data as raw bytes.
-_NUMPY = {_Q.F32: np.dtype(np.float32), _Q.F16: np.dtype(np.float16), _Q.BF16: np.dtype(np.uint8),
-          _Q.Q8_0: np.dtype(np.uint8)}
+_NUMPY = {
+    _Q.F32: np.dtype(np.float32),
+    _Q.F16: np.dtype(np.float16),
+    _Q.BF16: np.dtype(np.uint8),
+    _Q.Q8_0: np.dtype(np.uint8),
+}
 
 
 @dataclass(frozen=True)
@@ -101,8 +111,18 @@ class _Stored:
     end: int
 
 
-_TORCH_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
-                 "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+_TORCH_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
 
 
 def _index_weights(folder: ModelFolder) -> dict[str, _Stored]:
@@ -114,8 +134,9 @@ def _index_weights(folder: ModelFolder) -> dict[str, _Stored]:
         for name, info in header.items():
             if name != "__metadata__":
                 start, end = info["data_offsets"]
-                index[name] = _Stored(weight_file, info["dtype"], tuple(info["shape"]), 8 + header_len + start,
-                                      8 + header_len + end)
+                index[name] = _Stored(
+                    weight_file, info["dtype"], tuple(info["shape"]), 8 + header_len + start, 8 + header_len + end
+                )
     return index
 
 
@@ -126,16 +147,25 @@ def _load(stored: _Stored, files: dict[Path, Any]) -> Any:
     handle = files[stored.path]
     handle.seek(stored.start)
     if handle.readinto(buffer) != len(buffer):
-        raise ModelError("unreadable safetensors file (shorter than its header says)", where=str(stored.path),
-                         hint="The file is truncated; download or save it again.")
+        raise ModelError(
+            "unreadable safetensors file (shorter than its header says)",
+            where=str(stored.path),
+            hint="The file is truncated; download or save it again.",
+        )
     dtype = getattr(torch, _TORCH_DTYPES[stored.dtype])
     if not buffer:
         return torch.empty(stored.shape, dtype=dtype)
     return torch.frombuffer(buffer, dtype=dtype).reshape(stored.shape)
 
 
-def _plan(folder: ModelFolder, family: Family, hp: Hparams, stored: dict[str, _Stored], writer: gguf.GGUFWriter,
-          qtype: gguf.GGMLQuantizationType) -> list[_Planned]:
+def _plan(
+    folder: ModelFolder,
+    family: Family,
+    hp: Hparams,
+    stored: dict[str, _Stored],
+    writer: gguf.GGUFWriter,
+    qtype: gguf.GGMLQuantizationType,
+) -> list[_Planned]:
     tensor_map = gguf.get_tensor_name_map(family.arch, hp.block_count)
     plan: list[_Planned] = []
     if family.extra_tensors is not None:
@@ -147,10 +177,11 @@ def _plan(folder: ModelFolder, family: Family, hp: Hparams, stored: dict[str, _S
             continue
         mapped = tensor_map.get_type_and_name(source, try_suffixes=(".weight", ".bias"))
         if mapped is None:
-            raise ModelError(f"tensor {source!r} has no place in a {gguf.MODEL_ARCH_NAMES[family.arch]} GGUF",
-                             where=str(folder.path),
-                             hint="The weights do not match config.json's architecture; save the model again "
-                                  "with transformers.")
+            raise ModelError(
+                f"tensor {source!r} has no place in a {gguf.MODEL_ARCH_NAMES[family.arch]} GGUF",
+                where=str(folder.path),
+                hint="The weights do not match config.json's architecture; save the model again with transformers.",
+            )
         kind, name = mapped
         shape = info.shape
         if rows is not None and "embed_tokens" in source:
@@ -159,8 +190,9 @@ def _plan(folder: ModelFolder, family: Family, hp: Hparams, stored: dict[str, _S
     return plan
 
 
-def _tensor_qtype(name: str, kind: gguf.MODEL_TENSOR, shape: tuple[int, ...],
-                  wanted: gguf.GGMLQuantizationType) -> gguf.GGMLQuantizationType:
+def _tensor_qtype(
+    name: str, kind: gguf.MODEL_TENSOR, shape: tuple[int, ...], wanted: gguf.GGMLQuantizationType
+) -> gguf.GGMLQuantizationType:
     if len(shape) <= 1 or name.endswith("_norm.weight") or not name.endswith(".weight") or kind in _F32_KINDS:
         return _Q.F32
     if wanted == _Q.Q8_0 and shape[-1] % gguf.GGML_QUANT_SIZES[_Q.Q8_0][0] != 0:
@@ -180,8 +212,9 @@ def _nbytes(item: _Planned) -> int:
     return count // block * size
 
 
-def _tensor_bytes(item: _Planned, family: Family, hp: Hparams, stored: dict[str, _Stored],
-                  files: dict[Path, Any]) -> np.ndarray:
+def _tensor_bytes(
+    item: _Planned, family: Family, hp: Hparams, stored: dict[str, _Stored], files: dict[Path, Any]
+) -> np.ndarray:
     if item.source is None:
         return _encode(item.data, item.qtype)
     data = _load(stored[item.source], files)
@@ -218,15 +251,16 @@ def _encode_by_rows(data: Any, qtype: gguf.GGMLQuantizationType) -> np.ndarray:
     rows = max(1, _BLOCK_ELEMENTS // (data.numel() // data.shape[0]))
     out = None
     for start in range(0, data.shape[0], rows):
-        block = _encode(data[start:start + rows], qtype)
+        block = _encode(data[start : start + rows], qtype)
         if out is None:
             out = np.empty((data.shape[0], *block.shape[1:]), dtype=block.dtype)
-        out[start:start + rows] = block
+        out[start : start + rows] = block
     return out
 
 
-def _write_metadata(writer: gguf.GGUFWriter, folder: ModelFolder, family: Family, hp: Hparams,
-                    file_type: gguf.LlamaFileType) -> None:
+def _write_metadata(
+    writer: gguf.GGUFWriter, folder: ModelFolder, family: Family, hp: Hparams, file_type: gguf.LlamaFileType
+) -> None:
     total, shared, expert, experts = writer.get_total_parameter_count()
     metadata = gguf.Metadata.load(None, folder.path, None, total)
     if metadata.name is None:

@@ -23,7 +23,7 @@ from tunesmith.packager.gguf_rope import (
     write_rope_scaling,
 )
 
-__all__ = ["Family", "Hparams", "FAMILIES", "SUPPORTED_ARCHITECTURES", "family_for"]
+__all__ = ["FAMILIES", "SUPPORTED_ARCHITECTURES", "Family", "Hparams", "family_for"]
 
 
 Transform = Callable[[str, Any, Hparams], Any]
@@ -46,8 +46,11 @@ class Family:
 
 def _common_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
     w.add_block_count(hp.block_count)
-    if (n_ctx := hp.find("max_position_embeddings", "n_ctx", "n_positions", "max_length", "max_sequence_length",
-                         "model_max_length")) is not None:
+    if (
+        n_ctx := hp.find(
+            "max_position_embeddings", "n_ctx", "n_positions", "max_length", "max_sequence_length", "model_max_length"
+        )
+    ) is not None:
         w.add_context_length(n_ctx)
     if (n_embd := hp.find("hidden_size", "n_embd", "dim")) is not None:
         w.add_embedding_length(n_embd)
@@ -97,8 +100,13 @@ def _gemma2_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
 
 def _gemma3_params(w: gguf.GGUFWriter, hp: Hparams) -> None:
     # Gemma 3 configs leave out values their defaults fill in; llama.cpp needs them explicit.
-    defaults = {"max_position_embeddings": 131072, "num_attention_heads": 8, "rms_norm_eps": 1e-6, "head_dim": 256,
-                "num_key_value_heads": 4}
+    defaults = {
+        "max_position_embeddings": 131072,
+        "num_attention_heads": 8,
+        "rms_norm_eps": 1e-6,
+        "head_dim": 256,
+        "num_key_value_heads": 4,
+    }
     filled = Hparams({**defaults, **hp.raw})
     filled.rope = {**hp.rope}
     _common_params(w, filled)
@@ -136,8 +144,9 @@ def _is_qk(name: str) -> bool:
 def _unpermute_qk(name: str, tensor: Any, hp: Hparams) -> Any:
     # HF stores q/k rows as two halves for rotate_half RoPE; llama.cpp's llama expects interleaved pairs per head.
     heads = hp.head_count if ".q_proj." in name else hp.head_count_kv
-    return (tensor.reshape(heads, 2, tensor.shape[0] // heads // 2, *tensor.shape[1:])
-            .swapaxes(1, 2).reshape(tensor.shape))
+    return (
+        tensor.reshape(heads, 2, tensor.shape[0] // heads // 2, *tensor.shape[1:]).swapaxes(1, 2).reshape(tensor.shape)
+    )
 
 
 def _is_norm(name: str) -> bool:
@@ -149,20 +158,30 @@ def _gemma_norm(name: str, tensor: Any, hp: Hparams) -> Any:
     return tensor + 1
 
 
-_LLAMA = Family(gguf.MODEL_ARCH.LLAMA, _llama_params, "llama", _unpermute_qk, _is_qk, transform_reorders_rows=True,
-                extra_tensors=llama3_rope_freqs)
+_LLAMA = Family(
+    gguf.MODEL_ARCH.LLAMA,
+    _llama_params,
+    "llama",
+    _unpermute_qk,
+    _is_qk,
+    transform_reorders_rows=True,
+    extra_tensors=llama3_rope_freqs,
+)
 
 FAMILIES: dict[str, Family] = {
     "LlamaForCausalLM": _LLAMA,
     "MistralForCausalLM": _LLAMA,
     "Qwen2ForCausalLM": Family(gguf.MODEL_ARCH.QWEN2, _common_params, "bpe"),
     "Qwen3ForCausalLM": Family(gguf.MODEL_ARCH.QWEN3, _common_params, "bpe"),
-    "GemmaForCausalLM": Family(gguf.MODEL_ARCH.GEMMA, _gemma_params, "gemma1", _gemma_norm, _is_norm,
-                               skip_lm_head=True),
-    "Gemma2ForCausalLM": Family(gguf.MODEL_ARCH.GEMMA2, _gemma2_params, "gemma", _gemma_norm, _is_norm,
-                                skip_lm_head=True),
-    "Gemma3ForCausalLM": Family(gguf.MODEL_ARCH.GEMMA3, _gemma3_params, "gemma3", _gemma_norm, _is_norm,
-                                trims_vocab=True),
+    "GemmaForCausalLM": Family(
+        gguf.MODEL_ARCH.GEMMA, _gemma_params, "gemma1", _gemma_norm, _is_norm, skip_lm_head=True
+    ),
+    "Gemma2ForCausalLM": Family(
+        gguf.MODEL_ARCH.GEMMA2, _gemma2_params, "gemma", _gemma_norm, _is_norm, skip_lm_head=True
+    ),
+    "Gemma3ForCausalLM": Family(
+        gguf.MODEL_ARCH.GEMMA3, _gemma3_params, "gemma3", _gemma_norm, _is_norm, trims_vocab=True
+    ),
     "Phi3ForCausalLM": Family(gguf.MODEL_ARCH.PHI3, _phi3_params, "phi3", extra_tensors=phi3_long_rope_factors),
 }
 
@@ -174,6 +193,9 @@ def family_for(architecture: str, config_json: Path) -> Family:
     ModelError listing those it does."""
     family = FAMILIES.get(architecture)
     if family is None:
-        raise ModelError(f"architecture {architecture!r} is not supported by the GGUF converter",
-                         where=str(config_json), hint=f"Supported architectures: {', '.join(SUPPORTED_ARCHITECTURES)}.")
+        raise ModelError(
+            f"architecture {architecture!r} is not supported by the GGUF converter",
+            where=str(config_json),
+            hint=f"Supported architectures: {', '.join(SUPPORTED_ARCHITECTURES)}.",
+        )
     return family

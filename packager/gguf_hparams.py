@@ -23,14 +23,16 @@ class Hparams:
         if "full_attention" not in rope and "sliding_attention" not in rope:
             # Older configs keep these beside rope_scaling; newer ones inside rope_parameters.
             mirrored = {
-                "rope_theta": self.find("global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta",
-                                        "rotary_emb_base"),
+                "rope_theta": self.find(
+                    "global_rope_theta", "rope_global_theta", "rope_theta_global", "rope_theta", "rotary_emb_base"
+                ),
                 "rope_type": rope.get("type"),
                 "partial_rotary_factor": self.find("partial_rotary_factor", "rope_pct", "rope_percent"),
                 "original_max_position_embeddings": self.find("original_max_position_embeddings"),
             }
-            local_theta = self.find("local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta",
-                                    "rope_local_base_freq")
+            local_theta = self.find(
+                "local_rope_theta", "rope_local_theta", "rope_theta_local", "swa_rope_theta", "rope_local_base_freq"
+            )
             if local_theta is not None:
                 rope["sliding_attention"] = {"rope_theta": local_theta}
             for key, value in mirrored.items():
@@ -45,9 +47,11 @@ class Hparams:
         """The first of `keys` present; a missing value is the user's broken config, reported as such."""
         value = self.find(*keys)
         if value is None:
-            raise ModelError(f"config.json has no {' or '.join(map(repr, keys))}, which the GGUF file needs",
-                             where=self.where,
-                             hint="Copy config.json from the base model, or save the model again with transformers.")
+            raise ModelError(
+                f"config.json has no {' or '.join(map(repr, keys))}, which the GGUF file needs",
+                where=self.where,
+                hint="Copy config.json from the base model, or save the model again with transformers.",
+            )
         return value
 
     def __getitem__(self, key: str) -> Any:

@@ -28,12 +28,15 @@ def write_rope_scaling(w: gguf.GGUFWriter, hp: Hparams) -> None:
     elif kind == "yarn" and factor is not None:
         w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
         w.add_rope_scaling_factor(factor)
-        w.add_rope_scaling_orig_ctx_len(rope.get("original_max_position_embeddings")
-                                        or hp.need("original_max_position_embeddings"))
-        for key, add in (("extrapolation_factor", w.add_rope_scaling_yarn_ext_factor),
-                         ("attention_factor", w.add_rope_scaling_yarn_attn_factor),
-                         ("beta_fast", w.add_rope_scaling_yarn_beta_fast),
-                         ("beta_slow", w.add_rope_scaling_yarn_beta_slow)):
+        w.add_rope_scaling_orig_ctx_len(
+            rope.get("original_max_position_embeddings") or hp.need("original_max_position_embeddings")
+        )
+        for key, add in (
+            ("extrapolation_factor", w.add_rope_scaling_yarn_ext_factor),
+            ("attention_factor", w.add_rope_scaling_yarn_attn_factor),
+            ("beta_fast", w.add_rope_scaling_yarn_beta_fast),
+            ("beta_slow", w.add_rope_scaling_yarn_beta_slow),
+        ):
             if rope.get(key) is not None:
                 add(rope[key])
     elif kind in ("su", "longrope"):
@@ -62,10 +65,13 @@ def phi3_long_rope_factors(w: gguf.GGUFWriter, hp: Hparams) -> Iterator[tuple[gg
         attn_factor = 0.1 * math.log(scale) + 1.0 if scale > 1.0 else 1.0
     else:
         key = _rope_type_key(hp)
-        raise ModelError(f"{key} {hp.rope.get('rope_type')!r} is not supported for Phi-3's long-context factors "
-                         f"(long_factor / short_factor)", where=f"{hp.where}: {key}",
-                         hint=f"Set {key} to one of {', '.join(map(repr, _PHI3_LONG_ROPE_TYPES))}, as the model's "
-                              f"published config.json does.")
+        raise ModelError(
+            f"{key} {hp.rope.get('rope_type')!r} is not supported for Phi-3's long-context factors "
+            f"(long_factor / short_factor)",
+            where=f"{hp.where}: {key}",
+            hint=f"Set {key} to one of {', '.join(map(repr, _PHI3_LONG_ROPE_TYPES))}, as the model's "
+            f"published config.json does.",
+        )
     w.add_rope_scaling_attn_factors(attn_factor)
     yield gguf.MODEL_TENSOR.ROPE_FACTORS_LONG, torch.tensor(long_factors, dtype=torch.float32)
     yield gguf.MODEL_TENSOR.ROPE_FACTORS_SHORT, torch.tensor(short_factors, dtype=torch.float32)

@@ -18,7 +18,7 @@ import gguf
 from tunesmith.errors import ModelError
 from tunesmith.modelfiles.prompt import tokenizer_adds_bos
 
-__all__ = ["write_vocab", "vocab_row_count"]
+__all__ = ["vocab_row_count", "write_vocab"]
 
 # llama.cpp recognises a BPE pre-tokenizer by the ids it gives this text (hashed); the names are its own.
 _CHECK_TEXT = (
@@ -51,10 +51,12 @@ class _TokenType(IntEnum):
 
 def _looks_special(token: str) -> bool:
     # Some tokenizers mark chat tokens as non-special; llama.cpp treats these shapes as control tokens regardless.
-    return (token in ("<pad>", "<mask>", "<2mass>", "[@BOS@]")
-            or (token.startswith("<|") and token.endswith("|>"))
-            or (token.startswith("<｜") and token.endswith("｜>"))
-            or (token.startswith("<unused") and token.endswith(">")))
+    return (
+        token in ("<pad>", "<mask>", "<2mass>", "[@BOS@]")
+        or (token.startswith("<|") and token.endswith("|>"))
+        or (token.startswith("<｜") and token.endswith("｜>"))
+        or (token.startswith("<unused") and token.endswith(">"))
+    )
 
 
 def write_vocab(writer: gguf.GGUFWriter, model_dir: Path, kind: str, config: dict[str, Any]) -> None:
@@ -117,12 +119,16 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise ModelError(f"invalid JSON: {err.msg}", where=f"{path}:{err.lineno}:{err.colno}",
-                         hint="Fix the JSON syntax at that line, or save the tokenizer again.") from err
+        raise ModelError(
+            f"invalid JSON: {err.msg}",
+            where=f"{path}:{err.lineno}:{err.colno}",
+            hint="Fix the JSON syntax at that line, or save the tokenizer again.",
+        ) from err
 
 
-def _special_vocab(writer: gguf.GGUFWriter, model_dir: Path, *, n_vocab: int | None = None,
-                   merges: bool = False) -> None:
+def _special_vocab(
+    writer: gguf.GGUFWriter, model_dir: Path, *, n_vocab: int | None = None, merges: bool = False
+) -> None:
     # gguf-py logs every post-processor detail it skips; those are not the user's concern.
     log = logging.getLogger("gguf.vocab")
     level = log.level
@@ -156,14 +162,19 @@ def _write_bpe(writer: gguf.GGUFWriter, model_dir: Path, config: dict[str, Any])
     try:
         tokenizer = Tokenizer.from_file(str(path))
     except Exception as err:  # the tokenizers library raises a bare Exception on bad files
-        raise ModelError(f"cannot read the tokenizer: {err}", where=str(path),
-                         hint="Save the tokenizer again with `tokenizer.save_pretrained(DIR)`.") from err
+        raise ModelError(
+            f"cannot read the tokenizer: {err}",
+            where=str(path),
+            hint="Save the tokenizer again with `tokenizer.save_pretrained(DIR)`.",
+        ) from err
     vocab = tokenizer.get_vocab(with_added_tokens=True)
     vocab_size = config.get("vocab_size", len(vocab))
     if max(vocab.values()) >= vocab_size:
-        raise ModelError(f"the tokenizer has ids up to {max(vocab.values())} but config.json says "
-                         f"vocab_size={vocab_size}", where=str(model_dir / "config.json"),
-                         hint="Resize the model's embeddings to the tokenizer (`model.resize_token_embeddings`).")
+        raise ModelError(
+            f"the tokenizer has ids up to {max(vocab.values())} but config.json says vocab_size={vocab_size}",
+            where=str(model_dir / "config.json"),
+            hint="Resize the model's embeddings to the tokenizer (`model.resize_token_embeddings`).",
+        )
     added = tokenizer.get_added_tokens_decoder()
     by_id = {i: token for token, i in vocab.items()}
     tokens, types = [], []
@@ -175,8 +186,9 @@ def _write_bpe(writer: gguf.GGUFWriter, model_dir: Path, config: dict[str, Any])
         elif i in added:
             if not added[i].normalized:
                 # llama.cpp expects added tokens pre-normalized: take what the tokenizer makes of them.
-                token = tokenizer.decode(tokenizer.encode(token, add_special_tokens=False).ids,
-                                         skip_special_tokens=False)
+                token = tokenizer.decode(
+                    tokenizer.encode(token, add_special_tokens=False).ids, skip_special_tokens=False
+                )
             if added[i].special or _looks_special(token):
                 types.append(_TokenType.CONTROL)
             else:
@@ -196,16 +208,20 @@ def _write_bpe(writer: gguf.GGUFWriter, model_dir: Path, config: dict[str, Any])
 def _pre_tokenizer_name(tokenizer: Any, path: Path) -> str:
     # llama.cpp's fingerprints are of `encode` with the tokenizer's special tokens (Llama 3's includes its BOS); a
     # tokenizer that only adds a BOS to a known split (a SmolLM2 tokenizer given Llama 3's post-processor) is known too.
-    digests = [sha256(str(tokenizer.encode(_CHECK_TEXT, add_special_tokens=special).ids).encode()).hexdigest()
-               for special in (True, False)]
+    digests = [
+        sha256(str(tokenizer.encode(_CHECK_TEXT, add_special_tokens=special).ids).encode()).hexdigest()
+        for special in (True, False)
+    ]
     digest = digests[0]
     name = next((_KNOWN_PRE_TOKENIZERS[d] for d in digests if d in _KNOWN_PRE_TOKENIZERS), None)
     if name is None:
         raise ModelError(
             f"unknown BPE pre-tokenizer (fingerprint {digest[:16]}…): llama.cpp would split text differently from "
-            "the model's tokenizer", where=str(path),
+            "the model's tokenizer",
+            where=str(path),
             hint=f"Known pre-tokenizers: {', '.join(sorted(set(_KNOWN_PRE_TOKENIZERS.values())))}. Use the base "
-                 "model's original tokenizer files.")
+            "model's original tokenizer files.",
+        )
     return name
 
 
@@ -217,9 +233,11 @@ def _sentencepiece_table(model_dir: Path, config: dict[str, Any], *, phi3: bool 
     try:
         processor.LoadFromFile(str(path))
     except (OSError, RuntimeError) as err:
-        raise ModelError("cannot read the SentencePiece model", where=str(path),
-                         hint="The file is truncated or not a SentencePiece model; copy it from the base model.") \
-            from err
+        raise ModelError(
+            "cannot read the SentencePiece model",
+            where=str(path),
+            hint="The file is truncated or not a SentencePiece model; copy it from the base model.",
+        ) from err
     real = processor.vocab_size()
     size = config.get("vocab_size") or real
     tokens = [f"[PAD{i}]".encode() for i in range(size)]
@@ -228,9 +246,17 @@ def _sentencepiece_table(model_dir: Path, config: dict[str, Any], *, phi3: bool 
     for i in range(min(real, size)):
         tokens[i] = processor.IdToPiece(i).encode("utf-8")
         scores[i] = processor.GetScore(i)
-        types[i] = (_TokenType.UNKNOWN if processor.IsUnknown(i) else _TokenType.CONTROL if processor.IsControl(i)
-                    else _TokenType.UNUSED if processor.IsUnused(i) else _TokenType.BYTE if processor.IsByte(i)
-                    else _TokenType.NORMAL)
+        types[i] = (
+            _TokenType.UNKNOWN
+            if processor.IsUnknown(i)
+            else _TokenType.CONTROL
+            if processor.IsControl(i)
+            else _TokenType.UNUSED
+            if processor.IsUnused(i)
+            else _TokenType.BYTE
+            if processor.IsByte(i)
+            else _TokenType.NORMAL
+        )
 
     def place(i: int, text: str, kind: _TokenType) -> None:
         if i < size:
@@ -259,8 +285,9 @@ def _sentencepiece_table(model_dir: Path, config: dict[str, Any], *, phi3: bool 
     return tokens, scores, types
 
 
-def _write_sentencepiece(writer: gguf.GGUFWriter, model_dir: Path, config: dict[str, Any], *,
-                         phi3: bool = False) -> None:
+def _write_sentencepiece(
+    writer: gguf.GGUFWriter, model_dir: Path, config: dict[str, Any], *, phi3: bool = False
+) -> None:
     tokens, scores, types = _sentencepiece_table(model_dir, config, phi3=phi3)
     writer.add_tokenizer_model("llama")
     writer.add_tokenizer_pre("default")

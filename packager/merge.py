@@ -21,21 +21,37 @@ __all__ = ["MERGE_DTYPES", "check_adapter", "merge_adapter"]
 
 MERGE_DTYPES = ("auto", "float16", "bfloat16", "float32")
 _SAFETENSORS_DTYPES = {"F16": "float16", "BF16": "bfloat16", "F32": "float32"}
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                    "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json")
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer.model",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.json",
+    "merges.txt",
+    "chat_template.jinja",
+    "chat_template.json",
+)
 _LORA_PARTS = (".lora_A.", ".lora_B.", ".lora_embedding_A", ".lora_embedding_B")
 
 
-def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | Path, *, dtype: str = "auto",
-                  progress: Progress = SILENT) -> Path:
+def merge_adapter(
+    base_dir: str | Path,
+    adapter_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    dtype: str = "auto",
+    progress: Progress = SILENT,
+) -> Path:
     """Merge the LoRA adapter in `adapter_dir` into the model in `base_dir` and save a 16-bit folder `out_dir`.
 
     `dtype="auto"` keeps the base's 16-bit type and saves float32 bases as float16; a 4-bit bitsandbytes base is
     dequantized first. `out_dir` appears only when complete (and replaces an earlier model folder there).
     """
     if dtype not in MERGE_DTYPES:
-        raise PackageError(f"unknown merge dtype {dtype!r}", where="dtype",
-                           hint=f"Use one of: {', '.join(MERGE_DTYPES)}.")
+        raise PackageError(
+            f"unknown merge dtype {dtype!r}", where="dtype", hint=f"Use one of: {', '.join(MERGE_DTYPES)}."
+        )
     base = open_model_folder(base_dir)
     adapter = Path(adapter_dir)
     adapter_config = check_adapter(adapter, base)
@@ -54,8 +70,9 @@ def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | 
         try:
             merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
         except (ValueError, RuntimeError, KeyError) as err:
-            raise ModelError(f"peft could not apply the adapter: {err}", where=str(adapter),
-                             hint=_trained_on(adapter_config)) from err
+            raise ModelError(
+                f"peft could not apply the adapter: {err}", where=str(adapter), hint=_trained_on(adapter_config)
+            ) from err
         merged = merged.to(getattr(torch, target))
         with atomic_dir(out, replace=True) as tmp:
             merged.save_pretrained(tmp)
@@ -69,42 +86,64 @@ def merge_adapter(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | 
 def check_adapter(adapter: Path, base: ModelFolder) -> dict[str, Any]:
     """Check that `adapter` is a LoRA adapter that fits `base`; return its adapter_config.json."""
     if not adapter.is_dir():
-        raise ModelError("adapter folder does not exist", where=str(adapter),
-                         hint="Pass the folder that holds adapter_config.json and adapter_model.safetensors.")
+        raise ModelError(
+            "adapter folder does not exist",
+            where=str(adapter),
+            hint="Pass the folder that holds adapter_config.json and adapter_model.safetensors.",
+        )
     config_path = adapter / "adapter_config.json"
     if not config_path.is_file():
         if (adapter / "config.json").is_file():
-            raise ModelError("this folder is a full model, not a LoRA adapter (it has config.json but no "
-                             "adapter_config.json)", where=str(adapter),
-                             hint="Pass it as the base model instead, or pass the adapter folder the trainer wrote.")
-        raise ModelError("no adapter_config.json in the adapter folder", where=str(adapter),
-                         hint="Save the adapter with `peft_model.save_pretrained(DIR)`, which writes it.")
+            raise ModelError(
+                "this folder is a full model, not a LoRA adapter (it has config.json but no adapter_config.json)",
+                where=str(adapter),
+                hint="Pass it as the base model instead, or pass the adapter folder the trainer wrote.",
+            )
+        raise ModelError(
+            "no adapter_config.json in the adapter folder",
+            where=str(adapter),
+            hint="Save the adapter with `peft_model.save_pretrained(DIR)`, which writes it.",
+        )
     config = _read_json(config_path)
     if str(config.get("peft_type", "")).upper() != "LORA":
-        raise ModelError(f"only LoRA adapters can be merged, this one is {config.get('peft_type')!r}",
-                         where=f"{config_path}: peft_type", hint="Train a LoRA (or QLoRA) adapter.")
+        raise ModelError(
+            f"only LoRA adapters can be merged, this one is {config.get('peft_type')!r}",
+            where=f"{config_path}: peft_type",
+            hint="Train a LoRA (or QLoRA) adapter.",
+        )
     weights = adapter / "adapter_model.safetensors"
     if not weights.is_file():
         legacy = (adapter / "adapter_model.bin").is_file()
-        raise ModelError("the adapter weights are in the legacy adapter_model.bin format" if legacy
-                         else "no adapter_model.safetensors in the adapter folder", where=str(adapter),
-                         hint="Save the adapter again with `peft_model.save_pretrained(DIR)` (safetensors).")
+        raise ModelError(
+            "the adapter weights are in the legacy adapter_model.bin format"
+            if legacy
+            else "no adapter_model.safetensors in the adapter folder",
+            where=str(adapter),
+            hint="Save the adapter again with `peft_model.save_pretrained(DIR)` (safetensors).",
+        )
     shapes = _safetensors_shapes(weights)
     base_shapes = _base_shapes(base)
     missing, mismatched = _compare(shapes, base_shapes, transposed=bool(config.get("fan_in_fan_out")))
     if missing:
-        raise ModelError(f"the adapter targets modules the base model lacks: {', '.join(missing[:5])}"
-                         + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""), where=str(adapter),
-                         hint=f"{_trained_on(config)}; merge it onto that model, not {base.path}.")
+        raise ModelError(
+            f"the adapter targets modules the base model lacks: {', '.join(missing[:5])}"
+            + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""),
+            where=str(adapter),
+            hint=f"{_trained_on(config)}; merge it onto that model, not {base.path}.",
+        )
     if mismatched:
-        raise ModelError(f"the adapter's shapes do not fit the base model: {mismatched[0]}"
-                         + (f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""), where=str(adapter),
-                         hint=f"{_trained_on(config)}; merge it onto that model, not {base.path}.")
+        raise ModelError(
+            f"the adapter's shapes do not fit the base model: {mismatched[0]}"
+            + (f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""),
+            where=str(adapter),
+            hint=f"{_trained_on(config)}; merge it onto that model, not {base.path}.",
+        )
     return config
 
 
-def _compare(shapes: dict[str, list[int]], base_shapes: dict[str, list[int] | None], *,
-             transposed: bool) -> tuple[list[str], list[str]]:
+def _compare(
+    shapes: dict[str, list[int]], base_shapes: dict[str, list[int] | None], *, transposed: bool
+) -> tuple[list[str], list[str]]:
     missing: list[str] = []
     mismatched: list[str] = []
     for key, shape in shapes.items():
@@ -145,10 +184,13 @@ def _safetensors_shapes(path: Path) -> dict[str, list[int]]:
 
     try:
         with safe_open(path, framework="pt") as handle:
-            return {name: list(handle.get_slice(name).get_shape()) for name in handle.keys()}
+            return {name: list(handle.get_slice(name).get_shape()) for name in handle.keys()}  # noqa: SIM118 (safe_open is no dict)
     except (SafetensorError, OSError, ValueError) as err:
-        raise ModelError(f"unreadable safetensors file ({err})", where=str(path),
-                         hint="The file is truncated or not safetensors; save the adapter again.") from err
+        raise ModelError(
+            f"unreadable safetensors file ({err})",
+            where=str(path),
+            hint="The file is truncated or not safetensors; save the adapter again.",
+        ) from err
 
 
 def _base_shapes(base: ModelFolder) -> dict[str, list[int] | None]:
@@ -165,19 +207,23 @@ def _bitsandbytes_config(base: ModelFolder) -> dict[str, Any] | None:
     if quant is None:
         return None
     if quant.get("quant_method") != "bitsandbytes":
-        raise ModelError(f"cannot merge into a {quant.get('quant_method')!r}-quantized base model",
-                         where=f"{base.path / 'config.json'}: quantization_config",
-                         hint="Use the 16-bit original of the base model (or a bitsandbytes 4-bit one).")
+        raise ModelError(
+            f"cannot merge into a {quant.get('quant_method')!r}-quantized base model",
+            where=f"{base.path / 'config.json'}: quantization_config",
+            hint="Use the 16-bit original of the base model (or a bitsandbytes 4-bit one).",
+        )
     return quant
 
 
 def _require_bitsandbytes(base: ModelFolder) -> None:
     if importlib.util.find_spec("bitsandbytes") is None:
-        raise ModelError("the base model is quantized with bitsandbytes (4-bit), which is not installed; loading it "
-                         "to dequantize needs bitsandbytes (and a CUDA GPU, or its CPU backend)",
-                         where=f"{base.path / 'config.json'}: quantization_config",
-                         hint="Install it with `pip install 'tunesmith[gpu]'`, or merge onto the 16-bit original "
-                              "of the base model instead.")
+        raise ModelError(
+            "the base model is quantized with bitsandbytes (4-bit), which is not installed; loading it "
+            "to dequantize needs bitsandbytes (and a CUDA GPU, or its CPU backend)",
+            where=f"{base.path / 'config.json'}: quantization_config",
+            hint="Install it with `pip install 'tunesmith[gpu]'`, or merge onto the 16-bit original "
+            "of the base model instead.",
+        )
 
 
 def _target_dtype(dtype: str, base: ModelFolder) -> str:
@@ -219,8 +265,11 @@ def _load_base(base: ModelFolder, dtype, quantized: bool):
         _forget_quantized_loading(model)
         return model
     except (OSError, ValueError, RuntimeError) as err:
-        raise ModelError(f"cannot load the base model: {err}", where=str(base.path),
-                         hint="Check that the folder is a complete model transformers can load.") from err
+        raise ModelError(
+            f"cannot load the base model: {err}",
+            where=str(base.path),
+            hint="Check that the folder is a complete model transformers can load.",
+        ) from err
 
 
 def _forget_quantized_loading(model) -> None:
@@ -261,11 +310,17 @@ def _check_output(out: Path, base: Path, adapter: Path) -> None:
     resolved = out.resolve()
     for source in (base.resolve(), adapter.resolve()):
         if resolved == source or source in resolved.parents or resolved in source.parents:
-            raise PackageError("the merged model's folder overlaps an input folder", where=str(out),
-                               hint=f"Choose an output folder outside {source} (and not a parent of it).")
+            raise PackageError(
+                "the merged model's folder overlaps an input folder",
+                where=str(out),
+                hint=f"Choose an output folder outside {source} (and not a parent of it).",
+            )
     if out.is_file() or (out.is_dir() and any(out.iterdir()) and not (out / "config.json").is_file()):
-        raise PackageError("the output path exists and is not a model folder", where=str(out),
-                           hint="Choose a new or empty folder for the merged model.")
+        raise PackageError(
+            "the output path exists and is not a model folder",
+            where=str(out),
+            hint="Choose a new or empty folder for the merged model.",
+        )
 
 
 def _trained_on(config: dict[str, Any]) -> str:

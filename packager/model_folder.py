@@ -43,27 +43,41 @@ def open_model_folder(path: str | Path) -> ModelFolder:
     """Check that `path` is a complete Hugging Face causal-LM folder and return it; raise ModelError otherwise."""
     folder = Path(path)
     if not folder.exists():
-        raise ModelError("model folder does not exist", where=str(folder),
-                         hint="Pass the folder that holds config.json and the *.safetensors weights "
-                              "(or `--base embedded` for the built-in SmolLM2-135M-Instruct).")
+        raise ModelError(
+            "model folder does not exist",
+            where=str(folder),
+            hint="Pass the folder that holds config.json and the *.safetensors weights "
+            "(or `--base embedded` for the built-in SmolLM2-135M-Instruct).",
+        )
     if not folder.is_dir():
-        raise ModelError("expected a model folder, got a file", where=str(folder),
-                         hint="Pass the folder that holds config.json, not a file inside it.")
+        raise ModelError(
+            "expected a model folder, got a file",
+            where=str(folder),
+            hint="Pass the folder that holds config.json, not a file inside it.",
+        )
     config_path = folder / "config.json"
     if not config_path.is_file():
-        raise ModelError("no config.json in the model folder", where=str(folder),
-                         hint="A Hugging Face model folder has config.json beside its weights; save the model with "
-                              "`model.save_pretrained(DIR)` or download the whole repository.")
+        raise ModelError(
+            "no config.json in the model folder",
+            where=str(folder),
+            hint="A Hugging Face model folder has config.json beside its weights; save the model with "
+            "`model.save_pretrained(DIR)` or download the whole repository.",
+        )
     config = _load_json(config_path)
     architectures = config.get("architectures")
     if not isinstance(architectures, list) or not architectures or not isinstance(architectures[0], str):
-        raise ModelError("config.json has no `architectures` list", where=str(config_path),
-                         hint='Add the model class, e.g. "architectures": ["LlamaForCausalLM"].')
+        raise ModelError(
+            "config.json has no `architectures` list",
+            where=str(config_path),
+            hint='Add the model class, e.g. "architectures": ["LlamaForCausalLM"].',
+        )
     tokenizer_files = tuple(folder / name for name in _TOKENIZER_FILES if (folder / name).is_file())
     if not tokenizer_files:
-        raise ModelError("no tokenizer in the model folder (neither tokenizer.json nor tokenizer.model)",
-                         where=str(folder),
-                         hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.")
+        raise ModelError(
+            "no tokenizer in the model folder (neither tokenizer.json nor tokenizer.model)",
+            where=str(folder),
+            hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.",
+        )
     weight_files = _weight_files(folder)
     for weight_file in weight_files:
         _check_safetensors(weight_file)
@@ -76,8 +90,11 @@ def _load_json(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as err:
         raise ModelError("file is not UTF-8 text", where=str(path), hint="Re-save it as UTF-8 JSON.") from err
     except json.JSONDecodeError as err:
-        raise ModelError(f"invalid JSON: {err.msg}", where=f"{path}:{err.lineno}:{err.colno}",
-                         hint="Fix the JSON syntax at that line.") from err
+        raise ModelError(
+            f"invalid JSON: {err.msg}",
+            where=f"{path}:{err.lineno}:{err.colno}",
+            hint="Fix the JSON syntax at that line.",
+        ) from err
     if not isinstance(data, dict):
         raise ModelError("expected a JSON object", where=str(path), hint="The file must hold one {...} object.")
     return data
@@ -90,18 +107,27 @@ def _weight_files(folder: Path) -> tuple[Path, ...]:
         names = sorted(set(weight_map.values()))
         missing = [name for name in names if not (folder / name).is_file()]
         if missing:
-            raise ModelError(f"the safetensors index lists {len(missing)} missing shard(s): {', '.join(missing[:3])}",
-                             where=str(index_path), hint="Download or copy the missing shards into the folder.")
+            raise ModelError(
+                f"the safetensors index lists {len(missing)} missing shard(s): {', '.join(missing[:3])}",
+                where=str(index_path),
+                hint="Download or copy the missing shards into the folder.",
+            )
         return tuple(folder / name for name in names)
     files = tuple(sorted(folder.glob("*.safetensors")))
     if files:
         return files
     if any(folder.glob("pytorch_model*.bin")):
-        raise ModelError("the weights are in the legacy pytorch_model.bin format", where=str(folder),
-                         hint="Re-save them as safetensors: load the model with transformers and call "
-                              "`model.save_pretrained(DIR, safe_serialization=True)`.")
-    raise ModelError("no *.safetensors weights in the model folder", where=str(folder),
-                     hint="Copy the model's *.safetensors files (and model.safetensors.index.json if sharded) here.")
+        raise ModelError(
+            "the weights are in the legacy pytorch_model.bin format",
+            where=str(folder),
+            hint="Re-save them as safetensors: load the model with transformers and call "
+            "`model.save_pretrained(DIR, safe_serialization=True)`.",
+        )
+    raise ModelError(
+        "no *.safetensors weights in the model folder",
+        where=str(folder),
+        hint="Copy the model's *.safetensors files (and model.safetensors.index.json if sharded) here.",
+    )
 
 
 def _check_safetensors(path: Path) -> None:
@@ -114,8 +140,7 @@ def _check_safetensors(path: Path) -> None:
             raise ModelError("unreadable safetensors file (shorter than its header)", where=str(path), hint=hint)
         (header_len,) = struct.unpack("<Q", head)
         if header_len > min(size - 8, _MAX_HEADER):
-            raise ModelError("unreadable safetensors file (header length beyond the file)", where=str(path),
-                             hint=hint)
+            raise ModelError("unreadable safetensors file (header length beyond the file)", where=str(path), hint=hint)
         try:
             header = json.loads(handle.read(header_len))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -126,5 +151,8 @@ def _check_safetensors(path: Path) -> None:
             continue
         offsets = info.get("data_offsets") if isinstance(info, dict) else None
         if not offsets or len(offsets) != 2 or offsets[1] > data_size:
-            raise ModelError(f"unreadable safetensors file (tensor {name!r} lies beyond the end of the file)",
-                             where=str(path), hint=hint)
+            raise ModelError(
+                f"unreadable safetensors file (tensor {name!r} lies beyond the end of the file)",
+                where=str(path),
+                hint=hint,
+            )

@@ -24,7 +24,7 @@ from tunesmith.packager.model_folder import open_model_folder
 from tunesmith.packager.template_view import with_chat_template
 from tunesmith.progress import SILENT, Progress
 
-__all__ = ["PackageSpec", "PackageResult", "build_package"]
+__all__ = ["PackageResult", "PackageSpec", "build_package"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -84,8 +84,9 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
 
     model_dir = _merged_model(spec, work, progress) if spec.adapter else base.path
     # The merged model stays the quality report's reference; in adapter mode the GGUF holds the base alone.
-    f16 = _f16_gguf(base.path, work, progress, "base-f16.gguf") if adapter_file else _f16_gguf(model_dir, work,
-                                                                                                 progress)
+    f16 = (
+        _f16_gguf(base.path, work, progress, "base-f16.gguf") if adapter_file else _f16_gguf(model_dir, work, progress)
+    )
 
     from tunesmith.modelfiles import render_modelfile
     from tunesmith.packager.card import CardContent, card_file, render_model_card
@@ -105,16 +106,23 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
         adapter_gguf = _adapter_gguf(spec, tmp / adapter_file, progress) if adapter_file else None
         # With an adapter file, every GGUF is measured with it applied, against the merged model.
         report = measure_quality(
-            model_dir, f16, {q: p for q, p in files.items() if q != "F16"},
-            sample_text=SAMPLE_TEXT, heldout_text=spec.eval_text or HELDOUT_TEXT,
-            chat_prompt=spec.eval_prompt or SAMPLE_PROMPT, stop=list(chat.stop), adapter=adapter_gguf,
+            model_dir,
+            f16,
+            {q: p for q, p in files.items() if q != "F16"},
+            sample_text=SAMPLE_TEXT,
+            heldout_text=spec.eval_text or HELDOUT_TEXT,
+            chat_prompt=spec.eval_prompt or SAMPLE_PROMPT,
+            stop=list(chat.stop),
+            adapter=adapter_gguf,
             progress=progress,
         )
         (tmp / "Modelfile").write_text(render_modelfile(modelfile), encoding="utf-8")
         # What llama.cpp really stored per file: a type it could not use for some rows is a quality fact too.
-        quality = {**report.to_json(), "files": {quant: result.to_json() for quant, result in written.items()},
-                   "chat": {"family": chat.family, "tools": chat.tools, "thinking": chat.thinking,
-                            "note": chat.note}}
+        quality = {
+            **report.to_json(),
+            "files": {quant: result.to_json() for quant, result in written.items()},
+            "chat": {"family": chat.family, "tools": chat.tools, "thinking": chat.thinking, "note": chat.note},
+        }
         (tmp / "quality.json").write_text(json.dumps(quality, indent=2) + "\n", encoding="utf-8")
         license_text = _license_text(base.path)
         if license_text:
@@ -122,11 +130,17 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
         known_id, known_license = known_identity(base.path)
         card_files = [card_file(path, quant, written.get(quant)) for quant, path in files.items()]
         card = CardContent(
-            name=name, files=card_files, family=chat.family, parameters=modelfile.parameters,
+            name=name,
+            files=card_files,
+            family=chat.family,
+            parameters=modelfile.parameters,
             base_model=spec.base_model_id or _base_model_id(spec) or known_id,
-            license=spec.license or known_license, adapter=str(spec.adapter) if spec.adapter else None,
-            system=spec.system, quality_markdown=report.to_markdown(),
-            adapter_file=card_file(adapter_gguf, "F16") if adapter_gguf else None, tools=chat.tools,
+            license=spec.license or known_license,
+            adapter=str(spec.adapter) if spec.adapter else None,
+            system=spec.system,
+            quality_markdown=report.to_markdown(),
+            adapter_file=card_file(adapter_gguf, "F16") if adapter_gguf else None,
+            tools=chat.tools,
             thinking=chat.thinking,
         )
         (tmp / "README.md").write_text(render_model_card(card), encoding="utf-8")
@@ -145,8 +159,10 @@ def _check_quants(requested: Sequence[str], valid: Mapping[str, Any]) -> list[st
 
 def _check_name(name: str) -> None:
     if not _NAME.match(name):
-        raise PackageError(f"package name {name!r} is not usable as a file and model name",
-                           hint="Use letters, digits, '.', '_' and '-' (e.g. --name my-model).")
+        raise PackageError(
+            f"package name {name!r} is not usable as a file and model name",
+            hint="Use letters, digits, '.', '_' and '-' (e.g. --name my-model).",
+        )
 
 
 def _check_output(out: Path, inputs: Sequence[Path | None], force: bool) -> None:
@@ -155,11 +171,17 @@ def _check_output(out: Path, inputs: Sequence[Path | None], force: bool) -> None
             continue
         source = Path(source).resolve()
         if out == source or source in out.parents or out in source.parents:
-            raise PackageError("the output folder overlaps an input folder", where=str(out),
-                               hint=f"Choose an --out outside {source} (and not a parent of it).")
+            raise PackageError(
+                "the output folder overlaps an input folder",
+                where=str(out),
+                hint=f"Choose an --out outside {source} (and not a parent of it).",
+            )
     if out.exists() and not force:
-        raise PackageError("the output folder already exists", where=str(out),
-                           hint="Choose another --out, or pass --force to replace it once the new package is built.")
+        raise PackageError(
+            "the output folder already exists",
+            where=str(out),
+            hint="Choose another --out, or pass --force to replace it once the new package is built.",
+        )
 
 
 def _chat_format(model_dir: Path, template_file: Path | None, progress: Progress):
@@ -171,21 +193,33 @@ def _chat_format(model_dir: Path, template_file: Path | None, progress: Progress
         try:
             override = Path(template_file).read_text(encoding="utf-8")
         except OSError as err:
-            raise PackageError(f"cannot read the template file: {err.strerror}", where=str(template_file),
-                               hint="Pass a readable Go template file with --template.") from err
+            raise PackageError(
+                f"cannot read the template file: {err.strerror}",
+                where=str(template_file),
+                hint="Pass a readable Go template file with --template.",
+            ) from err
         except UnicodeDecodeError as err:
-            raise PackageError(f"the template file is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
-                               f"{err.start})", where=str(template_file),
-                               hint="Re-save it as UTF-8; Ollama reads templates as UTF-8.") from err
+            raise PackageError(
+                f"the template file is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start})",
+                where=str(template_file),
+                hint="Re-save it as UTF-8; Ollama reads templates as UTF-8.",
+            ) from err
     try:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
     except Exception as err:  # damaged tokenizer files raise KeyError, TypeError, tokenizers' own errors...
-        raise ModelError(f"cannot load the tokenizer: {err}", where=str(model_dir),
-                         hint="Save a complete tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.") from err
-    chat = choose_chat_format(tokenizer.chat_template, bos_token=tokenizer.bos_token,
-                              eos_token=tokenizer.eos_token, template_override=override)
+        raise ModelError(
+            f"cannot load the tokenizer: {err}",
+            where=str(model_dir),
+            hint="Save a complete tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.",
+        ) from err
+    chat = choose_chat_format(
+        tokenizer.chat_template,
+        bos_token=tokenizer.bos_token,
+        eos_token=tokenizer.eos_token,
+        template_override=override,
+    )
     progress.note(chat.note)
     return chat
 
@@ -195,8 +229,11 @@ def _check_as_adapter(spec: PackageSpec, name: str) -> str | None:
     if not spec.as_adapter:
         return None
     if spec.adapter is None:
-        raise PackageError("--as-adapter needs an adapter to keep separate", where="--as-adapter",
-                           hint="Pass the LoRA adapter folder with --adapter DIR, or drop --as-adapter.")
+        raise PackageError(
+            "--as-adapter needs an adapter to keep separate",
+            where="--as-adapter",
+            hint="Pass the LoRA adapter folder with --adapter DIR, or drop --as-adapter.",
+        )
     from tunesmith.packager.adapter_gguf import check_adapter_for_gguf
 
     check_adapter_for_gguf(spec.adapter, spec.base)

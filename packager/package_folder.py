@@ -53,8 +53,11 @@ def read_package_folder(folder: str | Path) -> PackageFolder:
     try:
         text = modelfile_path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise ModelfileError("the Modelfile is not UTF-8 text", where=str(modelfile_path),
-                             hint="Re-save it as UTF-8, or re-create the package with `tunesmith package`.") from err
+        raise ModelfileError(
+            "the Modelfile is not UTF-8 text",
+            where=str(modelfile_path),
+            hint="Re-save it as UTF-8, or re-create the package with `tunesmith package`.",
+        ) from err
     modelfile = parse_modelfile(text, source=str(modelfile_path))
     lines = {command.keyword: command.line for command in scan(text)}
     gguf = _gguf(folder, "FROM", modelfile.from_, f"{modelfile_path}:{lines.get('from', 1)}")
@@ -62,8 +65,12 @@ def read_package_folder(folder: str | Path) -> PackageFolder:
     if modelfile.adapter is not None:
         adapter = _gguf(folder, "ADAPTER", modelfile.adapter, f"{modelfile_path}:{lines.get('adapter', 1)}")
     # Hidden files are leftovers of interrupted writes (`.NAME.partial`), never part of a release.
-    files = tuple(sorted((item for item in folder.iterdir() if item.is_file() and not item.name.startswith(".")),
-                         key=lambda item: item.name))
+    files = tuple(
+        sorted(
+            (item for item in folder.iterdir() if item.is_file() and not item.name.startswith(".")),
+            key=lambda item: item.name,
+        )
+    )
     return PackageFolder(folder=folder, modelfile=modelfile, gguf=gguf, adapter=adapter, files=files)
 
 
@@ -80,20 +87,35 @@ def _gguf(folder: Path, keyword: str, value: str, where: str) -> Path:
     path = path if path.is_absolute() else (folder / path).resolve()
     if path.suffix.lower() != ".gguf":
         if keyword == "FROM" and "/" not in value:
-            raise PackageError(f"FROM names {value!r}, a model name, not a .gguf file inside the package",
-                               where=where, hint="Write the package's own GGUF: `FROM ./NAME-Q4_K_M.gguf`.")
-        raise PackageError(f"{keyword} names {value!r}, not a .gguf file", where=where,
-                           hint="A package holds GGUF files: package with `tunesmith package` (`--as-adapter` for "
-                                "a GGUF LoRA adapter), or serve this Modelfile through Ollama (--ollama).")
+            raise PackageError(
+                f"FROM names {value!r}, a model name, not a .gguf file inside the package",
+                where=where,
+                hint="Write the package's own GGUF: `FROM ./NAME-Q4_K_M.gguf`.",
+            )
+        raise PackageError(
+            f"{keyword} names {value!r}, not a .gguf file",
+            where=where,
+            hint="A package holds GGUF files: package with `tunesmith package` (`--as-adapter` for "
+            "a GGUF LoRA adapter), or serve this Modelfile through Ollama (--ollama).",
+        )
     if not path.is_file():
-        raise PackageError(f"{keyword} names {value!r}, which does not exist", where=where,
-                           hint=f"Re-run `tunesmith package{' --as-adapter' if keyword == 'ADAPTER' else ''}`, "
-                                f"or fix the {keyword} line.")
+        raise PackageError(
+            f"{keyword} names {value!r}, which does not exist",
+            where=where,
+            hint=f"Re-run `tunesmith package{' --as-adapter' if keyword == 'ADAPTER' else ''}`, "
+            f"or fix the {keyword} line.",
+        )
     if path.parent != folder.resolve():
-        raise PackageError(f"{keyword} names {value!r}, outside the package folder", where=where,
-                           hint=f"Keep the GGUF files in the package folder and write `{keyword} ./FILE.gguf`.")
+        raise PackageError(
+            f"{keyword} names {value!r}, outside the package folder",
+            where=where,
+            hint=f"Keep the GGUF files in the package folder and write `{keyword} ./FILE.gguf`.",
+        )
     with path.open("rb") as handle:
         if handle.read(4) != b"GGUF":
-            raise PackageError(f"{path.name} is not a GGUF file (it does not start with `GGUF`)", where=str(path),
-                               hint="Re-create the package with `tunesmith package`.")
+            raise PackageError(
+                f"{path.name} is not a GGUF file (it does not start with `GGUF`)",
+                where=str(path),
+                hint="Re-create the package with `tunesmith package`.",
+            )
     return path

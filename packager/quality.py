@@ -32,10 +32,28 @@ F16_PERPLEXITY_GAP_MAX = 0.02
 # Every GGUF must also answer `chat_prompt` (in its own chat template) with a greedy reply that ends on an
 # end-of-generation token or a `stop` string before `num_predict` tokens.
 PERPLEXITY_RATIO_LIMITS: dict[str, float] = {
-    "F32": 1.005, "F16": 1.005, "BF16": 1.01, "Q8_0": 1.03, "Q6_K": 1.05,
-    "Q5_K_M": 1.08, "Q5_K_S": 1.08, "Q5_0": 1.08, "Q5_1": 1.08,
-    "Q4_K_M": 1.15, "Q4_K_S": 1.18, "Q4_0": 1.2, "Q4_1": 1.2, "IQ4_NL": 1.18, "IQ4_XS": 1.18,
-    "Q3_K_L": 1.3, "Q3_K_M": 1.35, "Q3_K_S": 1.45, "IQ3_M": 1.35, "IQ3_S": 1.4, "IQ3_XS": 1.45, "IQ3_XXS": 1.5,
+    "F32": 1.005,
+    "F16": 1.005,
+    "BF16": 1.01,
+    "Q8_0": 1.03,
+    "Q6_K": 1.05,
+    "Q5_K_M": 1.08,
+    "Q5_K_S": 1.08,
+    "Q5_0": 1.08,
+    "Q5_1": 1.08,
+    "Q4_K_M": 1.15,
+    "Q4_K_S": 1.18,
+    "Q4_0": 1.2,
+    "Q4_1": 1.2,
+    "IQ4_NL": 1.18,
+    "IQ4_XS": 1.18,
+    "Q3_K_L": 1.3,
+    "Q3_K_M": 1.35,
+    "Q3_K_S": 1.45,
+    "IQ3_M": 1.35,
+    "IQ3_S": 1.4,
+    "IQ3_XS": 1.45,
+    "IQ3_XXS": 1.5,
 }
 _LOW_BIT_LIMIT = 2.0  # 2-bit and ternary types: only gross breakage is worth flagging
 _CONTEXT = 512
@@ -69,8 +87,11 @@ class QualityReport:
         return next(check for check in self.checks if check.name == name)
 
     def to_json(self) -> dict[str, Any]:
-        return {"passed": self.passed, "perplexity": dict(self.perplexity),
-                "checks": [asdict(check) for check in self.checks]}
+        return {
+            "passed": self.passed,
+            "perplexity": dict(self.perplexity),
+            "checks": [asdict(check) for check in self.checks],
+        }
 
     def to_markdown(self) -> str:
         lines = ["| check | value | threshold | result |", "|---|---|---|---|"]
@@ -83,10 +104,20 @@ class QualityReport:
         return "\n".join(lines) + "\n"
 
 
-def measure_quality(hf_dir: Path, f16_gguf: Path, quantized: dict[str, Path], *, sample_text: str,
-                    heldout_text: str, chat_prompt: str | None, stop: list[str], num_predict: int = 128,
-                    threads: int | None = None, adapter: Path | None = None,
-                    progress: Progress = SILENT) -> QualityReport:
+def measure_quality(
+    hf_dir: Path,
+    f16_gguf: Path,
+    quantized: dict[str, Path],
+    *,
+    sample_text: str,
+    heldout_text: str,
+    chat_prompt: str | None,
+    stop: list[str],
+    num_predict: int = 128,
+    threads: int | None = None,
+    adapter: Path | None = None,
+    progress: Progress = SILENT,
+) -> QualityReport:
     """Compare the f16 GGUF with the HF model in `hf_dir`, and each quantized GGUF with the f16; see the module.
 
     `threads` is llama.cpp's thread count (default: every core). With a GGUF LoRA `adapter`, every GGUF runs with it
@@ -94,15 +125,20 @@ def measure_quality(hf_dir: Path, f16_gguf: Path, quantized: dict[str, Path], *,
     """
     for key, text in (("sample_text", sample_text), ("heldout_text", heldout_text)):
         if len(text.split()) < 2:
-            raise PackageError(f"{key} is too short to measure anything ({len(text)} characters)", where=key,
-                               hint="Give a few sentences of plain text (the built-in texts are in quality_text).")
+            raise PackageError(
+                f"{key} is too short to measure anything ({len(text)} characters)",
+                where=key,
+                hint="Give a few sentences of plain text (the built-in texts are in quality_text).",
+            )
     report = QualityReport()
     with progress.task("Quality: running the Hugging Face model in float32"):
         hf = _HFModel(Path(hf_dir))
         hf_ids = hf.token_ids(sample_text)
         hf_logits = hf.logits(hf_ids)
-    with (progress.task("Quality: checking the f16 GGUF against it"),
-          open_gguf(f16_gguf, n_ctx=_CONTEXT, threads=threads, adapter=adapter) as f16):
+    with (
+        progress.task("Quality: checking the f16 GGUF against it"),
+        open_gguf(f16_gguf, n_ctx=_CONTEXT, threads=threads, adapter=adapter) as f16,
+    ):
         report.checks.append(_tokenizer_check(hf_ids, f16.tokenize(sample_text)))
         report.checks.extend(_logit_checks(hf_logits, f16.logits(hf_ids[:_CONTEXT])))
         heldout = f16.tokenize(heldout_text)[:_MAX_HELDOUT_TOKENS]
@@ -110,15 +146,24 @@ def measure_quality(hf_dir: Path, f16_gguf: Path, quantized: dict[str, Path], *,
         report.perplexity["hf"] = perplexity(windows, hf.logits)
         report.perplexity["f16"] = perplexity(windows, f16.logits)
         gap = abs(report.perplexity["f16"] / report.perplexity["hf"] - 1)
-        report.checks.append(Check(
-            "f16 perplexity gap to HF", round(gap, 4), F16_PERPLEXITY_GAP_MAX, gap <= F16_PERPLEXITY_GAP_MAX,
-            f"perplexity on {len(heldout)} held-out tokens: f16 GGUF {report.perplexity['f16']:.3f}, HF float32 "
-            f"{report.perplexity['hf']:.3f} (relative gap, either way)", "≤"))
+        report.checks.append(
+            Check(
+                "f16 perplexity gap to HF",
+                round(gap, 4),
+                F16_PERPLEXITY_GAP_MAX,
+                gap <= F16_PERPLEXITY_GAP_MAX,
+                f"perplexity on {len(heldout)} held-out tokens: f16 GGUF {report.perplexity['f16']:.3f}, HF float32 "
+                f"{report.perplexity['hf']:.3f} (relative gap, either way)",
+                "≤",
+            )
+        )
         if chat_prompt is not None:
             report.checks.append(_generation_check("f16", f16, chat_prompt, stop, num_predict))
     for quant, path in quantized.items():
-        with (progress.task(f"Quality: measuring {quant}"),
-              open_gguf(path, n_ctx=_CONTEXT, threads=threads, adapter=adapter) as session):
+        with (
+            progress.task(f"Quality: measuring {quant}"),
+            open_gguf(path, n_ctx=_CONTEXT, threads=threads, adapter=adapter) as session,
+        ):
             report.perplexity[quant] = perplexity(windows, session.logits)
             report.checks.append(_quant_check(quant, report.perplexity[quant], report.perplexity["f16"]))
             if chat_prompt is not None:
@@ -140,7 +185,7 @@ def perplexity(windows: list[list[int]], logits_of: Callable[[list[int]], np.nda
 
 
 def _windows(tokens: list[int]) -> list[list[int]]:
-    windows = [tokens[i:i + _CONTEXT] for i in range(0, len(tokens), _CONTEXT)]
+    windows = [tokens[i : i + _CONTEXT] for i in range(0, len(tokens), _CONTEXT)]
     return [window for window in windows if len(window) > 1]
 
 
@@ -150,9 +195,11 @@ def _tokenizer_check(hf_ids: list[int], gguf_ids: list[int]) -> Check:
         text = f"the GGUF tokenizer gives the same {len(hf_ids)} ids as the Hugging Face tokenizer"
     else:
         first = next((i for i, (a, b) in enumerate(zip(hf_ids, gguf_ids)) if a != b), min(len(hf_ids), len(gguf_ids)))
-        text = (f"the ids differ from position {first} (HF {hf_ids[first:first + 5]}, GGUF "
-                f"{gguf_ids[first:first + 5]}; {len(hf_ids)} vs {len(gguf_ids)} ids): prompts will not be seen as in "
-                f"training")
+        text = (
+            f"the ids differ from position {first} (HF {hf_ids[first : first + 5]}, GGUF "
+            f"{gguf_ids[first : first + 5]}; {len(hf_ids)} vs {len(gguf_ids)} ids): prompts will not be seen as in "
+            f"training"
+        )
     return Check("tokenizer ids match", same, True, same, text, "=")
 
 
@@ -162,25 +209,39 @@ def _logit_checks(hf_logits: np.ndarray, gguf_logits: np.ndarray) -> list[Check]
     diff = float(np.abs(hf_logits - gguf_logits).max())
     bound = MAX_DIFF_FRACTION * float(np.abs(hf_logits).max())
     return [
-        Check("f16 top-1 agreement", round(top1, 4), TOP1_MIN, top1 >= TOP1_MIN,
-              f"the f16 GGUF predicts the same next token as the HF model at {top1:.1%} of {len(hf_logits)} "
-              f"positions"),
-        Check("f16 max abs logit diff", round(diff, 4), round(bound, 4), diff <= bound,
-              f"largest logit difference to the HF model; the bound is {MAX_DIFF_FRACTION:.0%} of the largest "
-              f"|logit| ({bound / MAX_DIFF_FRACTION:.2f})", "≤"),
+        Check(
+            "f16 top-1 agreement",
+            round(top1, 4),
+            TOP1_MIN,
+            top1 >= TOP1_MIN,
+            f"the f16 GGUF predicts the same next token as the HF model at {top1:.1%} of {len(hf_logits)} positions",
+        ),
+        Check(
+            "f16 max abs logit diff",
+            round(diff, 4),
+            round(bound, 4),
+            diff <= bound,
+            f"largest logit difference to the HF model; the bound is {MAX_DIFF_FRACTION:.0%} of the largest "
+            f"|logit| ({bound / MAX_DIFF_FRACTION:.2f})",
+            "≤",
+        ),
     ]
 
 
 def _quant_check(quant: str, quant_ppl: float, f16_ppl: float) -> Check:
     limit = PERPLEXITY_RATIO_LIMITS.get(quant, _LOW_BIT_LIMIT)
     ratio = quant_ppl / f16_ppl
-    return Check(f"{quant} perplexity / f16", round(ratio, 4), limit, ratio <= limit,
-                 f"{quant} perplexity {quant_ppl:.3f} against f16 {f16_ppl:.3f}: quantizing costs "
-                 f"{ratio - 1:+.1%}", "≤")
+    return Check(
+        f"{quant} perplexity / f16",
+        round(ratio, 4),
+        limit,
+        ratio <= limit,
+        f"{quant} perplexity {quant_ppl:.3f} against f16 {f16_ppl:.3f}: quantizing costs {ratio - 1:+.1%}",
+        "≤",
+    )
 
 
-def _generation_check(label: str, session: GGUFSession, chat_prompt: str, stop: list[str],
-                      num_predict: int) -> Check:
+def _generation_check(label: str, session: GGUFSession, chat_prompt: str, stop: list[str], num_predict: int) -> Check:
     try:
         prompt = session.chat_prompt(chat_prompt)
     except PackageError as err:
@@ -188,10 +249,19 @@ def _generation_check(label: str, session: GGUFSession, chat_prompt: str, stop: 
     result = session.generate(prompt, num_predict, stop)
     ended = result.ended_by != "limit"
     reply = result.text if len(result.text) <= 120 else result.text[:117] + "..."
-    how = (f"ended on {result.stop_text!r} after {len(result.tokens)} tokens" if ended
-           else f"ran to the {num_predict}-token limit without an end token or stop string")
-    return Check(f"{label} reply stops", len(result.tokens), num_predict, ended,
-                 f"greedy reply to the chat prompt {how}: {reply!r}", "<")
+    how = (
+        f"ended on {result.stop_text!r} after {len(result.tokens)} tokens"
+        if ended
+        else f"ran to the {num_predict}-token limit without an end token or stop string"
+    )
+    return Check(
+        f"{label} reply stops",
+        len(result.tokens),
+        num_predict,
+        ended,
+        f"greedy reply to the chat prompt {how}: {reply!r}",
+        "<",
+    )
 
 
 class _HFModel:
@@ -207,8 +277,11 @@ class _HFModel:
             self.tokenizer = AutoTokenizer.from_pretrained(hf_dir)
             self.model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
         except (OSError, ValueError) as err:
-            raise ModelError(f"cannot load the Hugging Face model: {err}", where=str(hf_dir),
-                             hint="Pass the merged 16-bit model folder the GGUF was converted from.") from err
+            raise ModelError(
+                f"cannot load the Hugging Face model: {err}",
+                where=str(hf_dir),
+                hint="Pass the merged 16-bit model folder the GGUF was converted from.",
+            ) from err
         self._torch = torch
 
     def token_ids(self, text: str) -> list[int]:

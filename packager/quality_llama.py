@@ -77,19 +77,33 @@ class GGUFSession:
         """
         template = self.chat_template()
         if template is None:
-            raise PackageError("the GGUF has no chat template (tokenizer.chat_template)", where=str(self.path),
-                               hint="Give the model folder a chat template (tokenizer_config.json or "
-                                    "chat_template.jinja) before converting.")
+            raise PackageError(
+                "the GGUF has no chat template (tokenizer.chat_template)",
+                where=str(self.path),
+                hint="Give the model folder a chat template (tokenizer_config.json or "
+                "chat_template.jinja) before converting.",
+            )
         bos_id = self._lib.llama_vocab_bos(self._vocab)
         bos = self.piece(bos_id) if bos_id >= 0 else None
         try:
-            text = chat_text(template, [{"role": "user", "content": user_text}], bos_token=bos,
-                             eos_token=self.piece(self._lib.llama_vocab_eos(self._vocab)))
+            text = chat_text(
+                template,
+                [{"role": "user", "content": user_text}],
+                bos_token=bos,
+                eos_token=self.piece(self._lib.llama_vocab_eos(self._vocab)),
+            )
         except ChatTemplateError as err:
-            raise PackageError(f"the GGUF's chat template cannot be rendered: {err}", where=str(self.path),
-                               hint="Fix the chat template in the model folder and convert again.") from err
-        return prompt_ids(text, lambda part: self.tokenize(part, add_special=False, parse_special=True),
-                          add_bos=self.adds_bos, bos_id=bos_id)
+            raise PackageError(
+                f"the GGUF's chat template cannot be rendered: {err}",
+                where=str(self.path),
+                hint="Fix the chat template in the model folder and convert again.",
+            ) from err
+        return prompt_ids(
+            text,
+            lambda part: self.tokenize(part, add_special=False, parse_special=True),
+            add_bos=self.adds_bos,
+            bos_id=bos_id,
+        )
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(self._lib.llama_vocab_is_eog(self._vocab, token))
@@ -137,8 +151,11 @@ class GGUFSession:
                 batch.logits[i] = all_logits or i == len(tokens) - 1
             status = lib.llama_decode(self._ctx, batch)
             if status != 0:
-                raise PackageError(f"llama.cpp could not evaluate {len(tokens)} tokens (status {status})",
-                                   where=str(self.path), hint="The GGUF may be damaged; convert it again.")
+                raise PackageError(
+                    f"llama.cpp could not evaluate {len(tokens)} tokens (status {status})",
+                    where=str(self.path),
+                    hint="The GGUF may be damaged; convert it again.",
+                )
             rows = len(tokens) if all_logits else 1
             pointer = lib.llama_get_logits(self._ctx)
             return np.ctypeslib.as_array(pointer, shape=(rows, self.n_vocab)).copy()
@@ -166,9 +183,11 @@ def open_gguf(path: Path, *, n_ctx: int = 512, threads: int | None = None, adapt
         model = llama_cpp.llama_model_load_from_file(str(path).encode(), model_params)
     if not model:
         detail = last_errors(log)
-        raise PackageError("llama.cpp could not load the GGUF" + (f": {detail}" if detail else ""), where=str(path),
-                           hint="The file is damaged or of an architecture this llama.cpp does not know; convert "
-                                "it again.")
+        raise PackageError(
+            "llama.cpp could not load the GGUF" + (f": {detail}" if detail else ""),
+            where=str(path),
+            hint="The file is damaged or of an architecture this llama.cpp does not know; convert it again.",
+        )
     try:
         ctx_params = llama_cpp.llama_context_default_params()
         ctx_params.n_ctx = n_ctx
@@ -178,8 +197,11 @@ def open_gguf(path: Path, *, n_ctx: int = 512, threads: int | None = None, adapt
         with captured_llama_log():
             ctx = llama_cpp.llama_init_from_model(model, ctx_params)
         if not ctx:
-            raise PackageError("llama.cpp could not create a context for the GGUF", where=str(path),
-                               hint=f"Free some memory; the context holds {n_ctx} tokens.")
+            raise PackageError(
+                "llama.cpp could not create a context for the GGUF",
+                where=str(path),
+                hint=f"Free some memory; the context holds {n_ctx} tokens.",
+            )
         try:
             session = GGUFSession(llama_cpp, model, ctx, n_ctx, path)
             if adapter is not None:
@@ -201,9 +223,15 @@ def _apply_adapter(llama_cpp, model, ctx, adapter: Path) -> None:
         lora = llama_cpp.llama_adapter_lora_init(model, str(adapter).encode())
     if not lora:
         detail = last_errors(log)
-        raise PackageError("llama.cpp could not load the GGUF adapter" + (f": {detail}" if detail else ""),
-                           where=str(adapter), hint="Convert the adapter again, against this same base model.")
+        raise PackageError(
+            "llama.cpp could not load the GGUF adapter" + (f": {detail}" if detail else ""),
+            where=str(adapter),
+            hint="Convert the adapter again, against this same base model.",
+        )
     adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(lora)
     if llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, (ctypes.c_float * 1)(1.0)) != 0:
-        raise PackageError("llama.cpp could not apply the GGUF adapter", where=str(adapter),
-                           hint="Convert the adapter again, against this same base model.")
+        raise PackageError(
+            "llama.cpp could not apply the GGUF adapter",
+            where=str(adapter),
+            hint="Convert the adapter again, against this same base model.",
+        )

@@ -4,7 +4,7 @@
 Pass your own validation text (`--eval-text`) for a perplexity that speaks of your domain.
 """
 
-__all__ = ["SAMPLE_TEXT", "HELDOUT_TEXT", "SAMPLE_PROMPT"]
+__all__ = ["HELDOUT_TEXT", "SAMPLE_PROMPT", "SAMPLE_TEXT"]
 
 SAMPLE_TEXT = (
     "The harbour town woke slowly. Fishing boats came in at dawn, their nets heavy with mackerel, and the bakery on "

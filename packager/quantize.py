@@ -23,13 +23,38 @@ __all__ = ["QUANT_TYPES", "QuantizeResult", "normalize_quant", "quantize_gguf"]
 # llama.cpp's `enum llama_ftype`, by the names llama-quantize and Ollama use. Values are the ABI of the pinned
 # llama-cpp-python (see llama_cpp/llama_cpp.py, LLAMA_FTYPE_*); a test checks them against that module.
 QUANT_TYPES: dict[str, int] = {
-    "F32": 0, "F16": 1, "BF16": 32,
-    "Q8_0": 7, "Q6_K": 18, "Q5_K_M": 17, "Q5_K_S": 16, "Q5_0": 8, "Q5_1": 9,
-    "Q4_K_M": 15, "Q4_K_S": 14, "Q4_0": 2, "Q4_1": 3,
-    "Q3_K_L": 13, "Q3_K_M": 12, "Q3_K_S": 11, "Q2_K": 10, "Q2_K_S": 21,
-    "IQ4_NL": 25, "IQ4_XS": 30, "IQ3_M": 27, "IQ3_S": 26, "IQ3_XS": 22, "IQ3_XXS": 23,
-    "IQ2_M": 29, "IQ2_S": 28, "IQ2_XS": 20, "IQ2_XXS": 19, "IQ1_M": 31, "IQ1_S": 24,
-    "TQ1_0": 36, "TQ2_0": 37,
+    "F32": 0,
+    "F16": 1,
+    "BF16": 32,
+    "Q8_0": 7,
+    "Q6_K": 18,
+    "Q5_K_M": 17,
+    "Q5_K_S": 16,
+    "Q5_0": 8,
+    "Q5_1": 9,
+    "Q4_K_M": 15,
+    "Q4_K_S": 14,
+    "Q4_0": 2,
+    "Q4_1": 3,
+    "Q3_K_L": 13,
+    "Q3_K_M": 12,
+    "Q3_K_S": 11,
+    "Q2_K": 10,
+    "Q2_K_S": 21,
+    "IQ4_NL": 25,
+    "IQ4_XS": 30,
+    "IQ3_M": 27,
+    "IQ3_S": 26,
+    "IQ3_XS": 22,
+    "IQ3_XXS": 23,
+    "IQ2_M": 29,
+    "IQ2_S": 28,
+    "IQ2_XS": 20,
+    "IQ2_XXS": 19,
+    "IQ1_M": 31,
+    "IQ1_S": 24,
+    "TQ1_0": 36,
+    "TQ2_0": 37,
 }
 # llama.cpp refuses these without an importance matrix, which tunesmith does not compute.
 _NEEDS_IMATRIX = frozenset({"IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS", "IQ1_M", "IQ1_S", "Q2_K_S"})
@@ -49,15 +74,22 @@ class QuantizeResult:
 
     def to_json(self) -> dict[str, object]:
         """The record quality.json keeps per quantized file."""
-        return {"file": self.path.name, "quant": self.quant, "size_bytes": self.size_bytes,
-                "tensor_types": dict(self.tensor_types), "fallbacks": self.fallbacks}
+        return {
+            "file": self.path.name,
+            "quant": self.quant,
+            "size_bytes": self.size_bytes,
+            "tensor_types": dict(self.tensor_types),
+            "fallbacks": self.fallbacks,
+        }
 
     def summary(self) -> str:
         counts = ", ".join(f"{count} × {name}" for name, count in self.tensor_types.items())
         text = f"{self.path.name} ({self.quant}, {self.size_bytes / 2**20:.1f} MiB): {counts}"
         if self.fallbacks:
-            text += (f"; {self.fallbacks} tensors have rows that {self.quant}'s blocks do not divide, so llama.cpp "
-                     f"stored them in another type")
+            text += (
+                f"; {self.fallbacks} tensors have rows that {self.quant}'s blocks do not divide, so llama.cpp "
+                f"stored them in another type"
+            )
         return text
 
 
@@ -66,16 +98,29 @@ def normalize_quant(quant: str) -> str:
     name = quant.strip().upper()
     if name not in QUANT_TYPES:
         valid = ", ".join(name for name in QUANT_TYPES if name not in _NEEDS_IMATRIX)
-        raise PackageError(f"unknown quantization type {quant!r}", where="quant",
-                           hint=f"Use one of: {valid} (Q4_K_M is the usual choice).")
+        raise PackageError(
+            f"unknown quantization type {quant!r}",
+            where="quant",
+            hint=f"Use one of: {valid} (Q4_K_M is the usual choice).",
+        )
     if name in _NEEDS_IMATRIX:
-        raise PackageError(f"quantization type {name} needs an importance matrix, which tunesmith does not compute",
-                           where="quant", hint="Pick IQ3_S, Q3_K_M or a larger type instead.")
+        raise PackageError(
+            f"quantization type {name} needs an importance matrix, which tunesmith does not compute",
+            where="quant",
+            hint="Pick IQ3_S, Q3_K_M or a larger type instead.",
+        )
     return name
 
 
-def quantize_gguf(src: Path, dst: Path, quant: str = "Q4_K_M", *, threads: int | None = None,
-                  allow_requantize: bool = False, progress: Progress = SILENT) -> QuantizeResult:
+def quantize_gguf(
+    src: Path,
+    dst: Path,
+    quant: str = "Q4_K_M",
+    *,
+    threads: int | None = None,
+    allow_requantize: bool = False,
+    progress: Progress = SILENT,
+) -> QuantizeResult:
     """Quantize the GGUF `src` to `dst` as `quant`; `dst` appears only when complete, a failure leaves nothing.
 
     `src` should hold 16- or 32-bit weights; re-quantizing an already quantized file loses quality twice and needs
@@ -84,18 +129,27 @@ def quantize_gguf(src: Path, dst: Path, quant: str = "Q4_K_M", *, threads: int |
     name = normalize_quant(quant)
     src, dst = Path(src), Path(dst)
     if not src.is_file():
-        raise PackageError("GGUF file does not exist", where=str(src),
-                           hint="Convert the model first (tunesmith package writes the 16-bit GGUF).")
+        raise PackageError(
+            "GGUF file does not exist",
+            where=str(src),
+            hint="Convert the model first (tunesmith package writes the 16-bit GGUF).",
+        )
     if dst.resolve() == src.resolve():
-        raise PackageError("the quantized file would overwrite its source", where=str(dst),
-                           hint="Write it under another name, e.g. MODEL-Q4_K_M.gguf.")
+        raise PackageError(
+            "the quantized file would overwrite its source",
+            where=str(dst),
+            hint="Write it under another name, e.g. MODEL-Q4_K_M.gguf.",
+        )
     if dst.is_dir():
         raise PackageError("the output path is a folder", where=str(dst), hint="Pass a file path ending in .gguf.")
     quantized = sorted(set(_tensor_types(src)) - _FLOAT_TYPES)
     if quantized and not allow_requantize:
-        raise PackageError(f"the source GGUF is already quantized ({', '.join(quantized)} tensors)", where=str(src),
-                           hint="Quantize from the 16-bit GGUF the converter writes (out_type f16), or pass "
-                                "allow_requantize=True to accept the double loss.")
+        raise PackageError(
+            f"the source GGUF is already quantized ({', '.join(quantized)} tensors)",
+            where=str(src),
+            hint="Quantize from the 16-bit GGUF the converter writes (out_type f16), or pass "
+            "allow_requantize=True to accept the double loss.",
+        )
 
     import llama_cpp
 
@@ -107,8 +161,11 @@ def quantize_gguf(src: Path, dst: Path, quant: str = "Q4_K_M", *, threads: int |
         status = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
         if status != 0:
             detail = last_errors(log) or f"status {status}"
-            raise PackageError(f"llama.cpp could not quantize the file to {name}: {detail}", where=str(src),
-                               hint="Check that it is a complete GGUF of a model this llama.cpp supports.")
+            raise PackageError(
+                f"llama.cpp could not quantize the file to {name}: {detail}",
+                where=str(src),
+                hint="Check that it is a complete GGUF of a model this llama.cpp supports.",
+            )
     fallbacks = sum(1 for line in "".join(log).splitlines() if "falling back to" in line)
     result = QuantizeResult(dst, name, _tensor_types(dst), dst.stat().st_size, fallbacks)
     progress.note(f"Quantized {result.summary()}")
@@ -124,8 +181,11 @@ def _tensor_types(path: Path) -> dict[str, int]:
             types = _header_tensor_types(handle)
         counts = collections.Counter(gguf.GGMLQuantizationType(kind).name for kind in types)
     except (ValueError, OSError, struct.error) as err:
-        raise PackageError(f"not a readable GGUF file ({err})", where=str(path),
-                           hint="The file is truncated or not GGUF; convert the model again.") from err
+        raise PackageError(
+            f"not a readable GGUF file ({err})",
+            where=str(path),
+            hint="The file is truncated or not GGUF; convert the model again.",
+        ) from err
     return dict(counts.most_common())
 
 

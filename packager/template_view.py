@@ -24,6 +24,7 @@ def with_chat_template(model_dir: Path, chat_template: str, view: Path) -> Path:
     own = model_dir / "tokenizer_config.json"
     settings = json.loads(own.read_text(encoding="utf-8")) if own.is_file() else {}
     settings["chat_template"] = chat_template
-    (view / "tokenizer_config.json").write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n",
-                                                encoding="utf-8")
+    (view / "tokenizer_config.json").write_text(
+        json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return view

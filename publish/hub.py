@@ -25,8 +25,9 @@ __all__ = ["hub_ollama_files", "publish_to_hf"]
 
 # The Hub stores files above this size (and every *.gguf) through LFS/Xet; smaller ones are plain git blobs.
 _REGULAR_LIMIT = 10 * 2**20
-_LOGIN_HINT = ("Set HF_TOKEN to a token with write access (https://huggingface.co/settings/tokens) or run "
-               "`hf auth login`.")
+_LOGIN_HINT = (
+    "Set HF_TOKEN to a token with write access (https://huggingface.co/settings/tokens) or run `hf auth login`."
+)
 _RERUN_HINT = "Re-run the same command: files already on the Hub are not sent again."
 
 
@@ -109,26 +110,43 @@ def _hub_errors(repo_id: str, where: str, token: str) -> Iterator[None]:
         if status == 401:
             raise PublishError(f"the Hub did not accept the token ({said})", where=where, hint=_LOGIN_HINT) from None
         if status == 403:
-            raise PublishError(f"the token may not write to {repo_id} ({said})", where=where,
-                               hint="Use a token with write access to that user or organization, or publish under "
-                                    "your own user name.") from None
+            raise PublishError(
+                f"the token may not write to {repo_id} ({said})",
+                where=where,
+                hint="Use a token with write access to that user or organization, or publish under your own user name.",
+            ) from None
         raise PublishError(f"the Hub answered {status}: {said}", where=where, hint=_RERUN_HINT) from None
     except httpx2.TransportError as err:
-        raise PublishError(f"the connection to the Hub broke ({type(err).__name__}: {_scrub(str(err), token)})",
-                           where=where, hint=_RERUN_HINT) from None
+        raise PublishError(
+            f"the connection to the Hub broke ({type(err).__name__}: {_scrub(str(err), token)})",
+            where=where,
+            hint=_RERUN_HINT,
+        ) from None
     except (RuntimeError, OSError) as err:
         # huggingface_hub wraps a failed upload in RuntimeError("Error while uploading ..."); keep the cause's words.
         cause = err.__cause__ or err
-        raise PublishError(f"the upload stopped: {_scrub(f'{err} ({type(cause).__name__}: {cause})', token)}",
-                           where=where, hint=_RERUN_HINT) from None
+        raise PublishError(
+            f"the upload stopped: {_scrub(f'{err} ({type(cause).__name__}: {cause})', token)}",
+            where=where,
+            hint=_RERUN_HINT,
+        ) from None
     except ValueError as err:
-        raise PublishError(f"the Hub refused the files: {_scrub(str(err), token)}", where=where,
-                           hint="Fix what the message names (often the card's YAML front matter in README.md) "
-                                "and re-run.") from None
+        raise PublishError(
+            f"the Hub refused the files: {_scrub(str(err), token)}",
+            where=where,
+            hint="Fix what the message names (often the card's YAML front matter in README.md) and re-run.",
+        ) from None
 
 
-def publish_to_hf(package_dir: str | Path, repo_id: str, *, token: str | None = None, private: bool = False,
-                  progress: Progress = SILENT, endpoint: str | None = None) -> str:
+def publish_to_hf(
+    package_dir: str | Path,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    progress: Progress = SILENT,
+    endpoint: str | None = None,
+) -> str:
     """Create `repo_id` if needed and commit the package to it; return the repo's URL.
 
     `token=None` uses HF_TOKEN or the token saved by `hf auth login`. Files the repo already holds with the same
@@ -162,7 +180,11 @@ def publish_to_hf(package_dir: str | Path, repo_id: str, *, token: str | None = 
             operations.append(operation)
         size = sum(entry.size for entry in changed) / 2**20
         with progress.task(f"uploading {len(changed)} file(s), {size:.1f} MiB, to {repo_id}"):
-            api.create_commit(repo_id, operations, repo_type="model",
-                              commit_message=f"Publish {package.name} with tunesmith",
-                              commit_description="Files: " + ", ".join(entry.path_in_repo for entry in changed))
+            api.create_commit(
+                repo_id,
+                operations,
+                repo_type="model",
+                commit_message=f"Publish {package.name} with tunesmith",
+                commit_description="Files: " + ", ".join(entry.path_in_repo for entry in changed),
+            )
     return url

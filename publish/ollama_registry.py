@@ -20,20 +20,34 @@ from tunesmith.progress import SILENT, Progress
 from tunesmith.publish.digests import sha256_files
 from tunesmith.publish.names import OllamaName, parse_ollama_name
 
-__all__ = ["DEFAULT_OLLAMA_HOST", "create_in_daemon", "ollama_base_url", "ollama_create_request",
-           "publish_to_ollama"]
+__all__ = ["DEFAULT_OLLAMA_HOST", "create_in_daemon", "ollama_base_url", "ollama_create_request", "publish_to_ollama"]
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 _CHUNK = 1 << 20
 _TIMEOUT = httpx.Timeout(30.0, read=None, write=None)  # no limit on reading or writing a multi-GB blob
-_NOT_RUNNING_HINT = ("Start it with `ollama serve` (or the Ollama app), or point --ollama-host / OLLAMA_HOST at the "
-                     "daemon you use.")
-_SIGN_IN_HINT = ("Sign in with `ollama signin`, or add this machine's Ollama public key (~/.ollama/id_ed25519.pub) "
-                 "at https://ollama.com/settings/keys, and check that the user part of the name is your ollama.com "
-                 "user name.")
+_NOT_RUNNING_HINT = (
+    "Start it with `ollama serve` (or the Ollama app), or point --ollama-host / OLLAMA_HOST at the daemon you use."
+)
+_SIGN_IN_HINT = (
+    "Sign in with `ollama signin`, or add this machine's Ollama public key (~/.ollama/id_ed25519.pub) "
+    "at https://ollama.com/settings/keys, and check that the user part of the name is your ollama.com "
+    "user name."
+)
 _RERUN_HINT = "Re-run the same command: layers ollama.com already has are not sent again."
-_NETWORK_WORDS = ("connection reset", "connection refused", "broken pipe", "eof", "timeout", "timed out",
-                  "dial tcp", "no such host", "max retries", "tls", "network", "temporary failure")
+_NETWORK_WORDS = (
+    "connection reset",
+    "connection refused",
+    "broken pipe",
+    "eof",
+    "timeout",
+    "timed out",
+    "dial tcp",
+    "no such host",
+    "max retries",
+    "tls",
+    "network",
+    "temporary failure",
+)
 
 
 def ollama_base_url(host: str | None) -> str:
@@ -43,8 +57,11 @@ def ollama_base_url(host: str | None) -> str:
     url = host if "://" in host else f"http://{host}"
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PublishError(f"{host!r} is not an Ollama address", where="--ollama-host",
-                           hint="Write HOST, HOST:PORT or http://HOST:PORT, e.g. 127.0.0.1:11434.")
+        raise PublishError(
+            f"{host!r} is not an Ollama address",
+            where="--ollama-host",
+            hint="Write HOST, HOST:PORT or http://HOST:PORT, e.g. 127.0.0.1:11434.",
+        )
     netloc = parts.netloc if parts.port or "://" in host else f"{parts.netloc}:11434"
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
 
@@ -77,24 +94,33 @@ def _daemon_errors(base_url: str, where: str) -> Iterator[None]:
     except (httpx.ConnectError, ConnectionError) as err:
         raise PublishError(f"no Ollama daemon answers at {base_url}", where=where, hint=_NOT_RUNNING_HINT) from err
     except httpx.TransportError as err:
-        raise PublishError(f"the connection to the Ollama daemon broke ({type(err).__name__}: {err})", where=where,
-                           hint=_RERUN_HINT) from err
+        raise PublishError(
+            f"the connection to the Ollama daemon broke ({type(err).__name__}: {err})", where=where, hint=_RERUN_HINT
+        ) from err
     except ResponseError as err:
         said = str(err.error)
         lowered = said.lower()
         if "unauthorized" in lowered or "access denied" in lowered or err.status_code == 401:
             raise PublishError(f"ollama.com refused the push: {said}", where=where, hint=_SIGN_IN_HINT) from err
         if "path or modelfile are required" in lowered:
-            raise PublishError(f"this Ollama is too old for creating models from blobs: {said}", where=where,
-                               hint="Update Ollama (0.5.5 or later), restart it and re-run.") from err
+            raise PublishError(
+                f"this Ollama is too old for creating models from blobs: {said}",
+                where=where,
+                hint="Update Ollama (0.5.5 or later), restart it and re-run.",
+            ) from err
         if "account unavailable" in lowered:  # what Ollama says when ollama.com cannot be asked about the key
-            raise PublishError(f"Ollama could not reach ollama.com to check this machine's account ({said})",
-                               where=where, hint="Check the network; if it works, " + _SIGN_IN_HINT[0].lower()
-                               + _SIGN_IN_HINT[1:]) from err
+            raise PublishError(
+                f"Ollama could not reach ollama.com to check this machine's account ({said})",
+                where=where,
+                hint="Check the network; if it works, " + _SIGN_IN_HINT[0].lower() + _SIGN_IN_HINT[1:],
+            ) from err
         if any(word in lowered for word in _NETWORK_WORDS):
             raise PublishError(f"the push stopped on a network error: {said}", where=where, hint=_RERUN_HINT) from err
-        raise PublishError(f"Ollama answered: {said}", where=where,
-                           hint="Fix what Ollama names (see `ollama serve`'s log for details) and re-run.") from err
+        raise PublishError(
+            f"Ollama answered: {said}",
+            where=where,
+            hint="Fix what Ollama names (see `ollama serve`'s log for details) and re-run.",
+        ) from err
 
 
 def _send_blob(http: httpx.Client, path: Path, digest: str, progress: Progress) -> bool:
@@ -105,6 +131,7 @@ def _send_blob(http: httpx.Client, path: Path, digest: str, progress: Progress) 
         return False
     size = path.stat().st_size
     with progress.task(f"copying {path.name} to Ollama", total=size) as advance:
+
         def chunks() -> Iterator[bytes]:
             with path.open("rb") as handle:
                 while chunk := handle.read(_CHUNK):
@@ -113,8 +140,11 @@ def _send_blob(http: httpx.Client, path: Path, digest: str, progress: Progress) 
 
         response = http.post(url, content=chunks(), headers={"Content-Length": str(size)})
     if response.status_code not in (200, 201):
-        raise PublishError(f"Ollama refused the blob {path.name}: {response.status_code} {response.text.strip()}",
-                           where=url, hint="The file may have changed while it was sent; re-run.")
+        raise PublishError(
+            f"Ollama refused the blob {path.name}: {response.status_code} {response.text.strip()}",
+            where=url,
+            hint="The file may have changed while it was sent; re-run.",
+        )
     return True
 
 
@@ -141,8 +171,11 @@ def _push(client, target: OllamaName, progress: Progress) -> None:
                     sent[0] = part.completed
             last = part.status or last
     if last != "success":
-        raise PublishError(f"the push of {target} ended without success (last status: {last or 'none'})",
-                           where=target.url, hint=_RERUN_HINT)
+        raise PublishError(
+            f"the push of {target} ended without success (last status: {last or 'none'})",
+            where=target.url,
+            hint=_RERUN_HINT,
+        )
 
 
 def create_in_daemon(package: PackageFolder, name: str, base_url: str, *, progress: Progress = SILENT) -> None:
@@ -164,8 +197,9 @@ def create_in_daemon(package: PackageFolder, name: str, base_url: str, *, progre
         client.close()
 
 
-def publish_to_ollama(package_dir: str | Path, name: str, *, host: str | None = None, push: bool = True,
-                      progress: Progress = SILENT) -> str:
+def publish_to_ollama(
+    package_dir: str | Path, name: str, *, host: str | None = None, push: bool = True, progress: Progress = SILENT
+) -> str:
     """Create `name` (USER/NAME[:TAG]) in the Ollama daemon at `host` from the package, then push it to ollama.com.
 
     Returns the model's ollama.com URL, or the local name when `push=False`. Blobs the daemon holds and layers the
@@ -184,11 +218,14 @@ def publish_to_ollama(package_dir: str | Path, name: str, *, host: str | None = 
         with _daemon_errors(base_url, target.url):
             _push(client, target, progress)
     except PublishError as err:
-        raise PublishError(f"{target} is created in the Ollama daemon at {base_url}, but pushing it to "
-                           f"ollama.com failed: {err.message}", where=err.where,
-                           hint=f"`ollama run {target}` serves it on this machine now. Once it has a network, "
-                                f"push it with `ollama push {target}` or re-run this command (only the push is "
-                                f"left to do). {err.hint}") from err
+        raise PublishError(
+            f"{target} is created in the Ollama daemon at {base_url}, but pushing it to "
+            f"ollama.com failed: {err.message}",
+            where=err.where,
+            hint=f"`ollama run {target}` serves it on this machine now. Once it has a network, "
+            f"push it with `ollama push {target}` or re-run this command (only the push is "
+            f"left to do). {err.hint}",
+        ) from err
     finally:
         client.close()
     return target.url

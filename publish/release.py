@@ -16,12 +16,16 @@ from tunesmith.publish.ollama_registry import ollama_base_url, publish_to_ollama
 __all__ = ["check_release", "publish_package"]
 
 
-def check_release(package_dir: str | Path, *, hf: str | None, ollama: str | None,
-                  ollama_host: str | None = None) -> None:
+def check_release(
+    package_dir: str | Path, *, hf: str | None, ollama: str | None, ollama_host: str | None = None
+) -> None:
     """Raise PublishError (PackageError, ModelfileError) now for anything that would make the release fail half-way."""
     if not hf and not ollama:
-        raise PublishError("nothing to publish to", where="publish",
-                           hint="Name a target: --hf USER/REPO and/or --ollama USER/NAME[:TAG].")
+        raise PublishError(
+            "nothing to publish to",
+            where="publish",
+            hint="Name a target: --hf USER/REPO and/or --ollama USER/NAME[:TAG].",
+        )
     if hf:
         check_hf_repo(hf)
     if ollama:
@@ -30,9 +34,16 @@ def check_release(package_dir: str | Path, *, hf: str | None, ollama: str | None
     read_package_folder(package_dir)
 
 
-def publish_package(package_dir: str | Path, *, hf: str | None = None, ollama: str | None = None,
-                    private: bool = True, ollama_host: str | None = None, push: bool = True,
-                    progress: Progress = SILENT) -> dict[str, str]:
+def publish_package(
+    package_dir: str | Path,
+    *,
+    hf: str | None = None,
+    ollama: str | None = None,
+    private: bool = True,
+    ollama_host: str | None = None,
+    push: bool = True,
+    progress: Progress = SILENT,
+) -> dict[str, str]:
     """Publish to each named target, the Hub first; return `{"hf": url, "ollama": url or local name}`."""
     check_release(package_dir, hf=hf, ollama=ollama, ollama_host=ollama_host)
     results: dict[str, str] = {}

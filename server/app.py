@@ -28,19 +28,30 @@ def build_backends(settings: ServerSettings) -> Backends:
     """The backends the settings ask for: embedded packages first, then the Ollama upstreams."""
     backends: list[Backend] = []
     if settings.models:
-        backends.append(LlamaCppBackend(list(settings.models), threads=settings.threads,
-                                        read_timeout=settings.read_timeout))
+        backends.append(
+            LlamaCppBackend(list(settings.models), threads=settings.threads, read_timeout=settings.read_timeout)
+        )
     if settings.ollama:
-        backends.append(OllamaBackend(list(settings.ollama), connect_timeout=settings.connect_timeout,
-                                      read_timeout=settings.read_timeout, health_interval=settings.health_interval))
+        backends.append(
+            OllamaBackend(
+                list(settings.ollama),
+                connect_timeout=settings.connect_timeout,
+                read_timeout=settings.read_timeout,
+                health_interval=settings.health_interval,
+            )
+        )
     if not backends:
-        raise ConfigError("nothing to serve: no Ollama URL and no package folder given", where="serve",
-                          hint="Pass --ollama http://localhost:11434 and/or --model PACKAGE_DIR.")
+        raise ConfigError(
+            "nothing to serve: no Ollama URL and no package folder given",
+            where="serve",
+            hint="Pass --ollama http://localhost:11434 and/or --model PACKAGE_DIR.",
+        )
     return Backends(backends)
 
 
-def create_app(settings: ServerSettings, *, backends: Backends | None = None,
-               publish_jobs: PublishJobs | None = None) -> Litestar:
+def create_app(
+    settings: ServerSettings, *, backends: Backends | None = None, publish_jobs: PublishJobs | None = None
+) -> Litestar:
     """The OpenAI-compatible app for `settings` (`backends` and `publish_jobs` replace the ones it would build)."""
     backends = backends or build_backends(settings)
     metrics = Metrics()
@@ -65,6 +76,9 @@ def create_app(settings: ServerSettings, *, backends: Backends | None = None,
         request_max_body_size=settings.max_body_bytes,
         # Logging is the host's to configure (`tunesmith serve` does); Litestar would replace the root handlers.
         logging_config=None,
-        openapi_config=OpenAPIConfig(title="tunesmith", version=__version__,
-                                     description="OpenAI-compatible API over Ollama and embedded packages."),
+        openapi_config=OpenAPIConfig(
+            title="tunesmith",
+            version=__version__,
+            description="OpenAI-compatible API over Ollama and embedded packages.",
+        ),
     )

@@ -44,8 +44,9 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     loop = asyncio.get_running_loop()
     watchers: list[asyncio.Task] = []
     with anyio.CancelScope() as scope:
-        timer = loop.call_later(LISTEN_AFTER, lambda: watchers.append(
-            loop.create_task(_cancel_on_disconnect(request, scope))))
+        timer = loop.call_later(
+            LISTEN_AFTER, lambda: watchers.append(loop.create_task(_cancel_on_disconnect(request, scope)))
+        )
         try:
             return await work
         finally:

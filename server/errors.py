@@ -87,8 +87,9 @@ def _validation_handler(request: Request, error: ValidationException) -> Respons
             key = str(extra.get("key") or "")
             if key == "data" and message == "'data'":
                 # Litestar's word for a request with no body at all is the name of the missing handler argument.
-                message = ("the request has no body; send one JSON object with the header "
-                           "`Content-Type: application/json`")
+                message = (
+                    "the request has no body; send one JSON object with the header `Content-Type: application/json`"
+                )
                 break
             param = key if key and key != "data" else None
             named = _NAMED_FIELD.search(message)
@@ -108,8 +109,9 @@ def _http_handler(request: Request, error: HTTPException) -> Response:
     message = str(error.detail)
     if isinstance(error.__cause__, SerializationException):
         # Litestar's words alone ("Input data was truncated") do not say that the body is not JSON.
-        message = (f"invalid JSON body: {error.detail}. Send one JSON object with the header "
-                   "`Content-Type: application/json`")
+        message = (
+            f"invalid JSON body: {error.detail}. Send one JSON object with the header `Content-Type: application/json`"
+        )
     if status == 413:
         message = "request body too large; send a smaller body or raise the server's max_body_bytes"
     return _respond(request, error_body(message, type_, None, code), status, error.headers)

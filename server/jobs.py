@@ -52,10 +52,16 @@ class PublishJob:
         """The job as the API reports it (a snapshot, safe to serialise while the job runs)."""
         with self.lock:
             return {
-                "id": self.id, "object": "publish.job", "status": self.status, "package": self.package,
-                "targets": dict(self.targets), "results": dict(self.results),
-                "steps": [{"name": step.name, "status": step.status, "completed": step.completed,
-                           "total": step.total} for step in self.steps],
+                "id": self.id,
+                "object": "publish.job",
+                "status": self.status,
+                "package": self.package,
+                "targets": dict(self.targets),
+                "results": dict(self.results),
+                "steps": [
+                    {"name": step.name, "status": step.status, "completed": step.completed, "total": step.total}
+                    for step in self.steps
+                ],
                 "notes": list(self.notes),
                 "error": None if self.error is None else {"message": self.error},
                 "created_at": int(self.created_at),
@@ -98,8 +104,13 @@ class JobProgress:
 class PublishJobs:
     """The server's publish jobs, kept in memory; `packages` limits which folders may be published."""
 
-    def __init__(self, packages: tuple[str, ...] = (), *, ollama_host: str | None = None,
-                 runner: Callable[..., dict[str, str]] = publish_package) -> None:
+    def __init__(
+        self,
+        packages: tuple[str, ...] = (),
+        *,
+        ollama_host: str | None = None,
+        runner: Callable[..., dict[str, str]] = publish_package,
+    ) -> None:
         self.packages = {Path(item).resolve() for item in packages}
         self.ollama_host = ollama_host
         self._runner = runner
@@ -110,22 +121,25 @@ class PublishJobs:
         with self._lock:
             return self._jobs.get(job_id)
 
-    def start(self, package: str, *, hf: str | None, ollama: str | None, private: bool = True,
-              push: bool = True) -> PublishJob:
+    def start(
+        self, package: str, *, hf: str | None, ollama: str | None, private: bool = True, push: bool = True
+    ) -> PublishJob:
         """Check the request now (bad input raises before any job exists), then run it in the background."""
         if Path(package).resolve() not in self.packages:
-            raise PublishError(f"{package!r} is not a package this server serves", where="package",
-                                 hint="Start the server with --model PACKAGE_DIR for each package it may publish.")
+            raise PublishError(
+                f"{package!r} is not a package this server serves",
+                where="package",
+                hint="Start the server with --model PACKAGE_DIR for each package it may publish.",
+            )
         check_release(package, hf=hf, ollama=ollama, ollama_host=self.ollama_host)
         targets = {key: value for key, value in (("hf", hf), ("ollama", ollama)) if value}
         job = PublishJob(id=f"pub_{uuid.uuid4().hex}", package=package, targets=targets)
         with self._lock:
             self._jobs[job.id] = job
             finished = [key for key, old in self._jobs.items() if old.finished_at is not None]
-            for key in finished[:max(0, len(finished) - _KEEP_FINISHED)]:
+            for key in finished[: max(0, len(finished) - _KEEP_FINISHED)]:
                 del self._jobs[key]  # oldest first: dicts keep insertion order
-        thread = threading.Thread(target=self._run, args=(job, private, push), name=f"publish-{job.id}",
-                                  daemon=True)
+        thread = threading.Thread(target=self._run, args=(job, private, push), name=f"publish-{job.id}", daemon=True)
         thread.start()
         return job
 
@@ -133,9 +147,15 @@ class PublishJobs:
         with job.lock:
             job.status = "running"
         try:
-            results = self._runner(job.package, hf=job.targets.get("hf"), ollama=job.targets.get("ollama"),
-                                   private=private, ollama_host=self.ollama_host, push=push,
-                                   progress=JobProgress(job))
+            results = self._runner(
+                job.package,
+                hf=job.targets.get("hf"),
+                ollama=job.targets.get("ollama"),
+                private=private,
+                ollama_host=self.ollama_host,
+                push=push,
+                progress=JobProgress(job),
+            )
         except TunesmithError as err:
             outcome: dict[str, Any] = {"status": "failed", "error": str(err)}
         except Exception as err:  # noqa: BLE001  a bug: keep the traceback in the server log, say little to the client

@@ -27,19 +27,23 @@ from tunesmith.server.schemas import (
 from tunesmith.server.tool_requests import check_tool_choice, check_tools
 
 __all__ = [
+    "chat_completion_body",
     "chat_to_generate",
+    "completion_body",
     "completion_to_generate",
     "finish_reason",
-    "openai_tool_calls",
-    "chat_completion_body",
-    "completion_body",
     "new_id",
+    "openai_tool_calls",
 ]
 
 _SAMPLING = ("temperature", "top_p", "seed", "presence_penalty", "frequency_penalty")
 # OpenAI's ranges: a client that sends more gets a 400 there, so it gets one here rather than odd sampling.
-_RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "presence_penalty": (-2.0, 2.0),
-           "frequency_penalty": (-2.0, 2.0)}
+_RANGES = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "presence_penalty": (-2.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
+}
 
 
 def new_id(prefix: str) -> str:
@@ -49,8 +53,11 @@ def new_id(prefix: str) -> str:
 
 def _check_n(n: int | None) -> None:
     if n is not None and n != 1:
-        raise BadRequestError(f"n={n} is not supported: this server returns exactly one choice", param="n",
-                              hint="Send n=1 (or leave it out) and repeat the request for more choices.")
+        raise BadRequestError(
+            f"n={n} is not supported: this server returns exactly one choice",
+            param="n",
+            hint="Send n=1 (or leave it out) and repeat the request for more choices.",
+        )
 
 
 def _options(body: ChatCompletionRequest | CompletionRequest, max_tokens: int | None) -> dict[str, Any]:
@@ -58,9 +65,11 @@ def _options(body: ChatCompletionRequest | CompletionRequest, max_tokens: int | 
     for name, (low, high) in _RANGES.items():
         value = options.get(name)
         if value is not None and not low <= value <= high:
-            raise BadRequestError(f"{name} must be between {low:g} and {high:g}, got {value:g}", param=name,
-                                  hint=f"Send a {name} from {low:g} to {high:g}, or leave it out for the model's "
-                                       "default.")
+            raise BadRequestError(
+                f"{name} must be between {low:g} and {high:g}, got {value:g}",
+                param=name,
+                hint=f"Send a {name} from {low:g} to {high:g}, or leave it out for the model's default.",
+            )
     if max_tokens is not None:
         if max_tokens < 1:
             raise BadRequestError(f"max_tokens must be at least 1, got {max_tokens}", param="max_tokens")
@@ -81,8 +90,11 @@ def _think(body: ChatCompletionRequest) -> bool | str | None:
     if not effort:
         return None
     if effort not in _EFFORTS:
-        raise BadRequestError(f"{param} {effort!r} is not one of {', '.join(map(repr, _EFFORTS))}", param=param,
-                              hint='Send "none" to answer without reasoning, or a level to reason first.')
+        raise BadRequestError(
+            f"{param} {effort!r} is not one of {', '.join(map(repr, _EFFORTS))}",
+            param=param,
+            hint='Send "none" to answer without reasoning, or a level to reason first.',
+        )
     return False if effort == "none" else effort
 
 
@@ -92,8 +104,10 @@ def _content(message: ChatMessage, index: int) -> str:
     texts = []
     for part_index, part in enumerate(message.content):
         if part.type != "text" or part.text is None:
-            raise BadRequestError(f"content part of type {part.type!r} is not supported; only text parts are",
-                                  param=f"messages[{index}].content[{part_index}].type")
+            raise BadRequestError(
+                f"content part of type {part.type!r} is not supported; only text parts are",
+                param=f"messages[{index}].content[{part_index}].type",
+            )
         texts.append(part.text)
     return "".join(texts)
 
@@ -107,10 +121,16 @@ def _tool_calls_in(calls: list[dict[str, Any]], index: int) -> list[dict[str, An
             try:
                 arguments = json.loads(arguments or "{}")
             except json.JSONDecodeError as err:
-                raise BadRequestError(f"tool call arguments are not valid JSON: {err}",
-                                      param=f"messages[{index}].tool_calls[{call_index}].function.arguments") from err
-        converted.append({**({"id": call["id"]} if call.get("id") else {}),
-                          "function": {"name": function.get("name", ""), "arguments": arguments}})
+                raise BadRequestError(
+                    f"tool call arguments are not valid JSON: {err}",
+                    param=f"messages[{index}].tool_calls[{call_index}].function.arguments",
+                ) from err
+        converted.append(
+            {
+                **({"id": call["id"]} if call.get("id") else {}),
+                "function": {"name": function.get("name", ""), "arguments": arguments},
+            }
+        )
     return converted
 
 
@@ -135,10 +155,12 @@ def chat_to_generate(body: ChatCompletionRequest) -> GenerateRequest:
                     names_by_id[call["id"]] = (call.get("function") or {}).get("name", "")
         if role == "tool" and message.tool_call_id:
             if message.tool_call_id not in names_by_id:
-                raise BadRequestError(f"tool_call_id {message.tool_call_id!r} answers no tool call of an earlier "
-                                      "assistant message", param=f"messages[{index}].tool_call_id",
-                                      hint="Send the assistant message with its tool_calls before the tool results, "
-                                           "each result with the id of the call it answers.")
+                raise BadRequestError(
+                    f"tool_call_id {message.tool_call_id!r} answers no tool call of an earlier assistant message",
+                    param=f"messages[{index}].tool_call_id",
+                    hint="Send the assistant message with its tool_calls before the tool results, "
+                    "each result with the id of the call it answers.",
+                )
             converted["tool_call_id"] = message.tool_call_id
             converted["tool_name"] = names_by_id[message.tool_call_id]
         messages.append(converted)
@@ -150,15 +172,23 @@ def chat_to_generate(body: ChatCompletionRequest) -> GenerateRequest:
         elif body.response_format.type == "json_schema":
             schema = (body.response_format.json_schema or {}).get("schema")
             if not isinstance(schema, dict):
-                raise BadRequestError("response_format json_schema needs a `schema` object",
-                                      param="response_format.json_schema.schema")
+                raise BadRequestError(
+                    "response_format json_schema needs a `schema` object", param="response_format.json_schema.schema"
+                )
             fmt = schema
     check_tools(body.tools)
     choice = check_tool_choice(body.tool_choice, body.tools)
     tools = body.tools if body.tools and choice != "none" else None
-    return GenerateRequest(model=body.model, messages=messages, options=_options(body, max_tokens), format=fmt,
-                           tools=tools, think=_think(body), tool_choice=choice if tools else None,
-                           parallel_tool_calls=body.parallel_tool_calls is not False)
+    return GenerateRequest(
+        model=body.model,
+        messages=messages,
+        options=_options(body, max_tokens),
+        format=fmt,
+        tools=tools,
+        think=_think(body),
+        tool_choice=choice if tools else None,
+        parallel_tool_calls=body.parallel_tool_calls is not False,
+    )
 
 
 def completion_to_generate(body: CompletionRequest) -> GenerateRequest:
@@ -167,8 +197,11 @@ def completion_to_generate(body: CompletionRequest) -> GenerateRequest:
     prompt = body.prompt
     if isinstance(prompt, list):
         if len(prompt) != 1:
-            raise BadRequestError(f"prompt holds {len(prompt)} prompts; this server completes one at a time",
-                                  param="prompt", hint="Send a single string, or one request per prompt.")
+            raise BadRequestError(
+                f"prompt holds {len(prompt)} prompts; this server completes one at a time",
+                param="prompt",
+                hint="Send a single string, or one request per prompt.",
+            )
         prompt = prompt[0]
     if body.echo:
         raise BadRequestError("echo is not supported", param="echo")
@@ -191,8 +224,10 @@ def openai_tool_calls(calls: list[dict[str, Any]], first_index: int = 0, *, stre
         item = {
             "id": call.get("id") or f"call_{secrets.token_hex(6)}",
             "type": "function",
-            "function": {"name": function.get("name", ""),
-                         "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)},
+            "function": {
+                "name": function.get("name", ""),
+                "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+            },
         }
         if streaming:
             item["index"] = first_index + offset
@@ -212,12 +247,14 @@ def chat_completion_body(response_id: str, created: int, model: str, delta: Delt
     if delta.tool_calls:
         message.tool_calls = openai_tool_calls(delta.tool_calls)
     choice = ChatChoice(index=0, message=message, finish_reason=finish_reason(delta))
-    return ChatCompletion(id=response_id, object="chat.completion", created=created, model=model, choices=[choice],
-                          usage=_usage(delta))
+    return ChatCompletion(
+        id=response_id, object="chat.completion", created=created, model=model, choices=[choice], usage=_usage(delta)
+    )
 
 
 def completion_body(response_id: str, created: int, model: str, delta: Delta) -> Completion:
     """The non-streaming text completion for a finished generation."""
     choice = CompletionChoice(index=0, text=delta.content, finish_reason=finish_reason(delta))
-    return Completion(id=response_id, object="text_completion", created=created, model=model, choices=[choice],
-                      usage=_usage(delta))
+    return Completion(
+        id=response_id, object="text_completion", created=created, model=model, choices=[choice], usage=_usage(delta)
+    )

@@ -16,13 +16,20 @@ from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["RequestRecord", "Metrics", "record_of", "observe_middleware"]
+__all__ = ["Metrics", "RequestRecord", "observe_middleware", "record_of"]
 
 _log = logging.getLogger("tunesmith.server.access")
 _KEY = "tunesmith_record"
 # Metric labels use route templates, never raw paths, so unknown URLs cannot blow up the series count.
-_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/v1/publish", "/health",
-           "/metrics")
+_ROUTES = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/models",
+    "/v1/publish",
+    "/health",
+    "/metrics",
+)
 
 
 @dataclass
@@ -50,15 +57,24 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("tunesmith_requests", "HTTP requests served", ["route", "model", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("tunesmith_request_seconds", "Time from request to the end of the response body",
-                                 ["route"], registry=self.registry,
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+        self.requests = Counter(
+            "tunesmith_requests", "HTTP requests served", ["route", "model", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "tunesmith_request_seconds",
+            "Time from request to the end of the response body",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+        )
         self.tokens = Counter("tunesmith_tokens", "Tokens processed", ["model", "kind"], registry=self.registry)
         self.in_flight = Gauge("tunesmith_requests_in_flight", "Requests being served", registry=self.registry)
-        self.upstream_up = Gauge("tunesmith_upstream_up", "1 when a backend upstream is reachable",
-                                 ["backend", "upstream"], registry=self.registry)
+        self.upstream_up = Gauge(
+            "tunesmith_upstream_up",
+            "1 when a backend upstream is reachable",
+            ["backend", "upstream"],
+            registry=self.registry,
+        )
 
 
 def _route(path: str) -> str:
@@ -96,10 +112,17 @@ def observe_middleware(metrics: Metrics, *, log_prompts: bool) -> Any:
                 if record.completion_tokens:
                     metrics.tokens.labels(model, "completion").inc(record.completion_tokens)
                 if _log.isEnabledFor(logging.INFO):
-                    line = {"method": scope["method"], "path": scope["path"], "status": status,
-                            "latency_ms": round(elapsed * 1000, 2), "model": record.model,
-                            "prompt_tokens": record.prompt_tokens, "completion_tokens": record.completion_tokens,
-                            "stream": record.stream, "error": record.error}
+                    line = {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "latency_ms": round(elapsed * 1000, 2),
+                        "model": record.model,
+                        "prompt_tokens": record.prompt_tokens,
+                        "completion_tokens": record.completion_tokens,
+                        "stream": record.stream,
+                        "error": record.error,
+                    }
                     if log_prompts:
                         line["prompt"] = record.prompt
                     _log.info(json.dumps(line, default=str))

@@ -17,7 +17,7 @@ import yaml
 from tunesmith.errors import ConfigError
 from tunesmith.structs import convert_struct
 
-__all__ = ["ServerSettings", "load_settings", "API_KEYS_ENV", "ENV_PREFIX"]
+__all__ = ["API_KEYS_ENV", "ENV_PREFIX", "ServerSettings", "load_settings"]
 
 API_KEYS_ENV = "TUNESMITH_API_KEYS"
 ENV_PREFIX = "TUNESMITH_SERVE_"
@@ -47,11 +47,13 @@ class ServerSettings:
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "health_interval"):
             if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be a positive number of seconds, got {getattr(self, name)}",
-                                  where=f"serve.{name}")
+                raise ConfigError(
+                    f"{name} must be a positive number of seconds, got {getattr(self, name)}", where=f"serve.{name}"
+                )
         if self.max_body_bytes < 1024:
-            raise ConfigError(f"max_body_bytes must be at least 1024, got {self.max_body_bytes}",
-                              where="serve.max_body_bytes")
+            raise ConfigError(
+                f"max_body_bytes must be at least 1024, got {self.max_body_bytes}", where="serve.max_body_bytes"
+            )
         if not 0 < self.port < 65536:
             raise ConfigError(f"port must be between 1 and 65535, got {self.port}", where="serve.port")
 
@@ -68,12 +70,16 @@ def _from_yaml(path: Path) -> dict[str, Any]:
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"cannot read the config: {getattr(err, 'problem', err)}", where=f"{path}{line}",
-                          hint="Fix the YAML at that line.") from err
+        raise ConfigError(
+            f"cannot read the config: {getattr(err, 'problem', err)}",
+            where=f"{path}{line}",
+            hint="Fix the YAML at that line.",
+        ) from err
     section = raw.get("serve", {}) if isinstance(raw, dict) else None
     if not isinstance(section, dict):
-        raise ConfigError("`serve` must be a mapping of settings", where=f"{path}: serve",
-                          hint="Write e.g. `serve:\\n  port: 8000`.")
+        raise ConfigError(
+            "`serve` must be a mapping of settings", where=f"{path}: serve", hint="Write e.g. `serve:\\n  port: 8000`."
+        )
     models = section.get("models")
     if isinstance(models, list):
         # Package folders are relative to the config file, like every path in it.
@@ -92,8 +98,9 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     return raw
 
 
-def load_settings(config: str | Path | None = None, *, environ: Mapping[str, str] | None = None,
-                  **flags: Any) -> ServerSettings:
+def load_settings(
+    config: str | Path | None = None, *, environ: Mapping[str, str] | None = None, **flags: Any
+) -> ServerSettings:
     """Layer the YAML `serve:` section, `TUNESMITH_SERVE_*` / `TUNESMITH_API_KEYS`, then flags that are not None.
 
     A later layer replaces an earlier one key by key; a list given in a later layer replaces the list whole.
@@ -112,7 +119,15 @@ def load_settings(config: str | Path | None = None, *, environ: Mapping[str, str
             raw[name] = list(value) if isinstance(value, (list, tuple)) else value
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise ConfigError(f"unknown setting {unknown[0]!r}", where=f"{where}: serve.{unknown[0]}",
-                          hint=f"Known settings: {', '.join(sorted(known))}.")
-    return convert_struct(raw, ServerSettings, where=where, prefix="serve.",
-                          hint="Fix that setting (flag, TUNESMITH_SERVE_* variable or `serve:` key).")
+        raise ConfigError(
+            f"unknown setting {unknown[0]!r}",
+            where=f"{where}: serve.{unknown[0]}",
+            hint=f"Known settings: {', '.join(sorted(known))}.",
+        )
+    return convert_struct(
+        raw,
+        ServerSettings,
+        where=where,
+        prefix="serve.",
+        hint="Fix that setting (flag, TUNESMITH_SERVE_* variable or `serve:` key).",
+    )

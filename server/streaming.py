@@ -34,8 +34,6 @@ def _error_event(error: BaseException) -> bytes:
     return b"data: " + _encode(error_body("internal server error", "server_error")) + b"\n\n"
 
 
-
-
 class _Pump:
     """Reads the backend's pieces in a task of its own, so pieces that arrive together leave in one write.
 
@@ -71,8 +69,13 @@ class _Pump:
         self._task.cancel()
 
 
-async def _events(first: Delta, rest: AsyncIterator[Delta], render: Callable[[Delta], bytes | None],
-                  final: Callable[[Delta], bytes], on_finish: OnFinish) -> AsyncIterator[bytes]:
+async def _events(
+    first: Delta,
+    rest: AsyncIterator[Delta],
+    render: Callable[[Delta], bytes | None],
+    final: Callable[[Delta], bytes],
+    on_finish: OnFinish,
+) -> AsyncIterator[bytes]:
     last: Delta | None = None
     failure: BaseException | None = None
     pump = None if first.done else _Pump(rest)
@@ -115,12 +118,27 @@ async def _events(first: Delta, rest: AsyncIterator[Delta], render: Callable[[De
             await rest.aclose()
 
 
-def chat_events(response_id: str, created: int, model: str, first: Delta, rest: AsyncIterator[Delta], *,
-                include_usage: bool, on_finish: OnFinish) -> AsyncIterator[bytes]:
+def chat_events(
+    response_id: str,
+    created: int,
+    model: str,
+    first: Delta,
+    rest: AsyncIterator[Delta],
+    *,
+    include_usage: bool,
+    on_finish: OnFinish,
+) -> AsyncIterator[bytes]:
     """`chat.completion.chunk` events: role first, then reasoning (`reasoning_content`), content and tool calls, the
     finish reason, usage, [DONE]."""
-    head = (b'data: {"id":' + _encode(response_id) + b',"object":"chat.completion.chunk","created":'
-            + str(created).encode() + b',"model":' + _encode(model) + b',"system_fingerprint":"fp_tunesmith"')
+    head = (
+        b'data: {"id":'
+        + _encode(response_id)
+        + b',"object":"chat.completion.chunk","created":'
+        + str(created).encode()
+        + b',"model":'
+        + _encode(model)
+        + b',"system_fingerprint":"fp_tunesmith"'
+    )
     usage_null = b',"usage":null' if include_usage else b""
     state = {"role_sent": False, "tool_calls": 0}
 
@@ -128,8 +146,16 @@ def chat_events(response_id: str, created: int, model: str, first: Delta, rest: 
         if not state["role_sent"]:
             delta = {"role": "assistant", **delta}
             state["role_sent"] = True
-        return (head + b',"choices":[{"index":0,"delta":' + _encode(delta) + b',"logprobs":null,"finish_reason":'
-                + _encode(reason) + b"}]" + usage_null + b"}\n\n")
+        return (
+            head
+            + b',"choices":[{"index":0,"delta":'
+            + _encode(delta)
+            + b',"logprobs":null,"finish_reason":'
+            + _encode(reason)
+            + b"}]"
+            + usage_null
+            + b"}\n\n"
+        )
 
     def render(delta: Delta) -> bytes | None:
         body: dict = {}
@@ -152,21 +178,46 @@ def chat_events(response_id: str, created: int, model: str, first: Delta, rest: 
 
 def _usage_event(head: bytes, delta: Delta) -> bytes:
     """The event before [DONE] when the client asked for usage (`stream_options.include_usage`): no choices."""
-    usage = {"prompt_tokens": delta.prompt_tokens, "completion_tokens": delta.completion_tokens,
-             "total_tokens": delta.prompt_tokens + delta.completion_tokens}
+    usage = {
+        "prompt_tokens": delta.prompt_tokens,
+        "completion_tokens": delta.completion_tokens,
+        "total_tokens": delta.prompt_tokens + delta.completion_tokens,
+    }
     return head + b',"choices":[],"usage":' + _encode(usage) + b"}\n\n"
 
 
-def completion_events(response_id: str, created: int, model: str, first: Delta, rest: AsyncIterator[Delta], *,
-                      include_usage: bool, on_finish: OnFinish) -> AsyncIterator[bytes]:
+def completion_events(
+    response_id: str,
+    created: int,
+    model: str,
+    first: Delta,
+    rest: AsyncIterator[Delta],
+    *,
+    include_usage: bool,
+    on_finish: OnFinish,
+) -> AsyncIterator[bytes]:
     """`text_completion` events: text pieces, the finish reason, usage, [DONE]."""
-    head = (b'data: {"id":' + _encode(response_id) + b',"object":"text_completion","created":'
-            + str(created).encode() + b',"model":' + _encode(model))
+    head = (
+        b'data: {"id":'
+        + _encode(response_id)
+        + b',"object":"text_completion","created":'
+        + str(created).encode()
+        + b',"model":'
+        + _encode(model)
+    )
     usage_null = b',"usage":null' if include_usage else b""
 
     def chunk(text: str, reason: str | None) -> bytes:
-        return (head + b',"choices":[{"index":0,"text":' + _encode(text) + b',"logprobs":null,"finish_reason":'
-                + _encode(reason) + b"}]" + usage_null + b"}\n\n")
+        return (
+            head
+            + b',"choices":[{"index":0,"text":'
+            + _encode(text)
+            + b',"logprobs":null,"finish_reason":'
+            + _encode(reason)
+            + b"}]"
+            + usage_null
+            + b"}\n\n"
+        )
 
     def render(delta: Delta) -> bytes | None:
         return chunk(delta.content, None) if delta.content else None

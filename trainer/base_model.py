@@ -35,8 +35,11 @@ def check_base_model(path: str | Path, max_seq_len: int | None = None) -> BaseMo
     folder = Path(path)
     hint = "Pass a Hugging Face causal-LM folder (config.json, *.safetensors, tokenizer) or `--base embedded`."
     if not folder.is_dir():
-        raise ModelError("base model folder does not exist" if not folder.exists() else "base model is not a folder",
-                         where=str(folder), hint=hint)
+        raise ModelError(
+            "base model folder does not exist" if not folder.exists() else "base model is not a folder",
+            where=str(folder),
+            hint=hint,
+        )
     if not (folder / "config.json").is_file():
         raise ModelError("no config.json in the base model folder", where=str(folder), hint=hint)
     from transformers import AutoConfig
@@ -50,14 +53,19 @@ def check_base_model(path: str | Path, max_seq_len: int | None = None) -> BaseMo
     causal = [a for a in architectures if a.endswith(("ForCausalLM", "LMHeadModel"))]
     # The architectures list says what the weights are; model_type alone only says a causal head could exist.
     if not causal and (architectures or config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES):
-        raise ModelError(f"the base model is not a causal language model (architectures: "
-                         f"{', '.join(architectures) or 'none'}, model_type: {config.model_type})",
-                         where=str(folder / "config.json"),
-                         hint="Fine-tuning needs a decoder model such as Llama, Qwen, Mistral, Gemma or SmolLM.")
+        raise ModelError(
+            f"the base model is not a causal language model (architectures: "
+            f"{', '.join(architectures) or 'none'}, model_type: {config.model_type})",
+            where=str(folder / "config.json"),
+            hint="Fine-tuning needs a decoder model such as Llama, Qwen, Mistral, Gemma or SmolLM.",
+        )
     context = _context_length(config)
     if max_seq_len is not None and context is not None and max_seq_len > context:
-        raise ConfigError(f"`train.max_seq_len` = {max_seq_len} is beyond the model's context of {context} tokens",
-                          where="train.max_seq_len", hint=f"Set train.max_seq_len to {context} or less.")
+        raise ConfigError(
+            f"`train.max_seq_len` = {max_seq_len} is beyond the model's context of {context} tokens",
+            where="train.max_seq_len",
+            hint=f"Set train.max_seq_len to {context} or less.",
+        )
     return BaseModel(folder, config.model_type, (causal or architectures or [""])[0], context)
 
 
@@ -91,16 +99,25 @@ def load_tokenizer(path: str | Path, chat_template: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
     if not any((Path(path) / name).is_file() for name in _TOKENIZER_FILES):
-        raise ModelError("no tokenizer in the base model folder (tokenizer.json or tokenizer.model)", where=str(path),
-                         hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.")
+        raise ModelError(
+            "no tokenizer in the base model folder (tokenizer.json or tokenizer.model)",
+            where=str(path),
+            hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.",
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(Path(path))
     except Exception as err:  # damaged tokenizer files raise KeyError, TypeError, tokenizers' own errors...
-        raise ModelError(f"cannot load the tokenizer: {err}", where=str(path),
-                         hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.") from err
+        raise ModelError(
+            f"cannot load the tokenizer: {err}",
+            where=str(path),
+            hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.",
+        ) from err
     if not getattr(tokenizer, "is_fast", False):
-        raise ModelError("the tokenizer has no fast (Rust) version, which formatting needs for token offsets",
-                         where=str(path), hint="Save a tokenizer.json with the model.")
+        raise ModelError(
+            "the tokenizer has no fast (Rust) version, which formatting needs for token offsets",
+            where=str(path),
+            hint="Save a tokenizer.json with the model.",
+        )
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     if chat_template is not None:

@@ -44,15 +44,21 @@ def _flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def resume_point(checkpoints: Path, settings: dict[str, Any], *, processes: int = 1,
-                 restart: bool = False) -> Path | None:
+def resume_point(
+    checkpoints: Path, settings: dict[str, Any], *, processes: int = 1, restart: bool = False
+) -> Path | None:
     """The checkpoint to resume from (None: start fresh) for a run of `processes` training processes; records
     `settings` for the next resume to compare."""
     stored = checkpoints / _SETTINGS
     if restart and checkpoints.exists():
         shutil.rmtree(checkpoints)
-    found = sorted((p for p in checkpoints.glob("checkpoint-*") if p.name.rsplit("-", 1)[-1].isdigit()),
-                   key=checkpoint_step) if checkpoints.is_dir() else []
+    found = (
+        sorted(
+            (p for p in checkpoints.glob("checkpoint-*") if p.name.rsplit("-", 1)[-1].isdigit()), key=checkpoint_step
+        )
+        if checkpoints.is_dir()
+        else []
+    )
     for partial in [p for p in found if not _complete(p, processes)]:
         shutil.rmtree(partial)
     found = [p for p in found if p.exists()]
@@ -61,10 +67,12 @@ def resume_point(checkpoints: Path, settings: dict[str, Any], *, processes: int 
         current = _flatten(settings)
         changed = sorted(key for key in set(previous) | set(current) if previous.get(key) != current.get(key))
         if changed:
-            raise TrainError(f"the checkpoints in this run were made with other settings (changed: "
-                             f"{', '.join(changed)}), so they cannot be resumed", where=str(checkpoints),
-                             hint="Re-run with --restart to discard them and train from the start, or use another "
-                                  "--output-dir.")
+            raise TrainError(
+                f"the checkpoints in this run were made with other settings (changed: "
+                f"{', '.join(changed)}), so they cannot be resumed",
+                where=str(checkpoints),
+                hint="Re-run with --restart to discard them and train from the start, or use another --output-dir.",
+            )
     checkpoints.mkdir(parents=True, exist_ok=True)
     write_text_atomic(stored, json.dumps(settings, indent=2, sort_keys=True) + "\n")
     return found[-1] if found else None

@@ -46,7 +46,7 @@ def _sentences(paragraph: str) -> list[tuple[str, str]]:
     for match in _SENTENCE_END.finditer(paragraph):
         space = match.group(1)
         newline = space.rfind("\n") + 1
-        pieces.append((sep, paragraph[start:match.start(1)]))
+        pieces.append((sep, paragraph[start : match.start(1)]))
         sep, start = space[:newline] or space, match.start(1) + (newline or len(space))
     pieces.append((sep, paragraph[start:]))
     return [(sep, sentence) for sep, sentence in pieces if sentence.strip()]
@@ -66,7 +66,7 @@ def _units(text: str, tokenizer: Any, max_tokens: int) -> list[tuple[str, str, i
             continue
         ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
         for start in range(0, len(ids), max_tokens):
-            window = ids[start:start + max_tokens]
+            window = ids[start : start + max_tokens]
             units.append((sep if start == 0 else "", tokenizer.decode(window), len(window)))
     return units
 
@@ -139,6 +139,13 @@ def chunk_records(records: list[Record], tokenizer: Any, max_tokens: int, overla
         for index, piece in enumerate(pieces):
             origin = record.origin if len(pieces) == 1 else f"{record.origin}#chunk{index + 1}"
             group = f"{record.group}:{index // _BLOCK}" if blocks else record.group
-            out.append(replace(record, text=piece, origin=origin, group=group,
-                               ends_document=record.ends_document and index == len(pieces) - 1))
+            out.append(
+                replace(
+                    record,
+                    text=piece,
+                    origin=origin,
+                    group=group,
+                    ends_document=record.ends_document and index == len(pieces) - 1,
+                )
+            )
     return out

@@ -15,9 +15,8 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 
-from tunesmith.trainer.records import Record
-
 from tunesmith.config import Clean
+from tunesmith.trainer.records import Record
 
 __all__ = ["CleanResult", "clean_records", "clean_text", "strip_boilerplate"]
 
@@ -25,8 +24,9 @@ __all__ = ["CleanResult", "clean_records", "clean_text", "strip_boilerplate"]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]")
 _TRAILING_SPACE = re.compile(r"[^\S\n]+$", re.MULTILINE)
 _BLANK_LINES = re.compile(r"\n{3,}")
-_GUTENBERG_START = re.compile(r"^\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG EBOOK.*?\*{3}\s*$",
-                              re.IGNORECASE | re.MULTILINE)
+_GUTENBERG_START = re.compile(
+    r"^\*{3}\s*START OF (THE|THIS) PROJECT GUTENBERG EBOOK.*?\*{3}\s*$", re.IGNORECASE | re.MULTILINE
+)
 _GUTENBERG_END = re.compile(r"^\*{3}\s*END OF (THE|THIS) PROJECT GUTENBERG EBOOK.*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -56,7 +56,7 @@ def strip_boilerplate(text: str) -> str:
     """Keep only the body between Project Gutenberg's START and END markers (text without them is unchanged)."""
     start = _GUTENBERG_START.search(text)
     if start:
-        text = text[start.end():]
+        text = text[start.end() :]
     end = _GUTENBERG_END.search(text)
     if end:
         text = text[: end.start()]
@@ -92,8 +92,11 @@ def _drop_reason(record: Record, config: Clean, banned: list[str]) -> str | None
         return "too_long"
     if banned:
         # Over-used phrases matter in what the model learns to say: replies and raw text, not the user's questions.
-        said = record.text if record.kind == "text" else "\n".join(
-            m["content"] for m in record.messages if m["role"] == "assistant")
+        said = (
+            record.text
+            if record.kind == "text"
+            else "\n".join(m["content"] for m in record.messages if m["role"] == "assistant")
+        )
         said = said.lower()
         if any(phrase in said for phrase in banned):
             return "banned_phrase"

@@ -58,8 +58,10 @@ class Collator:
 
         if "position_ids" in rows[0]:
             # One row for the whole batch: no padding to compute, and the samples stay apart by their positions.
-            return {key: torch.tensor([[value for row in rows for value in row[key]]], dtype=torch.long)
-                    for key in ("input_ids", "labels", "position_ids")}
+            return {
+                key: torch.tensor([[value for row in rows for value in row[key]]], dtype=torch.long)
+                for key in ("input_ids", "labels", "position_ids")
+            }
         width = max(len(row["input_ids"]) for row in rows)
         batch: dict[str, list[list[int]]] = {"input_ids": [], "labels": [], "attention_mask": []}
         for row in rows:

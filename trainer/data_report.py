@@ -35,31 +35,58 @@ def chat_counts(records: list[Any], count_tokens: Any) -> dict[str, Any]:
     """Tool use and reasoning in the chats: rows with tools, rows that call them, calls per calling row, the tools
     called, and rows with thinking and its tokens (`count_tokens(text)`)."""
     calls = [sum(len(m.get("tool_calls", ())) for m in r.messages) for r in records if r.kind == "chat"]
-    thinking = [m["reasoning_content"] for r in records if r.kind == "chat" for m in r.messages
-                if m.get("reasoning_content")]
-    called = sorted({c["function"]["name"] for r in records if r.kind == "chat" for m in r.messages
-                     for c in m.get("tool_calls", ())})
+    thinking = [
+        m["reasoning_content"] for r in records if r.kind == "chat" for m in r.messages if m.get("reasoning_content")
+    ]
+    called = sorted(
+        {
+            c["function"]["name"]
+            for r in records
+            if r.kind == "chat"
+            for m in r.messages
+            for c in m.get("tool_calls", ())
+        }
+    )
     calling = [n for n in calls if n]
-    return {"rows_with_tools": sum(1 for r in records if r.kind == "chat" and r.tools),
-            "tool_calling_rows": len(calling), "tool_calls": sum(calling),
-            "calls_per_calling_row": {"mean": round(sum(calling) / len(calling), 2), "max": max(calling)}
-            if calling else {}, "tools_called": called,
-            "reasoning_rows": sum(1 for r in records if r.kind == "chat"
-                                  and any(m.get("reasoning_content") for m in r.messages)),
-            "thinking_tokens": sum(count_tokens(text) for text in thinking)}
+    return {
+        "rows_with_tools": sum(1 for r in records if r.kind == "chat" and r.tools),
+        "tool_calling_rows": len(calling),
+        "tool_calls": sum(calling),
+        "calls_per_calling_row": {"mean": round(sum(calling) / len(calling), 2), "max": max(calling)}
+        if calling
+        else {},
+        "tools_called": called,
+        "reasoning_rows": sum(
+            1 for r in records if r.kind == "chat" and any(m.get("reasoning_content") for m in r.messages)
+        ),
+        "thinking_tokens": sum(count_tokens(text) for text in thinking),
+    }
 
 
-def build_report(*, sources: list[dict[str, Any]], rows_in: int, dropped: Counter[str], kind: str,
-                 train_lengths: list[int], val_lengths: list[int], text_bytes: int, train: Train,
-                 config_hash: str, chats: dict[str, Any] | None = None) -> dict[str, Any]:
+def build_report(
+    *,
+    sources: list[dict[str, Any]],
+    rows_in: int,
+    dropped: Counter[str],
+    kind: str,
+    train_lengths: list[int],
+    val_lengths: list[int],
+    text_bytes: int,
+    train: Train,
+    config_hash: str,
+    chats: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Assemble the report and its warnings from the counts `prepare` gathered and the `train:` settings."""
     warnings = []
     if kind == "text" and text_bytes < MIN_PRETRAIN_BYTES:
-        warnings.append(f"only {text_bytes / 2**20:.2f} MiB of text for continued pre-training; under ~10 MiB the "
-                        "model mostly memorises it rather than learning its style or facts")
+        warnings.append(
+            f"only {text_bytes / 2**20:.2f} MiB of text for continued pre-training; under ~10 MiB the "
+            "model mostly memorises it rather than learning its style or facts"
+        )
     if kind == "chat" and len(train_lengths) < _MIN_CHATS:
-        warnings.append(f"only {len(train_lengths)} training conversations; a few hundred or more give a "
-                        "dependable fine-tune")
+        warnings.append(
+            f"only {len(train_lengths)} training conversations; a few hundred or more give a dependable fine-tune"
+        )
     if not val_lengths:
         warnings.append("no validation split: evaluation, early stopping and the fit verdict are off")
     max_seq_len = train.max_seq_len or 0
@@ -78,8 +105,12 @@ def build_report(*, sources: list[dict[str, Any]], rows_in: int, dropped: Counte
         "text_bytes": text_bytes,
         **({"chats": chats} if chats else {}),
         "warnings": warnings,
-        "plan": {"examples": len(train_lengths), "tokens": sum(min(n, max_seq_len) for n in train_lengths),
-                 "max_seq_len": max_seq_len, "warnings": []},
+        "plan": {
+            "examples": len(train_lengths),
+            "tokens": sum(min(n, max_seq_len) for n in train_lengths),
+            "max_seq_len": max_seq_len,
+            "warnings": [],
+        },
     }
     return plan_training(report, train)
 
@@ -96,21 +127,33 @@ def plan_training(report: dict[str, Any], train: Train) -> dict[str, Any]:
     what = f"{rows} rows packed from {examples} examples" if train.packing else f"{examples} rows"
     warnings = []
     if rows < per_step:
-        warnings.append(f"{what} is fewer than one batch ({per_step} = batch_size x grad_accum): every step "
-                        "repeats them; lower batch_size or grad_accum, or add data")
+        warnings.append(
+            f"{what} is fewer than one batch ({per_step} = batch_size x grad_accum): every step "
+            "repeats them; lower batch_size or grad_accum, or add data"
+        )
     if passes > MAX_PASSES:
-        asked = (f"max_steps={train.max_steps} x {per_step} rows per step" if train.max_steps
-                 else f"epochs={train.epochs:g}")
-        warnings.append(f"{asked} reads the training data ({what}) {passes:.0f} times over; past ~{MAX_PASSES} "
-                        "passes the model memorises it rather than learning from it: lower "
-                        f"{'max_steps' if train.max_steps else 'epochs'} or add data")
+        asked = (
+            f"max_steps={train.max_steps} x {per_step} rows per step" if train.max_steps else f"epochs={train.epochs:g}"
+        )
+        warnings.append(
+            f"{asked} reads the training data ({what}) {passes:.0f} times over; past ~{MAX_PASSES} "
+            "passes the model memorises it rather than learning from it: lower "
+            f"{'max_steps' if train.max_steps else 'epochs'} or add data"
+        )
     elif train.max_steps and passes < 1:
-        warnings.append(f"max_steps={train.max_steps} x {per_step} rows per step reads only "
-                        f"{train.max_steps * per_step} of the training data's {what} ({passes:.0%}); raise "
-                        "max_steps, or leave it unset to train for `epochs`")
+        warnings.append(
+            f"max_steps={train.max_steps} x {per_step} rows per step reads only "
+            f"{train.max_steps * per_step} of the training data's {what} ({passes:.0%}); raise "
+            "max_steps, or leave it unset to train for `epochs`"
+        )
     kept = [w for w in report["warnings"] if w not in plan["warnings"]]
-    new_plan = {**plan, "rows_per_epoch": rows, "rows_per_step": per_step, "passes": round(passes, 2),
-                "warnings": warnings}
+    new_plan = {
+        **plan,
+        "rows_per_epoch": rows,
+        "rows_per_step": per_step,
+        "passes": round(passes, 2),
+        "warnings": warnings,
+    }
     return {**report, "plan": new_plan, "warnings": kept + warnings}
 
 
@@ -136,12 +179,16 @@ def report_table(report: dict[str, Any]) -> Any:
         table.add_row(f"{split}: length p5/p50/p95/max", spread)
     chats = report.get("chats", {})
     if chats.get("rows_with_tools"):
-        table.add_row("chats with tools, calling, calls", f"{chats['rows_with_tools']}, {chats['tool_calling_rows']}, "
-                                                          f"{chats['tool_calls']}")
+        table.add_row(
+            "chats with tools, calling, calls",
+            f"{chats['rows_with_tools']}, {chats['tool_calling_rows']}, {chats['tool_calls']}",
+        )
         table.add_row("tools called", ", ".join(chats["tools_called"]) or "-")
     if chats.get("reasoning_rows"):
         table.add_row("chats with thinking, its tokens", f"{chats['reasoning_rows']}, {chats['thinking_tokens']}")
     plan = report["plan"]
-    table.add_row("training: rows per pass, per step, passes",
-                  f"{plan['rows_per_epoch']}, {plan['rows_per_step']}, {plan['passes']:g}")
+    table.add_row(
+        "training: rows per pass, per step, passes",
+        f"{plan['rows_per_epoch']}, {plan['rows_per_step']}, {plan['passes']:g}",
+    )
     return table

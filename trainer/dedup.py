@@ -88,7 +88,7 @@ def _shingles(text: str) -> set[bytes]:
     words = _WORDS.findall(text.lower())
     if len(words) < 3:
         return {" ".join(words).encode()}
-    return {" ".join(words[i:i + 3]).encode() for i in range(len(words) - 2)}
+    return {" ".join(words[i : i + 3]).encode() for i in range(len(words) - 2)}
 
 
 def _near_groups(texts: list[str], threshold: float, seed: int) -> list[int]:

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from tunesmith.trainer.relay import relay_to
 
 from tunesmith import errors
 from tunesmith.config import Config
 from tunesmith.errors import TrainError, TunesmithError
 from tunesmith.files import write_text_atomic
 from tunesmith.progress import SILENT, Progress
+from tunesmith.trainer.relay import relay_to
 
 __all__ = ["check_devices", "launch_workers", "per_process"]
 
@@ -51,11 +51,13 @@ def per_process(config: Config, processes: int) -> Config:
     elif train.batch_size % processes == 0:
         train = msgspec.structs.replace(train, batch_size=train.batch_size // processes)
     else:
-        raise TrainError(f"a global batch of train.batch_size {train.batch_size} x train.grad_accum "
-                         f"{train.grad_accum} cannot be split evenly over {processes} processes",
-                         where="train.gpus",
-                         hint=f"Make train.grad_accum or train.batch_size a multiple of {processes}, e.g. "
-                              f"--set train.grad_accum={processes * train.grad_accum}.")
+        raise TrainError(
+            f"a global batch of train.batch_size {train.batch_size} x train.grad_accum "
+            f"{train.grad_accum} cannot be split evenly over {processes} processes",
+            where="train.gpus",
+            hint=f"Make train.grad_accum or train.batch_size a multiple of {processes}, e.g. "
+            f"--set train.grad_accum={processes * train.grad_accum}.",
+        )
     return msgspec.structs.replace(config, train=train)
 
 
@@ -67,12 +69,22 @@ def check_devices(processes: int, device_kind: str) -> None:
 
     count = torch.cuda.device_count()
     if processes > count:
-        raise TrainError(f"train.gpus = {processes}, but this machine has {count} CUDA GPU(s)", where="train.gpus",
-                         hint=f"Use --gpus {count} or fewer.")
+        raise TrainError(
+            f"train.gpus = {processes}, but this machine has {count} CUDA GPU(s)",
+            where="train.gpus",
+            hint=f"Use --gpus {count} or fewer.",
+        )
 
 
-def launch_workers(config: Config, run_dir: Path, *, settings_hash: str, checkpoint: Path | None,
-                   progress: Progress = SILENT, display: Any = None) -> None:
+def launch_workers(
+    config: Config,
+    run_dir: Path,
+    *,
+    settings_hash: str,
+    checkpoint: Path | None,
+    progress: Progress = SILENT,
+    display: Any = None,
+) -> None:
     """Run the training of `config` in `config.train.gpus` worker processes and wait for them, showing rank 0's
     progress on `progress` and its training on `display` (a Trainer callback); a worker's `TunesmithError` is raised
     here."""
@@ -83,22 +95,36 @@ def launch_workers(config: Config, run_dir: Path, *, settings_hash: str, checkpo
 
     env = dict(os.environ)
     # Threads per worker: what torchrun sets on a GPU; on the CPU the cores are shared out between the workers.
-    env.setdefault("OMP_NUM_THREADS", "1" if torch.cuda.is_available()
-                   else str(max(1, (os.cpu_count() or 1) // processes)))
+    env.setdefault(
+        "OMP_NUM_THREADS", "1" if torch.cuda.is_available() else str(max(1, (os.cpu_count() or 1) // processes))
+    )
     command = [sys.executable, "-m", "tunesmith.trainer.worker", "launch", str(processes), str(launch)]
     with relay_to(progress, display) as relay:
-        write_text_atomic(launch, json.dumps({"config": msgspec.to_builtins(config), "settings_hash": settings_hash,
-                                              "checkpoint": str(checkpoint) if checkpoint else None,
-                                              "display": display is not None, "relay": relay}) + "\n")
+        write_text_atomic(
+            launch,
+            json.dumps(
+                {
+                    "config": msgspec.to_builtins(config),
+                    "settings_hash": settings_hash,
+                    "checkpoint": str(checkpoint) if checkpoint else None,
+                    "display": display is not None,
+                    "relay": relay,
+                }
+            )
+            + "\n",
+        )
         done = subprocess.run(command, env=env, check=False)
     if failure.is_file():
         reported = json.loads(failure.read_text(encoding="utf-8"))
         failure.unlink()
         raise _error_from(reported)
     if done.returncode != 0:
-        raise TrainError(f"the {processes} training processes stopped with exit status {done.returncode}",
-                         where=str(run_dir), hint="The output above says why; once that is fixed, run the same "
-                                                  "command again to resume from the last checkpoint.")
+        raise TrainError(
+            f"the {processes} training processes stopped with exit status {done.returncode}",
+            where=str(run_dir),
+            hint="The output above says why; once that is fixed, run the same "
+            "command again to resume from the last checkpoint.",
+        )
     launch.unlink(missing_ok=True)
 
 

@@ -31,33 +31,40 @@ class Tokenized:
     labels: list[int]
 
 
-def _render(tokenizer: Any, messages: list[dict[str, Any]], generation_prompt: bool,
-            tools: Sequence[dict[str, Any]] = ()) -> str:
-    return tokenizer.apply_chat_template(messages, tools=list(tools) or None, tokenize=False,
-                                         add_generation_prompt=generation_prompt)
+def _render(
+    tokenizer: Any, messages: list[dict[str, Any]], generation_prompt: bool, tools: Sequence[dict[str, Any]] = ()
+) -> str:
+    return tokenizer.apply_chat_template(
+        messages, tools=list(tools) or None, tokenize=False, add_generation_prompt=generation_prompt
+    )
 
 
 def _render_or_none(tokenizer: Any, messages: list[dict[str, Any]]) -> str | None:
     try:
         return _render(tokenizer, messages, False)
-    except Exception:  # a template written for tools may need them (Hermes iterates `tools` unguarded)
+    except Exception:  # noqa: BLE001 (a template written for tools may need them: Hermes iterates `tools` unguarded)
         return None
 
 
-def assistant_spans(tokenizer: Any, messages: list[dict[str, Any]],
-                    tools: Sequence[dict[str, Any]] = ()) -> tuple[str, list[tuple[int, int, int]]]:
+def assistant_spans(
+    tokenizer: Any, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = ()
+) -> tuple[str, list[tuple[int, int, int]]]:
     """The rendered conversation and, per learned assistant turn, (start, end, message index) of what it says in
     the rendering (its text, tool calls and thinking, with its end-of-turn)."""
     if not getattr(tokenizer, "chat_template", None):
-        raise ModelError("the base model's tokenizer has no chat template, so chat data cannot be formatted",
-                         where="tokenizer_config.json",
-                         hint="Use an instruct/chat base model, or train on raw text (a `text` column or .txt files).")
+        raise ModelError(
+            "the base model's tokenizer has no chat template, so chat data cannot be formatted",
+            where="tokenizer_config.json",
+            hint="Use an instruct/chat base model, or train on raw text (a `text` column or .txt files).",
+        )
     full = _render(tokenizer, messages, False, tools)
     if tools and full == _render_or_none(tokenizer, messages):
-        raise ModelError("the base model's chat template renders no tools, so the tool definitions would not reach "
-                         "the model", where="chat_template",
-                         hint="Train a base whose template renders tools (Qwen2.5, Qwen3, Llama 3.1, Mistral Nemo, "
-                              "Hermes), or leave `tools` out of the data.")
+        raise ModelError(
+            "the base model's chat template renders no tools, so the tool definitions would not reach the model",
+            where="chat_template",
+            hint="Train a base whose template renders tools (Qwen2.5, Qwen3, Llama 3.1, Mistral Nemo, "
+            "Hermes), or leave `tools` out of the data.",
+        )
     spans: list[tuple[int, int, int]] = []
     for index, message in enumerate(messages):
         if message["role"] != "assistant" or index == 0:
@@ -84,7 +91,7 @@ def assistant_spans(tokenizer: Any, messages: list[dict[str, Any]],
                 variant_full = _render(tokenizer, variant, False, tools)
                 variant_before = _render(tokenizer, variant[:-1], True, tools)
                 if variant_full.startswith(variant_before) and len(variant_full) > len(variant_before):
-                    reply = (variant_full[len(variant_before):], len(variant_full) - len(variant_before))
+                    reply = (variant_full[len(variant_before) :], len(variant_full) - len(variant_before))
                     break
         if reply is not None:
             shared = len(os.path.commonprefix([before, full]))
@@ -92,14 +99,18 @@ def assistant_spans(tokenizer: Any, messages: list[dict[str, Any]],
             spans = [span for span in spans if span[2] != last and span[1] <= shared]
             spans.append((len(before), len(before) + reply[1], last))
     if not spans:
-        raise ModelError("cannot locate the assistant's replies in the chat template's output", where="chat_template",
-                         hint="The template must render a conversation as its prefix plus the reply; end each chat "
-                              "with an assistant message, or fix the template.")
+        raise ModelError(
+            "cannot locate the assistant's replies in the chat template's output",
+            where="chat_template",
+            hint="The template must render a conversation as its prefix plus the reply; end each chat "
+            "with an assistant message, or fix the template.",
+        )
     return full, spans
 
 
-def _locate(tokenizer: Any, messages: list[dict[str, Any]], index: int, tools: Sequence[dict[str, Any]],
-            full: str, after: int) -> tuple[int, int] | None:
+def _locate(
+    tokenizer: Any, messages: list[dict[str, Any]], index: int, tools: Sequence[dict[str, Any]], full: str, after: int
+) -> tuple[int, int] | None:
     """(start, end) of assistant turn `index` in `full`: after the prompt the template renders before it, else after
     its generation prompt's first appearance past `after` (for templates that close a last turn otherwise)."""
     before = _render(tokenizer, messages[:index], True, tools)
@@ -108,26 +119,28 @@ def _locate(tokenizer: Any, messages: list[dict[str, Any]], index: int, tools: S
         end = _turn_end(full, before, upto, messages[index])
         if end > len(before):
             return len(before), end
-    generation_prompt = before[len(os.path.commonprefix([before, _render(tokenizer, messages[:index], False,
-                                                                         tools)])):]
+    generation_prompt = before[
+        len(os.path.commonprefix([before, _render(tokenizer, messages[:index], False, tools)])) :
+    ]
     at, own = full.find(generation_prompt, after), upto.rfind(generation_prompt)
     if not generation_prompt.strip() or at < 0 or own < 0:
         return None
     start = at + len(generation_prompt)
-    end = _turn_end(full, full[:start], full[:start] + upto[own + len(generation_prompt):], messages[index])
+    end = _turn_end(full, full[:start], full[:start] + upto[own + len(generation_prompt) :], messages[index])
     return (start, end) if end > start else None
 
 
 def _turn_end(full: str, before: str, upto: str, message: dict[str, Any]) -> int:
     """Where the assistant turn that `upto` ends with ends in `full` (both start with `before`), or 0."""
-    turn = upto[len(before):]
-    said = [part for part in (message["content"], *(c["function"]["name"] for c in message.get("tool_calls", ())))
-            if part]
+    turn = upto[len(before) :]
+    said = [
+        part for part in (message["content"], *(c["function"]["name"] for c in message.get("tool_calls", ()))) if part
+    ]
 
     def whole(text: str) -> bool:
         return all(part in text for part in said)
 
-    shared = len(os.path.commonprefix([turn, full[len(before):]]))
+    shared = len(os.path.commonprefix([turn, full[len(before) :]]))
     if shared == len(turn) or (shared and whole(turn[:shared])):
         # A template may close the whole conversation (an EOS after the last turn): the shared part counts.
         return len(before) + shared
@@ -141,8 +154,9 @@ def _turn_end(full: str, before: str, upto: str, message: dict[str, Any]) -> int
     return 0
 
 
-def _without_thinking(text: str, spans: list[tuple[int, int, int]], messages: list[dict[str, Any]]
-                      ) -> list[tuple[int, int, int]]:
+def _without_thinking(
+    text: str, spans: list[tuple[int, int, int]], messages: list[dict[str, Any]]
+) -> list[tuple[int, int, int]]:
     """Spans that start after each turn's thinking, for thinking that is read as context but not learned."""
     out = []
     for start, end, index in spans:
@@ -161,8 +175,11 @@ def format_record(record: Record, tokenizer: Any, max_seq_len: int) -> Tokenized
     if record.kind == "text":
         ids = list(tokenizer(record.text)["input_ids"])
         if tokenizer.eos_token_id is None:
-            raise ModelError("the tokenizer has no EOS token", where="tokenizer_config.json",
-                             hint="Set `eos_token` in tokenizer_config.json.")
+            raise ModelError(
+                "the tokenizer has no EOS token",
+                where="tokenizer_config.json",
+                hint="Set `eos_token` in tokenizer_config.json.",
+            )
         if not record.ends_document:
             ids = ids[:max_seq_len]
             return Tokenized(ids, list(ids))
@@ -177,8 +194,11 @@ def format_record(record: Record, tokenizer: Any, max_seq_len: int) -> Tokenized
     except ModelError as err:
         raise ModelError(err.message, where=f"{record.origin} ({err.where})", hint=err.hint) from err
     except Exception as err:  # a jinja template raising on the data (e.g. roles out of order)
-        raise DataError(f"the chat template rejects this conversation: {err}", where=record.origin,
-                        hint="Check the order of roles (system, then user/assistant alternating).") from err
+        raise DataError(
+            f"the chat template rejects this conversation: {err}",
+            where=record.origin,
+            hint="Check the order of roles (system, then user/assistant alternating).",
+        ) from err
     # The prompt rule of serving: the template's text without the BOS it writes, BOS first when the tokenizer adds
     # one (as Ollama and llama.cpp do), so a template that never writes BOS is trained with the BOS it is served with.
     stripped = strip_template_bos(text, tokenizer.chat_template, tokenizer.bos_token)
@@ -192,8 +212,9 @@ def format_record(record: Record, tokenizer: Any, max_seq_len: int) -> Tokenized
         encoded = tokenizer(part, add_special_tokens=False, return_offsets_mapping=True)
         token_ids += encoded["input_ids"]
         starts += [offset + start for start, _end in encoded["offset_mapping"]]
-    ids = prompt_ids(stripped, lambda _: token_ids, add_bos=tokenizer_adds_bos(tokenizer),
-                     bos_id=tokenizer.bos_token_id)
+    ids = prompt_ids(
+        stripped, lambda _: token_ids, add_bos=tokenizer_adds_bos(tokenizer), bos_id=tokenizer.bos_token_id
+    )
     labels = [IGNORE] * (len(ids) - len(token_ids))
     span_index = 0
     for token_id, start in zip(token_ids, starts):

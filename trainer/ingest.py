@@ -18,17 +18,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tunesmith.config import Source
+from tunesmith.errors import DataError
 from tunesmith.trainer.chat_messages import read_tools
 from tunesmith.trainer.records import Record
 from tunesmith.trainer.rows import find_mapping, rows_to_records
 
-from tunesmith.config import Source
-from tunesmith.errors import DataError
-
 __all__ = ["SourceData", "detect_format", "read_source"]
 
-_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl",
-             ".parquet": "parquet", ".txt": "text", ".md": "text", ".markdown": "text"}
+_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".txt": "text",
+    ".md": "text",
+    ".markdown": "text",
+}
 _TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 
 
@@ -54,14 +62,20 @@ def detect_format(path: Path) -> str:
             return "hf_disk"
         if any(p.suffix.lower() in _TEXT_SUFFIXES for p in path.rglob("*") if p.is_file()):
             return "text"
-        raise DataError("folder holds no .txt or .md files and is not a saved dataset", where=str(path),
-                        hint="Point `path` at a folder of .txt/.md files, a dataset saved with `save_to_disk`, "
-                             "or a single CSV/JSONL/Parquet file.")
+        raise DataError(
+            "folder holds no .txt or .md files and is not a saved dataset",
+            where=str(path),
+            hint="Point `path` at a folder of .txt/.md files, a dataset saved with `save_to_disk`, "
+            "or a single CSV/JSONL/Parquet file.",
+        )
     fmt = _SUFFIXES.get(path.suffix.lower())
     if fmt is None:
-        raise DataError(f"unknown data format {path.suffix or '(no extension)'!r}", where=str(path),
-                        hint="Supported: .csv, .tsv, .jsonl/.json, .parquet, .txt/.md or a folder of them, a "
-                             "`save_to_disk` dataset; or set `format:` in the data source.")
+        raise DataError(
+            f"unknown data format {path.suffix or '(no extension)'!r}",
+            where=str(path),
+            hint="Supported: .csv, .tsv, .jsonl/.json, .parquet, .txt/.md or a folder of them, a "
+            "`save_to_disk` dataset; or set `format:` in the data source.",
+        )
     return fmt
 
 
@@ -80,12 +94,21 @@ def read_source(source: Source) -> SourceData:
         return SourceData(str(path), fmt, source.format == "auto", {}, records)
     columns, rows = _TABLE_READERS[fmt](path)
     if not columns:
-        raise DataError("the file is empty (it holds no rows)", where=str(path),
-                        hint="Add data, or remove this source.")
+        raise DataError(
+            "the file is empty (it holds no rows)", where=str(path), hint="Add data, or remove this source."
+        )
     mapping = find_mapping(columns, source.columns, str(path))
     converted: Counter[str] = Counter()
-    records = list(rows_to_records(rows, mapping, source.system, tools=_tools_file(source.tools),
-                                   reasoning=source.reasoning, converted=converted))
+    records = list(
+        rows_to_records(
+            rows,
+            mapping,
+            source.system,
+            tools=_tools_file(source.tools),
+            reasoning=source.reasoning,
+            converted=converted,
+        )
+    )
     if not records:
         raise DataError("the file holds a header but no rows", where=str(path), hint="Add data rows below it.")
     return SourceData(str(path), fmt, source.format == "auto", mapping, records, dict(converted))
@@ -95,8 +118,11 @@ def _tools_file(path: str | None) -> tuple[dict[str, Any], ...]:
     if path is None:
         return ()
     if not Path(path).is_file():
-        raise DataError("the tools file does not exist", where=path,
-                        hint="Point `tools:` of the data source at a JSON file holding a list of tool definitions.")
+        raise DataError(
+            "the tools file does not exist",
+            where=path,
+            hint="Point `tools:` of the data source at a JSON file holding a list of tool definitions.",
+        )
     return read_tools(_read_text(Path(path)), path)
 
 
@@ -106,15 +132,20 @@ def _read_text(path: Path) -> str:
     if nul >= 0:
         # Valid UTF-8 may hold NUL bytes, but text never does: this is a binary file (or UTF-16) named like text.
         line = data[:nul].count(b"\n") + 1
-        raise DataError(f"file holds binary data, not text (a NUL byte at offset {nul})", where=f"{path}:{line}",
-                        hint="Point the source at a text file; if it is UTF-16 text, re-save it as UTF-8.")
+        raise DataError(
+            f"file holds binary data, not text (a NUL byte at offset {nul})",
+            where=f"{path}:{line}",
+            hint="Point the source at a text file; if it is UTF-16 text, re-save it as UTF-8.",
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
-        raise DataError(f"file is not UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start})",
-                        where=f"{path}:{line}",
-                        hint="Re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 IN > OUT`.") from err
+        raise DataError(
+            f"file is not UTF-8 (byte 0x{data[err.start]:02x} at offset {err.start})",
+            where=f"{path}:{line}",
+            hint="Re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 IN > OUT`.",
+        ) from err
 
 
 def _read_delimited(path: Path, delimiter: str) -> tuple[list[str], Iterator[tuple[dict[str, Any], str]]]:
@@ -126,8 +157,11 @@ def _read_delimited(path: Path, delimiter: str) -> tuple[list[str], Iterator[tup
         header = next(reader)
         table = [(row, reader.line_num) for row in reader]
     except csv.Error as err:
-        raise DataError(f"unreadable {'TSV' if delimiter == chr(9) else 'CSV'}: {err}", where=str(path),
-                        hint="Check the quoting around that line.") from err
+        raise DataError(
+            f"unreadable {'TSV' if delimiter == chr(9) else 'CSV'}: {err}",
+            where=str(path),
+            hint="Check the quoting around that line.",
+        ) from err
     header = [h.strip() for h in header]
     if len(header) == 1 and delimiter == "," and "\t" in header[0]:
         raise DataError("this looks like tab-separated data", where=str(path), hint="Set `format: tsv`.")
@@ -137,8 +171,11 @@ def _read_delimited(path: Path, delimiter: str) -> tuple[list[str], Iterator[tup
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) > len(header):
-                raise DataError(f"row has {len(row)} cells but the header has {len(header)} columns",
-                                where=f"{path}:{line}", hint="Quote cells that contain the delimiter.")
+                raise DataError(
+                    f"row has {len(row)} cells but the header has {len(header)} columns",
+                    where=f"{path}:{line}",
+                    hint="Quote cells that contain the delimiter.",
+                )
             yield dict(zip(header, row)), f"{path}:{line}"
 
     return header, rows()
@@ -159,8 +196,9 @@ def _read_jsonl(path: Path) -> tuple[list[str], Iterator[tuple[dict[str, Any], s
         try:
             items = json.loads(text)
         except json.JSONDecodeError as err:
-            raise DataError(f"invalid JSON: {err.msg}", where=f"{path}:{err.lineno}",
-                            hint="Fix the JSON at that line.") from err
+            raise DataError(
+                f"invalid JSON: {err.msg}", where=f"{path}:{err.lineno}", hint="Fix the JSON at that line."
+            ) from err
         rows = [(item, f"{path}:item {i}") for i, item in enumerate(items)]
     else:
         rows = []
@@ -170,12 +208,18 @@ def _read_jsonl(path: Path) -> tuple[list[str], Iterator[tuple[dict[str, Any], s
             try:
                 rows.append((json.loads(line), f"{path}:{number}"))
             except json.JSONDecodeError as err:
-                raise DataError(f"invalid JSON on line {number}: {err.msg} (column {err.colno})",
-                                where=f"{path}:{number}", hint="Each line must hold one JSON object.") from err
+                raise DataError(
+                    f"invalid JSON on line {number}: {err.msg} (column {err.colno})",
+                    where=f"{path}:{number}",
+                    hint="Each line must hold one JSON object.",
+                ) from err
     for row, origin in rows:
         if not isinstance(row, dict):
-            raise DataError(f"expected a JSON object, got {type(row).__name__}", where=origin,
-                            hint="Each line must hold one {...} object.")
+            raise DataError(
+                f"expected a JSON object, got {type(row).__name__}",
+                where=origin,
+                hint="Each line must hold one {...} object.",
+            )
     columns = list(dict.fromkeys(key for row, _ in rows[:100] for key in row))
     return columns, iter(rows)
 
@@ -186,8 +230,9 @@ def _read_parquet(path: Path) -> tuple[list[str], Iterator[tuple[dict[str, Any],
     try:
         table = pq.read_table(path)
     except Exception as err:  # pyarrow raises several unrelated types for a damaged file
-        raise DataError(f"unreadable Parquet file: {err}", where=str(path),
-                        hint="Check the file was written completely.") from err
+        raise DataError(
+            f"unreadable Parquet file: {err}", where=str(path), hint="Check the file was written completely."
+        ) from err
     rows = ((row, f"{path}:row {i + 1}") for i, row in enumerate(table.to_pylist()))
     return (table.column_names if table.num_rows else []), rows
 
@@ -198,16 +243,25 @@ def _read_saved_dataset(path: Path) -> tuple[list[str], Iterator[tuple[dict[str,
     try:
         loaded = datasets.load_from_disk(str(path))
     except (FileNotFoundError, ValueError) as err:
-        raise DataError(f"unreadable saved dataset: {err}", where=str(path),
-                        hint="Save it again with `dataset.save_to_disk(DIR)`.") from err
+        raise DataError(
+            f"unreadable saved dataset: {err}", where=str(path), hint="Save it again with `dataset.save_to_disk(DIR)`."
+        ) from err
     if isinstance(loaded, datasets.DatasetDict):
         if "train" not in loaded:
-            raise DataError(f"the saved DatasetDict has no `train` split (splits: {', '.join(loaded)})",
-                            where=str(path), hint="Save the split to train on as `train`.")
+            raise DataError(
+                f"the saved DatasetDict has no `train` split (splits: {', '.join(loaded)})",
+                where=str(path),
+                hint="Save the split to train on as `train`.",
+            )
         loaded = loaded["train"]
     rows = ((row, f"{path}:row {i + 1}") for i, row in enumerate(loaded))
     return (list(loaded.column_names) if len(loaded) else []), rows
 
 
-_TABLE_READERS = {"csv": _read_csv, "tsv": _read_tsv, "jsonl": _read_jsonl, "parquet": _read_parquet,
-                  "hf_disk": _read_saved_dataset}
+_TABLE_READERS = {
+    "csv": _read_csv,
+    "tsv": _read_tsv,
+    "jsonl": _read_jsonl,
+    "parquet": _read_parquet,
+    "hf_disk": _read_saved_dataset,
+}

@@ -26,14 +26,21 @@ class RichTrainDisplay(TrainerCallback):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._bar = Progress(
-            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"), TextColumn("eval {task.fields[eval_loss]}"),
-            TextColumn("{task.fields[tokens_per_s]} tok/s"), TextColumn("ETA"), TimeRemainingColumn(),
-            console=self.console)
+            TextColumn("[bold]training"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("eval {task.fields[eval_loss]}"),
+            TextColumn("{task.fields[tokens_per_s]} tok/s"),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
         self._bar.start()
         self._last = (time.perf_counter(), state.num_input_tokens_seen)
-        self._task = self._bar.add_task("training", total=state.max_steps, completed=state.global_step,
-                                        loss="-", eval_loss="-", tokens_per_s="-")
+        self._task = self._bar.add_task(
+            "training", total=state.max_steps, completed=state.global_step, loss="-", eval_loss="-", tokens_per_s="-"
+        )
 
     def on_step_end(self, args, state, control, **kwargs):
         if self._bar is not None:

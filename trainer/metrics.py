@@ -67,9 +67,14 @@ class MetricsWriter(_callback_base()):
             now = time.perf_counter()
             tokens = state.num_input_tokens_seen
             elapsed = now - (now if self._last_time is None else self._last_time)
-            row.update(loss=logs["loss"], lr=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
-                       epoch=logs.get("epoch"), tokens_seen=tokens,
-                       tokens_per_s=round((tokens - self._last_tokens) / elapsed, 1) if elapsed > 0 else None)
+            row.update(
+                loss=logs["loss"],
+                lr=logs.get("learning_rate"),
+                grad_norm=logs.get("grad_norm"),
+                epoch=logs.get("epoch"),
+                tokens_seen=tokens,
+                tokens_per_s=round((tokens - self._last_tokens) / elapsed, 1) if elapsed > 0 else None,
+            )
             self._last_time, self._last_tokens = now, tokens
         else:
             return

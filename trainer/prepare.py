@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tunesmith.config import Config, section_hash
+from tunesmith.errors import DataError
+from tunesmith.files import atomic_dir, write_text_atomic
+from tunesmith.progress import SILENT, Progress
 from tunesmith.trainer.base_model import chat_template_of, load_tokenizer, with_model_limits
 from tunesmith.trainer.chunk import chunk_records
 from tunesmith.trainer.clean import clean_records
@@ -22,11 +26,6 @@ from tunesmith.trainer.ingest import read_source
 from tunesmith.trainer.records import Record, record_from_json, record_to_json
 from tunesmith.trainer.run_dir import RunPaths, claim_run_dir
 from tunesmith.trainer.split import split_records
-
-from tunesmith.config import Config, section_hash
-from tunesmith.errors import DataError
-from tunesmith.files import atomic_dir, write_text_atomic
-from tunesmith.progress import SILENT, Progress
 
 __all__ = ["PreparedData", "prepare_data", "read_split"]
 
@@ -63,24 +62,41 @@ def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData
             columns = f", columns {data.mapping}" if data.mapping else ""
             progress.note(f"{data.path}: {data.format} ({how}), {len(data.records)} rows{columns}")
             if data.converted:
-                progress.note(f"{data.path}: converted on reading: "
-                              + ", ".join(f"{count} {name} rows" for name, count in sorted(data.converted.items())))
-            sources.append({"path": data.path, "format": data.format, "detected": data.detected,
-                            "columns": data.mapping, "rows": len(data.records), "converted": data.converted})
+                progress.note(
+                    f"{data.path}: converted on reading: "
+                    + ", ".join(f"{count} {name} rows" for name, count in sorted(data.converted.items()))
+                )
+            sources.append(
+                {
+                    "path": data.path,
+                    "format": data.format,
+                    "detected": data.detected,
+                    "columns": data.mapping,
+                    "rows": len(data.records),
+                    "converted": data.converted,
+                }
+            )
             records += data.records
             advance(1)
     rows_in = len(records)
     with progress.task("Cleaning and deduplicating"):
         cleaned = clean_records(records, config.clean)
-        deduped = dedup_records(cleaned.kept, exact=config.clean.dedup, near=config.clean.near_dedup,
-                                threshold=config.clean.near_dup_threshold, seed=config.seed)
+        deduped = dedup_records(
+            cleaned.kept,
+            exact=config.clean.dedup,
+            near=config.clean.near_dedup,
+            threshold=config.clean.near_dup_threshold,
+            seed=config.seed,
+        )
     dropped = cleaned.dropped + deduped.dropped
     if not deduped.kept:
         reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items()))
-        raise DataError(f"every one of the {rows_in} rows was filtered out ({reasons})",
-                        where=", ".join(s["path"] for s in sources),
-                        hint="Loosen the `clean:` settings (min_chars, max_chars, banned_phrases, near_dup_threshold) "
-                             "or check the column mapping.")
+        raise DataError(
+            f"every one of the {rows_in} rows was filtered out ({reasons})",
+            where=", ".join(s["path"] for s in sources),
+            hint="Loosen the `clean:` settings (min_chars, max_chars, banned_phrases, near_dup_threshold) "
+            "or check the column mapping.",
+        )
     kind = "text" if all(r.kind == "text" for r in deduped.kept) else "chat"
     text_bytes = sum(len(r.content.encode()) for r in deduped.kept)
     max_tokens = config.chunk.max_tokens or config.train.max_seq_len - 2
@@ -94,11 +110,20 @@ def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData
         for record in train + val:
             lengths.append(len(format_record(record, tokenizer, 10**9).input_ids))
             advance(1)
-    report = build_report(sources=sources, rows_in=rows_in, dropped=dropped, kind=kind,
-                          train_lengths=lengths[: len(train)], val_lengths=lengths[len(train):],
-                          text_bytes=text_bytes, train=config.train, config_hash=digest,
-                          chats=chat_counts(train + val, lambda text: len(tokenizer(text, add_special_tokens=False)
-                                                                          ["input_ids"])) if kind == "chat" else None)
+    report = build_report(
+        sources=sources,
+        rows_in=rows_in,
+        dropped=dropped,
+        kind=kind,
+        train_lengths=lengths[: len(train)],
+        val_lengths=lengths[len(train) :],
+        text_bytes=text_bytes,
+        train=config.train,
+        config_hash=digest,
+        chats=chat_counts(train + val, lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+        if kind == "chat"
+        else None,
+    )
     claim_run_dir(config)
     with atomic_dir(paths.data, replace=True) as tmp:
         _write_jsonl(tmp / "train.jsonl", train)
@@ -136,5 +161,14 @@ def _data_hash(config: Config) -> str:
                     for block in iter(lambda: handle.read(1 << 20), b""):
                         digest.update(block)
             files.append((str(member), digest.hexdigest()))
-    return section_hash(config.base, config.data, config.clean, config.chunk, config.split, config.seed,
-                        config.train.max_seq_len, files, chat_template_of(config))
+    return section_hash(
+        config.base,
+        config.data,
+        config.clean,
+        config.chunk,
+        config.split,
+        config.seed,
+        config.train.max_seq_len,
+        files,
+        chat_template_of(config),
+    )

@@ -52,10 +52,17 @@ class Record:
         """A copy with `fn` applied to the text, or to every message's content and thinking (not to tool calls)."""
         if self.kind == "text":
             return replace(self, text=fn(self.text))
-        return replace(self, messages=tuple(
-            {**m, "content": fn(m["content"]),
-             **({"reasoning_content": fn(m["reasoning_content"])} if "reasoning_content" in m else {})}
-            for m in self.messages))
+        return replace(
+            self,
+            messages=tuple(
+                {
+                    **m,
+                    "content": fn(m["content"]),
+                    **({"reasoning_content": fn(m["reasoning_content"])} if "reasoning_content" in m else {}),
+                }
+                for m in self.messages
+            ),
+        )
 
 
 def record_to_json(record: Record) -> dict[str, Any]:
@@ -72,10 +79,24 @@ def record_to_json(record: Record) -> dict[str, Any]:
 def record_from_json(row: Any, where: str) -> Record:
     """Read back one line of data/train.jsonl (written by `prepare`)."""
     if isinstance(row, dict) and isinstance(row.get("text"), str):
-        return Record("text", row.get("origin", where), text=row["text"], group=row.get("group", ""),
-                      ends_document=not row.get("continues", False))
+        return Record(
+            "text",
+            row.get("origin", where),
+            text=row["text"],
+            group=row.get("group", ""),
+            ends_document=not row.get("continues", False),
+        )
     if isinstance(row, dict) and isinstance(row.get("messages"), list):
-        return Record("chat", row.get("origin", where), messages=tuple(row["messages"]), group=row.get("group", ""),
-                      tools=tuple(row.get("tools", ())), reasoning=row.get("reasoning", "learn"))
-    raise DataError("a prepared row holds neither `text` nor `messages`", where=where,
-                    hint="Run `tunesmith prepare` again to rebuild the data folder.")
+        return Record(
+            "chat",
+            row.get("origin", where),
+            messages=tuple(row["messages"]),
+            group=row.get("group", ""),
+            tools=tuple(row.get("tools", ())),
+            reasoning=row.get("reasoning", "learn"),
+        )
+    raise DataError(
+        "a prepared row holds neither `text` nor `messages`",
+        where=where,
+        hint="Run `tunesmith prepare` again to rebuild the data folder.",
+    )

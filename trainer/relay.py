@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from tunesmith.progress import Advance, Progress
 
-__all__ = ["RelayedProgress", "relayed_display", "relay_to"]
+__all__ = ["RelayedProgress", "relay_to", "relayed_display"]
 
 # The callback arguments that cross besides the state (the model, optimizer, ... stay in the worker).
 _EVENT_DATA = ("logs", "metrics")
@@ -53,8 +53,13 @@ def relayed_display(progress: RelayedProgress) -> Any:
 
     def forward(event: str) -> Callable[..., None]:
         def on_event(self: Any, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            progress.send({"event": event, "state": _counters(state),
-                           **{key: kwargs[key] for key in _EVENT_DATA if kwargs.get(key) is not None}})
+            progress.send(
+                {
+                    "event": event,
+                    "state": _counters(state),
+                    **{key: kwargs[key] for key in _EVENT_DATA if kwargs.get(key) is not None},
+                }
+            )
 
         return on_event
 
@@ -64,8 +69,11 @@ def relayed_display(progress: RelayedProgress) -> Any:
 
 def _counters(state: Any) -> dict[str, Any]:
     """The state's plain values (the step, max_steps, tokens seen, ...); the log history is left behind."""
-    return {field.name: getattr(state, field.name) for field in dataclasses.fields(state)
-            if isinstance(getattr(state, field.name), (int, float, str, bool, type(None)))}
+    return {
+        field.name: getattr(state, field.name)
+        for field in dataclasses.fields(state)
+        if isinstance(getattr(state, field.name), (int, float, str, bool, type(None)))
+    }
 
 
 @contextlib.contextmanager
@@ -88,7 +96,7 @@ def relay_to(progress: Progress, display: Any = None) -> Iterator[tuple[str, int
                 with connection, connection.makefile("r", encoding="utf-8") as lines:
                     try:
                         _replay(lines, progress, display)
-                    except BaseException as err:  # raised again in the caller's thread
+                    except BaseException as err:  # noqa: BLE001 (raised again in the caller's thread)
                         failures.append(err)
                         for _ in lines:  # a worker whose lines go unread would block on a full socket
                             pass
@@ -130,8 +138,9 @@ def _replay(lines: TextIO, progress: Progress, display: Any) -> None:
                 state = TrainerState(**message["state"])
                 event = message["event"]
                 showing = event != "on_train_end" and (showing or event == "on_train_begin")
-                getattr(display, event)(None, state, TrainerControl(),
-                                        **{key: message[key] for key in _EVENT_DATA if key in message})
+                getattr(display, event)(
+                    None, state, TrainerControl(), **{key: message[key] for key in _EVENT_DATA if key in message}
+                )
     finally:
         # A worker that died mid-way sent no ends: close what it opened, as its own exit would have.
         while tasks:

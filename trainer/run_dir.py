@@ -65,12 +65,16 @@ def claim_run_dir(config: Config, *, create: bool = True) -> RunPaths:
         except (json.JSONDecodeError, UnicodeDecodeError):
             found = {}
         if found != claim:
-            raise ConfigError(f"the output folder belongs to another run (name {found.get('name')!r}, base "
-                              f"{found.get('base')!r}); this run is {config.name!r} on {config.base!r}",
-                              where=str(root), hint=hint)
+            raise ConfigError(
+                f"the output folder belongs to another run (name {found.get('name')!r}, base "
+                f"{found.get('base')!r}); this run is {config.name!r} on {config.base!r}",
+                where=str(root),
+                hint=hint,
+            )
     elif root.is_dir() and any(p.name not in _OURS and not p.name.startswith(".") for p in root.iterdir()):
-        raise ConfigError("the output folder is not empty and is not a tunesmith run folder", where=str(root),
-                          hint=hint)
+        raise ConfigError(
+            "the output folder is not empty and is not a tunesmith run folder", where=str(root), hint=hint
+        )
     elif root.exists() and not root.is_dir():
         raise ConfigError("the output path is a file", where=str(root), hint=hint)
     if not create:

@@ -13,6 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+
+from tunesmith.config import Config, section_hash
+from tunesmith.errors import DataError, TrainError
+from tunesmith.files import atomic_dir, write_text_atomic
+from tunesmith.progress import SILENT, Progress
+from tunesmith.stamps import folder_identity
 from tunesmith.trainer.backends import detect_device, select_backend
 from tunesmith.trainer.base_model import chat_template_of, load_tokenizer, with_model_limits
 from tunesmith.trainer.checkpoints import checkpoint_step, resume_point
@@ -25,12 +31,6 @@ from tunesmith.trainer.records import Record
 from tunesmith.trainer.run_dir import RunPaths
 from tunesmith.trainer.verdict import fit_verdict
 
-from tunesmith.config import Config, section_hash
-from tunesmith.errors import DataError, TrainError
-from tunesmith.files import atomic_dir, write_text_atomic
-from tunesmith.progress import SILENT, Progress
-from tunesmith.stamps import folder_identity
-
 __all__ = ["TrainResult", "build_rows", "fit_and_save", "train_adapter"]
 
 
@@ -42,13 +42,17 @@ class TrainResult:
     reused: bool
 
 
-def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any = None,
-                  restart: bool = False) -> TrainResult:
+def train_adapter(
+    config: Config, *, progress: Progress = SILENT, display: Any = None, restart: bool = False
+) -> TrainResult:
     """Train a LoRA adapter for `config` into runs/<name>/adapter/, resuming from its checkpoints if any."""
     if config.train.save_steps and config.train.save_steps % config.train.eval_steps:
-        raise TrainError(f"`train.save_steps` = {config.train.save_steps} is not a multiple of `train.eval_steps` = "
-                         f"{config.train.eval_steps}", where="train.save_steps",
-                         hint="The best adapter is picked among saved checkpoints; save at evaluation steps.")
+        raise TrainError(
+            f"`train.save_steps` = {config.train.save_steps} is not a multiple of `train.eval_steps` = "
+            f"{config.train.eval_steps}",
+            where="train.save_steps",
+            hint="The best adapter is picked among saved checkpoints; save at evaluation steps.",
+        )
     config = with_model_limits(config)
     # An impossible request (QLoRA without CUDA, ...) is refused before prepare may rewrite the run's data, and the
     # backend chosen is said once, here (the training process, or each of several, picks the same one again).
@@ -59,14 +63,19 @@ def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any =
     prepared = prepare_data(config, progress=progress)
     paths = prepared.paths
     rows = prepared.report["rows_out"]
-    progress.note(f"data: {rows['train']} training and {rows['val']} validation rows "
-                  f"({paths.data / 'data_report.json'})")
+    progress.note(
+        f"data: {rows['train']} training and {rows['val']} validation rows ({paths.data / 'data_report.json'})"
+    )
     for warning in prepared.report["warnings"]:
         progress.note(f"warning: {warning}")
     # The base by its contents' identity, not its path alone: new weights in the same folder train again.
-    settings = {"base": folder_identity(Path(str(config.base))), "data": prepared.report["config_hash"],
-                "seed": config.seed, "lora": msgspec.to_builtins(config.lora),
-                "train": msgspec.to_builtins(config.train)}
+    settings = {
+        "base": folder_identity(Path(str(config.base))),
+        "data": prepared.report["config_hash"],
+        "seed": config.seed,
+        "lora": msgspec.to_builtins(config.lora),
+        "train": msgspec.to_builtins(config.train),
+    }
     settings_hash = section_hash(settings)
     if not restart and paths.report.is_file() and (paths.adapter / "adapter_config.json").is_file():
         done = json.loads(paths.report.read_text(encoding="utf-8"))
@@ -84,17 +93,32 @@ def train_adapter(config: Config, *, progress: Progress = SILENT, display: Any =
     if config.train.gpus > 1:
         where = "one per GPU, NCCL" if device.kind == "cuda" else "on the CPU, gloo"
         progress.note(f"training in {config.train.gpus} processes ({where})")
-        launch_workers(worker_config, paths.root, settings_hash=settings_hash, checkpoint=checkpoint,
-                       progress=progress, display=display)
+        launch_workers(
+            worker_config,
+            paths.root,
+            settings_hash=settings_hash,
+            checkpoint=checkpoint,
+            progress=progress,
+            display=display,
+        )
         report = json.loads(paths.report.read_text(encoding="utf-8"))
     else:
-        report = fit_and_save(config, paths.root, settings_hash=settings_hash, checkpoint=checkpoint,
-                              display=display, progress=progress)
+        report = fit_and_save(
+            config, paths.root, settings_hash=settings_hash, checkpoint=checkpoint, display=display, progress=progress
+        )
     return TrainResult(paths.root, paths.adapter, report, reused=False)
 
 
-def fit_and_save(config: Config, run_dir: Path, *, settings_hash: str, checkpoint: Path | None, display: Any = None,
-                 progress: Progress = SILENT, rank: int = 0) -> dict[str, Any]:
+def fit_and_save(
+    config: Config,
+    run_dir: Path,
+    *,
+    settings_hash: str,
+    checkpoint: Path | None,
+    display: Any = None,
+    progress: Progress = SILENT,
+    rank: int = 0,
+) -> dict[str, Any]:
     """Tokenize, load the base with LoRA, fit, then (rank 0 alone) save the best adapter, loss.png and
     train_report.json; returns the report ({} on other ranks). Runs in the training process itself: the only one,
     or rank `rank` of `config.train.gpus`."""
@@ -108,17 +132,23 @@ def fit_and_save(config: Config, run_dir: Path, *, settings_hash: str, checkpoin
     train_rows, skipped = build_rows(read_split(paths, "train"), tokenizer, config)
     val_rows, _ = build_rows(read_split(paths, "val"), tokenizer, config)
     if skipped:
-        progress.note(f"{skipped} training example(s) have no assistant tokens within max_seq_len "
-                      f"({config.train.max_seq_len}) and are left out")
+        progress.note(
+            f"{skipped} training example(s) have no assistant tokens within max_seq_len "
+            f"({config.train.max_seq_len}) and are left out"
+        )
     if not train_rows:
-        raise DataError("no training example has tokens to learn from", where=str(paths.data / "train.jsonl"),
-                        hint="Raise train.max_seq_len, or shorten the prompts.")
+        raise DataError(
+            "no training example has tokens to learn from",
+            where=str(paths.data / "train.jsonl"),
+            hint="Raise train.max_seq_len, or shorten the prompts.",
+        )
 
     model, precision = backend.load(config, device, progress)
     callbacks = [MetricsWriter(paths.metrics)] + ([display] if display is not None else [])
     started = time.perf_counter()
-    fit = backend.fit(model, tokenizer, train_rows, val_rows, config, paths.checkpoints, callbacks, checkpoint,
-                      precision)
+    fit = backend.fit(
+        model, tokenizer, train_rows, val_rows, config, paths.checkpoints, callbacks, checkpoint, precision
+    )
     if rank != 0:
         return {}
     with atomic_dir(paths.adapter, replace=True) as tmp:
@@ -140,14 +170,21 @@ def fit_and_save(config: Config, run_dir: Path, *, settings_hash: str, checkpoin
         "resumed_from_step": resumed_at or None,
         "stopped_early": fit.stopped_early,
         "best_step": fit.best_step,
-        "initial_eval_loss": next((row["eval_loss"] for row in metrics
-                                   if row.get("step") == 0 and "eval_loss" in row), None),
+        "initial_eval_loss": next(
+            (row["eval_loss"] for row in metrics if row.get("step") == 0 and "eval_loss" in row), None
+        ),
         "best_eval_loss": fit.best_eval_loss,
         # Which adapter was saved (train.keep), and the eval loss of the last step's (evaluated whenever there is a
         # validation split, since training ends with an evaluation).
         "keep": config.train.keep,
-        "final_eval_loss": next((row["eval_loss"] for row in reversed(metrics)
-                                 if row.get("step") == fit.global_step and "eval_loss" in row), None),
+        "final_eval_loss": next(
+            (
+                row["eval_loss"]
+                for row in reversed(metrics)
+                if row.get("step") == fit.global_step and "eval_loss" in row
+            ),
+            None,
+        ),
         "final_train_loss": train_losses[-1] if train_losses else None,
         "tokens_seen": fit.tokens_seen,
         "train_rows": len(train_rows),

@@ -30,11 +30,17 @@ def fit_verdict(metrics: list[dict[str, Any]], *, keep: str = "best") -> Verdict
     """Judge the run from the rows of metrics.jsonl; `keep` (train.keep) says which adapter the run leaves."""
     train = [(row["step"], row["loss"]) for row in metrics if row.get("loss") is not None]
     # The evaluation before training (step 0) has no checkpoint to keep; the verdict weighs the trained ones.
-    evals = [(row["step"], row["eval_loss"]) for row in metrics
-             if row.get("eval_loss") is not None and row.get("step", 0) > 0]
+    evals = [
+        (row["step"], row["eval_loss"])
+        for row in metrics
+        if row.get("eval_loss") is not None and row.get("step", 0) > 0
+    ]
     if len(evals) < 2:
-        return Verdict("unknown", "fewer than two evaluations; set a validation split and train past two "
-                                  "eval_steps intervals to judge the fit")
+        return Verdict(
+            "unknown",
+            "fewer than two evaluations; set a validation split and train past two "
+            "eval_steps intervals to judge the fit",
+        )
     best_step, best = min(evals, key=lambda item: item[1])
     last_step, last = evals[-1]
     first = evals[0][1]
@@ -48,17 +54,32 @@ def fit_verdict(metrics: list[dict[str, Any]], *, keep: str = "best") -> Verdict
             at_best = [loss for step, loss in train if step <= best_step][-window:]
             if at_best and train_end < _mean(at_best):
                 trend = " while train loss kept falling"
-        kept = (f"the best adapter (step {best_step}) is kept" if keep == "best" else
-                f"the last adapter (step {last_step}) is kept, as train.keep = last asks")
-        return Verdict("over-fit", f"eval loss rose {rise:.0f}% from its best {best:.3f} at step {best_step} to "
-                                   f"{last:.3f} at step {last_step}{trend}; {kept}")
+        kept = (
+            f"the best adapter (step {best_step}) is kept"
+            if keep == "best"
+            else f"the last adapter (step {last_step}) is kept, as train.keep = last asks"
+        )
+        return Verdict(
+            "over-fit",
+            f"eval loss rose {rise:.0f}% from its best {best:.3f} at step {best_step} to "
+            f"{last:.3f} at step {last_step}{trend}; {kept}",
+        )
     previous = evals[-2][1]
     if previous > 0 and (previous - last) / previous > STILL_FALLING:
         drop = (previous - last) / previous * 100
-        return Verdict("under-fit", f"eval loss was still falling at the end ({drop:.1f}% over the last interval, "
-                                    f"{previous:.3f} → {last:.3f}); train longer or raise the learning rate")
+        return Verdict(
+            "under-fit",
+            f"eval loss was still falling at the end ({drop:.1f}% over the last interval, "
+            f"{previous:.3f} → {last:.3f}); train longer or raise the learning rate",
+        )
     if train_start is not None and train_start > 0 and (train_start - train_end) / train_start < BARELY_MOVED:
-        return Verdict("under-fit", f"train loss barely moved ({train_start:.3f} → {train_end:.3f}); raise the "
-                                    "learning rate, the LoRA rank or the number of steps")
-    return Verdict("good fit", f"eval loss fell from {first:.3f} and flattened near its best {best:.3f} "
-                               f"(step {best_step}) without rising more than {RISE:.0%}")
+        return Verdict(
+            "under-fit",
+            f"train loss barely moved ({train_start:.3f} → {train_end:.3f}); raise the "
+            "learning rate, the LoRA rank or the number of steps",
+        )
+    return Verdict(
+        "good fit",
+        f"eval loss fell from {first:.3f} and flattened near its best {best:.3f} "
+        f"(step {best_step}) without rising more than {RISE:.0%}",
+    )

@@ -23,10 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tunesmith.trainer.distributed import ERROR_FILE, REPORTED
-
 from tunesmith.errors import TunesmithError
 from tunesmith.files import write_text_atomic
+from tunesmith.trainer.distributed import ERROR_FILE, REPORTED
 
 
 def _tie_to_parent() -> None:
@@ -66,10 +65,10 @@ def _work(launch: Path) -> None:
 
     quiet_libraries()  # as the command that started this run does, before the training libraries are imported
     import msgspec
-    from tunesmith.trainer.relay import RelayedProgress, relayed_display
-    from tunesmith.trainer.train import fit_and_save
 
     from tunesmith.config import Config
+    from tunesmith.trainer.relay import RelayedProgress, relayed_display
+    from tunesmith.trainer.train import fit_and_save
 
     spec: dict[str, Any] = json.loads(launch.read_text(encoding="utf-8"))
     config = msgspec.convert(spec["config"], Config)
@@ -82,11 +81,22 @@ def _work(launch: Path) -> None:
             progress = RelayedProgress(stack.enter_context(relay.makefile("w", encoding="utf-8")))
             display = relayed_display(progress) if spec["display"] else None
         try:
-            fit_and_save(config, launch.parent, settings_hash=spec["settings_hash"], checkpoint=checkpoint,
-                         rank=rank, display=display, progress=progress)
+            fit_and_save(
+                config,
+                launch.parent,
+                settings_hash=spec["settings_hash"],
+                checkpoint=checkpoint,
+                rank=rank,
+                display=display,
+                progress=progress,
+            )
         except TunesmithError as error:
-            write_text_atomic(launch.parent / ERROR_FILE, json.dumps(
-                {"type": type(error).__name__, "message": error.message, "where": error.where, "hint": error.hint}))
+            write_text_atomic(
+                launch.parent / ERROR_FILE,
+                json.dumps(
+                    {"type": type(error).__name__, "message": error.message, "where": error.where, "hint": error.hint}
+                ),
+            )
             sys.exit(REPORTED)
 
 

@@ -172,9 +172,15 @@ class Config(_Section):
         return Path(self.output_dir) if self.output_dir else Path("runs") / (self.name or "run")
 
 
-def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[str] = (),
-                base: str | None = None, data: typing.Sequence[str] = (), output_dir: str | None = None,
-                max_steps: int | None = None) -> Config:
+def load_config(
+    path: str | Path | None = None,
+    *,
+    overrides: typing.Sequence[str] = (),
+    base: str | None = None,
+    data: typing.Sequence[str] = (),
+    output_dir: str | None = None,
+    max_steps: int | None = None,
+) -> Config:
     """Read the YAML config (or start from defaults), apply flags then `--set` overrides, validate, resolve paths."""
     raw: dict[str, Any] = {}
     root = Path.cwd()
@@ -196,14 +202,19 @@ def load_config(path: str | Path | None = None, *, overrides: typing.Sequence[st
         if isinstance(raw["train"], dict):  # otherwise validation reports `train` for what it is
             raw["train"]["max_steps"] = max_steps
     raw = apply_overrides(raw, overrides)
-    config = convert_struct(raw, Config, where=where,
-                            overridden=[item.partition("=")[0].strip() for item in overrides])
+    config = convert_struct(raw, Config, where=where, overridden=[item.partition("=")[0].strip() for item in overrides])
     if not config.base:
-        raise ConfigError("no base model given", where=f"{where}: base",
-                          hint="Set `base:` in the config or pass --base DIR (or --base embedded).")
+        raise ConfigError(
+            "no base model given",
+            where=f"{where}: base",
+            hint="Set `base:` in the config or pass --base DIR (or --base embedded).",
+        )
     if not config.data:
-        raise ConfigError("no training data given", where=f"{where}: data",
-                          hint="List sources under `data:` (e.g. `- path: qa.csv`) or pass --data FILE.")
+        raise ConfigError(
+            "no training data given",
+            where=f"{where}: data",
+            hint="List sources under `data:` (e.g. `- path: qa.csv`) or pass --data FILE.",
+        )
     return _resolve(config, root, path)
 
 
@@ -212,8 +223,11 @@ def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> dic
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"override {item!r} is not KEY=VALUE", where="--set",
-                              hint="Write e.g. --set train.learning_rate=1e-4 or --set lora.r=8.")
+            raise ConfigError(
+                f"override {item!r} is not KEY=VALUE",
+                where="--set",
+                hint="Write e.g. --set train.learning_rate=1e-4 or --set lora.r=8.",
+            )
         try:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
@@ -224,13 +238,18 @@ def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> dic
             last = depth == len(parts) - 1
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
-                    raise ConfigError(f"`{'.'.join(parts[:depth])}` has {len(node)} item(s); index {part!r} "
-                                      "does not exist", where=f"--set {key}",
-                                      hint=f"Use an index from 0 to {len(node) - 1}.")
+                    raise ConfigError(
+                        f"`{'.'.join(parts[:depth])}` has {len(node)} item(s); index {part!r} does not exist",
+                        where=f"--set {key}",
+                        hint=f"Use an index from 0 to {len(node) - 1}.",
+                    )
                 part = int(part)
             elif not isinstance(node, dict):
-                raise ConfigError(f"`{'.'.join(parts[:depth])}` is not a section", where=f"--set {key}",
-                                  hint="Override a key inside a section, e.g. train.max_steps.")
+                raise ConfigError(
+                    f"`{'.'.join(parts[:depth])}` is not a section",
+                    where=f"--set {key}",
+                    hint="Override a key inside a section, e.g. train.max_steps.",
+                )
             if last:
                 node[part] = value
             else:
@@ -247,8 +266,11 @@ def section_hash(*values: Any) -> str:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
-        raise ConfigError("config file does not exist", where=str(path),
-                          hint="Pass the path of a YAML project file, or give --base and --data instead.")
+        raise ConfigError(
+            "config file does not exist",
+            where=str(path),
+            hint="Pass the path of a YAML project file, or give --base and --data instead.",
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
@@ -256,24 +278,36 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"invalid YAML: {getattr(err, 'problem', err)}", where=f"{path}{line}",
-                          hint="Fix the YAML syntax at that line.") from err
+        raise ConfigError(
+            f"invalid YAML: {getattr(err, 'problem', err)}",
+            where=f"{path}{line}",
+            hint="Fix the YAML syntax at that line.",
+        ) from err
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise ConfigError("the config must be a YAML mapping of keys (base:, data:, train: ...)", where=str(path),
-                          hint="See examples/ for complete configs.")
+        raise ConfigError(
+            "the config must be a YAML mapping of keys (base:, data:, train: ...)",
+            where=str(path),
+            hint="See examples/ for complete configs.",
+        )
     return raw
 
 
 def _resolve(config: Config, root: Path, path: Path | None) -> Config:
-    sources = [msgspec.structs.replace(s, path=str((root / s.path).resolve()),
-                                       tools=str((root / s.tools).resolve()) if s.tools else None)
-               for s in config.data]
+    sources = [
+        msgspec.structs.replace(
+            s, path=str((root / s.path).resolve()), tools=str((root / s.tools).resolve()) if s.tools else None
+        )
+        for s in config.data
+    ]
     name = config.name or (path.stem if path is not None else Path(sources[0].path).stem)
     if not re.fullmatch(r"[\w.-]+", name):
-        raise ConfigError(f"`name` = {name!r} is not a valid run name", where="name",
-                          hint="Use letters, digits, '.', '-' and '_' only.")
+        raise ConfigError(
+            f"`name` = {name!r} is not a valid run name",
+            where="name",
+            hint="Use letters, digits, '.', '-' and '_' only.",
+        )
     output_dir = str(Path(config.output_dir).resolve() if config.output_dir else Path("runs").resolve() / name)
     base = config.base
     if base and (root / base).exists():
@@ -281,5 +315,6 @@ def _resolve(config: Config, root: Path, path: Path | None) -> Config:
     template = config.chat_template
     if template and (root / template).is_file():
         template = str((root / template).resolve())
-    return msgspec.structs.replace(config, base=base, chat_template=template, data=sources, name=name,
-                                   output_dir=output_dir)
+    return msgspec.structs.replace(
+        config, base=base, chat_template=template, data=sources, name=name, output_dir=output_dir
+    )

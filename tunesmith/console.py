@@ -7,7 +7,7 @@ from rich.markup import escape
 
 from tunesmith.progress import RichProgress, quiet_libraries
 
-__all__ = ["out", "err", "print_error", "progress", "quiet_libraries"]
+__all__ = ["err", "out", "print_error", "progress", "quiet_libraries"]
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -25,8 +25,18 @@ from tunesmith.errors import UpstreamError
 from tunesmith.files import write_text_atomic
 from tunesmith.progress import SILENT, Progress
 
-__all__ = ["ANSWER_TOKENS", "DEMO_QUANT", "DEMO_QUESTION", "DEMO_STEPS", "OFF_TOPIC_QUESTION", "asker", "base_package",
-           "demo_config", "demo_data_path", "serve_in_background"]
+__all__ = [
+    "ANSWER_TOKENS",
+    "DEMO_QUANT",
+    "DEMO_QUESTION",
+    "DEMO_STEPS",
+    "OFF_TOPIC_QUESTION",
+    "asker",
+    "base_package",
+    "demo_config",
+    "demo_data_path",
+    "serve_in_background",
+]
 
 DEMO_QUESTION = "How do I turn my adapter into something Ollama can run?"
 # Simple enough that the fine-tune, which loses some general knowledge to the FAQ, still answers it sensibly.
@@ -77,8 +87,7 @@ def base_package(base: Path, run_dir: Path, *, progress: Progress = SILENT) -> P
 
     out = run_dir / "base-package"
     stamp_path = run_dir / _BASE_STAMP
-    inputs = {"base": folder_identity(base), "quant": DEMO_QUANT, "parameters": _PARAMETERS,
-              "tunesmith": __version__}
+    inputs = {"base": folder_identity(base), "quant": DEMO_QUANT, "parameters": _PARAMETERS, "tunesmith": __version__}
     try:
         recorded = json.loads(stamp_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -87,8 +96,10 @@ def base_package(base: Path, run_dir: Path, *, progress: Progress = SILENT) -> P
     if recorded == inputs and (out / "Modelfile").is_file() and gguf.is_file():
         progress.note(f"the base model's package is current: reusing {out}")
         return out
-    build_package(PackageSpec(base=base, out=out, name=base.name, quants=(DEMO_QUANT,), parameters=_PARAMETERS,
-                              force=True), progress=progress)
+    build_package(
+        PackageSpec(base=base, out=out, name=base.name, quants=(DEMO_QUANT,), parameters=_PARAMETERS, force=True),
+        progress=progress,
+    )
     write_text_atomic(stamp_path, json.dumps(inputs, indent=2) + "\n")
     return out
 
@@ -110,12 +121,25 @@ def serve_in_background(package_dirs: Sequence[Path], *, timeout: float = 120.0)
     import httpx
 
     port = _free_port()
-    command = [sys.executable, "-m", "tunesmith", "serve", "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "tunesmith",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     for path in package_dirs:
         command += ["--model", str(path)]
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith("TUNESMITH_SERVE_") and key != "TUNESMITH_API_KEYS"}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("TUNESMITH_SERVE_") and key != "TUNESMITH_API_KEYS"
+    }
     where = ", ".join(str(path) for path in package_dirs)
     with tempfile.TemporaryFile() as log:
         server = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, env=env)
@@ -125,8 +149,11 @@ def serve_in_background(package_dirs: Sequence[Path], *, timeout: float = 120.0)
                 if server.poll() is not None or time.monotonic() > deadline:
                     log.seek(0)
                     said = " ".join(log.read().decode("utf-8", "replace").split())[-600:]
-                    raise UpstreamError(f"the embedded server did not start ({said or 'it said nothing'})",
-                                        where=where, hint="Run `tunesmith serve --model PACKAGE_DIR` to see why.")
+                    raise UpstreamError(
+                        f"the embedded server did not start ({said or 'it said nothing'})",
+                        where=where,
+                        hint="Run `tunesmith serve --model PACKAGE_DIR` to see why.",
+                    )
                 time.sleep(0.1)
             yield f"http://127.0.0.1:{port}/v1"
         finally:
@@ -153,8 +180,9 @@ def asker(base_url: str, *, max_tokens: int = ANSWER_TOKENS) -> Callable[[str, s
     client = OpenAI(base_url=base_url, api_key="not-needed-locally", max_retries=0, timeout=300)
 
     def ask(model: str, question: str) -> str:
-        reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
-                                               max_tokens=max_tokens, temperature=0.0)
+        reply = client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": question}], max_tokens=max_tokens, temperature=0.0
+        )
         return (reply.choices[0].message.content or "").strip()
 
     return ask

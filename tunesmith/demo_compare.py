@@ -18,9 +18,22 @@ from tunesmith.progress import SILENT, Progress
 from tunesmith.similarity import rouge_l
 from tunesmith.stamps import folder_identity
 
-__all__ = ["MATCH_THRESHOLD", "SPLITS", "Comparison", "DataQuestion", "MatchCount", "Measure", "cached",
-           "compare_answers", "comparison_record", "demo_questions", "earlier_answers", "measure_matches",
-           "package_identity", "read_data_questions"]
+__all__ = [
+    "MATCH_THRESHOLD",
+    "SPLITS",
+    "Comparison",
+    "DataQuestion",
+    "MatchCount",
+    "Measure",
+    "cached",
+    "compare_answers",
+    "comparison_record",
+    "demo_questions",
+    "earlier_answers",
+    "measure_matches",
+    "package_identity",
+    "read_data_questions",
+]
 
 # ROUGE-L F1 from which an answer counts as the data's answer in other words: the data's facts and commands in the
 # data's order, with a few words changed, added or left out.
@@ -76,8 +89,11 @@ def read_data_questions(data_dir: Path) -> list[DataQuestion]:
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except OSError as err:
-            raise DataError(f"cannot read the prepared data: {err.strerror}", where=str(path),
-                            hint="Run `tunesmith demo` again: it prepares the data before training.") from err
+            raise DataError(
+                f"cannot read the prepared data: {err.strerror}",
+                where=str(path),
+                hint="Run `tunesmith demo` again: it prepares the data before training.",
+            ) from err
         for line in lines:
             turns = [message for message in json.loads(line).get("messages", []) if message["role"] != "system"]
             if len(turns) == 2 and [turn["role"] for turn in turns] == ["user", "assistant"]:
@@ -115,17 +131,27 @@ def cached(ask: Ask, known: dict[tuple[str, str], str] | None = None) -> Ask:
 # own, and on two cores, switching models at every question made the demo's 120 answers take half as long again.
 
 
-def compare_answers(questions: Sequence[tuple[str, str, str | None]], ask: Ask, base: str,
-                    tuned: str) -> list[Comparison]:
+def compare_answers(
+    questions: Sequence[tuple[str, str, str | None]], ask: Ask, base: str, tuned: str
+) -> list[Comparison]:
     """Each question put to the `base` and the `tuned` model."""
     before = [ask(base, question) for _, question, _ in questions]
     after = [ask(tuned, question) for _, question, _ in questions]
-    return [Comparison(label, question, reference, base_answer, tuned_answer)
-            for (label, question, reference), base_answer, tuned_answer in zip(questions, before, after)]
+    return [
+        Comparison(label, question, reference, base_answer, tuned_answer)
+        for (label, question, reference), base_answer, tuned_answer in zip(questions, before, after)
+    ]
 
 
-def measure_matches(data: Sequence[DataQuestion], ask: Ask, base: str, tuned: str, *,
-                    threshold: float = MATCH_THRESHOLD, progress: Progress = SILENT) -> Measure:
+def measure_matches(
+    data: Sequence[DataQuestion],
+    ask: Ask,
+    base: str,
+    tuned: str,
+    *,
+    threshold: float = MATCH_THRESHOLD,
+    progress: Progress = SILENT,
+) -> Measure:
     """Ask both models every question of the data set; count per split the answers with ROUGE-L >= `threshold`."""
     scores = [{"split": item.split, "question": item.question, "reference": item.reference} for item in data]
     with progress.task(f"Asking both models the {len(data)} questions of the data set", total=2 * len(data)) as step:
@@ -139,8 +165,14 @@ def measure_matches(data: Sequence[DataQuestion], ask: Ask, base: str, tuned: st
     for split in SPLITS:
         rows = [row for row in scores if row["split"] == split]
         if rows:
-            counts.append(MatchCount(split, len(rows), sum(row["base_rouge_l"] >= threshold for row in rows),
-                                     sum(row["tuned_rouge_l"] >= threshold for row in rows)))
+            counts.append(
+                MatchCount(
+                    split,
+                    len(rows),
+                    sum(row["base_rouge_l"] >= threshold for row in rows),
+                    sum(row["tuned_rouge_l"] >= threshold for row in rows),
+                )
+            )
     return Measure(threshold, counts, scores)
 
 
@@ -149,27 +181,48 @@ def package_identity(package_dir: Path) -> str:
     return section_hash(folder_identity(package_dir))
 
 
-def comparison_record(comparisons: Sequence[Comparison], measure: Measure, *, base: str, tuned: str,
-                      packages: dict[str, str], max_tokens: int) -> dict:
+def comparison_record(
+    comparisons: Sequence[Comparison],
+    measure: Measure,
+    *,
+    base: str,
+    tuned: str,
+    packages: dict[str, str],
+    max_tokens: int,
+) -> dict:
     """What comparison.json holds: the models and their packages' identities, how they were asked, the side-by-side
     answers and the measure."""
-    return {"base": base, "tuned": tuned, "packages": packages, "temperature": 0.0, "max_tokens": max_tokens,
-            "similarity": "ROUGE-L F1 over lower-cased words", "threshold": measure.threshold,
-            "counts": [asdict(count) for count in measure.counts],
-            "side_by_side": [asdict(item) for item in comparisons], "questions": measure.scores}
+    return {
+        "base": base,
+        "tuned": tuned,
+        "packages": packages,
+        "temperature": 0.0,
+        "max_tokens": max_tokens,
+        "similarity": "ROUGE-L F1 over lower-cased words",
+        "threshold": measure.threshold,
+        "counts": [asdict(count) for count in measure.counts],
+        "side_by_side": [asdict(item) for item in comparisons],
+        "questions": measure.scores,
+    }
 
 
-def earlier_answers(path: Path, *, base: str, tuned: str, packages: dict[str, str],
-                    max_tokens: int) -> dict[tuple[str, str], str]:
+def earlier_answers(
+    path: Path, *, base: str, tuned: str, packages: dict[str, str], max_tokens: int
+) -> dict[tuple[str, str], str]:
     """{(model, question): answer} from an earlier comparison.json that asked these very packages the same way, so
     a re-run of the demo asks only what it did not ask before; {} for any other (or no) file."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        if (record["base"], record["tuned"], record["packages"], record["max_tokens"]) != (base, tuned, packages,
-                                                                                            max_tokens):
+        if (record["base"], record["tuned"], record["packages"], record["max_tokens"]) != (
+            base,
+            tuned,
+            packages,
+            max_tokens,
+        ):
             return {}
         rows = [*record["side_by_side"], *record["questions"]]
-        return {(model, row["question"]): row[side] for row in rows for side, model in (("base", base),
-                                                                                      ("tuned", tuned))}
+        return {
+            (model, row["question"]): row[side] for row in rows for side, model in (("base", base), ("tuned", tuned))
+        }
     except (OSError, ValueError, KeyError, TypeError):
         return {}

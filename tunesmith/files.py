@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_file", "atomic_dir", "write_text_atomic"]
+__all__ = ["atomic_dir", "atomic_file", "write_text_atomic"]
 
 
 def _umask() -> int:
@@ -38,7 +38,7 @@ def _remove_dead_partials(target: Path) -> None:
     """Remove temporary siblings of `target` whose writer no longer runs (killed before it could clean up)."""
     prefix = f".{target.name}."
     for path in target.parent.glob(f"{glob.escape(prefix)}*.partial"):
-        pid, _, rest = path.name[len(prefix):-len(".partial")].partition(".")
+        pid, _, rest = path.name[len(prefix) : -len(".partial")].partition(".")
         if not (pid.isdigit() and rest) or int(pid) == os.getpid() or _alive(int(pid)):
             continue
         if path.is_dir() and not path.is_symlink():

@@ -28,8 +28,9 @@ def ollama_answers(base_url: str) -> bool:
     return response.status_code == 200 and "version" in response.text
 
 
-def create_in_ollama(package_dir: Path, name: str, *, host: str | None = None,
-                     progress: Progress = SILENT) -> str | None:
+def create_in_ollama(
+    package_dir: Path, name: str, *, host: str | None = None, progress: Progress = SILENT
+) -> str | None:
     """Create the model `name` from the package in the Ollama daemon at `host` (OLLAMA_HOST's spelling; default
     127.0.0.1:11434). Returns the daemon's URL, or None when no daemon answers there. Blobs the daemon holds are
     not sent again."""
@@ -46,8 +47,10 @@ def create_in_ollama(package_dir: Path, name: str, *, host: str | None = None,
     except PublishError as err:
         if not isinstance(err.__cause__, ResponseError):
             raise
-        raise PublishError(f"the Ollama daemon at {base_url} refused to create {name}: {err.__cause__.error}",
-                           where=str(package_dir / "Modelfile"),
-                           hint=f"Run `ollama create {name} -f {package_dir / 'Modelfile'}` to see Ollama's own "
-                                "message; update Ollama if it is older than 0.5.5.") from err
+        raise PublishError(
+            f"the Ollama daemon at {base_url} refused to create {name}: {err.__cause__.error}",
+            where=str(package_dir / "Modelfile"),
+            hint=f"Run `ollama create {name} -f {package_dir / 'Modelfile'}` to see Ollama's own "
+            "message; update Ollama if it is older than 0.5.5.",
+        ) from err
     return base_url

@@ -20,10 +20,10 @@ import msgspec
 
 from tunesmith import __version__
 from tunesmith.config import Config
-from tunesmith.trainer.base_model import chat_template_of
 from tunesmith.files import write_text_atomic
 from tunesmith.progress import SILENT, Progress
 from tunesmith.stamps import folder_identity
+from tunesmith.trainer.base_model import chat_template_of
 
 __all__ = ["RunOutcome", "run_pipeline"]
 
@@ -45,8 +45,14 @@ class RunOutcome:
     released: bool = False
 
 
-def run_pipeline(config: Config, *, progress: Progress = SILENT, display: Any = None, restart: bool = False,
-                 ollama_host: str | None = None) -> RunOutcome:
+def run_pipeline(
+    config: Config,
+    *,
+    progress: Progress = SILENT,
+    display: Any = None,
+    restart: bool = False,
+    ollama_host: str | None = None,
+) -> RunOutcome:
     """Run every step `config` asks for; `config.base` must already be a model folder (see `resolve_base`)."""
     from tunesmith.trainer import train_adapter
 
@@ -78,27 +84,55 @@ def _package(config: Config, run_dir: Path, adapter: Path, progress: Progress) -
     if stale is None:
         result = recorded["result"]
         progress.note(f"package is current for this adapter, base model and `package:` section: reusing {out}")
-        return PackageResult(out, result["name"], [out / name for name in result["files"]], result["family"],
-                             result["template_note"], result["quality"], result["passed"]), stamp, False
+        return (
+            PackageResult(
+                out,
+                result["name"],
+                [out / name for name in result["files"]],
+                result["family"],
+                result["template_note"],
+                result["quality"],
+                result["passed"],
+            ),
+            stamp,
+            False,
+        )
     if recorded:
         progress.note(f"packaging again: {stale}")
 
     modelfile = config.package.modelfile
-    spec = PackageSpec(base=Path(str(config.base)), adapter=adapter, out=out, name=config.name,
-                       quants=tuple(config.package.quant), system=modelfile.system,
-                       parameters=dict(modelfile.parameters),
-                       template_file=Path(config.package.template) if config.package.template else None,
-                       chat_template=chat_template_of(config), as_adapter=config.package.as_adapter, force=True)
+    spec = PackageSpec(
+        base=Path(str(config.base)),
+        adapter=adapter,
+        out=out,
+        name=config.name,
+        quants=tuple(config.package.quant),
+        system=modelfile.system,
+        parameters=dict(modelfile.parameters),
+        template_file=Path(config.package.template) if config.package.template else None,
+        chat_template=chat_template_of(config),
+        as_adapter=config.package.as_adapter,
+        force=True,
+    )
     package = build_package(spec, progress=progress)
-    record = {"name": package.name, "files": [path.name for path in package.files], "family": package.family,
-              "template_note": package.template_note, "quality": package.quality, "passed": package.passed}
+    record = {
+        "name": package.name,
+        "files": [path.name for path in package.files],
+        "family": package.family,
+        "template_note": package.template_note,
+        "quality": package.quality,
+        "passed": package.passed,
+    }
     stamped = {"stamp": stamp, "inputs": inputs, "result": record, "files": _file_states(package.files)}
     write_text_atomic(run_dir / PACKAGE_STAMP, json.dumps(stamped, indent=2) + "\n")
     return package, stamp, True
 
 
-_INPUT_NAMES = {"adapter": "the adapter", "base": "the base model (its config.json, or a file's size or mtime)",
-                "settings": "the `package:` section, the chat template, the run's name or the tunesmith version"}
+_INPUT_NAMES = {
+    "adapter": "the adapter",
+    "base": "the base model (its config.json, or a file's size or mtime)",
+    "settings": "the `package:` section, the chat template, the run's name or the tunesmith version",
+}
 
 
 def _stale_package(recorded: dict[str, Any], inputs: dict[str, str], stamp: str, out: Path) -> str | None:
@@ -135,21 +169,32 @@ def _file_states(paths: list[Path]) -> dict[str, dict[str, int]]:
     return states
 
 
-def _publish(config: Config, run_dir: Path, package_dir: Path, package_stamp: str, ollama_host: str | None,
-             progress: Progress) -> tuple[dict[str, str], bool]:
+def _publish(
+    config: Config, run_dir: Path, package_dir: Path, package_stamp: str, ollama_host: str | None, progress: Progress
+) -> tuple[dict[str, str], bool]:
     """Release the package to the configured targets unless this very package went there already."""
     from tunesmith.publish import publish_package
 
     hf, ollama = config.publish.hf, config.publish.ollama
-    targets = {"hf": hf.repo if hf else None, "private": hf.private if hf else None,
-               "ollama": ollama.name if ollama else None}
+    targets = {
+        "hf": hf.repo if hf else None,
+        "private": hf.private if hf else None,
+        "ollama": ollama.name if ollama else None,
+    }
     recorded = _read_stamp(run_dir / PUBLISH_STAMP)
     if recorded.get("package") == package_stamp and recorded.get("targets") == targets and recorded.get("results"):
-        progress.note("this package is already published to these targets (`tunesmith publish "
-                      f"{package_dir}` sends it again)")
+        progress.note(
+            f"this package is already published to these targets (`tunesmith publish {package_dir}` sends it again)"
+        )
         return dict(recorded["results"]), False
-    results = publish_package(package_dir, hf=targets["hf"], ollama=targets["ollama"],
-                              private=hf.private if hf else True, ollama_host=ollama_host, progress=progress)
+    results = publish_package(
+        package_dir,
+        hf=targets["hf"],
+        ollama=targets["ollama"],
+        private=hf.private if hf else True,
+        ollama_host=ollama_host,
+        progress=progress,
+    )
     record = {"package": package_stamp, "targets": targets, "results": results}
     write_text_atomic(run_dir / PUBLISH_STAMP, json.dumps(record, indent=2) + "\n")
     return results, True
@@ -163,10 +208,17 @@ def _package_inputs(config: Config, adapter: Path) -> dict[str, str]:
             adapter_digest.update(path.name.encode())
             adapter_digest.update(_file_sha256(path))
     # The base's path is part of its identity, so a moved base counts as a changed base, not changed settings.
-    settings = {"name": config.name, "package": msgspec.to_builtins(config.package), "tunesmith": __version__,
-                "chat_template": chat_template_of(config)}
-    return {"adapter": adapter_digest.hexdigest(), "base": _digest(folder_identity(Path(str(config.base)))),
-            "settings": _digest(settings)}
+    settings = {
+        "name": config.name,
+        "package": msgspec.to_builtins(config.package),
+        "tunesmith": __version__,
+        "chat_template": chat_template_of(config),
+    }
+    return {
+        "adapter": adapter_digest.hexdigest(),
+        "base": _digest(folder_identity(Path(str(config.base)))),
+        "settings": _digest(settings),
+    }
 
 
 def _digest(value: Any) -> str:

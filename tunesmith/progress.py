@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-__all__ = ["Progress", "SILENT", "RichProgress", "Advance", "quiet_libraries"]
+__all__ = ["SILENT", "Advance", "Progress", "RichProgress", "quiet_libraries"]
 
 Advance = Callable[[float], None]
 
@@ -53,11 +53,13 @@ class RichProgress:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
-            Progress as _RichBar,
             SpinnerColumn,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
+        )
+        from rich.progress import (
+            Progress as _RichBar,
         )
 
         columns = [SpinnerColumn(), TextColumn("[bold]{task.description}")]

@@ -17,6 +17,10 @@ def folder_identity(base: Path) -> dict[str, Any]:
     if base.is_dir():
         config_json = base / "config.json"
         identity["config"] = config_json.read_text("utf-8", "replace") if config_json.is_file() else None
-        identity["files"] = [[path.name, info.st_size, info.st_mtime_ns] for path in sorted(base.iterdir())
-                             if not path.name.startswith(".") and path.is_file() for info in [path.stat()]]
+        identity["files"] = [
+            [path.name, info.st_size, info.st_mtime_ns]
+            for path in sorted(base.iterdir())
+            if not path.name.startswith(".") and path.is_file()
+            for info in [path.stat()]
+        ]
     return identity

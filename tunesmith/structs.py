@@ -21,8 +21,15 @@ __all__ = ["convert_struct"]
 T = typing.TypeVar("T")
 
 
-def convert_struct(raw: dict[str, Any], kind: type[T], *, where: str, overridden: typing.Sequence[str] = (),
-                   prefix: str = "", hint: str | None = None) -> T:
+def convert_struct(
+    raw: dict[str, Any],
+    kind: type[T],
+    *,
+    where: str,
+    overridden: typing.Sequence[str] = (),
+    prefix: str = "",
+    hint: str | None = None,
+) -> T:
     """`raw` as a `kind`, or a ConfigError naming the key (`prefix` + its path), the value and what is allowed.
 
     `where` is the file (or other origin) of `raw`; a key listed in `overridden` is reported at `--set KEY`.
@@ -33,19 +40,25 @@ def convert_struct(raw: dict[str, Any], kind: type[T], *, where: str, overridden
         message = str(err)
         match = re.search(r" - at `\$(.*)`$", message)
         reason = message[: match.start()] if match else message
-        keys: list[Any] = [int(i) if i else n for n, i in re.findall(r"\.(\w+)|\[(\d+)\]", match.group(1))] \
-            if match else []
+        keys: list[Any] = (
+            [int(i) if i else n for n, i in re.findall(r"\.(\w+)|\[(\d+)\]", match.group(1))] if match else []
+        )
         unknown = re.match(r"Object contains unknown field `(.+)`", reason)
         if unknown:
             key = ".".join(map(str, keys + [unknown.group(1)]))
             allowed = ", ".join(getattr(_field_type(kind, keys), "__struct_fields__", ()))
-            raise ConfigError(f"unknown key `{prefix}{key}`", where=_origin(key, where, overridden),
-                              hint=hint or f"Allowed keys here: {allowed}.") from err
+            raise ConfigError(
+                f"unknown key `{prefix}{key}`",
+                where=_origin(key, where, overridden),
+                hint=hint or f"Allowed keys here: {allowed}.",
+            ) from err
         key = ".".join(map(str, keys))
         allowed = _describe(_field_type(kind, keys))
-        raise ConfigError(f"`{prefix}{key}` = {_lookup(raw, keys)!r} is not valid ({reason})",
-                          where=_origin(key, where, overridden),
-                          hint=hint or (f"Allowed: {allowed}." if allowed else None)) from err
+        raise ConfigError(
+            f"`{prefix}{key}` = {_lookup(raw, keys)!r} is not valid ({reason})",
+            where=_origin(key, where, overridden),
+            hint=hint or (f"Allowed: {allowed}." if allowed else None),
+        ) from err
 
 
 def _origin(key: str, where: str, overridden: typing.Sequence[str]) -> str:

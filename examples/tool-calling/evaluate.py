@@ -32,8 +32,13 @@ def main() -> None:
     for line in (HERE / "heldout.jsonl").read_text(encoding="utf-8").splitlines():
         case = json.loads(line)
         expected = case["call"]
-        reply = client.chat.completions.create(model=args.model, temperature=0, tools=tools, max_tokens=128,
-                                               messages=[{"role": "user", "content": case["request"]}])
+        reply = client.chat.completions.create(
+            model=args.model,
+            temperature=0,
+            tools=tools,
+            max_tokens=128,
+            messages=[{"role": "user", "content": case["request"]}],
+        )
         calls = reply.choices[0].message.tool_calls or []
         got = [(call.function.name, json.loads(call.function.arguments)) for call in calls]
         ok = got == [(expected["name"], expected["arguments"])]

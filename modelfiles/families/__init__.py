@@ -21,7 +21,7 @@ from tunesmith.modelfiles.families.mistral import mistral, mistral_v03
 from tunesmith.modelfiles.families.phi import phi3
 from tunesmith.modelfiles.families.qwen import qwen3, qwen25
 
-__all__ = ["ChatFamily", "FAMILIES", "detect_family", "matching_families"]
+__all__ = ["FAMILIES", "ChatFamily", "detect_family", "matching_families"]
 
 
 @dataclass(frozen=True)
@@ -61,29 +61,84 @@ def _template_text(name: str) -> str:
 # Most specific first: detection takes the first family whose markers all appear.
 FAMILIES: tuple[ChatFamily, ...] = (
     # Llama 3.2 writes today's date (strftime_now); its TEMPLATE computes it per request with currentDate.
-    ChatFamily("llama3.2", ("<|start_header_id|>", "Cutting Knowledge Date", "strftime_now"),
-               ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>"),
-               {"num_ctx": 8192}, llama32, tools="llama3-json"),
-    ChatFamily("llama3.1", ("<|start_header_id|>", "Cutting Knowledge Date"),
-               ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>"),
-               {"num_ctx": 8192}, llama31, tools="llama3-json", without_tools="llama3.1-plain"),
-    ChatFamily("llama3", ("<|start_header_id|>", "<|eot_id|>"),
-               ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"), {"num_ctx": 8192}, llama3),
-    ChatFamily("qwen3", ("<|im_start|>", "<tool_call>", "<think>", "reasoning_content"), ("<|im_start|>", "<|im_end|>"),
-               {"num_ctx": 4096}, qwen3, tools="hermes", thinking="think-tags"),
-    ChatFamily("qwen2.5", ("<|im_start|>", "<tool_call>", "<tools>"), ("<|im_start|>", "<|im_end|>"),
-               {"num_ctx": 4096}, qwen25, tools="hermes"),
-    ChatFamily("chatml", ("<|im_start|>",), ("<|im_start|>", "<|im_end|>"), {"num_ctx": 4096}, chatml,
-               default_system_block=("<|im_start|>system\n", "<|im_end|>\n")),
+    ChatFamily(
+        "llama3.2",
+        ("<|start_header_id|>", "Cutting Knowledge Date", "strftime_now"),
+        ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>"),
+        {"num_ctx": 8192},
+        llama32,
+        tools="llama3-json",
+    ),
+    ChatFamily(
+        "llama3.1",
+        ("<|start_header_id|>", "Cutting Knowledge Date"),
+        ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>"),
+        {"num_ctx": 8192},
+        llama31,
+        tools="llama3-json",
+        without_tools="llama3.1-plain",
+    ),
+    ChatFamily(
+        "llama3",
+        ("<|start_header_id|>", "<|eot_id|>"),
+        ("<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
+        {"num_ctx": 8192},
+        llama3,
+    ),
+    ChatFamily(
+        "qwen3",
+        ("<|im_start|>", "<tool_call>", "<think>", "reasoning_content"),
+        ("<|im_start|>", "<|im_end|>"),
+        {"num_ctx": 4096},
+        qwen3,
+        tools="hermes",
+        thinking="think-tags",
+    ),
+    ChatFamily(
+        "qwen2.5",
+        ("<|im_start|>", "<tool_call>", "<tools>"),
+        ("<|im_start|>", "<|im_end|>"),
+        {"num_ctx": 4096},
+        qwen25,
+        tools="hermes",
+    ),
+    ChatFamily(
+        "chatml",
+        ("<|im_start|>",),
+        ("<|im_start|>", "<|im_end|>"),
+        {"num_ctx": 4096},
+        chatml,
+        default_system_block=("<|im_start|>system\n", "<|im_end|>\n"),
+    ),
     ChatFamily("gemma", ("<start_of_turn>",), ("<start_of_turn>", "<end_of_turn>"), {"num_ctx": 8192}, gemma),
-    ChatFamily("phi3", ("<|assistant|>", "<|end|>"), ("<|end|>", "<|system|>", "<|user|>", "<|assistant|>"),
-               {"num_ctx": 4096}, phi3),
-    ChatFamily("llama2", ("<<SYS>>", "[INST]"), ("[INST]", "[/INST]", "<<SYS>>", "<</SYS>>"), {"num_ctx": 4096},
-               llama2),
-    ChatFamily("mistral", ("[INST]", "[/INST]"), ("[INST]", "[/INST]", "</s>"), {"num_ctx": 8192}, mistral,
-               tools="mistral", without_tools="mistral-plain"),
-    ChatFamily("mistral-v0.3", ("[INST] ", "[/INST]"), ("[INST]", "[/INST]", "</s>"), {"num_ctx": 8192},
-               mistral_v03, tools="mistral", without_tools="mistral-v0.3-plain"),
+    ChatFamily(
+        "phi3",
+        ("<|assistant|>", "<|end|>"),
+        ("<|end|>", "<|system|>", "<|user|>", "<|assistant|>"),
+        {"num_ctx": 4096},
+        phi3,
+    ),
+    ChatFamily(
+        "llama2", ("<<SYS>>", "[INST]"), ("[INST]", "[/INST]", "<<SYS>>", "<</SYS>>"), {"num_ctx": 4096}, llama2
+    ),
+    ChatFamily(
+        "mistral",
+        ("[INST]", "[/INST]"),
+        ("[INST]", "[/INST]", "</s>"),
+        {"num_ctx": 8192},
+        mistral,
+        tools="mistral",
+        without_tools="mistral-plain",
+    ),
+    ChatFamily(
+        "mistral-v0.3",
+        ("[INST] ", "[/INST]"),
+        ("[INST]", "[/INST]", "</s>"),
+        {"num_ctx": 8192},
+        mistral_v03,
+        tools="mistral",
+        without_tools="mistral-v0.3-plain",
+    ),
 )
 
 

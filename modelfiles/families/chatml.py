@@ -10,4 +10,3 @@ def chatml(messages: Messages, default_system: str | None) -> str:
     if default_system is not None and not system_prompt(messages):
         text = f"<|im_start|>system\n{default_system}<|im_end|>\n" + text
     return text + "<|im_start|>assistant\n"
-

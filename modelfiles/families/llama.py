@@ -9,9 +9,11 @@ from datetime import datetime
 from tunesmith.modelfiles.families._common import Messages, Tools, system_prompt, to_json
 
 LLAMA31_DATE = "26 Jul 2024"  # Llama 3.1/3.3's `date_string` when none is given
-TOOLS_PREAMBLE = ("Given the following functions, please respond with a JSON for a function call with its proper "
-                  "arguments that best answers the given prompt.\n\nRespond in the format {\"name\": function name, "
-                  "\"parameters\": dictionary of argument name and its value}.Do not use variables.\n\n")
+TOOLS_PREAMBLE = (
+    "Given the following functions, please respond with a JSON for a function call with its proper "
+    'arguments that best answers the given prompt.\n\nRespond in the format {"name": function name, '
+    '"parameters": dictionary of argument name and its value}.Do not use variables.\n\n'
+)
 
 
 def llama3(messages: Messages, default_system: str | None) -> str:
@@ -23,8 +25,10 @@ def _llama3_tools(messages: Messages, tools: Tools, date: str) -> str:
     """Llama 3.1-3.3's layout: the system header with the date; with tools, "Environment: ipython", the tools as
     indented JSON in the first user turn, each call as `{"name", "parameters"}` and each result as an ipython turn."""
     environment = "Environment: ipython\n" if tools else ""
-    text = (f"<|start_header_id|>system<|end_header_id|>\n\n{environment}Cutting Knowledge Date: December 2023\n"
-            f"Today Date: {date}\n\n{system_prompt(messages)}<|eot_id|>")
+    text = (
+        f"<|start_header_id|>system<|end_header_id|>\n\n{environment}Cutting Knowledge Date: December 2023\n"
+        f"Today Date: {date}\n\n{system_prompt(messages)}<|eot_id|>"
+    )
     pending_tools = bool(tools)
     for m in messages:
         if m["role"] == "system":
@@ -34,8 +38,10 @@ def _llama3_tools(messages: Messages, tools: Tools, date: str) -> str:
             listed = "".join(json.dumps(tool, indent=4, ensure_ascii=False) + "\n\n" for tool in tools or ())
             text += f"<|start_header_id|>user<|end_header_id|>\n\n{TOOLS_PREAMBLE}{listed}{m['content']}<|eot_id|>"
         elif m.get("tool_calls"):
-            calls = "".join(f'{{"name": "{call["function"]["name"]}", "parameters": '
-                            f'{to_json(call["function"]["arguments"])}}}' for call in m["tool_calls"])
+            calls = "".join(
+                f'{{"name": "{call["function"]["name"]}", "parameters": {to_json(call["function"]["arguments"])}}}'
+                for call in m["tool_calls"]
+            )
             text += f"<|start_header_id|>assistant<|end_header_id|>\n\n{calls}<|eot_id|>"
         elif m["role"] == "tool":
             # A string is iterable in Jinja, so Meta's template writes every result through tojson.

@@ -10,8 +10,11 @@ from tunesmith.modelfiles.families._common import Messages, Tools, system_prompt
 
 def _tool(tool: dict[str, Any]) -> str:
     # Mistral's templates write a function's string fields as they are, between quotes, and the others as JSON.
-    fields = [f'"{key}": "{value}"' if isinstance(value, str) else f'"{key}": {to_json(value)}'
-              for key, value in tool["function"].items() if key != "return"]
+    fields = [
+        f'"{key}": "{value}"' if isinstance(value, str) else f'"{key}": {to_json(value)}'
+        for key, value in tool["function"].items()
+        if key != "return"
+    ]
     return '{"type": "function", "function": {' + ", ".join(fields) + "}}"
 
 
@@ -25,8 +28,9 @@ def _layout(messages: Messages, tools: Tools, space: str) -> str:
     for i, m in enumerate(turns):
         if m["role"] == "user":
             if tools and i == last_user:
-                parts.append(f"[AVAILABLE_TOOLS]{space}[" + ", ".join(_tool(tool) for tool in tools)
-                             + "][/AVAILABLE_TOOLS]")
+                parts.append(
+                    f"[AVAILABLE_TOOLS]{space}[" + ", ".join(_tool(tool) for tool in tools) + "][/AVAILABLE_TOOLS]"
+                )
             prefix = f"{system}\n\n" if system and i == len(turns) - 1 else ""
             parts.append(f"[INST]{space}{prefix}{m['content']}[/INST]")
         elif m.get("tool_calls"):
@@ -35,8 +39,9 @@ def _layout(messages: Messages, tools: Tools, space: str) -> str:
         elif m["role"] == "assistant":
             parts.append(f"{space}{m['content']}</s>")
         elif m["role"] == "tool":
-            parts.append(f'[TOOL_RESULTS]{space}{{"content": {m["content"]}, "call_id": "{m["tool_call_id"]}"}}'
-                         "[/TOOL_RESULTS]")
+            parts.append(
+                f'[TOOL_RESULTS]{space}{{"content": {m["content"]}, "call_id": "{m["tool_call_id"]}"}}[/TOOL_RESULTS]'
+            )
     return "".join(parts)
 
 

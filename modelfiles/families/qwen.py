@@ -8,19 +8,28 @@ from typing import Any
 from tunesmith.modelfiles.families._common import Messages, Tools, system_prompt, to_json
 
 QWEN_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
-TOOLS_INTRO = ("# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-               "You are provided with function signatures within <tools></tools> XML tags:\n<tools>")
-TOOLS_OUTRO = ("\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
-               "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
-               "<args-json-object>}\n</tool_call><|im_end|>\n")
+TOOLS_INTRO = (
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+)
+TOOLS_OUTRO = (
+    "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+    '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": '
+    "<args-json-object>}\n</tool_call><|im_end|>\n"
+)
 # What Qwen3 writes after the assistant's opener when thinking is switched off (`enable_thinking=False`).
 NO_THINKING = "<think>\n\n</think>\n\n"
 
 
 def _tools_block(system: str | None, tools: Tools) -> str:
     """The system turn with the tools' signatures, after the system prompt and a blank line if there is one."""
-    return ("<|im_start|>system\n" + (system + "\n\n" if system is not None else "") + TOOLS_INTRO + "".join("\n" + to_json(tool) for tool in tools or ())
-            + TOOLS_OUTRO)
+    return (
+        "<|im_start|>system\n"
+        + (system + "\n\n" if system is not None else "")
+        + TOOLS_INTRO
+        + "".join("\n" + to_json(tool) for tool in tools or ())
+        + TOOLS_OUTRO
+    )
 
 
 def _calls(calls: list[dict[str, Any]]) -> str:
@@ -28,8 +37,10 @@ def _calls(calls: list[dict[str, Any]]) -> str:
     text = ""
     for call in calls:
         function = call.get("function", call)
-        text += (f'\n<tool_call>\n{{"name": "{function["name"]}", "arguments": '
-                 f'{to_json(function["arguments"])}}}\n</tool_call>')
+        text += (
+            f'\n<tool_call>\n{{"name": "{function["name"]}", "arguments": '
+            f"{to_json(function['arguments'])}}}\n</tool_call>"
+        )
     return text
 
 
@@ -57,8 +68,12 @@ def qwen25(messages: Messages, default_system: str | None, tools: Tools = None) 
         elif m["role"] == "tool":
             text += _tool_result(m, previous)
         elif m["role"] == "assistant" and m.get("tool_calls"):
-            text += ("<|im_start|>assistant" + (f"\n{m['content']}" if m.get("content") else "")
-                     + _calls(m["tool_calls"]) + "<|im_end|>\n")
+            text += (
+                "<|im_start|>assistant"
+                + (f"\n{m['content']}" if m.get("content") else "")
+                + _calls(m["tool_calls"])
+                + "<|im_end|>\n"
+            )
         else:
             text += f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n"
         previous = m["role"]
@@ -67,8 +82,9 @@ def qwen25(messages: Messages, default_system: str | None, tools: Tools = None) 
     return text + "<|im_start|>assistant\n"
 
 
-def qwen3(messages: Messages, default_system: str | None, tools: Tools = None, *,
-          enable_thinking: bool | None = None) -> str:
+def qwen3(
+    messages: Messages, default_system: str | None, tools: Tools = None, *, enable_thinking: bool | None = None
+) -> str:
     """Qwen3's layout: Qwen2.5's tools without its default system prompt; an assistant turn after the last user
     message (a tool-calling round, or the last message) shows its reasoning (`reasoning_content`) in <think> tags;
     `enable_thinking=False` ends the prompt with an empty thinking block.
@@ -96,7 +112,7 @@ def qwen3(messages: Messages, default_system: str | None, tools: Tools = None, *
             text += "<|im_start|>assistant\n"
             if index > last_query and (index == len(messages) - 1 or reasoning):
                 text += f"<think>\n{reasoning}\n</think>\n\n"
-            text += m["content"] + _calls(m.get("tool_calls") or [])[0 if m["content"] else 1:] + "<|im_end|>\n"
+            text += m["content"] + _calls(m.get("tool_calls") or [])[0 if m["content"] else 1 :] + "<|im_end|>\n"
         else:
             text += f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n"
         previous = m["role"]

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Backend", "GenerateRequest", "Delta", "ModelCard", "Embeddings"]
+__all__ = ["Backend", "Delta", "Embeddings", "GenerateRequest", "ModelCard"]
 
 
 @dataclass(slots=True)

@@ -45,7 +45,7 @@ class Llama3JsonToolCallParser:
         if self._mode == "start":
             head = self._pending.lstrip()
             if head.startswith(_PYTHON_TAG):
-                head = head[len(_PYTHON_TAG):].lstrip()
+                head = head[len(_PYTHON_TAG) :].lstrip()
             elif _PYTHON_TAG.startswith(head):  # blank so far, or the tag is arriving
                 return "", []
             if not head:
@@ -130,7 +130,7 @@ class MistralToolCallParser:
                 continue
             keep = held_back(self._pending, _TOOL_CALLS)
             released.append(self._pending[: len(self._pending) - keep])
-            self._pending = self._pending[len(self._pending) - keep:]
+            self._pending = self._pending[len(self._pending) - keep :]
             break
         return "".join(released), calls
 

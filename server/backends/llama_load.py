@@ -54,8 +54,11 @@ def load_llama(gguf: Path, *, lora_path: str | None = None, **kwargs: Any):
     # the model would then run without its adapter, with no word.
     if lora_path and not getattr(llm, "_lora_adapter", None):
         llm.close()
-        raise _adapter_error(gguf, lora_path, f"Failed to load the LoRA adapter {lora_path} "
-                                              f"({last_errors(log) or 'llama.cpp gave no reason'})")
+        raise _adapter_error(
+            gguf,
+            lora_path,
+            f"Failed to load the LoRA adapter {lora_path} ({last_errors(log) or 'llama.cpp gave no reason'})",
+        )
     _detokenize_whole_pieces(llm)
     return llm
 
@@ -90,11 +93,17 @@ def _detokenize_whole_pieces(llm: Any) -> None:
 
 
 def _adapter_error(gguf: Path, lora_path: str, reason: object) -> ModelError:
-    return ModelError(f"llama.cpp cannot apply the ADAPTER over {gguf.name}: {reason}", where=lora_path,
-                      hint="The adapter must be a GGUF LoRA of this very base model; re-run `tunesmith package "
-                           "--as-adapter` with the base the adapter was trained on.")
+    return ModelError(
+        f"llama.cpp cannot apply the ADAPTER over {gguf.name}: {reason}",
+        where=lora_path,
+        hint="The adapter must be a GGUF LoRA of this very base model; re-run `tunesmith package "
+        "--as-adapter` with the base the adapter was trained on.",
+    )
 
 
 def _gguf_error(gguf: Path, reason: object) -> ModelError:
-    return ModelError(f"llama.cpp cannot load the GGUF: {reason}", where=str(gguf),
-                      hint="Re-run `tunesmith package`; the file may be truncated or from a newer llama.cpp.")
+    return ModelError(
+        f"llama.cpp cannot load the GGUF: {reason}",
+        where=str(gguf),
+        hint="Re-run `tunesmith package`; the file may be truncated or from a newer llama.cpp.",
+    )

@@ -38,8 +38,10 @@ class _OneCall:
         if self._left is not None and delta.tool_calls:
             kept = delta.tool_calls[: self._left]
             if len(kept) < len(delta.tool_calls):
-                _log.info("parallel_tool_calls is false: dropped %d of the model's tool calls after the first",
-                          len(delta.tool_calls) - len(kept))
+                _log.info(
+                    "parallel_tool_calls is false: dropped %d of the model's tool calls after the first",
+                    len(delta.tool_calls) - len(kept),
+                )
             delta.tool_calls = kept or None
             self._left -= len(kept)
         return delta
@@ -47,8 +49,11 @@ class _OneCall:
 
 def _unfinished(upstream: Upstream) -> UnfinishedAnswerError:
     # Ollama's last line says `done: true`; a body that ends before it is a cut answer, not a short one.
-    return UnfinishedAnswerError(f"Ollama at {upstream.url}", detail=" (its answer had no final `done: true` line)",
-                                 hint="Try again; if it keeps happening, check Ollama's log and any proxy between.")
+    return UnfinishedAnswerError(
+        f"Ollama at {upstream.url}",
+        detail=" (its answer had no final `done: true` line)",
+        hint="Try again; if it keeps happening, check Ollama's log and any proxy between.",
+    )
 
 
 class OllamaBackend:
@@ -56,12 +61,19 @@ class OllamaBackend:
 
     name = "ollama"
 
-    def __init__(self, urls: list[str], *, connect_timeout: float = 5.0, read_timeout: float = 300.0,
-                 health_interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        urls: list[str],
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 300.0,
+        health_interval: float = 10.0,
+    ) -> None:
         if not urls:
             raise ValueError("OllamaBackend needs at least one upstream URL")
-        self._pool = UpstreamPool(urls, connect_timeout=connect_timeout, read_timeout=read_timeout,
-                                  health_interval=health_interval)
+        self._pool = UpstreamPool(
+            urls, connect_timeout=connect_timeout, read_timeout=read_timeout, health_interval=health_interval
+        )
         self._read_timeout = read_timeout
 
     # ---- models and health: the pool's ------------------------------------------------------------------------
@@ -85,29 +97,48 @@ class OllamaBackend:
 
     def _call(self, upstream: Upstream, request: GenerateRequest, stream: bool):
         if request.prompt is not None:
-            return upstream.client.generate(model=request.model, prompt=request.prompt, raw=True, stream=stream,
-                                            options=request.options or None, format=request.format)
+            return upstream.client.generate(
+                model=request.model,
+                prompt=request.prompt,
+                raw=True,
+                stream=stream,
+                options=request.options or None,
+                format=request.format,
+            )
         # The messages and tools go to /api/chat as they are: the client's Message model has no tool call `id`
         # and no `tool_call_id`, which Ollama's API takes and templates print (Mistral's call ids).
         body = {"model": request.model, "messages": request.messages, "stream": stream}
-        body.update({key: value for key, value in (("tools", request.tools), ("options", request.options or None),
-                                                   ("format", request.format)) if value})
+        body.update(
+            {
+                key: value
+                for key, value in (
+                    ("tools", request.tools),
+                    ("options", request.options or None),
+                    ("format", request.format),
+                )
+                if value
+            }
+        )
         if request.think is not None:  # false is a value: it switches a thinking model's reasoning off
             body["think"] = request.think
         return upstream.client._request(ollama.ChatResponse, "POST", "/api/chat", json=body, stream=stream)
 
     def _failure(self, err: BaseException, upstream: Upstream, model: str) -> Exception:
         if isinstance(err, (httpx.TimeoutException, TimeoutError, asyncio.TimeoutError)):
-            return UpstreamTimeoutError(f"Ollama at {upstream.url} did not answer within {self._read_timeout:g} s",
-                                        hint="Raise the server's read_timeout, or try again when it is less busy.")
+            return UpstreamTimeoutError(
+                f"Ollama at {upstream.url} did not answer within {self._read_timeout:g} s",
+                hint="Raise the server's read_timeout, or try again when it is less busy.",
+            )
         if isinstance(err, ollama.ResponseError):
             message = f"Ollama at {upstream.url}: {err.error}"
             if err.status_code == 404:
                 return ModelNotFoundError(message, hint="`ollama pull` the model, or pick one from GET /v1/models.")
             if err.status_code == 400 and "does not support thinking" in err.error:
-                return BadRequestError(message, param="reasoning_effort",
-                                       hint='Leave out reasoning_effort (or send "none") for a model without '
-                                            "thinking.")
+                return BadRequestError(
+                    message,
+                    param="reasoning_effort",
+                    hint='Leave out reasoning_effort (or send "none") for a model without thinking.',
+                )
             if err.status_code == 400:
                 return BadRequestError(message)
             status = f" (status {err.status_code})" if err.status_code > 0 else ""
@@ -115,8 +146,10 @@ class OllamaBackend:
         if isinstance(err, UNREACHABLE):
             return UpstreamError(f"Ollama at {upstream.url} is unreachable", hint="Check that `ollama serve` runs.")
         if is_malformed(err):
-            return UpstreamError(f"Ollama at {upstream.url} sent a malformed answer: {err}",
-                                 hint="Check that the --ollama URL is an Ollama server, and its version.")
+            return UpstreamError(
+                f"Ollama at {upstream.url} sent a malformed answer: {err}",
+                hint="Check that the --ollama URL is an Ollama server, and its version.",
+            )
         if isinstance(err, (httpx.TransportError, OSError)):  # the connection broke mid-answer
             return UpstreamError(f"Ollama at {upstream.url} broke off the answer: {err or type(err).__name__}")
         raise err  # not the upstream's failure but a bug of ours: a 500, its traceback in the server log
@@ -126,11 +159,14 @@ class OllamaBackend:
         if forced_tool_choice(request.tool_choice):
             # Ollama's chat API has no tool_choice: passed on as "auto", the model could answer in prose while the
             # client waits for a call.
-            raise BadRequestError(f"tool_choice {json.dumps(request.tool_choice)} cannot be enforced through Ollama, "
-                                  "whose chat API cannot force a tool call", param="tool_choice",
-                                  hint='Send tool_choice "auto" (or leave it out) and let the model decide, send only '
-                                       "the tool you want called, or serve the package with --model, which enforces "
-                                       "it.")
+            raise BadRequestError(
+                f"tool_choice {json.dumps(request.tool_choice)} cannot be enforced through Ollama, "
+                "whose chat API cannot force a tool call",
+                param="tool_choice",
+                hint='Send tool_choice "auto" (or leave it out) and let the model decide, send only '
+                "the tool you want called, or serve the package with --model, which enforces "
+                "it.",
+            )
         last_error: BaseException | None = None
         for upstream in await self._pool.candidates(request.model):
             upstream.in_flight += 1
@@ -157,8 +193,10 @@ class OllamaBackend:
             # An answer proves the upstream is back; /health should not wait for the next background check.
             upstream.mark_up()
             return upstream, answer, first
-        raise UpstreamError(f"every Ollama upstream holding {request.model!r} is unreachable "
-                            f"({self._pool.describe_errors()})", hint="Check that `ollama serve` runs.") from last_error
+        raise UpstreamError(
+            f"every Ollama upstream holding {request.model!r} is unreachable ({self._pool.describe_errors()})",
+            hint="Check that `ollama serve` runs.",
+        ) from last_error
 
     @staticmethod
     def _delta(part: Any) -> Delta:
@@ -167,9 +205,15 @@ class OllamaBackend:
             calls = [call.model_dump(exclude_none=True) for call in part.message.tool_calls or ()] or None
         else:
             content, thinking, calls = part.response or "", "", None
-        return Delta(content=content, thinking=thinking, tool_calls=calls, done=bool(part.done),
-                     done_reason=part.done_reason,
-                     prompt_tokens=part.prompt_eval_count or 0, completion_tokens=part.eval_count or 0)
+        return Delta(
+            content=content,
+            thinking=thinking,
+            tool_calls=calls,
+            done=bool(part.done),
+            done_reason=part.done_reason,
+            prompt_tokens=part.prompt_eval_count or 0,
+            completion_tokens=part.eval_count or 0,
+        )
 
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Delta]:
         upstream, answer, first = await self._open(request, stream=True)
@@ -210,8 +254,9 @@ class OllamaBackend:
             try:
                 with anyio.fail_after(self._read_timeout):
                     answer = await upstream.client.embed(model=model, input=inputs)
-                return Embeddings(vectors=[list(vector) for vector in answer.embeddings],
-                                  prompt_tokens=answer.prompt_eval_count or 0)
+                return Embeddings(
+                    vectors=[list(vector) for vector in answer.embeddings], prompt_tokens=answer.prompt_eval_count or 0
+                )
             except UNREACHABLE as err:
                 upstream.mark_down(err)
                 last_error = err
@@ -219,5 +264,7 @@ class OllamaBackend:
                 raise self._failure(err, upstream, model) from err
             finally:
                 upstream.in_flight -= 1
-        raise UpstreamError(f"every Ollama upstream holding {model!r} is unreachable ({self._pool.describe_errors()})",
-                            hint="Check that `ollama serve` runs.") from last_error
+        raise UpstreamError(
+            f"every Ollama upstream holding {model!r} is unreachable ({self._pool.describe_errors()})",
+            hint="Check that `ollama serve` runs.",
+        ) from last_error

@@ -102,13 +102,16 @@ class Upstream:
 class UpstreamPool:
     """The upstreams of `urls`, with their model lists kept fresh and a background health check."""
 
-    def __init__(self, urls: list[str], *, connect_timeout: float, read_timeout: float,
-                 health_interval: float) -> None:
+    def __init__(self, urls: list[str], *, connect_timeout: float, read_timeout: float, health_interval: float) -> None:
         timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=_KEEPALIVE)
         tls = httpx.create_ssl_context()  # one for all clients: building it costs milliseconds
-        self.upstreams = [Upstream(url, [ollama.AsyncClient(host=url, timeout=timeout, limits=limits, verify=tls)
-                                         for _ in range(_SHARDS)]) for url in urls]
+        self.upstreams = [
+            Upstream(
+                url, [ollama.AsyncClient(host=url, timeout=timeout, limits=limits, verify=tls) for _ in range(_SHARDS)]
+            )
+            for url in urls
+        ]
         self._read_timeout = read_timeout
         self._health_interval = health_interval
         self._health_task: asyncio.Task | None = None
@@ -119,8 +122,14 @@ class UpstreamPool:
         try:
             with anyio.fail_after(self._read_timeout):
                 listing = await upstream.client.list()
-        except (*UNREACHABLE, *MALFORMED, httpx.HTTPError, ollama.ResponseError, TimeoutError,
-                asyncio.TimeoutError) as err:
+        except (
+            *UNREACHABLE,
+            *MALFORMED,
+            httpx.HTTPError,
+            ollama.ResponseError,
+            TimeoutError,
+            asyncio.TimeoutError,
+        ) as err:
             upstream.mark_down(err)
             return
         cards = {}
@@ -139,8 +148,10 @@ class UpstreamPool:
                 for card in upstream.models.values():
                     merged.setdefault(card.id, card)
         if not any(upstream.healthy for upstream in self.upstreams):
-            raise UpstreamError(f"no Ollama upstream answered ({self.describe_errors()})",
-                                hint="Start Ollama (`ollama serve`) or check the --ollama URLs.")
+            raise UpstreamError(
+                f"no Ollama upstream answered ({self.describe_errors()})",
+                hint="Start Ollama (`ollama serve`) or check the --ollama URLs.",
+            )
         return list(merged.values())
 
     def describe_errors(self) -> str:
@@ -163,26 +174,43 @@ class UpstreamPool:
         holders = self._holders(model)
         if not holders:
             if not any(upstream.healthy for upstream in self.upstreams):
-                raise UpstreamError(f"no Ollama upstream answered ({self.describe_errors()})",
-                                    hint="Start Ollama (`ollama serve`) or check the --ollama URLs.")
-            raise ModelNotFoundError(f"model {model!r} is not served here",
-                                     hint="List the served models with GET /v1/models, or `ollama pull` it.")
+                raise UpstreamError(
+                    f"no Ollama upstream answered ({self.describe_errors()})",
+                    hint="Start Ollama (`ollama serve`) or check the --ollama URLs.",
+                )
+            raise ModelNotFoundError(
+                f"model {model!r} is not served here",
+                hint="List the served models with GET /v1/models, or `ollama pull` it.",
+            )
         # Healthy ones first, least busy first; unhealthy ones last, in case they came back.
         return sorted(holders, key=lambda upstream: (not upstream.healthy, upstream.in_flight))
 
     # ---- health -------------------------------------------------------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
-        upstreams = [{"url": upstream.url, "healthy": upstream.healthy, "in_flight": upstream.in_flight,
-                      "models": len(upstream.models or ()), "error": upstream.error} for upstream in self.upstreams]
+        upstreams = [
+            {
+                "url": upstream.url,
+                "healthy": upstream.healthy,
+                "in_flight": upstream.in_flight,
+                "models": len(upstream.models or ()),
+                "error": upstream.error,
+            }
+            for upstream in self.upstreams
+        ]
         return {"ok": any(upstream.healthy for upstream in self.upstreams), "upstreams": upstreams}
 
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self._health_interval)
             try:
-                await asyncio.gather(*(self._refresh(upstream) for upstream in self.upstreams
-                                       if not upstream.healthy or upstream.models is None))
+                await asyncio.gather(
+                    *(
+                        self._refresh(upstream)
+                        for upstream in self.upstreams
+                        if not upstream.healthy or upstream.models is None
+                    )
+                )
             except Exception:  # noqa: BLE001
                 # A bug, but one that must not end the checks for good: a down upstream would never come back.
                 _log.exception("the background health check of the Ollama upstreams failed")

@@ -23,8 +23,14 @@ class ServedPackage(PackageFolder):
 def read_package(folder: str | Path, model_id: str | None = None) -> ServedPackage:
     """Read a package folder to serve it under `model_id` (by default the package's name, as Ollama would)."""
     package = read_package_folder(folder)
-    return ServedPackage(folder=package.folder, modelfile=package.modelfile, gguf=package.gguf,
-                         adapter=package.adapter, files=package.files, model_id=model_id or package.name)
+    return ServedPackage(
+        folder=package.folder,
+        modelfile=package.modelfile,
+        gguf=package.gguf,
+        adapter=package.adapter,
+        files=package.files,
+        model_id=model_id or package.name,
+    )
 
 
 def template_differs(modelfile: Modelfile, derived: ChatFormat | None) -> bool:

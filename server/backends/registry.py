@@ -54,8 +54,10 @@ class Backends:
     async def health(self) -> dict[str, Any]:
         """Each backend's state; `ok` when at least one can serve."""
         states = await asyncio.gather(*(backend.health() for backend in self.all))
-        return {"ok": any(state["ok"] for state in states),
-                "backends": {backend.name: state for backend, state in zip(self.all, states, strict=True)}}
+        return {
+            "ok": any(state["ok"] for state in states),
+            "backends": {backend.name: state for backend, state in zip(self.all, states, strict=True)},
+        }
 
     async def start(self) -> None:
         for backend in self.all:

@@ -31,8 +31,9 @@ class ReplyParser:
     opened the <think> block, so the reply starts in the reasoning.
     """
 
-    def __init__(self, chat_format: ChatFormat | None, *, tools: bool, thinking: bool = False,
-                 in_thinking: bool = False) -> None:
+    def __init__(
+        self, chat_format: ChatFormat | None, *, tools: bool, thinking: bool = False, in_thinking: bool = False
+    ) -> None:
         parser = TOOL_CALL_PARSERS.get(chat_format.tools or "") if tools and chat_format else None
         self._tools: ToolCallParser | None = parser() if parser else None
         self._thinking = ThinkTagSplitter(in_thinking=in_thinking) if thinking or in_thinking else None

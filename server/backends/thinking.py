@@ -44,7 +44,7 @@ class ThinkTagSplitter:
             if self._state == _BEFORE:
                 stripped = pending.lstrip()
                 if stripped.startswith(OPEN_TAG):
-                    self._pending, self._state = stripped[len(OPEN_TAG):], _START
+                    self._pending, self._state = stripped[len(OPEN_TAG) :], _START
                 elif not stripped or OPEN_TAG.startswith(stripped):
                     break  # blank space or a partial <think>: wait for more
                 else:  # no reasoning: the whole reply, blank start included, is the answer
@@ -65,7 +65,7 @@ class ThinkTagSplitter:
                     continue
                 keep = _partial(pending, CLOSE_TAG)
                 reasoning.append(pending[: len(pending) - keep])
-                self._pending = pending[len(pending) - keep:]
+                self._pending = pending[len(pending) - keep :]
                 break
             answer.append(pending)
             self._pending = ""

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from tunesmith.server.backends.call_json import function_call, held_back
 from tunesmith.server.backends.json_tool_calls import Llama3JsonToolCallParser, MistralToolCallParser
 
-__all__ = ["HermesToolCallParser", "TOOL_CALL_PARSERS", "ToolCallParser"]
+__all__ = ["TOOL_CALL_PARSERS", "HermesToolCallParser", "ToolCallParser"]
 
 _OPEN, _CLOSE = "<tool_call>", "</tool_call>"
 
@@ -65,7 +65,7 @@ class HermesToolCallParser:
                 continue
             keep = held_back(self._pending, _OPEN)
             released.append(self._pending[: len(self._pending) - keep])
-            self._pending = self._pending[len(self._pending) - keep:]
+            self._pending = self._pending[len(self._pending) - keep :]
             break
         return "".join(released), calls
 
@@ -77,6 +77,8 @@ class HermesToolCallParser:
 
 
 # ChatFormat.tools -> the parser of that format's calls.
-TOOL_CALL_PARSERS: dict[str, type[ToolCallParser]] = {"hermes": HermesToolCallParser,
-                                                      "llama3-json": Llama3JsonToolCallParser,
-                                                      "mistral": MistralToolCallParser}
+TOOL_CALL_PARSERS: dict[str, type[ToolCallParser]] = {
+    "hermes": HermesToolCallParser,
+    "llama3-json": Llama3JsonToolCallParser,
+    "mistral": MistralToolCallParser,
+}

@@ -16,8 +16,13 @@ from tunesmith.server.schemas import Embedding, EmbeddingList, EmbeddingRequest,
 __all__ = ["create_embeddings"]
 
 
-@post("/v1/embeddings", status_code=200, tags=["embeddings"], responses=ERROR_RESPONSES,
-      summary="Embed one text or a list of texts")
+@post(
+    "/v1/embeddings",
+    status_code=200,
+    tags=["embeddings"],
+    responses=ERROR_RESPONSES,
+    summary="Embed one text or a list of texts",
+)
 async def create_embeddings(data: EmbeddingRequest, request: Request, backends: Backends) -> EmbeddingList:
     """One vector per input, in input order."""
     inputs = [data.input] if isinstance(data.input, str) else list(data.input)
@@ -36,5 +41,6 @@ async def create_embeddings(data: EmbeddingRequest, request: Request, backends: 
         if data.encoding_format == "base64":
             value = base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
         items.append(Embedding(object="embedding", index=index, embedding=value))
-    return EmbeddingList(object="list", data=items, model=data.model,
-                         usage=Usage(result.prompt_tokens, 0, result.prompt_tokens))
+    return EmbeddingList(
+        object="list", data=items, model=data.model, usage=Usage(result.prompt_tokens, 0, result.prompt_tokens)
+    )

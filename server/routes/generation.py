@@ -42,8 +42,10 @@ ERROR_RESPONSES = {
     504: ResponseSpec(ErrorBody, description="The upstream did not answer in time."),
 }
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-_STREAM_NOTE = ("With `stream: true` the answer is `text/event-stream`: one `data: {chunk}` event per piece, then "
-                "`data: [DONE]`; a failure after the first event ends the stream with `data: {\"error\": ...}`.")
+_STREAM_NOTE = (
+    "With `stream: true` the answer is `text/event-stream`: one `data: {chunk}` event per piece, then "
+    '`data: [DONE]`; a failure after the first event ends the stream with `data: {"error": ...}`.'
+)
 
 
 @dataclass
@@ -55,10 +57,15 @@ class _StreamableOperation(Operation):
         ok = (self.responses or {}).get("200")
         if isinstance(ok, OpenAPIResponse) and ok.content is not None:
             # One schema per event, as OpenAPI 3.2 describes event streams.
-            data = Schema(type=OpenAPIType.STRING, description="A chunk as JSON, `{\"error\": ...}`, or `[DONE]`")
-            ok.content["text/event-stream"] = OpenAPIMediaType(schema=Schema(
-                type=OpenAPIType.OBJECT, required=["data"], properties={"data": data},
-                description="`data: {chunk}` events, then `data: [DONE]`"))
+            data = Schema(type=OpenAPIType.STRING, description='A chunk as JSON, `{"error": ...}`, or `[DONE]`')
+            ok.content["text/event-stream"] = OpenAPIMediaType(
+                schema=Schema(
+                    type=OpenAPIType.OBJECT,
+                    required=["data"],
+                    properties={"data": data},
+                    description="`data: {chunk}` events, then `data: [DONE]`",
+                )
+            )
 
 
 def _take_usage(record: RequestRecord):
@@ -67,6 +74,7 @@ def _take_usage(record: RequestRecord):
             record.prompt_tokens, record.completion_tokens = last.prompt_tokens, last.completion_tokens
         if error is not None:
             record.error = str(error) or type(error).__name__
+
     return on_finish
 
 
@@ -90,9 +98,15 @@ async def _start(request: Request, backends: Backends, generate: GenerateRequest
     return record, first, pieces
 
 
-async def _answer(request: Request, backends: Backends, generate: GenerateRequest,
-                  data: ChatCompletionRequest | CompletionRequest, id_prefix: str, body: Callable[..., Any],
-                  events: Callable[..., AsyncIterator[bytes]]) -> Response:
+async def _answer(
+    request: Request,
+    backends: Backends,
+    generate: GenerateRequest,
+    data: ChatCompletionRequest | CompletionRequest,
+    id_prefix: str,
+    body: Callable[..., Any],
+    events: Callable[..., AsyncIterator[bytes]],
+) -> Response:
     """One answer, whole (`body` makes it) or as server-sent events (`events` makes them): the two routes differ
     only in those shapes."""
     record, first, rest = await _start(request, backends, generate, data.stream)
@@ -100,26 +114,41 @@ async def _answer(request: Request, backends: Backends, generate: GenerateReques
     if rest is None:
         return Response(body(response_id, created, data.model, first))
     include_usage = bool(data.stream_options and data.stream_options.include_usage)
-    stream = events(response_id, created, data.model, first, rest, include_usage=include_usage,
-                    on_finish=_take_usage(record))
+    stream = events(
+        response_id, created, data.model, first, rest, include_usage=include_usage, on_finish=_take_usage(record)
+    )
     return Stream(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
-@post("/v1/chat/completions", status_code=200, tags=["generation"], responses=ERROR_RESPONSES,
-      summary="Create a chat completion", description=_STREAM_NOTE, operation_class=_StreamableOperation,
-      response_description="The completion (JSON), or with `stream: true` `chat.completion.chunk` events (SSE)")
-async def create_chat_completion(data: ChatCompletionRequest, request: Request,
-                                 backends: Backends) -> Response[ChatCompletion]:
+@post(
+    "/v1/chat/completions",
+    status_code=200,
+    tags=["generation"],
+    responses=ERROR_RESPONSES,
+    summary="Create a chat completion",
+    description=_STREAM_NOTE,
+    operation_class=_StreamableOperation,
+    response_description="The completion (JSON), or with `stream: true` `chat.completion.chunk` events (SSE)",
+)
+async def create_chat_completion(
+    data: ChatCompletionRequest, request: Request, backends: Backends
+) -> Response[ChatCompletion]:
     """OpenAI chat completions over the backend that serves `model`."""
-    return await _answer(request, backends, chat_to_generate(data), data, "chatcmpl", chat_completion_body,
-                         chat_events)
+    return await _answer(request, backends, chat_to_generate(data), data, "chatcmpl", chat_completion_body, chat_events)
 
 
-@post("/v1/completions", status_code=200, tags=["generation"], responses=ERROR_RESPONSES,
-      summary="Create a text completion (raw prompt, no chat template)", description=_STREAM_NOTE,
-      operation_class=_StreamableOperation,
-      response_description="The completion (JSON), or with `stream: true` `text_completion` events (SSE)")
+@post(
+    "/v1/completions",
+    status_code=200,
+    tags=["generation"],
+    responses=ERROR_RESPONSES,
+    summary="Create a text completion (raw prompt, no chat template)",
+    description=_STREAM_NOTE,
+    operation_class=_StreamableOperation,
+    response_description="The completion (JSON), or with `stream: true` `text_completion` events (SSE)",
+)
 async def create_completion(data: CompletionRequest, request: Request, backends: Backends) -> Response[Completion]:
     """OpenAI (legacy) completions: the prompt is sent as is, without the model's chat template."""
-    return await _answer(request, backends, completion_to_generate(data), data, "cmpl", completion_body,
-                         completion_events)
+    return await _answer(
+        request, backends, completion_to_generate(data), data, "cmpl", completion_body, completion_events
+    )

@@ -12,22 +12,33 @@ from tunesmith.server.schemas import Model, ModelList
 __all__ = ["list_models", "retrieve_model"]
 
 
-@get("/v1/models", tags=["models"], responses={k: ERROR_RESPONSES[k] for k in (401, 502)},
-     summary="List the served models")
+@get(
+    "/v1/models",
+    tags=["models"],
+    responses={k: ERROR_RESPONSES[k] for k in (401, 502)},
+    summary="List the served models",
+)
 async def list_models(backends: Backends) -> ModelList:
     """Every model of every reachable backend (Ollama upstreams merged, then embedded packages)."""
     cards = await backends.list_models()
-    return ModelList(object="list", data=[Model(id=card.id, object="model", created=card.created,
-                                                owned_by=card.owned_by) for card in cards])
+    return ModelList(
+        object="list",
+        data=[Model(id=card.id, object="model", created=card.created, owned_by=card.owned_by) for card in cards],
+    )
 
 
-@get("/v1/models/{model_id:path}", tags=["models"], responses={k: ERROR_RESPONSES[k] for k in (401, 404, 502)},
-     summary="Describe one served model")
+@get(
+    "/v1/models/{model_id:path}",
+    tags=["models"],
+    responses={k: ERROR_RESPONSES[k] for k in (401, 404, 502)},
+    summary="Describe one served model",
+)
 async def retrieve_model(model_id: str, backends: Backends) -> Model:
     """One model by id (ids may hold `/` and `:`, as Ollama's do)."""
     model_id = model_id.lstrip("/")
     for card in await backends.list_models():
         if card.id == model_id or card.id == f"{model_id}:latest":
             return Model(id=card.id, object="model", created=card.created, owned_by=card.owned_by)
-    raise ModelNotFoundError(f"model {model_id!r} is not served here",
-                             hint="List the served models with GET /v1/models.")
+    raise ModelNotFoundError(
+        f"model {model_id!r} is not served here", hint="List the served models with GET /v1/models."
+    )

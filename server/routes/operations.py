@@ -13,12 +13,17 @@ from tunesmith.server.observe import Metrics
 __all__ = ["health", "metrics"]
 
 
-@get("/health", tags=["operations"], summary="Backend and upstream health",
-     description="200 when at least one backend can serve, 503 when none can.")
+@get(
+    "/health",
+    tags=["operations"],
+    summary="Backend and upstream health",
+    description="200 when at least one backend can serve, 503 when none can.",
+)
 async def health(backends: Backends) -> Response[dict[str, Any]]:
     state = await backends.health()
-    return Response({"status": "ok" if state["ok"] else "unavailable", **state},
-                    status_code=200 if state["ok"] else 503)
+    return Response(
+        {"status": "ok" if state["ok"] else "unavailable", **state}, status_code=200 if state["ok"] else 503
+    )
 
 
 @get("/metrics", tags=["operations"], summary="Prometheus metrics", media_type="text/plain")

@@ -32,17 +32,31 @@ class PublishRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     push: bool = True
 
 
-@post("/", status_code=202, sync_to_thread=True, tags=["publish"], summary="Start publishing a package",
-      responses={400: ResponseSpec(ErrorBody, description="A bad name, or a package this server does not serve."),
-                 401: ERROR_RESPONSES[401], 413: ERROR_RESPONSES[413]},
-      description="Checks names and package at once (400 when bad), then publishes in the background.")
+@post(
+    "/",
+    status_code=202,
+    sync_to_thread=True,
+    tags=["publish"],
+    summary="Start publishing a package",
+    responses={
+        400: ResponseSpec(ErrorBody, description="A bad name, or a package this server does not serve."),
+        401: ERROR_RESPONSES[401],
+        413: ERROR_RESPONSES[413],
+    },
+    description="Checks names and package at once (400 when bad), then publishes in the background.",
+)
 def start_publish(data: PublishRequest, publish_jobs: PublishJobs) -> Response[dict[str, Any]]:
     job = publish_jobs.start(data.package, hf=data.hf, ollama=data.ollama, private=data.private, push=data.push)
     return Response(job.as_dict(), status_code=202, headers={"Location": f"/v1/publish/{job.id}"})
 
 
-@get("/{job_id:str}", sync_to_thread=False, tags=["publish"], summary="A publish job's steps and outcome",
-     responses={401: ERROR_RESPONSES[401], 404: ResponseSpec(ErrorBody, description="No publish job has that id.")})
+@get(
+    "/{job_id:str}",
+    sync_to_thread=False,
+    tags=["publish"],
+    summary="A publish job's steps and outcome",
+    responses={401: ERROR_RESPONSES[401], 404: ResponseSpec(ErrorBody, description="No publish job has that id.")},
+)
 def get_publish(job_id: str, publish_jobs: PublishJobs) -> dict[str, Any]:
     job = publish_jobs.get(job_id)
     if job is None:
@@ -53,5 +67,8 @@ def get_publish(job_id: str, publish_jobs: PublishJobs) -> dict[str, Any]:
 def publish_router(settings: ServerSettings, jobs: PublishJobs | None = None) -> Router:
     """The publish routes for an app built from `settings` (`jobs` replaces the registry, e.g. in tests)."""
     jobs = jobs or PublishJobs(settings.models, ollama_host=settings.ollama[0] if settings.ollama else None)
-    return Router(path="/v1/publish", route_handlers=[start_publish, get_publish],
-                  dependencies={"publish_jobs": Provide(lambda: jobs, use_cache=True, sync_to_thread=False)})
+    return Router(
+        path="/v1/publish",
+        route_handlers=[start_publish, get_publish],
+        dependencies={"publish_jobs": Provide(lambda: jobs, use_cache=True, sync_to_thread=False)},
+    )

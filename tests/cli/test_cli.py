@@ -11,8 +11,9 @@ from tunesmith.commands import COMMANDS
 
 
 def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tunesmith", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "tunesmith", *args], capture_output=True, text=True, cwd=cwd, timeout=300, check=False
+    )
 
 
 def test_top_level_help_lists_every_command():
@@ -93,19 +94,20 @@ def _lm_head_adapter(base, out, **lora):
 
 # (case, LoRA settings, words the refusal holds besides the advice to package merged)
 HEAD_ADAPTERS = [
-    ("modules_to_save lm_head", {"target_modules": ["q_proj"], "modules_to_save": ["lm_head"]},
-     ["modules_to_save"]),
+    ("modules_to_save lm_head", {"target_modules": ["q_proj"], "modules_to_save": ["lm_head"]}, ["modules_to_save"]),
     ("LoRA on lm_head", {"target_modules": ["q_proj", "lm_head"]}, ["it trains lm_head"]),
 ]
 
 
 @pytest.mark.parametrize(("lora", "words"), [case[1:] for case in HEAD_ADAPTERS], ids=[c[0] for c in HEAD_ADAPTERS])
-def test_package_as_adapter_refuses_an_adapter_that_trains_lm_head_and_says_package_merged(tiny_model, tmp_path,
-                                                                                           lora, words):
+def test_package_as_adapter_refuses_an_adapter_that_trains_lm_head_and_says_package_merged(
+    tiny_model, tmp_path, lora, words
+):
     base = tiny_model("llama")
     adapter = _lm_head_adapter(base, tmp_path / "adapter", **lora)
-    result = _run("package", "--base", str(base), "--adapter", str(adapter), "--as-adapter",
-                  "--out", str(tmp_path / "pkg"))
+    result = _run(
+        "package", "--base", str(base), "--adapter", str(adapter), "--as-adapter", "--out", str(tmp_path / "pkg")
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     paragraph = result.stderr.strip()
     assert paragraph and "\n\n" not in paragraph, "one paragraph"

@@ -9,46 +9,63 @@ from tunesmith.errors import ModelfileError
 from tunesmith.modelfiles import FAMILIES, choose_chat_format, detect_family
 
 # Real chat templates of models outside the registry (as published in their tokenizer_config.json).
-ZEPHYR = ("{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + "
-          "eos_token }}\n{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token }}"
-          "\n{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n"
-          "{% endif %}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n"
-          "{% endfor %}")
-OPENCHAT = ("{{ bos_token }}{% for message in messages %}{{ 'GPT4 Correct ' + message['role'].title() + ': ' + "
-            "message['content'] + '<|end_of_turn|>'}}{% endfor %}{% if add_generation_prompt %}"
-            "{{ 'GPT4 Correct Assistant:' }}{% endif %}")
-MISTRAL_V01 = ("{{ bos_token }}{% for message in messages %}"
-               "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) "
-               "%}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
-               "{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
-               "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}{% else %}"
-               "{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}")
+ZEPHYR = (
+    "{% for message in messages %}\n{% if message['role'] == 'user' %}\n{{ '<|user|>\n' + message['content'] + "
+    "eos_token }}\n{% elif message['role'] == 'system' %}\n{{ '<|system|>\n' + message['content'] + eos_token }}"
+    "\n{% elif message['role'] == 'assistant' %}\n{{ '<|assistant|>\n'  + message['content'] + eos_token }}\n"
+    "{% endif %}\n{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n"
+    "{% endfor %}"
+)
+OPENCHAT = (
+    "{{ bos_token }}{% for message in messages %}{{ 'GPT4 Correct ' + message['role'].title() + ': ' + "
+    "message['content'] + '<|end_of_turn|>'}}{% endfor %}{% if add_generation_prompt %}"
+    "{{ 'GPT4 Correct Assistant:' }}{% endif %}"
+)
+MISTRAL_V01 = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) "
+    "%}{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}"
+    "{% endif %}{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}{% else %}"
+    "{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}"
+)
 # Not linear: the system prompt goes into the last user turn (as Mistral Nemo does).
-NON_LINEAR = ("{% for m in messages %}{% if m['role'] == 'user' %}<u>{% if loop.last and messages[0]['role'] == "
-              "'system' %}{{ messages[0]['content'] }}\n{% endif %}{{ m['content'] }}</u>{% elif m['role'] == "
-              "'assistant' %}<a>{{ m['content'] }}</a>{% endif %}{% endfor %}<a>")
+NON_LINEAR = (
+    "{% for m in messages %}{% if m['role'] == 'user' %}<u>{% if loop.last and messages[0]['role'] == "
+    "'system' %}{{ messages[0]['content'] }}\n{% endif %}{{ m['content'] }}</u>{% elif m['role'] == "
+    "'assistant' %}<a>{{ m['content'] }}</a>{% endif %}{% endfor %}<a>"
+)
 
 CONVERSATIONS = [
     [{"role": "user", "content": "Hello"}],
     [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello"}],
-    [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi."},
-     {"role": "user", "content": "Bye\nnow"}],
+    [
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": "Hi."},
+        {"role": "user", "content": "Bye\nnow"},
+    ],
 ]
 
 
 def _jinja(tokenizer, template: str, messages: list[dict], bos: str, eos: str) -> str:
-    text = tokenizer.apply_chat_template(messages, chat_template=template, bos_token=bos, eos_token=eos,
-                                         tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        messages, chat_template=template, bos_token=bos, eos_token=eos, tokenize=False, add_generation_prompt=True
+    )
     return text.removeprefix(bos)
 
 
-@pytest.mark.parametrize("template, bos, eos, stops, takes_system", [
-    (ZEPHYR, "<s>", "</s>", ["<|user|>", "</s>"], True),
-    (OPENCHAT, "<s>", "<|end_of_turn|>", ["<|end_of_turn|>"], True),
-    (MISTRAL_V01, "<s>", "</s>", ["[INST]", "[/INST]", "</s>"], False),
-], ids=["zephyr", "openchat", "mistral_v0.1"])
+@pytest.mark.parametrize(
+    "template, bos, eos, stops, takes_system",
+    [
+        (ZEPHYR, "<s>", "</s>", ["<|user|>", "</s>"], True),
+        (OPENCHAT, "<s>", "<|end_of_turn|>", ["<|end_of_turn|>"], True),
+        (MISTRAL_V01, "<s>", "</s>", ["[INST]", "[/INST]", "</s>"], False),
+    ],
+    ids=["zephyr", "openchat", "mistral_v0.1"],
+)
 def test_derived_template_renders_in_go_exactly_like_the_linear_jinja_template(
-        template, bos, eos, stops, takes_system, go_render, smollm2_tokenizer) -> None:
+    template, bos, eos, stops, takes_system, go_render, smollm2_tokenizer
+) -> None:
     assert detect_family(template) is None or template == MISTRAL_V01
     chosen = choose_chat_format(template, bos_token=bos, eos_token=eos)
     assert chosen.source == "derived" and chosen.family == "derived"
@@ -61,8 +78,10 @@ def test_derived_template_renders_in_go_exactly_like_the_linear_jinja_template(
 
 
 def test_derived_template_writes_literal_braces_so_go_prints_them(go_render, smollm2_tokenizer) -> None:
-    template = ("{% for m in messages %}{{ '{{' + m['role'] + '}} ' + m['content'] + '\n' }}{% endfor %}"
-                "{% if add_generation_prompt %}{{ '{{assistant}} ' }}{% endif %}")
+    template = (
+        "{% for m in messages %}{{ '{{' + m['role'] + '}} ' + m['content'] + '\n' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '{{assistant}} ' }}{% endif %}"
+    )
     chosen = choose_chat_format(template, bos_token=None, eos_token=None)
     [result] = go_render([{"template": chosen.template, "messages": CONVERSATIONS[2]}])
     assert result["output"] == "{{user}} Hello\n{{assistant}} Hi.\n{{user}} Bye\nnow\n{{assistant}} "
@@ -86,10 +105,17 @@ def test_no_chat_template_and_no_override_is_an_error_not_a_guess() -> None:
 
 def test_override_wins_and_keeps_the_detected_familys_stop_tokens() -> None:
     chatml = "{% for m in messages %}{{ '<|im_start|>' + m['role'] }}{% endfor %}"
-    chosen = choose_chat_format(chatml, bos_token=None, eos_token="<|endoftext|>",
-                                template_override="{{ range .Messages }}{{ .Content }}{{ end }}")
-    assert (chosen.source, chosen.family, chosen.template) == ("override", "chatml",
-                                                               "{{ range .Messages }}{{ .Content }}{{ end }}")
+    chosen = choose_chat_format(
+        chatml,
+        bos_token=None,
+        eos_token="<|endoftext|>",
+        template_override="{{ range .Messages }}{{ .Content }}{{ end }}",
+    )
+    assert (chosen.source, chosen.family, chosen.template) == (
+        "override",
+        "chatml",
+        "{{ range .Messages }}{{ .Content }}{{ end }}",
+    )
     assert chosen.stop == ["<|im_start|>", "<|im_end|>", "<|endoftext|>"]
 
 

@@ -11,7 +11,7 @@ CASES = {
     "range_messages": "{{- range .Messages }}{{ .Role }}: {{ .Content }}\n{{ end }}",
     "if_else_chain": '{{ if eq .Role "user" }}u{{ else if eq .Role "system" }}s{{ else }}a{{ end }}',
     "variables": "{{- $last := len .Messages }}{{ range $i, $m := .Messages }}{{ $i }}{{ $m.Role }}{{ end }}"
-                 "{{ $last }}",
+    "{{ $last }}",
     "assign_declared": '{{ $s := "" }}{{ range .Messages }}{{ $s = .Content }}{{ end }}{{ $s }}',
     "ollama_funcs": "{{ json .Messages }}{{ currentDate }}{{ yesterdayDate }}",
     "string_with_braces": '{{ "}}" }}{{ `{{` }}',
@@ -48,11 +48,14 @@ def test_template_checks_agree_with_gos_parser_on_every_case(go_render) -> None:
     assert sum("error" in v for v in verdicts) >= 10 and sum("error" not in v for v in verdicts) >= 10
 
 
-@pytest.mark.parametrize("template, line, fragment", [
-    ("line one\n{{ range .Messages }}\n", 2, "{{ range }} is never closed"),
-    ("a\nb\n{{ trim .Content }}", 3, "function 'trim' is not defined"),
-    ("{{ $x }}", 1, "undefined variable $x"),
-])
+@pytest.mark.parametrize(
+    "template, line, fragment",
+    [
+        ("line one\n{{ range .Messages }}\n", 2, "{{ range }} is never closed"),
+        ("a\nb\n{{ trim .Content }}", 3, "function 'trim' is not defined"),
+        ("{{ $x }}", 1, "undefined variable $x"),
+    ],
+)
 def test_template_problems_say_which_line_and_what(template: str, line: int, fragment: str) -> None:
     problems = template_problems(template)
     assert problems and problems[0][0] == line and fragment in problems[0][1]

@@ -20,44 +20,77 @@ def _commands(text: str) -> list[tuple[str, str]]:
     return out
 
 
-TEMPLATE = ("   {{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ end }}"
-            "{{ if .Prompt }}<|start_header_id|>user<|end_header_id|>\n\n{{ .Prompt }}<|eot_id|>{{ end }}"
-            "<|start_header_id|>assistant<|end_header_id|>\n\n{{ .Response }}<|eot_id|>   ")
+TEMPLATE = (
+    "   {{ if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>{{ end }}"
+    "{{ if .Prompt }}<|start_header_id|>user<|end_header_id|>\n\n{{ .Prompt }}<|eot_id|>{{ end }}"
+    "<|start_header_id|>assistant<|end_header_id|>\n\n{{ .Response }}<|eot_id|>   "
+)
 
 ACCEPTED = {
     "trim_space": (
-        f'\nFROM "     model 1"\nADAPTER      adapter3\nLICENSE "MIT       "\nPARAMETER param1        value1\n'
-        f'PARAMETER param2    value2\nTEMPLATE """{TEMPLATE}"""    \n',
-        [("model", "     model 1"), ("adapter", "adapter3"), ("license", "MIT       "), ("param1", "value1"),
-         ("param2", "value2"), ("template", TEMPLATE)]),
+        (
+            f'\nFROM "     model 1"\nADAPTER      adapter3\nLICENSE "MIT       "\nPARAMETER param1        value1\n'
+            f'PARAMETER param2    value2\nTEMPLATE """{TEMPLATE}"""    \n'
+        ),
+        [
+            ("model", "     model 1"),
+            ("adapter", "adapter3"),
+            ("license", "MIT       "),
+            ("param1", "value1"),
+            ("param2", "value2"),
+            ("template", TEMPLATE),
+        ],
+    ),
     "messages": (
-        "\nFROM foo\nMESSAGE system You are a file parser. Always parse things.\nMESSAGE user Hey there!\n"
-        "MESSAGE assistant Hello, I want to parse all the things!\n",
-        [("model", "foo"), ("message", "system: You are a file parser. Always parse things."),
-         ("message", "user: Hey there!"), ("message", "assistant: Hello, I want to parse all the things!")]),
-    "message_at_eof": ("\nFROM foo\nMESSAGE system You are a file parser. Always parse things.",
-                       [("model", "foo"), ("message", "system: You are a file parser. Always parse things.")]),
+        (
+            "\nFROM foo\nMESSAGE system You are a file parser. Always parse things.\nMESSAGE user Hey there!\n"
+            "MESSAGE assistant Hello, I want to parse all the things!\n"
+        ),
+        [
+            ("model", "foo"),
+            ("message", "system: You are a file parser. Always parse things."),
+            ("message", "user: Hey there!"),
+            ("message", "assistant: Hello, I want to parse all the things!"),
+        ],
+    ),
+    "message_at_eof": (
+        "\nFROM foo\nMESSAGE system You are a file parser. Always parse things.",
+        [("model", "foo"), ("message", "system: You are a file parser. Always parse things.")],
+    ),
     "message_triple_quoted": (
         '\nFROM foo\nMESSAGE system """\nYou are a multiline file parser. Always parse things.\n"""\n\t\t\t',
-        [("model", "foo"), ("message", "system: \nYou are a multiline file parser. Always parse things.\n")]),
-    "multiline": ('\nFROM foo\nSYSTEM """\nThis is a\nmultiline system.\n"""\n\t\t\t',
-                  [("model", "foo"), ("system", "\nThis is a\nmultiline system.\n")]),
-    "multiline_closing_on_text": ('\nFROM foo\nSYSTEM """This is a\nmultiline system."""\n',
-                                  [("model", "foo"), ("system", "This is a\nmultiline system.")]),
-    "inner_quotes": ('\nFROM foo\nSYSTEM """\nThis is a multiline system with "quotes".\n"""\n',
-                     [("model", "foo"), ("system", '\nThis is a multiline system with "quotes".\n')]),
+        [("model", "foo"), ("message", "system: \nYou are a multiline file parser. Always parse things.\n")],
+    ),
+    "multiline": (
+        '\nFROM foo\nSYSTEM """\nThis is a\nmultiline system.\n"""\n\t\t\t',
+        [("model", "foo"), ("system", "\nThis is a\nmultiline system.\n")],
+    ),
+    "multiline_closing_on_text": (
+        '\nFROM foo\nSYSTEM """This is a\nmultiline system."""\n',
+        [("model", "foo"), ("system", "This is a\nmultiline system.")],
+    ),
+    "inner_quotes": (
+        '\nFROM foo\nSYSTEM """\nThis is a multiline system with "quotes".\n"""\n',
+        [("model", "foo"), ("system", '\nThis is a multiline system with "quotes".\n')],
+    ),
     "empty_triple": ('\nFROM foo\nSYSTEM """"""\n', [("model", "foo"), ("system", "")]),
     "empty_double": ('\nFROM foo\nSYSTEM ""\n', [("model", "foo"), ("system", "")]),
-    "single_quote_inside": ("\nFROM foo\nSYSTEM \"'\"\n", [("model", "foo"), ("system", "'")]),
-    "quote_soup": ('\nFROM foo\nSYSTEM """\'\'"\'""\'""\'"\'\'\'\'\'""\'""\'"""\n',
-                   [("model", "foo"), ("system", '\'\'"\'""\'""\'"\'\'\'\'\'""\'""\'')]),
+    "single_quote_inside": ('\nFROM foo\nSYSTEM "\'"\n', [("model", "foo"), ("system", "'")]),
+    "quote_soup": (
+        '\nFROM foo\nSYSTEM """\'\'"\'""\'""\'"\'\'\'\'\'""\'""\'"""\n',
+        [("model", "foo"), ("system", "''\"'\"\"'\"\"'\"'''''\"\"'\"\"'")],
+    ),
     "stop_bare_trailing_space": ("FROM foo\nPARAMETER stop ### User: \n", [("model", "foo"), ("stop", "### User:")]),
     "stop_quoted_space": ('FROM foo\nPARAMETER stop "### User: "\n', [("model", "foo"), ("stop", "### User: ")]),
-    "stop_triple_newline": ('FROM foo\nPARAMETER stop """### User:\n"""\n',
-                            [("model", "foo"), ("stop", "### User:\n")]),
+    "stop_triple_newline": (
+        'FROM foo\nPARAMETER stop """### User:\n"""\n',
+        [("model", "foo"), ("stop", "### User:\n")],
+    ),
     "comment": ("\n# comment\nFROM foo\n\t", [("model", "foo")]),
-    "case_insensitive": ("from foo\nsystem hi\nParameter stop x\n", [("model", "foo"), ("system", "hi"),
-                                                                     ("stop", "x")]),
+    "case_insensitive": (
+        "from foo\nsystem hi\nParameter stop x\n",
+        [("model", "foo"), ("system", "hi"), ("stop", "x")],
+    ),
     "hash_kept_in_bare_value": ("FROM foo\nSYSTEM hi # there\n", [("model", "foo"), ("system", "hi # there")]),
     "crlf": ("FROM foo\r\nSYSTEM hi\r\n", [("model", "foo"), ("system", "hi")]),
     "bom": ("\ufeffFROM foo\n", [("model", "foo")]),
@@ -78,8 +111,7 @@ REJECTED = {
     "message_without_text_at_eof": ("\nFROM foo\nMESSAGE system", 3, "MESSAGE system"),
     "unclosed_triple": ('\nFROM foo\nSYSTEM """This is a multiline system.""\n\t\t\t', 3, 'opened with """'),
     "unclosed_double": ('\nFROM foo\nSYSTEM "\n\t\t\t', 3, 'opened with "'),
-    "text_after_closing_quote": ('FROM foo\nSYSTEM "hi" # greeting\nPARAMETER stop x\n', 2,
-                                 "text after its closing"),
+    "text_after_closing_quote": ('FROM foo\nSYSTEM "hi" # greeting\nPARAMETER stop x\n', 2, "text after its closing"),
     "from_without_value": ("FROM\n", 1, "FROM has no value"),
     "dash_in_parameter_name": ("FROM foo\nPARAMETER top-k 5\n", 2, "letters, digits and _"),
 }

@@ -8,8 +8,14 @@ from pathlib import Path
 
 
 def _lint(path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tunesmith", "lint", str(path)], capture_output=True, text=True,
-                          timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "tunesmith", "lint", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
 
 
 def test_lint_exits_2_and_prints_each_error_with_its_line(tmp_path: Path) -> None:

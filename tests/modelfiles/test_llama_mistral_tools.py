@@ -47,14 +47,22 @@ def _ollama_message(message: dict) -> dict:
 
 
 def _hf(tokenizer, chat_template: str, messages: list[dict], tools: list[dict] | None, bos: str, eos: str) -> str:
-    text = tokenizer.apply_chat_template(messages, tools=tools, chat_template=chat_template, tokenize=False,
-                                         add_generation_prompt=True, bos_token=bos, eos_token=eos)
+    text = tokenizer.apply_chat_template(
+        messages,
+        tools=tools,
+        chat_template=chat_template,
+        tokenize=False,
+        add_generation_prompt=True,
+        bos_token=bos,
+        eos_token=eos,
+    )
     return text.removeprefix(bos)  # llama.cpp and Ollama add BOS themselves
 
 
 @pytest.mark.parametrize("name", TOOL_TEMPLATES)
-def test_tools_calls_and_results_render_in_go_exactly_like_the_models_jinja(name, go_render, reference_templates,
-                                                                             smollm2_tokenizer):
+def test_tools_calls_and_results_render_in_go_exactly_like_the_models_jinja(
+    name, go_render, reference_templates, smollm2_tokenizer
+):
     bos, eos, family, tools_format, _ = TOOL_TEMPLATES[name]
     chat_template = _chat_template(name, reference_templates)
     chosen = choose_chat_format(chat_template, bos_token=bos, eos_token=eos)
@@ -71,8 +79,16 @@ def test_tools_calls_and_results_render_in_go_exactly_like_the_models_jinja(name
         if not any(m.get("tool_calls") or m["role"] == "tool" for m in messages):  # and again without tools
             cases.append((list(messages), None, _hf(smollm2_tokenizer, chat_template, list(messages), None, bos, eos)))
     assert len(cases) >= 3
-    results = go_render([{"template": chosen.template, "messages": [_ollama_message(m) for m in messages],
-                          **({"tools": tools} if tools else {})} for messages, tools, _ in cases])
+    results = go_render(
+        [
+            {
+                "template": chosen.template,
+                "messages": [_ollama_message(m) for m in messages],
+                **({"tools": tools} if tools else {}),
+            }
+            for messages, tools, _ in cases
+        ]
+    )
     for (messages, tools, expected), result in zip(cases, results):
         assert "error" not in result, result["error"]
         assert result["output"] == expected, (messages, tools)
@@ -89,26 +105,40 @@ def test_ollama_finds_the_calls_by_the_tag_the_model_writes_first(name, go_rende
 
 
 def test_llama32_writes_the_day_ollama_renders_the_prompt_not_the_day_it_was_packaged(go_render, reference_templates):
-    chosen = choose_chat_format((reference_templates / "meta-llama-Llama-3.2-3B-Instruct.jinja").read_text(),
-                                bos_token=LLAMA[0], eos_token=LLAMA[1])
+    chosen = choose_chat_format(
+        (reference_templates / "meta-llama-Llama-3.2-3B-Instruct.jinja").read_text(),
+        bos_token=LLAMA[0],
+        eos_token=LLAMA[1],
+    )
     assert "currentDate" in chosen.template
     # currentDate gives YYYY-MM-DD; every month must come out as strftime's %b: swap in fixed days to check them all.
-    days = [f"2026-{month:02d}-{day:02d}"
-            for month, day in zip(range(1, 13), (1, 9, 10, 15, 28, 30, 31, 2, 3, 4, 5, 7))]
-    results = go_render([{"template": chosen.template.replace("currentDate", f'"{day}"'),
-                          "messages": [{"role": "user", "content": "Hi"}]} for day in days])
+    days = [
+        f"2026-{month:02d}-{day:02d}" for month, day in zip(range(1, 13), (1, 9, 10, 15, 28, 30, 31, 2, 3, 4, 5, 7))
+    ]
+    results = go_render(
+        [
+            {
+                "template": chosen.template.replace("currentDate", f'"{day}"'),
+                "messages": [{"role": "user", "content": "Hi"}],
+            }
+            for day in days
+        ]
+    )
     written = [result["output"].split("Today Date: ")[1].split("\n")[0] for result in results]
     assert written == [datetime.strptime(day, "%Y-%m-%d").strftime("%d %b %Y") for day in days]
 
 
-@pytest.mark.parametrize(("name", "family", "plain"), [
-    ("meta-llama-Llama-3.1-8B-Instruct", "llama3.1", "llama3.1-plain"),
-    ("mistralai-Mistral-Nemo-Instruct-2407", "mistral", "mistral-plain"),
-    ("published/Mistral-7B-Instruct-v0.3", "mistral-v0.3", "mistral-v0.3-plain"),
-])
-def test_a_chat_template_of_the_family_without_tools_gets_the_template_without_tools(name, family, plain, go_render,
-                                                                                     reference_templates,
-                                                                                     smollm2_tokenizer):
+@pytest.mark.parametrize(
+    ("name", "family", "plain"),
+    [
+        ("meta-llama-Llama-3.1-8B-Instruct", "llama3.1", "llama3.1-plain"),
+        ("mistralai-Mistral-Nemo-Instruct-2407", "mistral", "mistral-plain"),
+        ("published/Mistral-7B-Instruct-v0.3", "mistral-v0.3", "mistral-v0.3-plain"),
+    ],
+)
+def test_a_chat_template_of_the_family_without_tools_gets_the_template_without_tools(
+    name, family, plain, go_render, reference_templates, smollm2_tokenizer
+):
     # A fine-tune whose template keeps the chat layout but drops the tools: Ollama must not offer tools it never saw,
     # and the template without them still renders its chats as the chat template does.
     chat_template = _chat_template(name, reference_templates)
@@ -127,24 +157,32 @@ def test_a_chat_template_of_the_family_without_tools_gets_the_template_without_t
 
 @pytest.mark.parametrize("name", ["openai-gpt-oss-120b", "Mistral-Small-3.2-24B-Instruct-2506"])
 def test_a_derived_template_that_writes_the_date_says_it_is_frozen_at_packaging(name, reference_templates):
-    chosen = choose_chat_format((reference_templates / f"{name}.jinja").read_text(), bos_token="<s>",
-                                eos_token="</s>")
+    chosen = choose_chat_format((reference_templates / f"{name}.jinja").read_text(), bos_token="<s>", eos_token="</s>")
     assert chosen.source == "derived"
     assert "the date the chat template writes (strftime_now) is frozen at the day of packaging" in chosen.note
     assert "currentDate" in chosen.note and "--template FILE" in chosen.note
     assert datetime.now().strftime("%Y-%m-%d") in chosen.template and "currentDate" not in chosen.template
 
 
-_TAGS = {"type": "function", "function": {
-    "name": "tag_photo", "description": "Tag a photo.",
-    "parameters": {"type": "object", "properties": {
-        "size": {"type": "object", "description": "Its size", "properties": {"w": {"type": "integer"}}},
-        "tags": {"type": "array", "description": "The tags", "items": {"type": "string"}}}, "required": ["tags"]}}}
+_TAGS = {
+    "type": "function",
+    "function": {
+        "name": "tag_photo",
+        "description": "Tag a photo.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "size": {"type": "object", "description": "Its size", "properties": {"w": {"type": "integer"}}},
+                "tags": {"type": "array", "description": "The tags", "items": {"type": "string"}},
+            },
+            "required": ["tags"],
+        },
+    },
+}
 
 
 @pytest.mark.parametrize("name", TOOL_TEMPLATES)
-def test_a_nested_schema_keeps_its_meaning_in_gos_compact_json(name, go_render, reference_templates,
-                                                                smollm2_tokenizer):
+def test_a_nested_schema_keeps_its_meaning_in_gos_compact_json(name, go_render, reference_templates, smollm2_tokenizer):
     # Ollama hands a parameter's `items` and `properties` to templates as values that Go's `json` writes compactly:
     # the model reads the same schema, spaced as Go writes it. Where the family writes JSON on one line (Mistral),
     # that spacing is the only difference from the chat template.
@@ -157,8 +195,12 @@ def test_a_nested_schema_keeps_its_meaning_in_gos_compact_json(name, go_render, 
     assert '"items": {"type":"string"}' in output and '"properties": {"w":{"type":"integer"}}' in output
     expected = _hf(smollm2_tokenizer, chat_template, messages, [_TAGS], bos, eos)
     if "mistral" in chosen.family:
-        assert output.replace('{"type":"string"}', '{"type": "string"}').replace(
-            '{"w":{"type":"integer"}}', '{"w": {"type": "integer"}}') == expected
+        assert (
+            output.replace('{"type":"string"}', '{"type": "string"}').replace(
+                '{"w":{"type":"integer"}}', '{"w": {"type": "integer"}}'
+            )
+            == expected
+        )
     else:  # indented JSON around Go's compact values: the same tool once parsed
         listed = output.split("Do not use variables.\n\n")[1].split("\n\nTag it.")[0]
         assert json.loads(listed) == _TAGS and listed not in expected

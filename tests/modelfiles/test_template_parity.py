@@ -26,12 +26,19 @@ HI = {"role": "user", "content": "Hi there"}
 CONVERSATIONS = {
     "single_turn": [HI],
     "with_system": [{"role": "system", "content": "You are terse."}, HI],
-    "multi_turn": [HI, {"role": "assistant", "content": "Hello! How can I help?"},
-                   {"role": "user", "content": "Write a haiku\nabout rain."},
-                   {"role": "assistant", "content": "Rain taps the window.\nPuddles hold the grey sky.\nI stay in."},
-                   {"role": "user", "content": "Thanks, now one about snow."}],
-    "multi_turn_with_system": [{"role": "system", "content": "Answer with one word.\nNo punctuation."}, HI,
-                               {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Sky colour?"}],
+    "multi_turn": [
+        HI,
+        {"role": "assistant", "content": "Hello! How can I help?"},
+        {"role": "user", "content": "Write a haiku\nabout rain."},
+        {"role": "assistant", "content": "Rain taps the window.\nPuddles hold the grey sky.\nI stay in."},
+        {"role": "user", "content": "Thanks, now one about snow."},
+    ],
+    "multi_turn_with_system": [
+        {"role": "system", "content": "Answer with one word.\nNo punctuation."},
+        HI,
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": "Sky colour?"},
+    ],
 }
 MODELFILE_SYSTEM = "You are a pirate. Speak like one."
 
@@ -53,39 +60,65 @@ FAMILY_CASES = {
 PUBLISHED = Path(__file__).with_name("published")
 
 
-@pytest.mark.parametrize("name, bos, eos, family", [
-    ("Meta-Llama-3-8B-Instruct", "<|begin_of_text|>", "<|eot_id|>", "llama3"),
-    ("Phi-3-mini-4k-instruct", "<s>", "<|endoftext|>", "phi3"),
-    ("gemma-3-it", "<bos>", "<eos>", "gemma"),
-    ("Llama-2-7b-chat", "<s>", "</s>", "llama2"),
-    ("Mistral-7B-Instruct-v0.3", "<s>", "</s>", "mistral-v0.3"),
-])
+@pytest.mark.parametrize(
+    "name, bos, eos, family",
+    [
+        ("Meta-Llama-3-8B-Instruct", "<|begin_of_text|>", "<|eot_id|>", "llama3"),
+        ("Phi-3-mini-4k-instruct", "<s>", "<|endoftext|>", "phi3"),
+        ("gemma-3-it", "<bos>", "<eos>", "gemma"),
+        ("Llama-2-7b-chat", "<s>", "</s>", "llama2"),
+        ("Mistral-7B-Instruct-v0.3", "<s>", "</s>", "mistral-v0.3"),
+    ],
+)
 def test_registry_template_matches_published_templates_outside_llama_cpps_set(
-        name, bos, eos, family, go_render, smollm2_tokenizer) -> None:
+    name, bos, eos, family, go_render, smollm2_tokenizer
+) -> None:
     chat_template = (PUBLISHED / f"{name}.jinja").read_text()
     chosen = choose_chat_format(chat_template, bos_token=bos, eos_token=eos)
     assert (chosen.family, chosen.source) == (family, "registry")
-    assert _compare(go_render, smollm2_tokenizer, chat_template, bos, eos, CONVERSATIONS, chosen.template,
-                    True) == 6  # four conversations, two of them again with a Modelfile SYSTEM
+    assert (
+        _compare(go_render, smollm2_tokenizer, chat_template, bos, eos, CONVERSATIONS, chosen.template, True) == 6
+    )  # four conversations, two of them again with a Modelfile SYSTEM
 
 
 def _jinja(tokenizer, chat_template: str, messages: list[dict], bos: str | None, eos: str | None) -> str:
-    text = tokenizer.apply_chat_template(messages, chat_template=chat_template, bos_token=bos or "",
-                                         eos_token=eos or "", tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        messages,
+        chat_template=chat_template,
+        bos_token=bos or "",
+        eos_token=eos or "",
+        tokenize=False,
+        add_generation_prompt=True,
+    )
     # llama.cpp adds BOS itself for the tokenizers whose templates write `bos_token`: the Ollama template must not.
-    return text[len(bos):] if bos and "bos_token" in chat_template and text.startswith(bos) else text
+    return text[len(bos) :] if bos and "bos_token" in chat_template and text.startswith(bos) else text
 
 
-def _compare(go_render, smollm2_tokenizer, chat_template: str, bos: str | None, eos: str | None,
-             conversations: dict[str, list[dict]], template: str, with_modelfile_system: bool) -> int:
+def _compare(
+    go_render,
+    smollm2_tokenizer,
+    chat_template: str,
+    bos: str | None,
+    eos: str | None,
+    conversations: dict[str, list[dict]],
+    template: str,
+    with_modelfile_system: bool,
+) -> int:
     requests, expected = [], []
     for messages in conversations.values():
         requests.append({"template": template, "messages": messages})
         expected.append(_jinja(smollm2_tokenizer, chat_template, messages, bos, eos))
         if with_modelfile_system and not any(m["role"] == "system" for m in messages):
             requests.append({"template": template, "messages": messages, "system": MODELFILE_SYSTEM})
-            expected.append(_jinja(smollm2_tokenizer, chat_template,
-                                   [{"role": "system", "content": MODELFILE_SYSTEM}, *messages], bos, eos))
+            expected.append(
+                _jinja(
+                    smollm2_tokenizer,
+                    chat_template,
+                    [{"role": "system", "content": MODELFILE_SYSTEM}, *messages],
+                    bos,
+                    eos,
+                )
+            )
     results = go_render(requests)
     for request, result, want in zip(requests, results, expected):
         assert "error" not in result, result["error"]
@@ -95,7 +128,8 @@ def _compare(go_render, smollm2_tokenizer, chat_template: str, bos: str | None, 
 
 @pytest.mark.parametrize("case", FAMILY_CASES.values(), ids=FAMILY_CASES.keys())
 def test_registry_template_renders_in_go_exactly_like_the_real_chat_template(
-        case, go_render, reference_templates: Path, smollm2_tokenizer) -> None:
+    case, go_render, reference_templates: Path, smollm2_tokenizer
+) -> None:
     name, bos, eos, family, takes_system = case
     chat_template = (reference_templates / f"{name}.jinja").read_text()
     chosen = choose_chat_format(chat_template, bos_token=bos, eos_token=eos)
@@ -108,19 +142,35 @@ def test_registry_template_renders_in_go_exactly_like_the_real_chat_template(
         with pytest.raises(Exception, match="System role not supported"):
             _jinja(smollm2_tokenizer, chat_template, CONVERSATIONS["with_system"], bos, eos)
         conversations = {k: v for k, v in CONVERSATIONS.items() if "system" not in k}
-    compared = _compare(go_render, smollm2_tokenizer, chat_template, bos, eos, conversations, chosen.template,
-                        with_modelfile_system=takes_system)
+    compared = _compare(
+        go_render,
+        smollm2_tokenizer,
+        chat_template,
+        bos,
+        eos,
+        conversations,
+        chosen.template,
+        with_modelfile_system=takes_system,
+    )
     assert compared >= len(conversations)
 
 
 def test_qwen25_default_system_prompt_is_kept_and_replaced_by_a_modelfile_system(
-        go_render, reference_templates: Path) -> None:
-    chosen = choose_chat_format((reference_templates / "Qwen-Qwen2.5-7B-Instruct.jinja").read_text(),
-                                bos_token=None, eos_token="<|im_end|>")
-    default, custom = go_render([{"template": chosen.template, "messages": [HI]},
-                                 {"template": chosen.template, "messages": [HI], "system": "Be kind."}])
-    assert default["output"].startswith("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a "
-                                        "helpful assistant.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n")
+    go_render, reference_templates: Path
+) -> None:
+    chosen = choose_chat_format(
+        (reference_templates / "Qwen-Qwen2.5-7B-Instruct.jinja").read_text(), bos_token=None, eos_token="<|im_end|>"
+    )
+    default, custom = go_render(
+        [
+            {"template": chosen.template, "messages": [HI]},
+            {"template": chosen.template, "messages": [HI], "system": "Be kind."},
+        ]
+    )
+    assert default["output"].startswith(
+        "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a "
+        "helpful assistant.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n"
+    )
     assert custom["output"].startswith("<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\n")
 
 
@@ -136,13 +186,19 @@ def test_smollm2_embedded_template_renders_in_go_exactly_like_its_tokenizer(go_r
     assert "You are a helpful AI assistant named SmolLM" in chosen.note
     requests = [{"template": chosen.template, "messages": m} for m in CONVERSATIONS.values()]
     for request, result in zip(requests, go_render(requests)):
-        assert result["output"] == smollm2_tokenizer.apply_chat_template(request["messages"], tokenize=False,
-                                                                         add_generation_prompt=True)
+        assert result["output"] == smollm2_tokenizer.apply_chat_template(
+            request["messages"], tokenize=False, add_generation_prompt=True
+        )
     assert _compare(go_render, smollm2_tokenizer, chat_template, bos, eos, CONVERSATIONS, chosen.template, True) == 6
 
 
-REFERENCE = sorted(Path(__file__).resolve().parents[2].joinpath(
-    ".cache", "reference", "llama.cpp", "models", "templates").glob("*.jinja"))
+REFERENCE = sorted(
+    Path(__file__)
+    .resolve()
+    .parents[2]
+    .joinpath(".cache", "reference", "llama.cpp", "models", "templates")
+    .glob("*.jinja")
+)
 
 # Why a refused template cannot become an Ollama template (the words its error must hold).
 PLAIN_CONVERSATION_FAILS = "it fails on a plain user/assistant/user conversation"
@@ -151,23 +207,65 @@ USER_TEXT_DEPENDS_ON_NEXT = "the text after a user message depends on what follo
 # What each of llama.cpp's reference templates must give: a registry family, "derived" (tunesmith writes the Go
 # template from the Jinja one), or the reason it is refused. A template that stops converting fails here.
 _DERIVED = [
-    "Apertus-8B-Instruct", "Apriel-1.6-15b-Thinker-fixed", "ByteDance-Seed-OSS", "Cohere2MoE", "GLM-4.6",
-    "GLM-4.7-Flash", "GigaChat3-10B-A1.8B", "GigaChat3.1-10B-A1.8B", "HuggingFaceTB-SmolLM3-3B", "Kimi-K2-Instruct",
-    "Kimi-K2-Thinking", "Kimi-K3", "MiniMax-M1", "MiniMax-M2", "MiniMax-M3", "Mistral-Small-3.2-24B-Instruct-2506",
-    "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "NVIDIA-Nemotron-Nano-v2", "Qwen-QwQ-32B", "Qwen3.5-4B", "Reka-Edge",
-    "Spark2.5", "StepFun3.5-Flash", "deepseek-ai-DeepSeek-R1-Distill-Llama-8B",
-    "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B", "deepseek-ai-DeepSeek-V3.1", "deepseek-ai-DeepSeek-V3.2",
-    "deepseek-ai-DeepSeek-V4-Flash-0731", "deepseek-ai-DeepSeek-V4", "google-gemma-4-31B-it-interleaved",
-    "google-gemma-4-31B-it", "ibm-granite-granite-3.3-2B-Instruct", "ibm-granite-granite-4.0",
-    "ibm-granite-granite-4.1", "inclusionai-ling-3.0-flash", "llama-cpp-deepseek-r1", "llama-cpp-rwkv-world",
-    "meetkai-functionary-medium-v3.1", "meetkai-functionary-medium-v3.2",
-    "mistralai-Ministral-3-14B-Reasoning-2512", "moonshotai-Kimi-K2", "muse-glimmer", "openai-gpt-oss-120b",
-    "poolside-Laguna-S-2.1", "poolside-Laguna-XS-2.1", "poolside-Laguna-XS.2", "tencent-Hy3", "unsloth-Apriel-1.5",
-    "unsloth-mistral-Devstral-Small-2507", "upstage-Solar-Open-100B",
+    "Apertus-8B-Instruct",
+    "Apriel-1.6-15b-Thinker-fixed",
+    "ByteDance-Seed-OSS",
+    "Cohere2MoE",
+    "GLM-4.6",
+    "GLM-4.7-Flash",
+    "GigaChat3-10B-A1.8B",
+    "GigaChat3.1-10B-A1.8B",
+    "HuggingFaceTB-SmolLM3-3B",
+    "Kimi-K2-Instruct",
+    "Kimi-K2-Thinking",
+    "Kimi-K3",
+    "MiniMax-M1",
+    "MiniMax-M2",
+    "MiniMax-M3",
+    "Mistral-Small-3.2-24B-Instruct-2506",
+    "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16",
+    "NVIDIA-Nemotron-Nano-v2",
+    "Qwen-QwQ-32B",
+    "Qwen3.5-4B",
+    "Reka-Edge",
+    "Spark2.5",
+    "StepFun3.5-Flash",
+    "deepseek-ai-DeepSeek-R1-Distill-Llama-8B",
+    "deepseek-ai-DeepSeek-R1-Distill-Qwen-32B",
+    "deepseek-ai-DeepSeek-V3.1",
+    "deepseek-ai-DeepSeek-V3.2",
+    "deepseek-ai-DeepSeek-V4-Flash-0731",
+    "deepseek-ai-DeepSeek-V4",
+    "google-gemma-4-31B-it-interleaved",
+    "google-gemma-4-31B-it",
+    "ibm-granite-granite-3.3-2B-Instruct",
+    "ibm-granite-granite-4.0",
+    "ibm-granite-granite-4.1",
+    "inclusionai-ling-3.0-flash",
+    "llama-cpp-deepseek-r1",
+    "llama-cpp-rwkv-world",
+    "meetkai-functionary-medium-v3.1",
+    "meetkai-functionary-medium-v3.2",
+    "mistralai-Ministral-3-14B-Reasoning-2512",
+    "moonshotai-Kimi-K2",
+    "muse-glimmer",
+    "openai-gpt-oss-120b",
+    "poolside-Laguna-S-2.1",
+    "poolside-Laguna-XS-2.1",
+    "poolside-Laguna-XS.2",
+    "tencent-Hy3",
+    "unsloth-Apriel-1.5",
+    "unsloth-mistral-Devstral-Small-2507",
+    "upstage-Solar-Open-100B",
 ]
 _CHATML = [
-    "Bielik-11B-v3.0-Instruct", "LFM2-8B-A1B", "LFM2.5-8B-A1B", "LFM2.5-Instruct", "MiMo-VL",
-    "Qwen3-Coder", "openbmb-MiniCPM5-1B",
+    "Bielik-11B-v3.0-Instruct",
+    "LFM2-8B-A1B",
+    "LFM2.5-8B-A1B",
+    "LFM2.5-Instruct",
+    "MiMo-VL",
+    "Qwen3-Coder",
+    "openbmb-MiniCPM5-1B",
 ]
 EXPECTED_OUTCOME: dict[str, str] = {
     **dict.fromkeys(_DERIVED, "derived"),
@@ -196,7 +294,8 @@ def test_every_reference_template_has_an_expected_outcome() -> None:
 
 @pytest.mark.parametrize("path", REFERENCE, ids=[p.stem for p in REFERENCE])
 def test_every_real_template_gets_a_go_template_that_renders_identically_or_a_clear_error(
-        path: Path, go_render, smollm2_tokenizer) -> None:
+    path: Path, go_render, smollm2_tokenizer
+) -> None:
     chat_template = path.read_text()
     expected = EXPECTED_OUTCOME.get(path.stem)
     assert expected is not None, f"{path.stem} is new: add its outcome to EXPECTED_OUTCOME"
@@ -213,14 +312,15 @@ def test_every_real_template_gets_a_go_template_that_renders_identically_or_a_cl
     for index, conversation in enumerate(CHECK_CONVERSATIONS):
         try:
             _jinja(smollm2_tokenizer, chat_template, list(conversation), "<s>", "</s>")
-        except Exception:  # the template rejects this conversation (e.g. a system message): nothing to compare
+        except Exception:  # noqa: BLE001, S112 (the template rejects this conversation, e.g. a system message)
             continue
         accepted[str(index)] = list(conversation)
     assert accepted, "no check conversation renders with this template"
     _compare(go_render, smollm2_tokenizer, chat_template, "<s>", "</s>", accepted, chosen.template, False)
     # And the chosen template and stops survive a trip through a Modelfile.
-    modelfile = Modelfile(from_="model.gguf", template=chosen.template,
-                          parameters={**chosen.parameters, "stop": chosen.stop})
+    modelfile = Modelfile(
+        from_="model.gguf", template=chosen.template, parameters={**chosen.parameters, "stop": chosen.stop}
+    )
     text = render_modelfile(modelfile)
     assert parse_modelfile(text) == modelfile
     assert lint_modelfile(text) == []

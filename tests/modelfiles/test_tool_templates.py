@@ -12,12 +12,20 @@ from tunesmith.errors import ModelfileError
 from tunesmith.modelfiles import choose_chat_format
 from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
 
-REFERENCE = sorted((Path(__file__).resolve().parents[2] / ".cache" / "reference" / "llama.cpp" / "models"
-                    / "templates").glob("*.jinja"))
+REFERENCE = sorted(
+    (Path(__file__).resolve().parents[2] / ".cache" / "reference" / "llama.cpp" / "models" / "templates").glob(
+        "*.jinja"
+    )
+)
 # Reference templates whose tool format a registry TEMPLATE carries, and that format.
-CARRIED = {"Qwen-Qwen2.5-7B-Instruct": "hermes", "meta-llama-Llama-3.1-8B-Instruct": "llama3-json",
-           "meta-llama-Llama-3.2-3B-Instruct": "llama3-json", "meta-llama-Llama-3.3-70B-Instruct": "llama3-json",
-           "mistralai-Mistral-Nemo-Instruct-2407": "mistral", "Qwen-Qwen3-0.6B": "hermes"}
+CARRIED = {
+    "Qwen-Qwen2.5-7B-Instruct": "hermes",
+    "meta-llama-Llama-3.1-8B-Instruct": "llama3-json",
+    "meta-llama-Llama-3.2-3B-Instruct": "llama3-json",
+    "meta-llama-Llama-3.3-70B-Instruct": "llama3-json",
+    "mistralai-Mistral-Nemo-Instruct-2407": "mistral",
+    "Qwen-Qwen3-0.6B": "hermes",
+}
 
 
 def _ollama_message(message: dict) -> dict:
@@ -29,23 +37,36 @@ def _ollama_message(message: dict) -> dict:
 
 
 def _hf(tokenizer, chat_template: str, messages: list[dict], tools: list[dict] | None) -> str:
-    return tokenizer.apply_chat_template(messages, tools=tools, chat_template=chat_template, tokenize=False,
-                                         add_generation_prompt=True)
+    return tokenizer.apply_chat_template(
+        messages, tools=tools, chat_template=chat_template, tokenize=False, add_generation_prompt=True
+    )
 
 
 @pytest.mark.parametrize(("name", "family"), [("Qwen-Qwen2.5-7B-Instruct", "qwen2.5"), ("Qwen-Qwen3-0.6B", "qwen3")])
 def test_qwen_templates_render_tools_calls_and_results_in_go_exactly_like_their_jinja(
-        name, family, go_render, reference_templates, smollm2_tokenizer):
+    name, family, go_render, reference_templates, smollm2_tokenizer
+):
     chat_template = (reference_templates / f"{name}.jinja").read_text()
     chosen = choose_chat_format(chat_template, bos_token=None, eos_token="<|im_end|>")
     assert (chosen.family, chosen.tools) == (family, "hermes")
     assert "tools, tool calls (hermes format) and tool results carried" in chosen.note
     cases = [(list(messages), list(tools)) for messages, tools in TOOL_CHECK_CONVERSATIONS]
     # The same conversations without tools render as the plain chat template does.
-    cases += [(list(messages), None) for messages, _ in TOOL_CHECK_CONVERSATIONS if
-              not any(m.get("tool_calls") or m["role"] == "tool" for m in messages)]
-    results = go_render([{"template": chosen.template, "messages": [_ollama_message(m) for m in messages],
-                          **({"tools": tools} if tools else {})} for messages, tools in cases])
+    cases += [
+        (list(messages), None)
+        for messages, _ in TOOL_CHECK_CONVERSATIONS
+        if not any(m.get("tool_calls") or m["role"] == "tool" for m in messages)
+    ]
+    results = go_render(
+        [
+            {
+                "template": chosen.template,
+                "messages": [_ollama_message(m) for m in messages],
+                **({"tools": tools} if tools else {}),
+            }
+            for messages, tools in cases
+        ]
+    )
     for (messages, tools), result in zip(cases, results):
         assert "error" not in result, result["error"]
         assert result["output"] == _hf(smollm2_tokenizer, chat_template, messages, tools), messages
@@ -55,8 +76,9 @@ def test_qwen_templates_render_tools_calls_and_results_in_go_exactly_like_their_
 def test_ollama_finds_tool_calls_by_the_tag_the_template_writes(name, go_render, reference_templates):
     # Ollama parses tool calls out of the model's output by the first text inside the template's first
     # {{ if }} on .ToolCalls; the harness reads it the same way.
-    chosen = choose_chat_format((reference_templates / f"{name}.jinja").read_text(),
-                                bos_token=None, eos_token="<|im_end|>")
+    chosen = choose_chat_format(
+        (reference_templates / f"{name}.jinja").read_text(), bos_token=None, eos_token="<|im_end|>"
+    )
     [result] = go_render([{"template": chosen.template, "messages": [], "tool_tag": True}])
     assert result["output"] == "<tool_call>"
 
@@ -64,9 +86,10 @@ def test_ollama_finds_tool_calls_by_the_tag_the_template_writes(name, go_render,
 def _renders_tools(tokenizer, chat_template: str) -> bool:
     messages, tools = TOOL_CHECK_CONVERSATIONS[0]
     try:
-        return _hf(tokenizer, chat_template, list(messages), list(tools)) != _hf(tokenizer, chat_template,
-                                                                                 list(messages), None)
-    except Exception:  # the template needs what this conversation lacks; the plain-chat table covers it
+        return _hf(tokenizer, chat_template, list(messages), list(tools)) != _hf(
+            tokenizer, chat_template, list(messages), None
+        )
+    except Exception:  # noqa: BLE001 (the template needs what this conversation lacks; the plain-chat table covers it)
         return False
 
 
@@ -87,16 +110,22 @@ def test_every_reference_template_that_renders_tools_carries_them_or_says_it_doe
         assert "--template FILE" in chosen.note
 
 
-@pytest.mark.parametrize(("tool_use", "family", "tools"), [
-    ("Qwen-Qwen2.5-7B-Instruct", "qwen2.5", "hermes"),  # its tools are carried: that named template is used
-    ("NousResearch-Hermes-3-Llama-3.1-8B-tool_use", "chatml", None),  # refused on plain chats: `default` is used
-])
-def test_a_tokenizer_with_named_templates_gets_the_one_whose_tools_are_carried(tool_use, family, tools,
-                                                                                reference_templates,
-                                                                                smollm2_tokenizer):
-    named = {"default": smollm2_tokenizer.chat_template,
-             "tool_use": (reference_templates / f"{tool_use}.jinja").read_text()}
+@pytest.mark.parametrize(
+    ("tool_use", "family", "tools"),
+    [
+        ("Qwen-Qwen2.5-7B-Instruct", "qwen2.5", "hermes"),  # its tools are carried: that named template is used
+        ("NousResearch-Hermes-3-Llama-3.1-8B-tool_use", "chatml", None),  # refused on plain chats: `default` is used
+    ],
+)
+def test_a_tokenizer_with_named_templates_gets_the_one_whose_tools_are_carried(
+    tool_use, family, tools, reference_templates, smollm2_tokenizer
+):
+    named = {
+        "default": smollm2_tokenizer.chat_template,
+        "tool_use": (reference_templates / f"{tool_use}.jinja").read_text(),
+    }
     chosen = choose_chat_format(named, bos_token="<|begin_of_text|>", eos_token="<|im_end|>")
     assert (chosen.family, chosen.tools) == (family, tools)
-    assert chosen.note.startswith(f"named chat template {'tool_use' if tools else 'default'!r} of "
-                                  "['default', 'tool_use']")
+    assert chosen.note.startswith(
+        f"named chat template {'tool_use' if tools else 'default'!r} of ['default', 'tool_use']"
+    )

@@ -36,9 +36,14 @@ def ollama_name(case: str) -> str:
 def family_packages(tiny_model, tmp_path_factory) -> dict[str, Path]:
     """{family case: package folder}, each a Q8_0 package of the tiny model (fast to build and to load)."""
     root = tmp_path_factory.mktemp("family-packages")
-    return {case: build_package(PackageSpec(base=tiny_model(model), out=root / ollama_name(case),
-                                            quants=("Q8_0",), parameters={"num_ctx": 512})).path
-            for case, model in FAMILY_MODELS.items()}
+    return {
+        case: build_package(
+            PackageSpec(
+                base=tiny_model(model), out=root / ollama_name(case), quants=("Q8_0",), parameters={"num_ctx": 512}
+            )
+        ).path
+        for case, model in FAMILY_MODELS.items()
+    }
 
 
 @pytest.fixture(scope="session")

@@ -25,10 +25,12 @@ from tunesmith.trainer.records import Record
 
 PUBLISHED = Path(__file__).resolve().parents[1] / "modelfiles" / "published"
 SYSTEM = {"role": "system", "content": "You answer briefly."}
-TURNS = [{"role": "user", "content": "What is the capital of France?"},
-         {"role": "assistant", "content": "Paris."},
-         {"role": "user", "content": "And of Italy?"},
-         {"role": "assistant", "content": "Rome."}]
+TURNS = [
+    {"role": "user", "content": "What is the capital of France?"},
+    {"role": "assistant", "content": "Paris."},
+    {"role": "user", "content": "And of Italy?"},
+    {"role": "assistant", "content": "Rome."},
+]
 
 
 # Llama 2 opens every later turn with a BOS written as text ("</s><s>[INST]"); llama.cpp's SentencePiece tokenizer puts
@@ -42,7 +44,7 @@ def _conversations(case: str, tokenizer) -> list[list[dict]]:
     try:
         tokenizer.apply_chat_template([SYSTEM, *turns], tokenize=False)
         return [[SYSTEM, *turns], turns]
-    except Exception:  # Gemma's template raises on a system message
+    except Exception:  # noqa: BLE001 (Gemma's template raises on a system message)
         return [turns]
 
 
@@ -70,9 +72,9 @@ def _model_id(embedded: LlamaCppBackend, package: Path) -> str:
 
 
 @pytest.mark.parametrize("case", list(FAMILY_MODELS))
-def test_trained_prompt_is_the_prompt_ollama_and_llama_cpp_evaluate(case, tiny_model, family_packages,
-                                                                     created_families, real_ollama, go_render,
-                                                                     embedded):
+def test_trained_prompt_is_the_prompt_ollama_and_llama_cpp_evaluate(
+    case, tiny_model, family_packages, created_families, real_ollama, go_render, embedded
+):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model(FAMILY_MODELS[case]))
@@ -83,17 +85,26 @@ def test_trained_prompt_is_the_prompt_ollama_and_llama_cpp_evaluate(case, tiny_m
         trained = _trained_prompt(tokenizer, conversation)
         served = conversation[:-1]
 
-        answer = real_ollama.post("/api/chat", {"model": created_families[case], "messages": served,
-                                                "stream": False, "options": {"num_predict": 1, "temperature": 0}})
+        answer = real_ollama.post(
+            "/api/chat",
+            {
+                "model": created_families[case],
+                "messages": served,
+                "stream": False,
+                "options": {"num_predict": 1, "temperature": 0},
+            },
+        )
         assert answer["prompt_eval_count"] == len(trained), (
             f"Ollama evaluates {answer['prompt_eval_count']} prompt tokens, training saw {len(trained)}:\n"
-            f"{tokenizer.decode(trained)!r}")
+            f"{tokenizer.decode(trained)!r}"
+        )
 
         [rendered] = go_render([{"template": modelfile.template, "messages": served}])
         text = rendered["output"]
         llama = model.llm
-        go_ids = ([llama.token_bos()] if model.adds_bos else []) + llama.tokenize(text.encode(), add_bos=False,
-                                                                                 special=True)
+        go_ids = ([llama.token_bos()] if model.adds_bos else []) + llama.tokenize(
+            text.encode(), add_bos=False, special=True
+        )
         assert go_ids == trained, f"Go's rendering {text!r}"
 
         ids, _ = model.prompt_tokens(GenerateRequest(model="m", messages=served))
@@ -103,13 +114,21 @@ def test_trained_prompt_is_the_prompt_ollama_and_llama_cpp_evaluate(case, tiny_m
 @pytest.mark.parametrize("case", ["qwen2.5", "llama3.1", "phi3", "mistral (Nemo)"])
 def test_serve_model_and_ollama_count_the_same_prompt_tokens(case, family_packages, created_families, real_ollama):
     messages = TURNS[:3]
-    answer = real_ollama.post("/api/chat", {"model": created_families[case], "messages": messages, "stream": False,
-                                            "options": {"num_predict": 1, "temperature": 0}})
+    answer = real_ollama.post(
+        "/api/chat",
+        {
+            "model": created_families[case],
+            "messages": messages,
+            "stream": False,
+            "options": {"num_predict": 1, "temperature": 0},
+        },
+    )
     app = create_app(ServerSettings(models=(str(family_packages[case]),)))
     with TestClient(app) as client:
         model = client.get("/v1/models").json()["data"][0]["id"]
-        reply = client.post("/v1/chat/completions", json={"model": model, "messages": messages, "max_tokens": 1,
-                                                          "temperature": 0})
+        reply = client.post(
+            "/v1/chat/completions", json={"model": model, "messages": messages, "max_tokens": 1, "temperature": 0}
+        )
         assert reply.status_code == 200, reply.text
     assert reply.json()["usage"]["prompt_tokens"] == answer["prompt_eval_count"]
 
@@ -126,9 +145,9 @@ TOOL_PACKAGES = {
 
 
 @pytest.mark.parametrize("case", list(TOOL_PACKAGES))
-def test_a_tools_conversation_is_evaluated_as_its_chat_template_renders_it(case, created_families, real_ollama,
-                                                                          embedded, family_packages,
-                                                                          reference_templates):
+def test_a_tools_conversation_is_evaluated_as_its_chat_template_renders_it(
+    case, created_families, real_ollama, embedded, family_packages, reference_templates
+):
     """The TEMPLATE carries tools: Ollama lists the capability, takes the tools, and evaluates exactly the text of
     `apply_chat_template(messages, tools=...)` for a call, its result and the next question (counted with the GGUF's
     own tokenizer: the tiny model's Hugging Face tokenizer class splits blank lines its own way). Conversations the
@@ -148,20 +167,35 @@ def test_a_tools_conversation_is_evaluated_as_its_chat_template_renders_it(case,
     compared = 0
     for messages, tools in TOOL_CHECK_CONVERSATIONS:
         try:
-            text = host.apply_chat_template(list(messages), tools=list(tools), chat_template=chat_template,
-                                            tokenize=False, add_generation_prompt=True, bos_token="", eos_token=eos)
+            text = host.apply_chat_template(
+                list(messages),
+                tools=list(tools),
+                chat_template=chat_template,
+                tokenize=False,
+                add_generation_prompt=True,
+                bos_token="",
+                eos_token=eos,
+            )
         except jinja2.TemplateError as err:  # the chat template refuses this conversation
             assert "single tool-calls" in str(err)
             continue
-        expected = (([model.llm.token_bos()] if model.adds_bos else [])
-                    + model.llm.tokenize(text.encode(), add_bos=False, special=True))
+        expected = ([model.llm.token_bos()] if model.adds_bos else []) + model.llm.tokenize(
+            text.encode(), add_bos=False, special=True
+        )
         sent = [{key: value for key, value in m.items() if key != "type"} for m in messages]
         for m in sent:
             if m.get("tool_calls"):
                 m["tool_calls"] = [{"id": c["id"], "function": c["function"]} for c in m["tool_calls"]]
-        answer = real_ollama.post("/api/chat", {"model": name, "messages": sent, "tools": list(tools),
-                                                "stream": False, "options": {"num_predict": 1, "temperature": 0,
-                                                                             "num_ctx": 2048}})
+        answer = real_ollama.post(
+            "/api/chat",
+            {
+                "model": name,
+                "messages": sent,
+                "tools": list(tools),
+                "stream": False,
+                "options": {"num_predict": 1, "temperature": 0, "num_ctx": 2048},
+            },
+        )
         assert answer["prompt_eval_count"] == len(expected), text
         # `tunesmith serve --model` renders the same tools conversation to the same ids.
         ids, _ = model.prompt_tokens(GenerateRequest(model="m", messages=sent, tools=list(tools)))
@@ -174,9 +208,16 @@ def test_serve_model_refuses_tools_for_a_template_without_them_naming_the_field(
     app = create_app(ServerSettings(models=(str(family_packages["phi3"]),)))
     with TestClient(app) as client:
         model = client.get("/v1/models").json()["data"][0]["id"]
-        reply = client.post("/v1/chat/completions", json={
-            "model": model, "messages": TURNS[:1], "tools": [{"type": "function", "function": {
-                "name": "f", "parameters": {"type": "object", "properties": {}}}}]})
+        reply = client.post(
+            "/v1/chat/completions",
+            json={
+                "model": model,
+                "messages": TURNS[:1],
+                "tools": [
+                    {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+                ],
+            },
+        )
     assert reply.status_code == 400
     error = reply.json()["error"]
     assert error["param"] == "tools" and "takes no tools" in error["message"]

@@ -15,8 +15,14 @@ from tunesmith.modelfiles import parse_modelfile
 
 def _publish(real_ollama, package, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OLLAMA_HOST": real_ollama.host, "COLUMNS": "400", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "tunesmith", "publish", str(package), *args], env=env,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "tunesmith", "publish", str(package), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +37,15 @@ def test_publish_creates_the_model_in_ollama_and_a_rerun_sends_no_blob_again(rea
     shown = real_ollama.post("/api/show", {"model": "alice/tuned:v1"})
     written = parse_modelfile((package / "Modelfile").read_text(), source="Modelfile")
     assert shown["template"] == written.template
-    answer = real_ollama.post("/api/chat", {"model": "alice/tuned:v1", "stream": False, "messages": [
-        {"role": "user", "content": "Hi"}], "options": {"num_predict": 4, "temperature": 0}})
+    answer = real_ollama.post(
+        "/api/chat",
+        {
+            "model": "alice/tuned:v1",
+            "stream": False,
+            "messages": [{"role": "user", "content": "Hi"}],
+            "options": {"num_predict": 4, "temperature": 0},
+        },
+    )
     assert answer["done"]
 
     again = _publish(real_ollama, package, "--ollama", "alice/tuned:v1", "--no-push")

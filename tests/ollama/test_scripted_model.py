@@ -8,7 +8,7 @@ import pytest
 
 from tunesmith.modelfiles.prompt import chat_text
 
-CALL = ['<tool_call>\n{"name": ', '"get_weather", ', '"arguments": ', '{"city": "Paris"}', '}\n</tool_call>']
+CALL = ['<tool_call>\n{"name": ', '"get_weather", ', '"arguments": ', '{"city": "Paris"}', "}\n</tool_call>"]
 ANSWER = ["It is", " 21 degrees", " in Paris."]
 MARKER = '{"temperature": 21}'
 ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
@@ -31,11 +31,16 @@ def test_llama_cpp_generates_the_script_token_for_token(family, quant, scripted_
     tokenizer = PreTrainedTokenizerFast.from_pretrained(scripted_model(family, CALL, (MARKER, ANSWER)))
     llm = Llama(str(_gguf(package)), n_ctx=512, verbose=False)
     for messages, script in ((ASK, CALL), (TOLD, ANSWER)):
-        text = chat_text(tokenizer.chat_template, messages, bos_token=tokenizer.bos_token,
-                         eos_token=tokenizer.eos_token)
+        text = chat_text(
+            tokenizer.chat_template, messages, bos_token=tokenizer.bos_token, eos_token=tokenizer.eos_token
+        )
         prompt = llm.tokenize(text.encode(), add_bos=False, special=True)
-        expected = [tokenizer.convert_tokens_to_ids(piece) if piece in tokenizer.get_added_vocab()
-                    else tokenizer(piece, add_special_tokens=False).input_ids[0] for piece in script]
+        expected = [
+            tokenizer.convert_tokens_to_ids(piece)
+            if piece in tokenizer.get_added_vocab()
+            else tokenizer(piece, add_special_tokens=False).input_ids[0]
+            for piece in script
+        ]
         generated = []
         # Ollama's default repeat penalty: the script's margin must hold under it.
         for token in llm.generate(prompt, temp=0.0, repeat_penalty=1.1, top_k=1):
@@ -54,7 +59,9 @@ def test_the_real_ollama_answers_the_script_at_temperature_zero(family, real_oll
     assert done.returncode == 0, done.stderr[-2000:]
     for messages, script in ((ASK, CALL), (TOLD, ANSWER)):
         # No tools in the request: Ollama hands back the model's text as it is, the call's tags included.
-        answer = real_ollama.post("/api/chat", {"model": name, "messages": messages, "stream": False,
-                                                "options": {"temperature": 0, "num_predict": 20}})
+        answer = real_ollama.post(
+            "/api/chat",
+            {"model": name, "messages": messages, "stream": False, "options": {"temperature": 0, "num_predict": 20}},
+        )
         assert answer["message"]["content"] == "".join(script)
         assert answer["done_reason"] == "stop"

@@ -26,8 +26,15 @@ def proxy(real_ollama, created_families):
 
 
 def _ollama_chat(real_ollama, model: str, messages: list[dict], num_predict: int) -> dict:
-    return real_ollama.post("/api/chat", {"model": model, "messages": messages, "stream": False,
-                                          "options": {"temperature": 0, "num_predict": num_predict}})
+    return real_ollama.post(
+        "/api/chat",
+        {
+            "model": model,
+            "messages": messages,
+            "stream": False,
+            "options": {"temperature": 0, "num_predict": num_predict},
+        },
+    )
 
 
 def test_models_lists_what_ollama_holds(proxy, real_ollama):
@@ -50,8 +57,16 @@ def test_chat_answers_with_ollamas_text_and_token_counts(proxy, real_ollama):
 def test_streamed_chat_gives_the_same_text_and_usage(proxy, real_ollama):
     client, model = proxy
     direct = _ollama_chat(real_ollama, model, QUESTION, 12)
-    chunks = list(client.chat.completions.create(model=model, messages=QUESTION, max_tokens=12, temperature=0,
-                                                 stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model=model,
+            messages=QUESTION,
+            max_tokens=12,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == direct["message"]["content"]
     usage = chunks[-1].usage
@@ -61,8 +76,16 @@ def test_streamed_chat_gives_the_same_text_and_usage(proxy, real_ollama):
 def test_completions_answer_a_raw_prompt(proxy, real_ollama):
     client, model = proxy
     # A completion continues the text itself, with no chat template around it: Ollama's `raw` generation.
-    direct = real_ollama.post("/api/generate", {"model": model, "prompt": "Once upon a time", "stream": False,
-                                                "raw": True, "options": {"temperature": 0, "num_predict": 8}})
+    direct = real_ollama.post(
+        "/api/generate",
+        {
+            "model": model,
+            "prompt": "Once upon a time",
+            "stream": False,
+            "raw": True,
+            "options": {"temperature": 0, "num_predict": 8},
+        },
+    )
     reply = client.completions.create(model=model, prompt="Once upon a time", max_tokens=8, temperature=0)
     assert reply.choices[0].text == direct["response"]
     assert reply.usage.prompt_tokens == direct["prompt_eval_count"]
@@ -96,14 +119,29 @@ def test_a_tool_round_goes_through_with_call_ids_and_ollamas_counts(proxy, real_
 
     client, model = proxy
     messages, tools = TOOL_CHECK_CONVERSATIONS[1]
-    openai_messages = [{**m, "tool_calls": [{**c, "function": {**c["function"],
-                                                                "arguments": json.dumps(c["function"]["arguments"])}}
-                                            for c in m["tool_calls"]]} if m.get("tool_calls") else m
-                       for m in messages]
-    reply = client.chat.completions.create(model=model, messages=openai_messages, tools=list(tools), max_tokens=4,
-                                           temperature=0)
-    direct = real_ollama.post("/api/chat", {"model": model, "tools": list(tools), "stream": False,
-                                            "options": {"temperature": 0, "num_predict": 4},
-                                            "messages": [{k: v for k, v in m.items() if k != "type"}
-                                                         for m in messages]})
+    openai_messages = [
+        {
+            **m,
+            "tool_calls": [
+                {**c, "function": {**c["function"], "arguments": json.dumps(c["function"]["arguments"])}}
+                for c in m["tool_calls"]
+            ],
+        }
+        if m.get("tool_calls")
+        else m
+        for m in messages
+    ]
+    reply = client.chat.completions.create(
+        model=model, messages=openai_messages, tools=list(tools), max_tokens=4, temperature=0
+    )
+    direct = real_ollama.post(
+        "/api/chat",
+        {
+            "model": model,
+            "tools": list(tools),
+            "stream": False,
+            "options": {"temperature": 0, "num_predict": 4},
+            "messages": [{k: v for k, v in m.items() if k != "type"} for m in messages],
+        },
+    )
     assert reply.usage.prompt_tokens == direct["prompt_eval_count"]

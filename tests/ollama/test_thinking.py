@@ -26,9 +26,12 @@ def packages(tiny_model, tmp_path_factory) -> dict[str, Path]:
     from tunesmith.packager.package import PackageSpec, build_package
 
     root = tmp_path_factory.mktemp("thinking-packages")
-    return {name: build_package(PackageSpec(base=tiny_model(model), out=root / name, quants=("Q8_0",),
-                                            parameters={"num_ctx": 512})).path
-            for name, model in (("think-qwen3", "qwen3-chat"), ("think-qwen25", "qwen2"))}
+    return {
+        name: build_package(
+            PackageSpec(base=tiny_model(model), out=root / name, quants=("Q8_0",), parameters={"num_ctx": 512})
+        ).path
+        for name, model in (("think-qwen3", "qwen3-chat"), ("think-qwen25", "qwen2"))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -58,11 +61,13 @@ def _expected_ids(model, messages: list[dict], tools: list[dict] | None, think: 
 
     host = AutoTokenizer.from_pretrained(embedded_base_dir())  # only renders the Jinja template
     extra = {} if think is None else {"enable_thinking": think}
-    text = host.apply_chat_template(messages, tools=tools, chat_template=model.template, tokenize=False,
-                                    add_generation_prompt=True, **extra)
+    text = host.apply_chat_template(
+        messages, tools=tools, chat_template=model.template, tokenize=False, add_generation_prompt=True, **extra
+    )
     assert text.endswith("<|im_start|>assistant\n" + ("<think>\n\n</think>\n\n" if think is False else ""))
-    return ([model.llm.token_bos()] if model.adds_bos else []) + model.llm.tokenize(text.encode(), add_bos=False,
-                                                                                     special=True)
+    return ([model.llm.token_bos()] if model.adds_bos else []) + model.llm.tokenize(
+        text.encode(), add_bos=False, special=True
+    )
 
 
 def _ollama_messages(messages) -> list[dict]:
@@ -93,22 +98,30 @@ def test_ollama_infers_thinking_and_tools_from_the_qwen3_template(real_ollama, c
     assert "thinking" not in real_ollama.post("/api/show", {"model": created["think-qwen25"]})["capabilities"]
 
 
-CASES = [(f"{'tools' if tools else 'chat'}-{index}", list(messages), list(tools) or None)
-         for index, (messages, tools) in enumerate(THINKING_CHECK_CONVERSATIONS)]
+CASES = [
+    (f"{'tools' if tools else 'chat'}-{index}", list(messages), list(tools) or None)
+    for index, (messages, tools) in enumerate(THINKING_CHECK_CONVERSATIONS)
+]
 CASES += [("tools-round", list(TOOL_CHECK_CONVERSATIONS[1][0]), list(TOOL_CHECK_CONVERSATIONS[1][1]))]
 
 
 @pytest.mark.parametrize("think", [True, False, None], ids=["think-true", "think-false", "think-unset"])
 @pytest.mark.parametrize(("name", "messages", "tools"), CASES, ids=[case[0] for case in CASES])
-def test_ollama_and_serve_model_evaluate_the_chat_templates_tokens_with_think(name, messages, tools, think,
-                                                                             real_ollama, created, qwen3):
+def test_ollama_and_serve_model_evaluate_the_chat_templates_tokens_with_think(
+    name, messages, tools, think, real_ollama, created, qwen3
+):
     expected = _expected_ids(qwen3, messages, tools, think)
-    body = {"model": created["think-qwen3"], "messages": _ollama_messages(messages), "stream": False,
-            "options": {"num_predict": 1, "temperature": 0}}
+    body = {
+        "model": created["think-qwen3"],
+        "messages": _ollama_messages(messages),
+        "stream": False,
+        "options": {"num_predict": 1, "temperature": 0},
+    }
     body.update({key: value for key, value in (("tools", tools), ("think", think)) if value is not None})
     assert real_ollama.post("/api/chat", body)["prompt_eval_count"] == len(expected)
-    ids, _ = qwen3.prompt_tokens(GenerateRequest(model="m", messages=_ollama_messages(messages), tools=tools,
-                                                 think=think))
+    ids, _ = qwen3.prompt_tokens(
+        GenerateRequest(model="m", messages=_ollama_messages(messages), tools=tools, think=think)
+    )
     assert ids == expected
 
 
@@ -131,8 +144,9 @@ def served(request, packages):
 def test_reasoning_effort_switches_thinking_in_the_prompt_through_both_servers(effort, think, served, qwen3):
     client, names = served
     extra = {"reasoning_effort": effort} if effort else {}
-    answer = client.chat.completions.create(model=names["think-qwen3"], messages=ASK, max_tokens=1, temperature=0,
-                                            **extra)
+    answer = client.chat.completions.create(
+        model=names["think-qwen3"], messages=ASK, max_tokens=1, temperature=0, **extra
+    )
     assert answer.usage.prompt_tokens == len(_expected_ids(qwen3, ASK, None, think))
 
 
@@ -141,13 +155,13 @@ def test_reasoning_effort_for_a_model_without_thinking_is_refused_naming_the_fie
 
     client, names = served
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model=names["think-qwen25"], messages=ASK, max_tokens=1,
-                                       reasoning_effort="high")
+        client.chat.completions.create(model=names["think-qwen25"], messages=ASK, max_tokens=1, reasoning_effort="high")
     assert caught.value.body["param"] == "reasoning_effort"
     assert "thinking" in caught.value.body["message"] or "does not think" in caught.value.body["message"]
     # "none" asks for no reasoning, which any model can give.
-    answer = client.chat.completions.create(model=names["think-qwen25"], messages=ASK, max_tokens=1,
-                                            reasoning_effort="none")
+    answer = client.chat.completions.create(
+        model=names["think-qwen25"], messages=ASK, max_tokens=1, reasoning_effort="none"
+    )
     assert answer.usage.prompt_tokens > 0
 
 
@@ -176,8 +190,9 @@ def _reasoned(client, model: str, stream: bool, **extra) -> tuple[str | None, st
     """(reasoning_content, content) of the answer; a streamed one put together from its deltas."""
     messages = [{"role": "user", "content": "Hi"}]
     if not stream:
-        message = client.chat.completions.create(model=model, messages=messages, temperature=0, **extra
-                                                 ).choices[0].message
+        message = (
+            client.chat.completions.create(model=model, messages=messages, temperature=0, **extra).choices[0].message
+        )
         return getattr(message, "reasoning_content", None), message.content
     reasoning, content = None, ""
     for chunk in client.chat.completions.create(model=model, messages=messages, temperature=0, stream=True, **extra):
@@ -195,4 +210,3 @@ def test_a_reply_that_reasons_comes_back_as_reasoning_content_and_content(script
     client, model = scripted
     assert _reasoned(client, model, stream) == ("The user greets me.\n", "Hello there!")
     assert _reasoned(client, model, stream, reasoning_effort="high") == ("The user greets me.\n", "Hello there!")
-

@@ -12,9 +12,14 @@ import pytest
 from tests.server.live import running
 from tunesmith.server import ServerSettings, create_app
 
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Get the current weather in a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 ASK = [{"role": "user", "content": "What is the weather in Paris and in Rome?"}]
 # The tool's result is the marker that switches the scripted model to its answer; no quotes, as Llama 3.1's template
 # writes a result as a JSON string.
@@ -24,25 +29,79 @@ ANSWER = ["It is", " 21 degrees", " in Paris."]
 # Chat family -> (tiny model, a reply with one call, a reply with two calls or None where the template takes one call
 # per message). Each piece is one token of the scripted model; a family joins here once the server parses its format.
 SCRIPTS = {
-    "qwen2.5": ("qwen2",
-                ['<tool_call>\n{"name": ', '"get_weather", ', '"arguments": ', '{"city": "Paris"}', '}\n</tool_call>'],
-                ['<tool_call>\n{"name": ', '"get_weather", ', '"arguments": ', '{"city": "Paris"}',
-                 '}\n</tool_call>\n<tool_call>', '\n{"name": "get_weather", ', '"arguments": {"city": "Rome"}',
-                 '}\n</tool_call>']),
+    "qwen2.5": (
+        "qwen2",
+        ['<tool_call>\n{"name": ', '"get_weather", ', '"arguments": ', '{"city": "Paris"}', "}\n</tool_call>"],
+        [
+            '<tool_call>\n{"name": ',
+            '"get_weather", ',
+            '"arguments": ',
+            '{"city": "Paris"}',
+            "}\n</tool_call>\n<tool_call>",
+            '\n{"name": "get_weather", ',
+            '"arguments": {"city": "Rome"}',
+            "}\n</tool_call>",
+        ],
+    ),
     # Qwen3 thinks first. Its tags are tokens of its own; the second call's opening tag rides in a longer piece.
-    "qwen3": ("qwen3-chat",
-              ['<think>', '\nA tool knows.\n', '</think>', '\n\n', '<tool_call>', '\n{"name": ', '"get_weather", ',
-               '"arguments": ', '{"city": "Paris"}', '}\n', '</tool_call>'],
-              ['<think>', '\nA tool knows.\n', '</think>', '\n\n', '<tool_call>', '\n{"name": ', '"get_weather", ',
-               '"arguments": ', '{"city": "Paris"}', '}\n', '</tool_call>', '\n<tool_call>\n{"name": ', '"get_weather",',
-               ' "arguments": {"city": "Rome"}', '}\n</tool_call>']),
-    "llama3.1": ("llama3.1", ['{"name": ', '"get_weather", ', '"parameters": ', '{"city": "Paris"}', '}'], None),
-    "mistral (Nemo)": ("mistral-nemo",
-                       ['[TOOL_CALLS]', '[{"name": ', '"get_weather", ', '"arguments": ', '{"city": "Paris"}',
-                        ', "id": "a1B2c3D4e"}', ']'],
-                       ['[TOOL_CALLS]', '[{"name": ', '"get_weather", ', '"arguments": ', '{"city": "Paris"}',
-                        ', "id": "a1B2c3D4e"}', ', {"name": "get_weather", ', '"arguments": {"city": "Rome"}',
-                        ', "id": "f5G6h7J8k"}', ']']),
+    "qwen3": (
+        "qwen3-chat",
+        [
+            "<think>",
+            "\nA tool knows.\n",
+            "</think>",
+            "\n\n",
+            "<tool_call>",
+            '\n{"name": ',
+            '"get_weather", ',
+            '"arguments": ',
+            '{"city": "Paris"}',
+            "}\n",
+            "</tool_call>",
+        ],
+        [
+            "<think>",
+            "\nA tool knows.\n",
+            "</think>",
+            "\n\n",
+            "<tool_call>",
+            '\n{"name": ',
+            '"get_weather", ',
+            '"arguments": ',
+            '{"city": "Paris"}',
+            "}\n",
+            "</tool_call>",
+            '\n<tool_call>\n{"name": ',
+            '"get_weather",',
+            ' "arguments": {"city": "Rome"}',
+            "}\n</tool_call>",
+        ],
+    ),
+    "llama3.1": ("llama3.1", ['{"name": ', '"get_weather", ', '"parameters": ', '{"city": "Paris"}', "}"], None),
+    "mistral (Nemo)": (
+        "mistral-nemo",
+        [
+            "[TOOL_CALLS]",
+            '[{"name": ',
+            '"get_weather", ',
+            '"arguments": ',
+            '{"city": "Paris"}',
+            ', "id": "a1B2c3D4e"}',
+            "]",
+        ],
+        [
+            "[TOOL_CALLS]",
+            '[{"name": ',
+            '"get_weather", ',
+            '"arguments": ',
+            '{"city": "Paris"}',
+            ', "id": "a1B2c3D4e"}',
+            ', {"name": "get_weather", ',
+            '"arguments": {"city": "Rome"}',
+            ', "id": "f5G6h7J8k"}',
+            "]",
+        ],
+    ),
 }
 # Where a template ends the prompt after tool results otherwise than after a user turn, the scripted model answers
 # that ending too.
@@ -53,9 +112,12 @@ CITIES = {"one": [{"city": "Paris"}], "two": [{"city": "Paris"}, {"city": "Rome"
 @pytest.fixture(scope="module")
 def packages(scripted_package):
     """{(family, "one" | "two"): package folder} of the scripted models."""
-    return {(case, calls): scripted_package(model, script, (RESULT, ANSWER), triggers=TRIGGERS.get(case, ()))
-            for case, (model, one, two) in SCRIPTS.items() for calls, script in (("one", one), ("two", two))
-            if script is not None}
+    return {
+        (case, calls): scripted_package(model, script, (RESULT, ANSWER), triggers=TRIGGERS.get(case, ()))
+        for case, (model, one, two) in SCRIPTS.items()
+        for calls, script in (("one", one), ("two", two))
+        if script is not None
+    }
 
 
 @pytest.fixture(scope="module", params=["ollama", "embedded"])
@@ -83,17 +145,21 @@ def _ask(client, model: str, messages: list, stream: bool, **extra):
     from its deltas as a client must: calls by `index`, arguments concatenated."""
     if not stream:
         choice = client.chat.completions.create(model=model, messages=messages, temperature=0, **extra).choices[0]
-        calls = [{"id": call.id, "type": call.type, "function": {"name": call.function.name,
-                                                                 "arguments": call.function.arguments}}
-                 for call in choice.message.tool_calls or []]
+        calls = [
+            {
+                "id": call.id,
+                "type": call.type,
+                "function": {"name": call.function.name, "arguments": call.function.arguments},
+            }
+            for call in choice.message.tool_calls or []
+        ]
         return choice.message.content, calls, choice.finish_reason
     content, calls, reason = "", {}, None
     for chunk in client.chat.completions.create(model=model, messages=messages, temperature=0, stream=True, **extra):
         delta = chunk.choices[0].delta
         content += delta.content or ""
         for piece in delta.tool_calls or []:
-            call = calls.setdefault(piece.index, {"id": None, "type": None,
-                                                  "function": {"name": "", "arguments": ""}})
+            call = calls.setdefault(piece.index, {"id": None, "type": None, "function": {"name": "", "arguments": ""}})
             call["id"] = call["id"] or piece.id
             call["type"] = call["type"] or piece.type
             call["function"]["name"] += piece.function.name or ""
@@ -117,8 +183,10 @@ def test_a_tool_round_trip(served, case, calls, stream):
     assert all(call["type"] == "function" and call["id"] for call in tool_calls)
     assert len({call["id"] for call in tool_calls}) == len(tool_calls)
 
-    results = [{"role": "tool", "tool_call_id": call["id"], "content": RESULT if index == 0 else '{"sky": "clear"}'}
-               for index, call in enumerate(tool_calls)]
+    results = [
+        {"role": "tool", "tool_call_id": call["id"], "content": RESULT if index == 0 else '{"sky": "clear"}'}
+        for index, call in enumerate(tool_calls)
+    ]
     history = [*ASK, {"role": "assistant", "content": None, "tool_calls": tool_calls}, *results]
     content, tool_calls, reason = _ask(client, model, history, stream, tools=[WEATHER])
     assert (content, tool_calls, reason) == ("".join(ANSWER), [], "stop")
@@ -141,8 +209,9 @@ def test_a_forced_tool_choice_is_enforced_in_process_and_refused_through_ollama(
         assert caught.value.body["param"] == "tool_choice" and "--model" in caught.value.body["message"]
         return
     # The calls the script writes fit the grammar, so the grammar lets them through unchanged.
-    content, tool_calls, reason = _ask(client, names[(case, "two")], ASK, stream, tools=tools,
-                                       tool_choice=FORCED[choice])
+    content, tool_calls, reason = _ask(
+        client, names[(case, "two")], ASK, stream, tools=tools, tool_choice=FORCED[choice]
+    )
     assert reason == "tool_calls" and not content
     assert [json.loads(call["function"]["arguments"]) for call in tool_calls] == CITIES["two"]
 
@@ -153,8 +222,9 @@ def test_no_parallel_tool_calls_gives_the_first_call_alone(served, case, stream)
     """The embedded backend stops generating after the first call; Ollama cannot be told, so the server drops the
     calls after the first."""
     client, names, _ = served
-    content, tool_calls, reason = _ask(client, names[(case, "two")], ASK, stream, tools=[WEATHER],
-                                       parallel_tool_calls=False)
+    content, tool_calls, reason = _ask(
+        client, names[(case, "two")], ASK, stream, tools=[WEATHER], parallel_tool_calls=False
+    )
     assert reason == "tool_calls" and not content
     assert [json.loads(call["function"]["arguments"]) for call in tool_calls] == CITIES["one"]
 
@@ -174,11 +244,15 @@ def test_the_readmes_round_sends_back_the_assistant_message_as_the_client_dumps_
     """README's example: the assistant's message goes back as `message.model_dump(exclude_none=True)`."""
     client, names, _ = served
     messages = list(ASK)
-    message = client.chat.completions.create(model=names[(case, "one")], messages=messages, tools=[WEATHER],
-                                             temperature=0).choices[0].message
+    message = (
+        client.chat.completions.create(model=names[(case, "one")], messages=messages, tools=[WEATHER], temperature=0)
+        .choices[0]
+        .message
+    )
     messages.append(message.model_dump(exclude_none=True))
     for call in message.tool_calls:
         messages.append({"role": "tool", "tool_call_id": call.id, "content": RESULT})
-    answer = client.chat.completions.create(model=names[(case, "one")], messages=messages, tools=[WEATHER],
-                                            temperature=0)
+    answer = client.chat.completions.create(
+        model=names[(case, "one")], messages=messages, tools=[WEATHER], temperature=0
+    )
     assert answer.choices[0].message.content == "".join(ANSWER)

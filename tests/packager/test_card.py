@@ -11,8 +11,10 @@ from tunesmith.packager.card import CardContent, CardFile, render_model_card
 def _card(**overrides) -> CardContent:
     values = {
         "name": "pirate-tutor",
-        "files": [CardFile("pirate-tutor-Q4_K_M.gguf", "Q4_K_M", 105_000_000),
-                  CardFile("pirate-tutor-Q8_0.gguf", "Q8_0", 145_000_000)],
+        "files": [
+            CardFile("pirate-tutor-Q4_K_M.gguf", "Q4_K_M", 105_000_000),
+            CardFile("pirate-tutor-Q8_0.gguf", "Q8_0", 145_000_000),
+        ],
         "family": "chatml",
         "parameters": {"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "num_ctx": 8192},
         "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -80,16 +82,21 @@ _F16 = CardFile("m-F16.gguf", "F16", 1)
 
 # (case id, files, quality markdown, the tensor-type rows the card must hold)
 TENSOR_TYPE_CASES = [
-    ("fallbacks", [_Q4], None,
-     ["| `m-Q4_K_M.gguf` | 96 × Q5_0, 60 × Q4_K, 61 × F32 | 96 (rows not a multiple of Q4_K_M's block size) |"]),
+    (
+        "fallbacks",
+        [_Q4],
+        None,
+        ["| `m-Q4_K_M.gguf` | 96 × Q5_0, 60 × Q4_K, 61 × F32 | 96 (rows not a multiple of Q4_K_M's block size) |"],
+    ),
     ("no fallbacks", [_Q8], "| check | value |", ["| `m-Q8_0.gguf` | 10 × Q8_0, 5 × F32 | none |"]),
     ("f16 has no row", [_F16, _Q8], None, ["| `m-Q8_0.gguf` | 10 × Q8_0, 5 × F32 | none |"]),
     ("only f16, no quality", [_F16], None, []),
 ]
 
 
-@pytest.mark.parametrize(("files", "quality", "rows"), [c[1:] for c in TENSOR_TYPE_CASES],
-                         ids=[c[0] for c in TENSOR_TYPE_CASES])
+@pytest.mark.parametrize(
+    ("files", "quality", "rows"), [c[1:] for c in TENSOR_TYPE_CASES], ids=[c[0] for c in TENSOR_TYPE_CASES]
+)
 def test_card_quality_section_lists_tensor_types_and_fallbacks_per_quantized_file(files, quality, rows):
     text = render_model_card(_card(files=files, quality_markdown=quality))
     table = [line for line in text.splitlines() if line.startswith("| `m-") and " × " in line]
@@ -97,10 +104,13 @@ def test_card_quality_section_lists_tensor_types_and_fallbacks_per_quantized_fil
     assert ("## Quality" in text) == bool(rows or quality)
 
 
-@pytest.mark.parametrize(("tools", "line"), [
-    ("hermes", "Tools: carried (tool calls in the hermes format"),
-    (None, "Tools: not carried by the Modelfile's template."),
-])
+@pytest.mark.parametrize(
+    ("tools", "line"),
+    [
+        ("hermes", "Tools: carried (tool calls in the hermes format"),
+        (None, "Tools: not carried by the Modelfile's template."),
+    ],
+)
 def test_card_says_whether_the_template_carries_tools(tools, line):
     text = render_model_card(_card(tools=tools))
     assert "## Chat format" in text and line in text
@@ -108,6 +118,8 @@ def test_card_says_whether_the_template_carries_tools(tools, line):
 
 def test_card_says_the_template_carries_thinking_and_how_it_is_switched():
     text = render_model_card(_card(tools="hermes", thinking="think-tags"))
-    assert ("Thinking: carried (reasoning between <think> and </think>; Ollama's `think` and the OpenAI "
-            "`reasoning_effort` switch it, answers carry it as `thinking` / `reasoning_content`).") in text
+    assert (
+        "Thinking: carried (reasoning between <think> and </think>; Ollama's `think` and the OpenAI "
+        "`reasoning_effort` switch it, answers carry it as `thinking` / `reasoning_content`)."
+    ) in text
     assert "Thinking" not in render_model_card(_card(tools="hermes"))

@@ -56,8 +56,9 @@ def test_a_go_template_given_as_chat_template_is_refused_with_where_it_belongs(t
 
 def test_the_tokenizer_trains_with_the_given_template(smollm2_tiny_base):
     tokenizer = load_tokenizer(smollm2_tiny_base, resolve_chat_template("qwen2.5"))
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False,
-                                         add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert text.startswith("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud.")
 
 
@@ -66,14 +67,23 @@ def test_the_package_carries_the_template_it_was_trained_with(tmp_path, smollm2_
     from llama_cpp import Llama
 
     before = _tree_digest(smollm2_tiny_base)
-    result = build_package(PackageSpec(base=smollm2_tiny_base, adapter=smollm2_tiny_adapter, out=tmp_path / "pkg",
-                                       quants=["Q8_0"], chat_template=resolve_chat_template("qwen2.5")))
+    result = build_package(
+        PackageSpec(
+            base=smollm2_tiny_base,
+            adapter=smollm2_tiny_adapter,
+            out=tmp_path / "pkg",
+            quants=["Q8_0"],
+            chat_template=resolve_chat_template("qwen2.5"),
+        )
+    )
     gguf = tmp_path / "pkg" / "pkg-Q8_0.gguf"
     llm = Llama(model_path=str(gguf), n_ctx=64, verbose=False, vocab_only=True)
     assert llm.metadata["tokenizer.chat_template"] == resolve_chat_template("qwen2.5")
     # The TEMPLATE is the family of that template, with its tools, and the report and card say so.
-    assert (result.family, json.loads((tmp_path / "pkg" / "quality.json").read_text())["chat"]["tools"]) == \
-        ("qwen2.5", "hermes")
+    assert (result.family, json.loads((tmp_path / "pkg" / "quality.json").read_text())["chat"]["tools"]) == (
+        "qwen2.5",
+        "hermes",
+    )
     assert "{{- if .Tools }}" in (tmp_path / "pkg" / "Modelfile").read_text()
     assert _tree_digest(smollm2_tiny_base) == before
 

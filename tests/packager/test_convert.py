@@ -31,8 +31,10 @@ def converted(tiny_model_dirs, tmp_path_factory) -> dict[tuple[str, str], tuple[
     """{(family, out_type): (our GGUF, llama.cpp's GGUF)} for every job, the reference run once for all."""
     ours_dir, ref_dir = tmp_path_factory.mktemp("ours"), tmp_path_factory.mktemp("reference")
     reference_convert([(tiny_model_dirs[f], ref_dir / f"{f}-{t}.gguf", t) for f, t in _JOBS])
-    return {(f, t): (convert_to_gguf(tiny_model_dirs[f], ours_dir / f"{f}-{t}.gguf", out_type=t),
-                     ref_dir / f"{f}-{t}.gguf") for f, t in _JOBS}
+    return {
+        (f, t): (convert_to_gguf(tiny_model_dirs[f], ours_dir / f"{f}-{t}.gguf", out_type=t), ref_dir / f"{f}-{t}.gguf")
+        for f, t in _JOBS
+    }
 
 
 def _read(path: Path) -> tuple[dict, dict]:
@@ -76,8 +78,9 @@ def llama_models(converted):
     models = {}
     for family in FAMILIES:
         path = converted[(family, "f16")][0]
-        models[family] = llama_cpp.Llama(model_path=str(path), n_ctx=128, n_batch=128, logits_all=True,
-                                         n_threads=1, verbose=False)
+        models[family] = llama_cpp.Llama(
+            model_path=str(path), n_ctx=128, n_batch=128, logits_all=True, n_threads=1, verbose=False
+        )
     yield models
     for model in models.values():
         model.close()
@@ -125,10 +128,12 @@ def test_llama_cpp_logits_match_the_hf_model(llama_models, tiny_model_dirs, fami
     assert (got.argmax(-1) == expected.argmax(-1)).all()
 
 
-@pytest.mark.parametrize("job", [("qwen3", "f16"), ("mistral", "f16"), ("llama", "bf16"), ("llama", "q8_0")],
-                         ids=lambda job: "-".join(job))
-def test_converting_large_tensors_block_by_block_gives_the_same_bytes(converted, tiny_model_dirs, tmp_path,
-                                                                      monkeypatch, job):
+@pytest.mark.parametrize(
+    "job", [("qwen3", "f16"), ("mistral", "f16"), ("llama", "bf16"), ("llama", "q8_0")], ids=lambda job: "-".join(job)
+)
+def test_converting_large_tensors_block_by_block_gives_the_same_bytes(
+    converted, tiny_model_dirs, tmp_path, monkeypatch, job
+):
     from tunesmith.packager import convert
 
     # Tiny tensors fit in one block; shrink the block so that every matrix goes through the row-block path.

@@ -24,6 +24,7 @@ def _drop_config_key(key: str):
         config = json.loads((folder / "config.json").read_text())
         del config[key]
         (folder / "config.json").write_text(json.dumps(config))
+
     return breaker
 
 
@@ -36,6 +37,7 @@ def _drop(*names: str):
     def breaker(folder: Path) -> None:
         for name in names:
             (folder / name).unlink()
+
     return breaker
 
 
@@ -49,19 +51,49 @@ def _unknown_tensor(folder: Path) -> None:
 
 # (case id, family, how to break the folder, error class, words the message must hold)
 CASES = [
-    ("unsupported-architecture", "llama", _set_architecture, ModelError,
-     ["FalconForCausalLM", "not supported", *SUPPORTED_ARCHITECTURES, "config.json"]),
-    ("missing-tokenizer", "mistral", _drop("tokenizer.json", "tokenizer.model"), ModelError,
-     ["no tokenizer", "save_pretrained"]),
-    ("unreadable-safetensors", "qwen3", _truncate_weights, ModelError,
-     ["model.safetensors", "unreadable safetensors", "download or save it again"]),
+    (
+        "unsupported-architecture",
+        "llama",
+        _set_architecture,
+        ModelError,
+        ["FalconForCausalLM", "not supported", *SUPPORTED_ARCHITECTURES, "config.json"],
+    ),
+    (
+        "missing-tokenizer",
+        "mistral",
+        _drop("tokenizer.json", "tokenizer.model"),
+        ModelError,
+        ["no tokenizer", "save_pretrained"],
+    ),
+    (
+        "unreadable-safetensors",
+        "qwen3",
+        _truncate_weights,
+        ModelError,
+        ["model.safetensors", "unreadable safetensors", "download or save it again"],
+    ),
     ("missing-config", "gemma2", _drop("config.json"), ModelError, ["no config.json", "save_pretrained"]),
-    ("config-without-head-count", "phi3", _drop_config_key("num_attention_heads"), ModelError,
-     ["config.json", "'num_attention_heads'", "Copy config.json from the base model"]),
-    ("config-without-gemma2-softcapping", "gemma2", _drop_config_key("attn_logit_softcapping"), ModelError,
-     ["config.json", "'attn_logit_softcapping'"]),
-    ("tensor-of-another-architecture", "llama", _unknown_tensor, ModelError,
-     ["model.layers.0.mystery.weight", "llama", "save the model again"]),
+    (
+        "config-without-head-count",
+        "phi3",
+        _drop_config_key("num_attention_heads"),
+        ModelError,
+        ["config.json", "'num_attention_heads'", "Copy config.json from the base model"],
+    ),
+    (
+        "config-without-gemma2-softcapping",
+        "gemma2",
+        _drop_config_key("attn_logit_softcapping"),
+        ModelError,
+        ["config.json", "'attn_logit_softcapping'"],
+    ),
+    (
+        "tensor-of-another-architecture",
+        "llama",
+        _unknown_tensor,
+        ModelError,
+        ["model.layers.0.mystery.weight", "llama", "save the model again"],
+    ),
 ]
 
 
@@ -114,24 +146,38 @@ def test_interrupted_conversion_keeps_the_previous_file_and_leaves_no_partial_on
 
 
 def _phi3_long_config(rope_section: str, rope: dict) -> dict:
-    return {"architectures": ["Phi3ForCausalLM"], "hidden_size": 64, "num_attention_heads": 4,
-            "max_position_embeddings": 512, "original_max_position_embeddings": 256,
-            rope_section: {"long_factor": [1.0, 2.0], "short_factor": [1.0, 1.0], **rope}}
+    return {
+        "architectures": ["Phi3ForCausalLM"],
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+        "max_position_embeddings": 512,
+        "original_max_position_embeddings": 256,
+        rope_section: {"long_factor": [1.0, 2.0], "short_factor": [1.0, 1.0], **rope},
+    }
 
 
 # (case id, config.json of a Phi-3 long-context model, the key the error must name, the value it must quote)
 PHI3_ROPE_CASES = [
-    ("rope_parameters", _phi3_long_config("rope_parameters", {"rope_type": "dynamic", "rope_theta": 1e4}),
-     "rope_parameters.rope_type", "'dynamic'"),
-    ("rope_scaling-rope_type", _phi3_long_config("rope_scaling", {"rope_type": "linear"}),
-     "rope_scaling.rope_type", "'linear'"),
+    (
+        "rope_parameters",
+        _phi3_long_config("rope_parameters", {"rope_type": "dynamic", "rope_theta": 1e4}),
+        "rope_parameters.rope_type",
+        "'dynamic'",
+    ),
+    (
+        "rope_scaling-rope_type",
+        _phi3_long_config("rope_scaling", {"rope_type": "linear"}),
+        "rope_scaling.rope_type",
+        "'linear'",
+    ),
     ("rope_scaling-type", _phi3_long_config("rope_scaling", {"type": "ntk"}), "rope_scaling.type", "'ntk'"),
     ("no-type", _phi3_long_config("rope_scaling", {}), "rope_scaling.rope_type", "None"),
 ]
 
 
-@pytest.mark.parametrize(("config", "key", "value"), [c[1:] for c in PHI3_ROPE_CASES],
-                         ids=[c[0] for c in PHI3_ROPE_CASES])
+@pytest.mark.parametrize(
+    ("config", "key", "value"), [c[1:] for c in PHI3_ROPE_CASES], ids=[c[0] for c in PHI3_ROPE_CASES]
+)
 def test_unknown_phi3_long_rope_type_names_the_key_the_value_and_the_supported_ones(config, key, value):
     import gguf
 

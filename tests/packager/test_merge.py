@@ -22,10 +22,19 @@ IDS = [1, 504, 3205, 2593, 30, 216, 1485, 314, 253, 4243, 28, 2]
 def _tiny_llama(folder: Path, tokenizer, *, hidden: int = 64, layers: int = 2, dtype=torch.float32) -> Path:
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=512, tie_word_embeddings=True, initializer_range=0.1,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        initializer_range=0.1,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     torch.manual_seed(hidden + layers)
     LlamaForCausalLM(config).to(dtype).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -38,8 +47,9 @@ def _lora(base: Path, folder: Path, *, name: str, targets=("q_proj", "v_proj", "
 
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     torch.manual_seed(7)
-    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=16, target_modules=list(targets),
-                                                  init_lora_weights=False))
+    peft_model = get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=16, target_modules=list(targets), init_lora_weights=False)
+    )
     peft_model.save_pretrained(folder)
     # The Hub id a trainer would record; set afterwards so that saving does not look it up online.
     config = json.loads((folder / "adapter_config.json").read_text())
@@ -64,7 +74,8 @@ def models(tmp_path_factory, tokenizer) -> dict[str, Path]:
     deep = _tiny_llama(root / "deep", tokenizer, layers=4)
     bf16 = _tiny_llama(root / "bf16", tokenizer, dtype=torch.bfloat16)
     return {
-        "base": base, "bf16": bf16,
+        "base": base,
+        "bf16": bf16,
         "adapter": _lora(base, root / "adapter", name="tiny/base"),
         "bf16_adapter": _lora(bf16, root / "bf16-adapter", name="tiny/bf16"),
         "wide_adapter": _lora(wide, root / "wide-adapter", name="tiny/wide-96"),
@@ -86,7 +97,7 @@ def _peft_logits(base: Path, adapter: Path) -> np.ndarray:
 
 def _saved_dtypes(folder: Path) -> set[str]:
     raw = (folder / "model.safetensors").read_bytes()
-    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+    header = json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")])
     return {info["dtype"] for name, info in header.items() if name != "__metadata__"}
 
 
@@ -115,14 +126,17 @@ def test_merged_model_gives_the_logits_of_base_plus_adapter(tmp_path, models, to
 
 def _header_names(path: Path) -> list[str]:
     raw = path.read_bytes()
-    return list(json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")]))
+    return list(json.loads(raw[8 : 8 + int.from_bytes(raw[:8], "little")]))
 
 
-@pytest.mark.parametrize(("base", "adapter", "dtype", "stored"), [
-    ("bf16", "bf16_adapter", "auto", {"BF16"}),
-    ("base", "adapter", "bfloat16", {"BF16"}),
-    ("base", "adapter", "float32", {"F32"}),
-])
+@pytest.mark.parametrize(
+    ("base", "adapter", "dtype", "stored"),
+    [
+        ("bf16", "bf16_adapter", "auto", {"BF16"}),
+        ("base", "adapter", "bfloat16", {"BF16"}),
+        ("base", "adapter", "float32", {"F32"}),
+    ],
+)
 def test_merge_dtype(tmp_path, models, base, adapter, dtype, stored):
     out = merge_adapter(models[base], models[adapter], tmp_path / "merged", dtype=dtype)
     assert _saved_dtypes(out) == stored
@@ -135,8 +149,9 @@ def test_adapter_tokenizer_files_win_over_the_base(tmp_path, models):
     out = merge_adapter(models["base"], adapter, tmp_path / "merged", progress=recorder)
     from transformers import AutoTokenizer
 
-    rendered = AutoTokenizer.from_pretrained(out).apply_chat_template([{"role": "user", "content": "hi"}],
-                                                                      tokenize=False)
+    rendered = AutoTokenizer.from_pretrained(out).apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False
+    )
     assert rendered == "<hi>"
     assert any("adapter" in note for note in recorder.notes)
 
@@ -177,21 +192,28 @@ def _break(kind: str, tmp_path: Path, models: dict[str, Path]) -> tuple[Path, Pa
     return base, adapter, out, kwargs
 
 
-@pytest.mark.parametrize(("kind", "error", "words"), [
-    ("another base (shapes)", ModelError, ["tiny/wide-96", "down_proj.lora_A.weight has shape [4, 192]", "[64, 128]"]),
-    ("another base (modules)", ModelError, ["tiny/deep-4", "model.layers.2.self_attn.q_proj", "lacks"]),
-    ("no adapter_config.json", ModelError, ["no adapter_config.json", "save_pretrained"]),
-    ("a full model", ModelError, ["full model", "base model instead"]),
-    ("no adapter weights", ModelError, ["no adapter_model.safetensors"]),
-    ("unreadable safetensors", ModelError, ["unreadable safetensors", "adapter_model.safetensors"]),
-    ("not LoRA", ModelError, ["only LoRA", "IA3", "peft_type"]),
-    ("broken adapter_config.json", ModelError, ["not valid JSON", "adapter_config.json:2"]),
-    ("missing adapter folder", ModelError, ["adapter folder does not exist", "nowhere"]),
-    ("output inside the base", PackageError, ["overlaps an input folder"]),
-    ("output inside the adapter", PackageError, ["overlaps an input folder"]),
-    ("output is a non-model folder", PackageError, ["not a model folder"]),
-    ("unknown dtype", PackageError, ["unknown merge dtype 'int8'", "float16"]),
-])
+@pytest.mark.parametrize(
+    ("kind", "error", "words"),
+    [
+        (
+            "another base (shapes)",
+            ModelError,
+            ["tiny/wide-96", "down_proj.lora_A.weight has shape [4, 192]", "[64, 128]"],
+        ),
+        ("another base (modules)", ModelError, ["tiny/deep-4", "model.layers.2.self_attn.q_proj", "lacks"]),
+        ("no adapter_config.json", ModelError, ["no adapter_config.json", "save_pretrained"]),
+        ("a full model", ModelError, ["full model", "base model instead"]),
+        ("no adapter weights", ModelError, ["no adapter_model.safetensors"]),
+        ("unreadable safetensors", ModelError, ["unreadable safetensors", "adapter_model.safetensors"]),
+        ("not LoRA", ModelError, ["only LoRA", "IA3", "peft_type"]),
+        ("broken adapter_config.json", ModelError, ["not valid JSON", "adapter_config.json:2"]),
+        ("missing adapter folder", ModelError, ["adapter folder does not exist", "nowhere"]),
+        ("output inside the base", PackageError, ["overlaps an input folder"]),
+        ("output inside the adapter", PackageError, ["overlaps an input folder"]),
+        ("output is a non-model folder", PackageError, ["not a model folder"]),
+        ("unknown dtype", PackageError, ["unknown merge dtype 'int8'", "float16"]),
+    ],
+)
 def test_bad_input_is_reported_before_any_loading(tmp_path, models, monkeypatch, kind, error, words):
     def no_loading(*args, **kwargs):
         raise AssertionError("the base model was loaded before the inputs were checked")
@@ -208,16 +230,21 @@ def test_bad_input_is_reported_before_any_loading(tmp_path, models, monkeypatch,
 def _quantized_base_config(tmp_path: Path, base: Path) -> Path:
     folder = shutil.copytree(base, tmp_path / "base-4bit")
     config = json.loads((folder / "config.json").read_text())
-    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True,
-                                     "bnb_4bit_quant_type": "nf4", "bnb_4bit_compute_dtype": "bfloat16"}
+    config["quantization_config"] = {
+        "quant_method": "bitsandbytes",
+        "load_in_4bit": True,
+        "bnb_4bit_quant_type": "nf4",
+        "bnb_4bit_compute_dtype": "bfloat16",
+    }
     (folder / "config.json").write_text(json.dumps(config))
     return folder
 
 
 def test_4bit_base_without_bitsandbytes_says_what_is_needed(tmp_path, models, monkeypatch):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a)
+    )
     base = _quantized_base_config(tmp_path, models["base"])
     with pytest.raises(ModelError) as caught:
         merge_adapter(base, models["adapter"], tmp_path / "merged")
@@ -230,8 +257,9 @@ def test_4bit_base_is_dequantized_then_merged(tmp_path, models):
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
-    AutoModelForCausalLM.from_pretrained(models["base"], quantization_config=quant,
-                                         device_map="cpu").save_pretrained(tmp_path / "base-4bit")
+    AutoModelForCausalLM.from_pretrained(models["base"], quantization_config=quant, device_map="cpu").save_pretrained(
+        tmp_path / "base-4bit"
+    )
     shutil.copy(models["base"] / "tokenizer.json", tmp_path / "base-4bit")
     shutil.copy(models["base"] / "tokenizer_config.json", tmp_path / "base-4bit")
 

@@ -37,8 +37,9 @@ def _shard(folder: Path) -> None:
     (folder / "model.safetensors").unlink()
     save_file({"b.weight": torch.zeros(4)}, folder / "model-00002-of-00002.safetensors")
     save_file({"a.weight": torch.ones(2, 3)}, folder / "model-00001-of-00002.safetensors")
-    index = {"weight_map": {"b.weight": "model-00002-of-00002.safetensors",
-                            "a.weight": "model-00001-of-00002.safetensors"}}
+    index = {
+        "weight_map": {"b.weight": "model-00002-of-00002.safetensors", "a.weight": "model-00001-of-00002.safetensors"}
+    }
     (folder / "model.safetensors.index.json").write_text(json.dumps(index))
 
 
@@ -51,17 +52,29 @@ def _quantized(folder: Path) -> None:
 # (case id, change to the valid folder, weight file names, tokenizer file names, quantization_config)
 LAYOUTS = [
     ("single_file", lambda folder: None, ["model.safetensors"], ["tokenizer.json"], None),
-    ("sharded_in_shard_order", _shard, ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"],
-     ["tokenizer.json"], None),
-    ("quantized_with_both_tokenizers", _quantized, ["model.safetensors"], ["tokenizer.json", "tokenizer.model"],
-     {"quant_method": "bitsandbytes"}),
+    (
+        "sharded_in_shard_order",
+        _shard,
+        ["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"],
+        ["tokenizer.json"],
+        None,
+    ),
+    (
+        "quantized_with_both_tokenizers",
+        _quantized,
+        ["model.safetensors"],
+        ["tokenizer.json", "tokenizer.model"],
+        {"quant_method": "bitsandbytes"},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("change", "weights", "tokenizers", "quantization"), [c[1:] for c in LAYOUTS],
-                         ids=[c[0] for c in LAYOUTS])
-def test_open_model_folder_lists_weights_tokenizers_and_quantization(tmp_path, change, weights, tokenizers,
-                                                                      quantization):
+@pytest.mark.parametrize(
+    ("change", "weights", "tokenizers", "quantization"), [c[1:] for c in LAYOUTS], ids=[c[0] for c in LAYOUTS]
+)
+def test_open_model_folder_lists_weights_tokenizers_and_quantization(
+    tmp_path, change, weights, tokenizers, quantization
+):
     path = _valid_folder(tmp_path)
     change(path)
     folder = open_model_folder(path)
@@ -90,7 +103,9 @@ def _legacy_bin(folder: Path) -> None:
 
 def _missing_shard(folder: Path) -> None:
     (folder / "model.safetensors").rename(folder / "model-00001-of-00002.safetensors")
-    index = {"weight_map": {"a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors"}}
+    index = {
+        "weight_map": {"a.weight": "model-00001-of-00002.safetensors", "b.weight": "model-00002-of-00002.safetensors"}
+    }
     (folder / "model.safetensors.index.json").write_text(json.dumps(index))
 
 

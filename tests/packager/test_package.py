@@ -10,9 +10,9 @@ import pytest
 import torch
 import yaml
 
+from tunesmith.embedded_base import EMBEDDED_HUB_ID, embedded_base_dir
 from tunesmith.errors import ModelError, PackageError
 from tunesmith.modelfiles import parse_modelfile
-from tunesmith.embedded_base import EMBEDDED_HUB_ID, embedded_base_dir
 from tunesmith.packager.package import PackageSpec, build_package
 
 SECRET = "hf_TUNESMITHSECRETsentinel0123456789"
@@ -60,8 +60,9 @@ def test_package_with_adapter_matches_the_merged_model_logits(tmp_path, tiny_bas
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32),
-                                       tiny_adapter).merge_and_unload()
+    merged = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32), tiny_adapter
+    ).merge_and_unload()
     with torch.no_grad():
         expected = merged(torch.tensor([ids])).logits[0].numpy()
     base_only = _hf_logits(tiny_base, ids)
@@ -149,8 +150,16 @@ def test_package_embedded_model_end_to_end(tmp_path, smollm2_dir, monkeypatch):
     """The user's path: SmolLM2 → Q4_K_M + Modelfile + card + quality; llama.cpp runs it and the reply stops."""
     monkeypatch.setenv("HF_TOKEN", SECRET)
     out = tmp_path / "smol"
-    result = build_package(PackageSpec(base=smollm2_dir, out=out, base_model_id=EMBEDDED_HUB_ID, license="apache-2.0",
-                                       system="You are a concise assistant.", parameters={"temperature": "0.3"}))
+    result = build_package(
+        PackageSpec(
+            base=smollm2_dir,
+            out=out,
+            base_model_id=EMBEDDED_HUB_ID,
+            license="apache-2.0",
+            system="You are a concise assistant.",
+            parameters={"temperature": "0.3"},
+        )
+    )
     names = sorted(p.name for p in out.iterdir())
     assert names == ["Modelfile", "README.md", "quality.json", "smol-Q4_K_M.gguf"]
     modelfile = parse_modelfile((out / "Modelfile").read_text(), source=str(out / "Modelfile"))
@@ -171,8 +180,12 @@ def test_package_embedded_model_end_to_end(tmp_path, smollm2_dir, monkeypatch):
     from llama_cpp import Llama
 
     llm = Llama(model_path=str(out / "smol-Q4_K_M.gguf"), n_ctx=512, verbose=False)
-    reply = llm.create_chat_completion(messages=[{"role": "user", "content": "What is 2 + 2?"}], max_tokens=64,
-                                       temperature=0.0, stop=modelfile.parameters["stop"])
+    reply = llm.create_chat_completion(
+        messages=[{"role": "user", "content": "What is 2 + 2?"}],
+        max_tokens=64,
+        temperature=0.0,
+        stop=modelfile.parameters["stop"],
+    )
     assert reply["choices"][0]["finish_reason"] == "stop"
     assert reply["choices"][0]["message"]["content"].strip()
 
@@ -185,22 +198,35 @@ def test_package_as_adapter_keeps_the_lora_separate_and_llama_cpp_applies_it(tmp
     from tunesmith.packager.convert import convert_to_gguf
 
     out = tmp_path / "pkg"
-    result = build_package(PackageSpec(base=tiny_base, adapter=tiny_adapter, out=out, quants=["Q8_0", "F16"],
-                                       as_adapter=True))
-    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "README.md", "pkg-adapter-F16.gguf",
-                                                     "pkg-base-F16.gguf", "pkg-base-Q8_0.gguf", "quality.json"]
+    result = build_package(
+        PackageSpec(base=tiny_base, adapter=tiny_adapter, out=out, quants=["Q8_0", "F16"], as_adapter=True)
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        "Modelfile",
+        "README.md",
+        "pkg-adapter-F16.gguf",
+        "pkg-base-F16.gguf",
+        "pkg-base-Q8_0.gguf",
+        "quality.json",
+    ]
     modelfile = parse_modelfile((out / "Modelfile").read_text(), source=str(out / "Modelfile"))
     assert (modelfile.from_, modelfile.adapter) == ("./pkg-base-Q8_0.gguf", "./pkg-adapter-F16.gguf")
     # The base files hold the base alone: the f16 is exactly what converting the base gives.
     assert (out / "pkg-base-F16.gguf").read_bytes() == convert_to_gguf(tiny_base, tmp_path / "b.gguf").read_bytes()
 
     ids = AutoTokenizer.from_pretrained(tiny_base)("The river bends and the town wakes.")["input_ids"]
-    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32),
-                                       tiny_adapter).merge_and_unload()
+    merged = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32), tiny_adapter
+    ).merge_and_unload()
     with torch.no_grad():
         expected = merged(torch.tensor([ids])).logits[0].numpy()
-    llm = Llama(model_path=str(out / "pkg-base-F16.gguf"), lora_path=str(out / "pkg-adapter-F16.gguf"), n_ctx=256,
-                logits_all=True, verbose=False)
+    llm = Llama(
+        model_path=str(out / "pkg-base-F16.gguf"),
+        lora_path=str(out / "pkg-adapter-F16.gguf"),
+        n_ctx=256,
+        logits_all=True,
+        verbose=False,
+    )
     llm.eval(ids)
     got = np.array(llm.scores[: len(ids)])
     assert np.abs(expected - _hf_logits(tiny_base, ids)).max() > 0.05, "the adapter must change the model"
@@ -225,21 +251,27 @@ def _modules_to_save_adapter(tmp_path: Path, tiny_base: Path) -> Path:
 
     model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
     adapter = tmp_path / "adapter-with-head"
-    get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"],
-                                     modules_to_save=["lm_head"])).save_pretrained(adapter)
+    get_peft_model(
+        model, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"], modules_to_save=["lm_head"])
+    ).save_pretrained(adapter)
     return adapter
 
 
 # (case id, whether to pass an adapter that saves lm_head, error class, words the message must hold)
 AS_ADAPTER_REFUSALS = [
     ("no adapter", None, PackageError, ["--as-adapter needs an adapter", "--adapter DIR"]),
-    ("adapter saves lm_head", _modules_to_save_adapter, ModelError,
-     ["cannot be packaged as a GGUF adapter", "modules_to_save", "Package it merged instead"]),
+    (
+        "adapter saves lm_head",
+        _modules_to_save_adapter,
+        ModelError,
+        ["cannot be packaged as a GGUF adapter", "modules_to_save", "Package it merged instead"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("make", "error", "words"), [c[1:] for c in AS_ADAPTER_REFUSALS],
-                         ids=[c[0] for c in AS_ADAPTER_REFUSALS])
+@pytest.mark.parametrize(
+    ("make", "error", "words"), [c[1:] for c in AS_ADAPTER_REFUSALS], ids=[c[0] for c in AS_ADAPTER_REFUSALS]
+)
 def test_package_as_adapter_refuses_before_any_long_step(tmp_path, tiny_base, monkeypatch, make, error, words):
     import tunesmith.packager.convert as convert_module
     import tunesmith.packager.merge as merge_module

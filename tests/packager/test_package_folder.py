@@ -15,13 +15,17 @@ def test_read_package_lists_release_files_and_reads_modelfile_values(tmp_path):
     (folder / ".Modelfile.x.partial").write_text("half written")
     package = read_package_folder(folder)
     assert [path.name for path in package.files] == [
-        "Modelfile", "README.md", "demo-Q4_K_M.gguf", "demo-Q8_0.gguf", "quality.json"]
+        "Modelfile",
+        "README.md",
+        "demo-Q4_K_M.gguf",
+        "demo-Q8_0.gguf",
+        "quality.json",
+    ]
     assert package.gguf == (folder / "demo-Q4_K_M.gguf").resolve()
     assert package.adapter is None
     assert package.modelfile.template == CHATML
     assert package.modelfile.system == "You answer in one sentence."
-    assert package.modelfile.parameters == {"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2,
-                                            "num_ctx": 2048}
+    assert package.modelfile.parameters == {"stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2, "num_ctx": 2048}
     assert package.modelfile.messages == [("user", "Who are you?"), ("assistant", "A small model.")]
     assert package.modelfile.license == ["Apache License 2.0"]
     assert package.name == "demo"  # from the GGUF's name, whatever the folder is called
@@ -29,8 +33,11 @@ def test_read_package_lists_release_files_and_reads_modelfile_values(tmp_path):
 
 def test_an_adapter_package_is_named_without_its_base_suffix(tmp_path):
     package = read_package_folder(write_adapter_package(tmp_path / "pkg"))
-    assert (package.name, package.gguf.name, package.adapter.name) == ("demo", "demo-base-Q4_K_M.gguf",
-                                                                      "demo-adapter-F16.gguf")
+    assert (package.name, package.gguf.name, package.adapter.name) == (
+        "demo",
+        "demo-base-Q4_K_M.gguf",
+        "demo-adapter-F16.gguf",
+    )
 
 
 # (case, the Modelfile written (None: the package's own), error class, words the message holds)
@@ -43,18 +50,31 @@ BAD_FOLDERS = [
     ("FROM outside the folder", "FROM ../other.gguf\n", PackageError, ["outside the package folder"]),
     ("FROM an absolute path outside", "FROM {outside}\n", PackageError, ["outside the package folder"]),
     ("not a GGUF", "FROM ./fake-Q4_K_M.gguf\n", PackageError, ["fake-Q4_K_M.gguf is not a GGUF file"]),
-    ("a missing adapter", "FROM ./demo-Q4_K_M.gguf\n\nADAPTER ./gone-adapter-F16.gguf\n", PackageError,
-     ["Modelfile:3", "ADAPTER names './gone-adapter-F16.gguf', which does not exist", "--as-adapter"]),
-    ("an adapter folder", "FROM ./demo-Q4_K_M.gguf\nADAPTER ./adapter\n", PackageError,
-     ["Modelfile:2", "not a .gguf file", "--as-adapter", "--ollama"]),
-    ("bad Modelfile", "FROM ./demo-Q4_K_M.gguf\nPARAMETER temprature 0.3\n", ModelfileError,
-     ["PARAMETER temprature is not a parameter Ollama knows"]),
+    (
+        "a missing adapter",
+        "FROM ./demo-Q4_K_M.gguf\n\nADAPTER ./gone-adapter-F16.gguf\n",
+        PackageError,
+        ["Modelfile:3", "ADAPTER names './gone-adapter-F16.gguf', which does not exist", "--as-adapter"],
+    ),
+    (
+        "an adapter folder",
+        "FROM ./demo-Q4_K_M.gguf\nADAPTER ./adapter\n",
+        PackageError,
+        ["Modelfile:2", "not a .gguf file", "--as-adapter", "--ollama"],
+    ),
+    (
+        "bad Modelfile",
+        "FROM ./demo-Q4_K_M.gguf\nPARAMETER temprature 0.3\n",
+        ModelfileError,
+        ["PARAMETER temprature is not a parameter Ollama knows"],
+    ),
     ("not UTF-8", b"FROM ./demo-Q4_K_M.gguf\nSYSTEM \xff\n", ModelfileError, ["not UTF-8 text"]),
 ]
 
 
-@pytest.mark.parametrize(("modelfile", "error", "words"), [case[1:] for case in BAD_FOLDERS],
-                         ids=[case[0] for case in BAD_FOLDERS])
+@pytest.mark.parametrize(
+    ("modelfile", "error", "words"), [case[1:] for case in BAD_FOLDERS], ids=[case[0] for case in BAD_FOLDERS]
+)
 def test_bad_package_folders_are_refused_saying_what_and_where(tmp_path, modelfile, error, words):
     folder = tmp_path / "pkg"
     outside = tmp_path / "other.gguf"

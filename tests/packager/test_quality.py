@@ -35,10 +35,19 @@ def tiny(tmp_path_factory, smollm2_dir) -> tuple[Path, Path]:
 
     folder = tmp_path_factory.mktemp("tiny-llama")
     tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                         tie_word_embeddings=True, initializer_range=0.1, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=tokenizer.eos_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+        initializer_range=0.1,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -50,8 +59,16 @@ def smollm2_report(smollm2_dir, smollm2_f16, tmp_path_factory) -> QualityReport:
     from tunesmith.packager.quantize import quantize_gguf
 
     q4 = quantize_gguf(smollm2_f16, tmp_path_factory.mktemp("q") / "smollm2-Q4_K_M.gguf", threads=2).path
-    return measure_quality(smollm2_dir, smollm2_f16, {"Q4_K_M": q4}, sample_text=SAMPLE_TEXT,
-                           heldout_text=HELDOUT_TEXT, chat_prompt=SAMPLE_PROMPT, stop=["<|im_end|>"], threads=1)
+    return measure_quality(
+        smollm2_dir,
+        smollm2_f16,
+        {"Q4_K_M": q4},
+        sample_text=SAMPLE_TEXT,
+        heldout_text=HELDOUT_TEXT,
+        chat_prompt=SAMPLE_PROMPT,
+        stop=["<|im_end|>"],
+        threads=1,
+    )
 
 
 @pytest.mark.slow
@@ -59,8 +76,15 @@ def test_smollm2_package_passes_and_reports_what_q4_k_m_costs(smollm2_report):
     report = smollm2_report
     assert report.passed, report.to_markdown()
     names = [check.name for check in report.checks]
-    assert names == ["tokenizer ids match", "f16 top-1 agreement", "f16 max abs logit diff", "f16 perplexity gap to HF",
-                     "f16 reply stops", "Q4_K_M perplexity / f16", "Q4_K_M reply stops"]
+    assert names == [
+        "tokenizer ids match",
+        "f16 top-1 agreement",
+        "f16 max abs logit diff",
+        "f16 perplexity gap to HF",
+        "f16 reply stops",
+        "Q4_K_M perplexity / f16",
+        "Q4_K_M reply stops",
+    ]
     ppl = report.perplexity
     # The f16 holds the HF weights exactly; only arithmetic differs. Quantizing again costs something real.
     assert abs(ppl["f16"] / ppl["hf"] - 1) < 0.005
@@ -85,10 +109,15 @@ def test_report_serialises_to_json_and_a_markdown_table(smollm2_report):
 
 def test_tiny_model_f16_checks_pass(tiny):
     folder, f16 = tiny
-    report = measure_quality(folder, f16, {}, sample_text=SAMPLE_TEXT, heldout_text=HELDOUT_TEXT, chat_prompt=None,
-                             stop=[], threads=1)
-    assert [c.name for c in report.checks] == ["tokenizer ids match", "f16 top-1 agreement",
-                                               "f16 max abs logit diff", "f16 perplexity gap to HF"]
+    report = measure_quality(
+        folder, f16, {}, sample_text=SAMPLE_TEXT, heldout_text=HELDOUT_TEXT, chat_prompt=None, stop=[], threads=1
+    )
+    assert [c.name for c in report.checks] == [
+        "tokenizer ids match",
+        "f16 top-1 agreement",
+        "f16 max abs logit diff",
+        "f16 perplexity gap to HF",
+    ]
     assert report.passed, report.to_markdown()
     # Random weights leave near-ties, so one position in a hundred may flip; the logits themselves stay close.
     assert report.check("f16 top-1 agreement").value >= 0.98
@@ -97,8 +126,16 @@ def test_tiny_model_f16_checks_pass(tiny):
 
 def test_a_gguf_of_another_model_fails_the_logit_and_perplexity_checks(tiny, smollm2_f16):
     folder, _ = tiny
-    report = measure_quality(folder, smollm2_f16, {}, sample_text=SAMPLE_TEXT, heldout_text=HELDOUT_TEXT,
-                             chat_prompt=None, stop=[], threads=1)
+    report = measure_quality(
+        folder,
+        smollm2_f16,
+        {},
+        sample_text=SAMPLE_TEXT,
+        heldout_text=HELDOUT_TEXT,
+        chat_prompt=None,
+        stop=[],
+        threads=1,
+    )
     assert report.check("tokenizer ids match").passed  # same tokenizer, different weights
     failed = {c.name for c in report.checks if not c.passed}
     assert failed == {"f16 top-1 agreement", "f16 max abs logit diff", "f16 perplexity gap to HF"}
@@ -107,8 +144,17 @@ def test_a_gguf_of_another_model_fails_the_logit_and_perplexity_checks(tiny, smo
 
 def test_a_reply_that_never_stops_fails_the_generation_check(tiny):
     folder, f16 = tiny
-    report = measure_quality(folder, f16, {}, sample_text=SAMPLE_TEXT, heldout_text=HELDOUT_TEXT,
-                             chat_prompt=SAMPLE_PROMPT, stop=[], num_predict=6, threads=1)
+    report = measure_quality(
+        folder,
+        f16,
+        {},
+        sample_text=SAMPLE_TEXT,
+        heldout_text=HELDOUT_TEXT,
+        chat_prompt=SAMPLE_PROMPT,
+        stop=[],
+        num_predict=6,
+        threads=1,
+    )
     check = report.check("f16 reply stops")
     with open_gguf(f16, threads=1) as session:
         generation = session.generate(session.chat_prompt(SAMPLE_PROMPT), 6, [])
@@ -132,8 +178,9 @@ def test_chat_prompt_matches_the_hf_chat_template(smollm2_dir, smollm2_f16):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
-    expected = tokenizer.apply_chat_template([{"role": "user", "content": SAMPLE_PROMPT}], add_generation_prompt=True,
-                                             tokenize=True, return_dict=False)
+    expected = tokenizer.apply_chat_template(
+        [{"role": "user", "content": SAMPLE_PROMPT}], add_generation_prompt=True, tokenize=True, return_dict=False
+    )
     with open_gguf(smollm2_f16, threads=1) as session:
         assert session.chat_prompt(SAMPLE_PROMPT) == list(expected)
 
@@ -143,18 +190,20 @@ def test_batched_multi_token_decode_equals_token_by_token_decode(smollm2_f16):
         ids = session.tokenize(SAMPLE_TEXT)[:24]
         batched = session.logits(ids)
         session._clear()
-        stepwise = np.concatenate([session._decode([token], start=i, all_logits=True)
-                                   for i, token in enumerate(ids)])
+        stepwise = np.concatenate([session._decode([token], start=i, all_logits=True) for i, token in enumerate(ids)])
     assert batched.shape == stepwise.shape == (24, session.n_vocab)
     # Different batch shapes round f16 products differently; that moves logits by hundredths, not more.
     assert np.abs(batched - stepwise).max() < 0.15
     assert (batched.argmax(-1) == stepwise.argmax(-1)).mean() >= 0.98
 
 
-@pytest.mark.parametrize(("sample", "heldout", "words"), [
-    ("", HELDOUT_TEXT, ["sample_text is too short", "a few sentences"]),
-    (SAMPLE_TEXT, "   ", ["heldout_text is too short"]),
-])
+@pytest.mark.parametrize(
+    ("sample", "heldout", "words"),
+    [
+        ("", HELDOUT_TEXT, ["sample_text is too short", "a few sentences"]),
+        (SAMPLE_TEXT, "   ", ["heldout_text is too short"]),
+    ],
+)
 def test_empty_texts_are_refused(tiny, sample, heldout, words):
     from tunesmith.errors import PackageError
 
@@ -168,20 +217,25 @@ def test_missing_or_broken_gguf_is_a_package_error(tmp_path):
     from tunesmith.errors import PackageError
 
     (tmp_path / "broken.gguf").write_bytes(b"GGUF" + b"\x00" * 60)
-    cases = [(tmp_path / "missing.gguf", "does not exist"),
-             (tmp_path / "broken.gguf", "could not load the GGUF: .*error")]
+    cases = [
+        (tmp_path / "missing.gguf", "does not exist"),
+        (tmp_path / "broken.gguf", "could not load the GGUF: .*error"),
+    ]
     for path, words in cases:
         with pytest.raises(PackageError, match=words), open_gguf(path, threads=1):
             pass
 
 
-@pytest.mark.parametrize(("name", "windows", "logits_of", "expected"), [
-    # Uniform logits over V tokens: every token has probability 1/V, so perplexity is V.
-    ("uniform", [[0, 1, 2, 3]], lambda w: np.zeros((len(w), 7)), 7.0),
-    # Two equally likely tokens at every step, whatever the window.
-    ("two choices", [[0, 1, 0], [1, 1]], lambda w: np.array([[0.0, 0.0, -1e9]] * len(w)), 2.0),
-    # A model certain of the right next token.
-    ("certain", [[0, 1, 2, 0]], lambda w: np.eye(3)[[1, 2, 0, 0]] * 50.0, 1.0),
-])
+@pytest.mark.parametrize(
+    ("name", "windows", "logits_of", "expected"),
+    [
+        # Uniform logits over V tokens: every token has probability 1/V, so perplexity is V.
+        ("uniform", [[0, 1, 2, 3]], lambda w: np.zeros((len(w), 7)), 7.0),
+        # Two equally likely tokens at every step, whatever the window.
+        ("two choices", [[0, 1, 0], [1, 1]], lambda w: np.array([[0.0, 0.0, -1e9]] * len(w)), 2.0),
+        # A model certain of the right next token.
+        ("certain", [[0, 1, 2, 0]], lambda w: np.eye(3)[[1, 2, 0, 0]] * 50.0, 1.0),
+    ],
+)
 def test_perplexity(name, windows, logits_of, expected):
     assert math.isclose(perplexity(windows, logits_of), expected, rel_tol=1e-6)

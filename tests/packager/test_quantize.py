@@ -51,10 +51,17 @@ def test_quant_types_are_llama_cpp_ftypes():
         assert getattr(llama_cpp, constant) == value, name
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ("Q4_K_M", "Q4_K_M"), ("q4_k_m", "Q4_K_M"), (" q8_0 ", "Q8_0"), ("f16", "F16"), ("Q6_k", "Q6_K"),
-    ("iq4_xs", "IQ4_XS"),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("Q4_K_M", "Q4_K_M"),
+        ("q4_k_m", "Q4_K_M"),
+        (" q8_0 ", "Q8_0"),
+        ("f16", "F16"),
+        ("Q6_k", "Q6_K"),
+        ("iq4_xs", "IQ4_XS"),
+    ],
+)
 def test_normalize_quant_is_case_insensitive(given, expected):
     assert normalize_quant(given) == expected
 
@@ -129,14 +136,17 @@ def _bad_case(kind: str, tmp_path: Path, smollm2_f16: Path) -> tuple[Path, Path,
     return smollm2_f16, tmp_path, "Q4_K_M"  # output is a folder
 
 
-@pytest.mark.parametrize(("kind", "words"), [
-    ("unknown type", ["unknown quantization type 'Q4_K_X'", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16"]),
-    ("needs an importance matrix", ["IQ2_XXS", "importance matrix"]),
-    ("missing source", ["does not exist", "missing.gguf"]),
-    ("source is not GGUF", ["not a readable GGUF", "fake.gguf"]),
-    ("output is the source", ["overwrite its source"]),
-    ("output is a folder", ["is a folder"]),
-])
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("unknown type", ["unknown quantization type 'Q4_K_X'", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0", "F16"]),
+        ("needs an importance matrix", ["IQ2_XXS", "importance matrix"]),
+        ("missing source", ["does not exist", "missing.gguf"]),
+        ("source is not GGUF", ["not a readable GGUF", "fake.gguf"]),
+        ("output is the source", ["overwrite its source"]),
+        ("output is a folder", ["is a folder"]),
+    ],
+)
 def test_bad_input_is_reported(tmp_path, smollm2_f16, kind, words):
     src, dst, quant = _bad_case(kind, tmp_path, smollm2_f16)
     before = sorted(tmp_path.iterdir())
@@ -185,8 +195,9 @@ K_QUANT_CASES = [
 
 
 @pytest.mark.parametrize(("quant", "matrix_type", "counts"), K_QUANT_CASES, ids=[c[0] for c in K_QUANT_CASES])
-def test_k_quants_write_the_types_asked_for_and_llama_cpp_runs_them(wide_tiny_f16, tmp_path, quant, matrix_type,
-                                                                     counts):
+def test_k_quants_write_the_types_asked_for_and_llama_cpp_runs_them(
+    wide_tiny_f16, tmp_path, quant, matrix_type, counts
+):
     import gguf
 
     from tunesmith.packager.quality_llama import open_gguf

@@ -77,16 +77,22 @@ class FakeHub:
     def _create(self, body: dict) -> httpx2.Response:
         repo_id = f"{body['organization']}/{body['name']}"
         if repo_id in self.repos:
-            return httpx2.Response(409, json={"error": "You already created this model repo",
-                                              "url": f"https://huggingface.co/{repo_id}"})
+            return httpx2.Response(
+                409, json={"error": "You already created this model repo", "url": f"https://huggingface.co/{repo_id}"}
+            )
         self.repos[repo_id] = body
         return httpx2.Response(200, json={"url": f"https://huggingface.co/{repo_id}"})
 
     def _entry(self, path: str) -> dict:
         data = self.committed[path]
         if path.endswith(".gguf"):
-            return {"type": "file", "path": path, "size": len(data), "oid": "0" * 40,
-                    "lfs": {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}}
+            return {
+                "type": "file",
+                "path": path,
+                "size": len(data),
+                "oid": "0" * 40,
+                "lfs": {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134},
+            }
         return {"type": "file", "path": path, "size": len(data), "oid": git_hash(data)}
 
     def _paths_info(self, paths: list[str]) -> httpx2.Response:
@@ -98,8 +104,9 @@ class FakeHub:
             lfs = item["path"].endswith(".gguf")
             known = self.committed.get(item["path"])
             oid = None if known is None else (hashlib.sha256(known).hexdigest() if lfs else git_hash(known))
-            answer.append({"path": item["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
-                           "oid": oid})
+            answer.append(
+                {"path": item["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid}
+            )
         return httpx2.Response(200, json={"files": answer})
 
     def _batch(self, body: dict) -> httpx2.Response:
@@ -108,8 +115,14 @@ class FakeHub:
             if obj["oid"] in self.lfs:
                 objects.append({"oid": obj["oid"], "size": obj["size"]})  # no actions: already stored
             else:
-                objects.append({"oid": obj["oid"], "size": obj["size"], "authenticated": True,
-                                "actions": {"upload": {"href": f"https://{STORAGE}/upload/{obj['oid']}"}}})
+                objects.append(
+                    {
+                        "oid": obj["oid"],
+                        "size": obj["size"],
+                        "authenticated": True,
+                        "actions": {"upload": {"href": f"https://{STORAGE}/upload/{obj['oid']}"}},
+                    }
+                )
         return httpx2.Response(200, json={"transfer": "basic", "objects": objects})
 
     def _store(self, request: httpx2.Request) -> httpx2.Response:
@@ -134,8 +147,14 @@ class FakeHub:
                 if value["oid"] not in self.lfs:
                     return httpx2.Response(422, json={"error": f"LFS object {value['oid']} was never uploaded"})
                 self.committed[value["path"]] = self.lfs[value["oid"]]
-        return httpx2.Response(200, json={"commitUrl": f"https://huggingface.co/{REPO}/commit/{'a' * 40}",
-                                          "commitOid": "a" * 40, "pullRequestUrl": None})
+        return httpx2.Response(
+            200,
+            json={
+                "commitUrl": f"https://huggingface.co/{REPO}/commit/{'a' * 40}",
+                "commitOid": "a" * 40,
+                "pullRequestUrl": None,
+            },
+        )
 
 
 @pytest.fixture
@@ -143,8 +162,13 @@ def hub(monkeypatch):
     fake = FakeHub()
     monkeypatch.setattr(hub_constants, "HF_HUB_DISABLE_XET", True)
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(fake.handler), follow_redirects=True,
-                                             event_hooks={"request": [hf_request_event_hook]}))
+    set_client_factory(
+        lambda: httpx2.Client(
+            transport=httpx2.MockTransport(fake.handler),
+            follow_redirects=True,
+            event_hooks={"request": [hf_request_event_hook]},
+        )
+    )
     yield fake
     set_client_factory(default_client_factory)
 
@@ -157,18 +181,24 @@ def package(tmp_path):
 def _expected_files(package) -> dict[str, bytes]:
     files = {path.name: path.read_bytes() for path in package.iterdir()}
     params = {"num_ctx": 2048, "stop": ["<|im_end|>", "<|im_start|>"], "temperature": 0.2}
-    return {**files, "template": CHATML.encode(), "system": b"You answer in one sentence.",
-            "params": (json.dumps(params, indent=2, sort_keys=True) + "\n").encode()}
+    return {
+        **files,
+        "template": CHATML.encode(),
+        "system": b"You answer in one sentence.",
+        "params": (json.dumps(params, indent=2, sort_keys=True) + "\n").encode(),
+    }
 
 
 def test_first_publish_creates_the_repo_uploads_lfs_objects_and_commits_every_file(hub, package):
     url = publish_to_hf(package, REPO, private=True)
 
     assert url == f"https://huggingface.co/{REPO}"
-    assert hub.repos[REPO] == {"name": "demo-GGUF", "organization": "alice", "visibility": "private",
-                               "type": "model"}
-    assert hub.calls()[:3] == [("POST", "/api/repos/create"), ("POST", f"/api/models/{REPO}/paths-info/main"),
-                               ("POST", "/api/validate-yaml")]
+    assert hub.repos[REPO] == {"name": "demo-GGUF", "organization": "alice", "visibility": "private", "type": "model"}
+    assert hub.calls()[:3] == [
+        ("POST", "/api/repos/create"),
+        ("POST", f"/api/models/{REPO}/paths-info/main"),
+        ("POST", "/api/validate-yaml"),
+    ]
     assert hub.calls()[-1] == ("POST", f"/api/models/{REPO}/commit/main")
     ggufs = sorted(path for path in package.iterdir() if path.suffix == ".gguf")
     puts = sorted(request.url.path for request in hub.requests if request.method == "PUT")
@@ -192,8 +222,11 @@ def test_an_adapter_package_commits_the_base_and_the_adapter_with_the_ollama_fil
     assert {name: hub.committed[name] for name in ggufs} == ggufs
     assert hub.committed == _expected_files(package)
     assert "ADAPTER ./demo-adapter-F16.gguf" in hub.committed["Modelfile"].decode()
-    assert json.loads(hub.committed["params"]) == {"num_ctx": 2048, "stop": ["<|im_end|>", "<|im_start|>"],
-                                                   "temperature": 0.2}
+    assert json.loads(hub.committed["params"]) == {
+        "num_ctx": 2048,
+        "stop": ["<|im_end|>", "<|im_start|>"],
+        "temperature": 0.2,
+    }
     assert hub.committed["template"] == CHATML.encode()
     assert hub.commits[0][0]["value"]["summary"] == "Publish demo with tunesmith", "the model, not its base file"
 
@@ -239,14 +272,21 @@ def test_a_changed_file_is_the_only_one_committed_again(hub, package):
     assert hub.committed["README.md"] == (package / "README.md").read_bytes()
 
 
-@pytest.mark.parametrize(("where", "failure", "words"), [
-    (("POST", "/api/repos/create"), 401, "did not accept the token"),
-    (("POST", "/api/repos/create"), 403, "may not write to alice/demo-GGUF"),
-    (("POST", f"/api/models/{REPO}/commit/main"), 500, "the Hub answered 500"),
-    (("POST", f"/api/models/{REPO}/commit/main"), httpx2.ConnectError("connection reset by peer"),
-     "the connection to the Hub broke (ConnectError: connection reset by peer)"),
-    (("PUT", f"/upload/{'0' * 64}"), httpx2.ReadTimeout("timed out"), "the upload stopped"),
-], ids=["401", "403", "500", "network", "storage"])
+@pytest.mark.parametrize(
+    ("where", "failure", "words"),
+    [
+        (("POST", "/api/repos/create"), 401, "did not accept the token"),
+        (("POST", "/api/repos/create"), 403, "may not write to alice/demo-GGUF"),
+        (("POST", f"/api/models/{REPO}/commit/main"), 500, "the Hub answered 500"),
+        (
+            ("POST", f"/api/models/{REPO}/commit/main"),
+            httpx2.ConnectError("connection reset by peer"),
+            "the connection to the Hub broke (ConnectError: connection reset by peer)",
+        ),
+        (("PUT", f"/upload/{'0' * 64}"), httpx2.ReadTimeout("timed out"), "the upload stopped"),
+    ],
+    ids=["401", "403", "500", "network", "storage"],
+)
 def test_hub_failures_become_publish_errors_that_say_what_to_do(hub, package, monkeypatch, where, failure, words):
     monkeypatch.setattr("huggingface_hub.utils._http.time.sleep", lambda seconds: None)  # its retries, at once
     if where[0] == "PUT":  # the storage URL of the first GGUF

@@ -56,11 +56,14 @@ def test_the_ollama_host_flag_and_no_push(package, httpx_mock, capsys, monkeypat
     assert "Ollama (local): alice/demo:q4" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    ((), "nothing to publish to"),
-    (("--ollama", "demo"), "has no namespace"),
-    (("--hf", "alice"), "is not a Hugging Face repo id"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        ((), "nothing to publish to"),
+        (("--ollama", "demo"), "has no namespace"),
+        (("--hf", "alice"), "is not a Hugging Face repo id"),
+    ],
+)
 def test_bad_invocations_exit_2_with_one_paragraph(package, capsys, args, words):
     assert _run(str(package), *args) == 2
     err = capsys.readouterr().err
@@ -72,8 +75,13 @@ def test_a_missing_package_is_named(tmp_path, capsys):
     assert "the package folder does not exist" in capsys.readouterr().err
 
 
-def test_with_hf_token_set_nothing_printed_logged_or_raised_holds_it(hub, package, capsys, caplog,  # noqa: F811
-                                                                     monkeypatch):
+def test_with_hf_token_set_nothing_printed_logged_or_raised_holds_it(
+    hub,  # noqa: F811 (the fake Hub fixture)
+    package,
+    capsys,
+    caplog,
+    monkeypatch,
+):
     monkeypatch.setattr(hub_constants, "HF_DEBUG", True)
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="huggingface_hub")
@@ -106,14 +114,23 @@ _WITHOUT_A_WEB_SERVER = textwrap.dedent("""
 
 
 def test_publish_imports_no_web_server(package, tmp_path):
-    runs = [["publish", "--help"], ["run", "--help"],
-            # No token: the Hub run stops after huggingface_hub is imported; no daemon: the Ollama run after hashing.
-            ["publish", str(package), "--hf", REPO],
-            ["publish", str(package), "--ollama", "alice/demo", "--ollama-host", "127.0.0.1:9"]]
+    runs = [
+        ["publish", "--help"],
+        ["run", "--help"],
+        # No token: the Hub run stops after huggingface_hub is imported; no daemon: the Ollama run after hashing.
+        ["publish", str(package), "--hf", REPO],
+        ["publish", str(package), "--ollama", "alice/demo", "--ollama-host", "127.0.0.1:9"],
+    ]
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "0"}
     env.pop("HF_TOKEN", None)
-    done = subprocess.run([sys.executable, "-c", _WITHOUT_A_WEB_SERVER, *map(json.dumps, runs)],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_A_WEB_SERVER, *map(json.dumps, runs)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome == {"codes": [0, 0, 2, 2], "web": []}, done.stderr

@@ -75,8 +75,19 @@ def prepared_original(tiny_llama, tmp_path_factory) -> Path:  # noqa: F811
     """A project folder whose run `qa` was prepared once: project/qa.csv and project/runs/qa/data/."""
     project = tmp_path_factory.mktemp("prepared")
     data = write_qa_csv(project / "qa.csv")
-    code = _main("prepare", "--base", tiny_llama, "--data", data, "--output-dir", project / "runs" / "qa",
-                 "--set", "name=qa", "--set", "train.max_seq_len=64")
+    code = _main(
+        "prepare",
+        "--base",
+        tiny_llama,
+        "--data",
+        data,
+        "--output-dir",
+        project / "runs" / "qa",
+        "--set",
+        "name=qa",
+        "--set",
+        "train.max_seq_len=64",
+    )
     assert code == 0 and (project / "runs" / "qa" / "data" / "train.jsonl").is_file()
     return project
 

@@ -189,8 +189,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, {"error": f"no blob for {', '.join(missing) or 'any file'}: upload it first"})
             return
         self.fake._models[request["model"]] = layers
-        self._stream([{"status": "parsing GGUF"}, *({"status": f"using existing layer {layer}"} for layer in layers),
-                      {"status": "writing manifest"}, {"status": "success"}])
+        self._stream(
+            [
+                {"status": "parsing GGUF"},
+                *({"status": f"using existing layer {layer}"} for layer in layers),
+                {"status": "writing manifest"},
+                {"status": "success"},
+            ]
+        )
 
     def _push(self, request: dict) -> None:
         self.fake.pushes.append(request)
@@ -202,6 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
         for layer in layers:
             total = len(self.fake.blobs[layer.removeprefix("sha256:")])
             label = f"pushing {layer.removeprefix('sha256:')[:12]}"
-            parts += [{"status": label, "digest": layer, "total": total, "completed": done}
-                      for done in (0, total // 2, total)]
+            parts += [
+                {"status": label, "digest": layer, "total": total, "completed": done} for done in (0, total // 2, total)
+            ]
         self._stream([*parts, {"status": "pushing manifest"}, {"status": "success"}])

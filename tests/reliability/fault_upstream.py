@@ -22,8 +22,12 @@ MODEL = "echo:latest"
 
 def chat_line(content: str, *, done: bool = False) -> bytes:
     """One NDJSON line of a streamed /api/chat, in Ollama's documented shape."""
-    part: dict = {"model": MODEL, "created_at": "2025-01-01T00:00:00Z",
-                  "message": {"role": "assistant", "content": content}, "done": done}
+    part: dict = {
+        "model": MODEL,
+        "created_at": "2025-01-01T00:00:00Z",
+        "message": {"role": "assistant", "content": content},
+        "done": done,
+    }
     if done:
         part.update(done_reason="stop", prompt_eval_count=3, eval_count=2)
     return json.dumps(part).encode() + b"\n"
@@ -38,8 +42,19 @@ def generate_line(response: str, *, done: bool = False) -> bytes:
 
 
 def tags_body(*names: str) -> dict:
-    return {"models": [{"name": name, "model": name, "modified_at": "2025-01-01T00:00:00Z", "size": 1,
-                        "digest": "0" * 64, "details": {}} for name in names]}
+    return {
+        "models": [
+            {
+                "name": name,
+                "model": name,
+                "modified_at": "2025-01-01T00:00:00Z",
+                "size": 1,
+                "digest": "0" * 64,
+                "details": {},
+            }
+            for name in names
+        ]
+    }
 
 
 @dataclass
@@ -61,16 +76,19 @@ class Exchange:
         return json.loads(self.body or b"{}")
 
     async def send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        self.writer.write(b"HTTP/1.1 %d X\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s"
-                          % (status, content_type.encode(), len(body), body))
+        self.writer.write(
+            b"HTTP/1.1 %d X\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s"
+            % (status, content_type.encode(), len(body), body)
+        )
         await self.writer.drain()
 
     async def send_json(self, payload: object, status: int = 200) -> None:
         await self.send(status, json.dumps(payload).encode())
 
     async def start_stream(self) -> None:
-        self.writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\n"
-                          b"transfer-encoding: chunked\r\n\r\n")
+        self.writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
         await self.writer.drain()
 
     async def send_chunk(self, data: bytes) -> None:
@@ -113,6 +131,7 @@ def _answer(line: Callable[..., bytes]) -> Handler:
             await exchange.end_stream()
         else:
             await exchange.send_json(json.loads(line("ok", done=True)))
+
     return handler
 
 
@@ -147,8 +166,9 @@ class FaultyOllama:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 request_line, *lines = head.decode("latin-1").split("\r\n")
-                length = next((int(line.split(":", 1)[1]) for line in lines
-                               if line.lower().startswith("content-length:")), 0)
+                length = next(
+                    (int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length:")), 0
+                )
                 body = await reader.readexactly(length) if length else b""
                 path = request_line.split(" ")[1]
                 connection.paths.append(path)
@@ -169,8 +189,12 @@ class FaultyOllama:
 
     def heal(self) -> None:
         """Answer every path as a healthy Ollama does again."""
-        self.handlers = {"/api/tags": answer_tags, "/api/chat": answer_chat, "/api/generate": answer_generate,
-                         "/api/embed": answer_embed}
+        self.handlers = {
+            "/api/tags": answer_tags,
+            "/api/chat": answer_chat,
+            "/api/generate": answer_generate,
+            "/api/embed": answer_embed,
+        }
 
     def connections_to(self, path: str) -> list[Connection]:
         return [connection for connection in self.connections if path in connection.paths]
@@ -208,6 +232,7 @@ class FaultyOllama:
         for writer in self._writers:
             writer.transport.abort()
         await asyncio.sleep(0.05)
+
 
 def refused_url() -> str:
     """The URL of a local port nothing listens on: connecting is refused at once."""

@@ -38,8 +38,9 @@ def _never_publish(*args, **kwargs):
 
 
 def _app(upstream: str):
-    return create_app(ServerSettings(ollama=(upstream,), health_interval=3600),
-                      publish_jobs=PublishJobs(runner=_never_publish))
+    return create_app(
+        ServerSettings(ollama=(upstream,), health_interval=3600), publish_jobs=PublishJobs(runner=_never_publish)
+    )
 
 
 def _served_schema() -> dict:
@@ -75,7 +76,7 @@ def test_generated_requests_get_documented_answers_and_openai_errors(case, base_
     if response.status_code >= 400:
         _assert_openai_error(response.json().get("error"), where)
     elif response.headers.get("content-type", [""])[0].startswith("text/event-stream"):
-        events = [block[len("data: "):] for block in response.text.split("\n\n") if block.startswith("data: ")]
+        events = [block[len("data: ") :] for block in response.text.split("\n\n") if block.startswith("data: ")]
         assert events and events[-1] == "[DONE]", f"{where}: the stream did not end with [DONE]: {response.text!r}"
         for event in events[:-1]:
             payload = json.loads(event)

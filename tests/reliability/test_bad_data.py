@@ -24,6 +24,7 @@ def _text(name: str, content: str | bytes) -> Callable[[Path], Path]:
         else:
             path.write_text(content, encoding="utf-8")
         return path
+
     return write
 
 
@@ -42,6 +43,7 @@ def _folder(name: str, files: dict[str, str]) -> Callable[[Path], Path]:
         for file, text in files.items():
             (folder / file).write_text(text, encoding="utf-8")
         return folder
+
     return write
 
 
@@ -50,53 +52,130 @@ _CHAT = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "
 
 # (id, writes the source and returns its path, extra CLI args, words the message must hold)
 CASES = [
-    ("empty CSV", _text("empty.csv", ""), [],
-     ["empty.csv", "the file is empty", "Add data, or remove this source"]),
-    ("CSV with a header only", _text("header.csv", "Question,Answer\n"), [],
-     ["header.csv", "header but no rows", "Add data rows below it"]),
-    ("CSV without recognisable columns", _csv("cols.csv", ("Foo", "Bar")), [],
-     ["cols.csv", "columns found are: Foo, Bar", "columns: {prompt: Question, response: Answer}"]),
-    ("CSV missing the mapped column", _csv("mapped.csv", ("Question", "Answer")),
-     ["--set", "data.0.columns={prompt: Question, response: Reply}"],
-     ["mapped.csv", "column(s) not found", "'Reply'", "Question, Answer", "Fix `columns:`"]),
-    ("CSV row with too many cells", _text("ragged.csv", "Question,Answer\nq,a\nq2,a2,extra\n"), [],
-     ["ragged.csv:3", "3 cells but the header has 2", "Quote cells"]),
-    ("CSV in Latin-1", _text("latin.csv", "Question,Answer\nCaf\xe9?,Oui\n".encode("latin-1")), [],
-     ["latin.csv:2", "not UTF-8", "0xe9", "iconv"]),
-    ("tab-separated data named .csv", _text("tabs.csv", "Question\tAnswer\nq\ta\n"), [],
-     ["tabs.csv", "tab-separated", "format: tsv"]),
-    ("malformed JSONL line 3", _text("broken.jsonl", '{"prompt": "a", "completion": "b"}\n\n{"prompt": "c",\n'), [],
-     ["broken.jsonl:3", "invalid JSON on line 3", "one JSON object"]),
-    ("JSONL of unknown shape", _jsonl("shape.jsonl", [{"foo": "a", "bar": "b"}] * 2), [],
-     ["shape.jsonl", "cannot tell which columns", "foo, bar", "columns:"]),
-    ("JSONL line that is not an object", _text("list.jsonl", '{"prompt": "a", "completion": "b"}\n[1, 2]\n'), [],
-     ["list.jsonl:2", "expected a JSON object, got list", "{...} object"]),
-    ("JSONL chat without an assistant turn", _jsonl("noreply.jsonl", [{"messages": [
-        {"role": "user", "content": "hi"}]}]), [],
-     ["noreply.jsonl:1", "no assistant message", "at least one assistant reply"]),
-    ("JSONL messages that are not a list", _jsonl("msgs.jsonl", [_CHAT, {"messages": "hello"}]), [],
-     ["msgs.jsonl:2", "`messages` must be a non-empty list", '"role": "user"']),
-    ("JSONL message with an unknown role", _jsonl("role.jsonl", [{"messages": [
-        {"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]}]), [],
-     ["role.jsonl:1", "message 0 needs a role", '"role": "user"']),
-    ("Parquet that is not Parquet", _text("table.parquet", "just,some,text\n"), [],
-     ["table.parquet", "unreadable Parquet file", "written completely"]),
-    ("empty folder", _folder("notes", {}), [],
-     ["notes", "holds no .txt or .md files", "folder of .txt/.md files"]),
-    ("folder of blank text files", _folder("blank", {"a.txt": "  \n", "b.md": ""}), [],
-     ["blank", "the text source is empty", "Add text"]),
-    ("binary .txt", _text("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))), [],
-     ["photo.txt:3", "binary data, not text", "NUL byte at offset 8", "Point the source at a text file"]),
-    ("UTF-16 .txt", _text("wide.txt", "Once upon a time.\n".encode("utf-16-le")), [],
-     ["wide.txt:1", "binary data, not text", "re-save it as UTF-8"]),
-    ("unknown extension", _text("book.epub", "PK\x03\x04"), [],
-     ["book.epub", "unknown data format '.epub'", "Supported: .csv", "format:"]),
-    ("source that does not exist", lambda folder: folder / "missing.csv", [],
-     ["missing.csv", "data source does not exist", "Check the `path`"]),
-    ("every row filtered out", _jsonl("short.jsonl", _GOOD), ["--set", "clean.min_chars=1000"],
-     ["short.jsonl", "every one of the 3 rows was filtered out", "too_short", "Loosen the `clean:` settings"]),
-    ("format forced wrongly", _jsonl("forced.jsonl", _GOOD), ["--set", "data.0.format=parquet"],
-     ["forced.jsonl", "unreadable Parquet file"]),
+    ("empty CSV", _text("empty.csv", ""), [], ["empty.csv", "the file is empty", "Add data, or remove this source"]),
+    (
+        "CSV with a header only",
+        _text("header.csv", "Question,Answer\n"),
+        [],
+        ["header.csv", "header but no rows", "Add data rows below it"],
+    ),
+    (
+        "CSV without recognisable columns",
+        _csv("cols.csv", ("Foo", "Bar")),
+        [],
+        ["cols.csv", "columns found are: Foo, Bar", "columns: {prompt: Question, response: Answer}"],
+    ),
+    (
+        "CSV missing the mapped column",
+        _csv("mapped.csv", ("Question", "Answer")),
+        ["--set", "data.0.columns={prompt: Question, response: Reply}"],
+        ["mapped.csv", "column(s) not found", "'Reply'", "Question, Answer", "Fix `columns:`"],
+    ),
+    (
+        "CSV row with too many cells",
+        _text("ragged.csv", "Question,Answer\nq,a\nq2,a2,extra\n"),
+        [],
+        ["ragged.csv:3", "3 cells but the header has 2", "Quote cells"],
+    ),
+    (
+        "CSV in Latin-1",
+        _text("latin.csv", "Question,Answer\nCaf\xe9?,Oui\n".encode("latin-1")),
+        [],
+        ["latin.csv:2", "not UTF-8", "0xe9", "iconv"],
+    ),
+    (
+        "tab-separated data named .csv",
+        _text("tabs.csv", "Question\tAnswer\nq\ta\n"),
+        [],
+        ["tabs.csv", "tab-separated", "format: tsv"],
+    ),
+    (
+        "malformed JSONL line 3",
+        _text("broken.jsonl", '{"prompt": "a", "completion": "b"}\n\n{"prompt": "c",\n'),
+        [],
+        ["broken.jsonl:3", "invalid JSON on line 3", "one JSON object"],
+    ),
+    (
+        "JSONL of unknown shape",
+        _jsonl("shape.jsonl", [{"foo": "a", "bar": "b"}] * 2),
+        [],
+        ["shape.jsonl", "cannot tell which columns", "foo, bar", "columns:"],
+    ),
+    (
+        "JSONL line that is not an object",
+        _text("list.jsonl", '{"prompt": "a", "completion": "b"}\n[1, 2]\n'),
+        [],
+        ["list.jsonl:2", "expected a JSON object, got list", "{...} object"],
+    ),
+    (
+        "JSONL chat without an assistant turn",
+        _jsonl("noreply.jsonl", [{"messages": [{"role": "user", "content": "hi"}]}]),
+        [],
+        ["noreply.jsonl:1", "no assistant message", "at least one assistant reply"],
+    ),
+    (
+        "JSONL messages that are not a list",
+        _jsonl("msgs.jsonl", [_CHAT, {"messages": "hello"}]),
+        [],
+        ["msgs.jsonl:2", "`messages` must be a non-empty list", '"role": "user"'],
+    ),
+    (
+        "JSONL message with an unknown role",
+        _jsonl(
+            "role.jsonl", [{"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]}]
+        ),
+        [],
+        ["role.jsonl:1", "message 0 needs a role", '"role": "user"'],
+    ),
+    (
+        "Parquet that is not Parquet",
+        _text("table.parquet", "just,some,text\n"),
+        [],
+        ["table.parquet", "unreadable Parquet file", "written completely"],
+    ),
+    ("empty folder", _folder("notes", {}), [], ["notes", "holds no .txt or .md files", "folder of .txt/.md files"]),
+    (
+        "folder of blank text files",
+        _folder("blank", {"a.txt": "  \n", "b.md": ""}),
+        [],
+        ["blank", "the text source is empty", "Add text"],
+    ),
+    (
+        "binary .txt",
+        _text("photo.txt", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))),
+        [],
+        ["photo.txt:3", "binary data, not text", "NUL byte at offset 8", "Point the source at a text file"],
+    ),
+    (
+        "UTF-16 .txt",
+        _text("wide.txt", "Once upon a time.\n".encode("utf-16-le")),
+        [],
+        ["wide.txt:1", "binary data, not text", "re-save it as UTF-8"],
+    ),
+    (
+        "unknown extension",
+        _text("book.epub", "PK\x03\x04"),
+        [],
+        ["book.epub", "unknown data format '.epub'", "Supported: .csv", "format:"],
+    ),
+    (
+        "source that does not exist",
+        lambda folder: folder / "missing.csv",
+        [],
+        ["missing.csv", "data source does not exist", "Check the `path`"],
+    ),
+    (
+        "every row filtered out",
+        _jsonl("short.jsonl", _GOOD),
+        ["--set", "clean.min_chars=1000"],
+        ["short.jsonl", "every one of the 3 rows was filtered out", "too_short", "Loosen the `clean:` settings"],
+    ),
+    (
+        "format forced wrongly",
+        _jsonl("forced.jsonl", _GOOD),
+        ["--set", "data.0.format=parquet"],
+        ["forced.jsonl", "unreadable Parquet file"],
+    ),
 ]
 
 
@@ -105,8 +184,20 @@ def test_bad_data_fails_cleanly_and_keeps_the_prepared_data(cli, project, tiny_l
     source = write(project)
     runs = project / "runs"
     before = snapshot(runs)
-    outcome = cli("prepare", "--base", tiny_llama, "--data", source, "--output-dir", runs / "qa",
-                  "--set", "name=qa", "--set", "train.max_seq_len=64", *args)
+    outcome = cli(
+        "prepare",
+        "--base",
+        tiny_llama,
+        "--data",
+        source,
+        "--output-dir",
+        runs / "qa",
+        "--set",
+        "name=qa",
+        "--set",
+        "train.max_seq_len=64",
+        *args,
+    )
     assert_clean_failure(outcome, *words)
     assert outcome.err.lstrip().startswith("error:") or "\nerror:" in outcome.err
     assert snapshot(runs) == before

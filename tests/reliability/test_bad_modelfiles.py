@@ -14,30 +14,61 @@ import pytest
 
 from tests.reliability.conftest import assert_clean_failure, snapshot
 
-_HEAD = 'FROM ./demo-Q4_K_M.gguf\n'
+_HEAD = "FROM ./demo-Q4_K_M.gguf\n"
 
 # (id, Modelfile text, line ("-": the whole file), words the problem must hold)
 CASES = [
-    ("unknown instruction", _HEAD + "PARAMETR temperature 0.7\n", 2,
-     ["'PARAMETR' is not a Modelfile command", "start each line with one of FROM, ADAPTER, TEMPLATE"]),
-    ("bad PARAMETER value", _HEAD + "PARAMETER temperature hot\n", 2,
-     ["PARAMETER temperature takes a number (like 0.7), not 'hot'"]),
-    ("whole number given a fraction", _HEAD + "PARAMETER num_ctx 4.5\n", 2,
-     ["PARAMETER num_ctx takes a whole number (like 4096), not '4.5'"]),
-    ("misspelt parameter", _HEAD + "PARAMETER temprature 0.7\n", 2,
-     ["PARAMETER temprature is not a parameter Ollama knows; did you mean temperature?"]),
-    ("missing FROM", 'SYSTEM "You are terse."\nPARAMETER temperature 0.2\n', "-",
-     ["there is no FROM line; add one first, e.g. `FROM ./model.gguf`"]),
+    (
+        "unknown instruction",
+        _HEAD + "PARAMETR temperature 0.7\n",
+        2,
+        ["'PARAMETR' is not a Modelfile command", "start each line with one of FROM, ADAPTER, TEMPLATE"],
+    ),
+    (
+        "bad PARAMETER value",
+        _HEAD + "PARAMETER temperature hot\n",
+        2,
+        ["PARAMETER temperature takes a number (like 0.7), not 'hot'"],
+    ),
+    (
+        "whole number given a fraction",
+        _HEAD + "PARAMETER num_ctx 4.5\n",
+        2,
+        ["PARAMETER num_ctx takes a whole number (like 4096), not '4.5'"],
+    ),
+    (
+        "misspelt parameter",
+        _HEAD + "PARAMETER temprature 0.7\n",
+        2,
+        ["PARAMETER temprature is not a parameter Ollama knows; did you mean temperature?"],
+    ),
+    (
+        "missing FROM",
+        'SYSTEM "You are terse."\nPARAMETER temperature 0.2\n',
+        "-",
+        ["there is no FROM line; add one first, e.g. `FROM ./model.gguf`"],
+    ),
     ("empty file", "", "-", ["there is no FROM line"]),
     ("FROM without a value", "FROM\n", 1, ["FROM has no value", "put the value on the same line"]),
-    ("unterminated triple quotes", _HEAD + 'SYSTEM """You are\nhelpful.\nPARAMETER temperature 0.2\n', 2,
-     ['the SYSTEM value opened with """ is never closed', 'end the value with """']),
-    ("unterminated quote", _HEAD + 'SYSTEM "You are helpful.\n', 2,
-     ['the SYSTEM value opened with " is never closed']),
-    ("template Go would reject", _HEAD + 'TEMPLATE """{{ .Prompt """\n', 2,
-     ["TEMPLATE: Go's text/template would reject it", "unclosed action"]),
-    ("unknown MESSAGE role", _HEAD + "MESSAGE robot hello\n", 2,
-     ["MESSAGE role 'robot' is not one of system, user, assistant", "`MESSAGE user ...`"]),
+    (
+        "unterminated triple quotes",
+        _HEAD + 'SYSTEM """You are\nhelpful.\nPARAMETER temperature 0.2\n',
+        2,
+        ['the SYSTEM value opened with """ is never closed', 'end the value with """'],
+    ),
+    ("unterminated quote", _HEAD + 'SYSTEM "You are helpful.\n', 2, ['the SYSTEM value opened with " is never closed']),
+    (
+        "template Go would reject",
+        _HEAD + 'TEMPLATE """{{ .Prompt """\n',
+        2,
+        ["TEMPLATE: Go's text/template would reject it", "unclosed action"],
+    ),
+    (
+        "unknown MESSAGE role",
+        _HEAD + "MESSAGE robot hello\n",
+        2,
+        ["MESSAGE role 'robot' is not one of system, user, assistant", "`MESSAGE user ...`"],
+    ),
 ]
 
 
@@ -81,8 +112,14 @@ def test_lint_of_a_missing_file_is_a_usage_error(cli, tmp_path):
 def test_the_console_script_exits_2_without_a_traceback(tmp_path):
     modelfile = tmp_path / "Modelfile"
     modelfile.write_text(_HEAD + 'SYSTEM """never closed\n', encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "tunesmith", "lint", str(modelfile)], capture_output=True,
-                            text=True, timeout=120, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-m", "tunesmith", "lint", str(modelfile)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert 'the SYSTEM value opened with """ is never closed' in _problems(result.stdout)

@@ -67,13 +67,13 @@ def _serves_normally(http: httpx.Client) -> None:
 
 # ---- down -------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_an_upstream_that_refuses_connections_is_a_502_naming_it_and_how_to_start_ollama(stream):
     url = refused_url()
     app = create_app(ServerSettings(ollama=(url,), health_interval=3600))
     with running(app) as base, httpx.Client(base_url=base, timeout=10) as http:
-        error = _error(http.post("/v1/chat/completions", json={**CHAT, "stream": stream}), 502,
-                       "upstream_unavailable")
+        error = _error(http.post("/v1/chat/completions", json={**CHAT, "stream": stream}), 502, "upstream_unavailable")
         assert url in error["message"] and "ollama serve" in error["message"], error
         assert url in _error(http.get("/v1/models"), 502, "upstream_unavailable")["message"]
         health = http.get("/health")
@@ -92,6 +92,7 @@ def test_an_upstream_that_exits_after_start_is_a_502_and_serves_again_when_back(
 
 
 # ---- slow -------------------------------------------------------------------------------------------------------
+
 
 async def _silent(exchange: Exchange) -> None:
     await exchange.until_closed()
@@ -130,9 +131,11 @@ def test_an_upstream_that_stalls_mid_stream_ends_the_stream_with_a_timeout_event
 
 # ---- garbage ----------------------------------------------------------------------------------------------------
 
+
 def _whole(body: bytes, content_type: str = "application/json"):
     async def handler(exchange: Exchange) -> None:
         await exchange.send(200, body, content_type)
+
     return handler
 
 
@@ -142,6 +145,7 @@ def _streamed(*lines: bytes):
         for line in lines:
             await exchange.send_chunk(line)
         await exchange.end_stream()
+
     return handler
 
 
@@ -150,18 +154,31 @@ async def _not_http(exchange: Exchange) -> None:
     exchange.keep_alive = False
 
 
-@pytest.mark.parametrize(("stream", "handler"), [
-    (False, _whole(b"<html><body>502 Bad Gateway</body></html>", "text/html")),
-    (False, _whole(b'{"model": "echo:latest", "done": true}')),
-    (False, _whole(b"[1, 2, 3]")),
-    (False, _not_http),
-    (True, _streamed(b"this is not json\n")),
-    (True, _streamed(b'{"unexpected": "shape"}\n')),
-    (True, _streamed(b"[1, 2]\n")),
-    (True, _streamed(b'"just a string"\n')),
-    (True, _not_http),
-], ids=["html", "no-message", "json-array", "not-http", "stream-not-json", "stream-wrong-object", "stream-array",
-        "stream-string", "stream-not-http"])
+@pytest.mark.parametrize(
+    ("stream", "handler"),
+    [
+        (False, _whole(b"<html><body>502 Bad Gateway</body></html>", "text/html")),
+        (False, _whole(b'{"model": "echo:latest", "done": true}')),
+        (False, _whole(b"[1, 2, 3]")),
+        (False, _not_http),
+        (True, _streamed(b"this is not json\n")),
+        (True, _streamed(b'{"unexpected": "shape"}\n')),
+        (True, _streamed(b"[1, 2]\n")),
+        (True, _streamed(b'"just a string"\n')),
+        (True, _not_http),
+    ],
+    ids=[
+        "html",
+        "no-message",
+        "json-array",
+        "not-http",
+        "stream-not-json",
+        "stream-wrong-object",
+        "stream-array",
+        "stream-string",
+        "stream-not-http",
+    ],
+)
 def test_an_upstream_answering_garbage_is_a_502_not_a_500(stack, stream, handler):
     fake, http = stack
     fake.handlers["/api/chat"] = handler
@@ -185,12 +202,17 @@ def test_garbage_after_the_first_piece_ends_the_stream_with_an_error_event(stack
 CUT_SHORT = "ended the answer before it finished"
 
 
-@pytest.mark.parametrize(("path", "upstream_path", "body", "line"), [
-    ("/v1/chat/completions", "/api/chat", CHAT, chat_line),
-    ("/v1/completions", "/api/generate", {"model": "echo", "prompt": "Once"}, generate_line),
-], ids=["chat", "completions"])
-def test_a_stream_that_ends_cleanly_without_its_done_line_ends_with_an_error_event(stack, path, upstream_path, body,
-                                                                                  line):
+@pytest.mark.parametrize(
+    ("path", "upstream_path", "body", "line"),
+    [
+        ("/v1/chat/completions", "/api/chat", CHAT, chat_line),
+        ("/v1/completions", "/api/generate", {"model": "echo", "prompt": "Once"}, generate_line),
+    ],
+    ids=["chat", "completions"],
+)
+def test_a_stream_that_ends_cleanly_without_its_done_line_ends_with_an_error_event(
+    stack, path, upstream_path, body, line
+):
     fake, http = stack
     fake.handlers[upstream_path] = _streamed(line("Once"), line(" upon"))
     response = http.post(path, json={**body, "stream": True})
@@ -205,11 +227,15 @@ def test_a_stream_that_ends_cleanly_without_its_done_line_ends_with_an_error_eve
     _serves_normally(http)
 
 
-@pytest.mark.parametrize(("path", "upstream_path", "body", "handler"), [
-    ("/v1/chat/completions", "/api/chat", CHAT, _whole(chat_line("Once"))),
-    ("/v1/completions", "/api/generate", {"model": "echo", "prompt": "Once"}, _whole(generate_line(" upon"))),
-    ("/v1/chat/completions", "/api/chat", {**CHAT, "stream": True}, _streamed()),
-], ids=["chat-whole", "completions-whole", "chat-stream-empty"])
+@pytest.mark.parametrize(
+    ("path", "upstream_path", "body", "handler"),
+    [
+        ("/v1/chat/completions", "/api/chat", CHAT, _whole(chat_line("Once"))),
+        ("/v1/completions", "/api/generate", {"model": "echo", "prompt": "Once"}, _whole(generate_line(" upon"))),
+        ("/v1/chat/completions", "/api/chat", {**CHAT, "stream": True}, _streamed()),
+    ],
+    ids=["chat-whole", "completions-whole", "chat-stream-empty"],
+)
 def test_an_answer_that_is_not_done_is_a_502_not_a_complete_answer(stack, path, upstream_path, body, handler):
     fake, http = stack
     fake.handlers[upstream_path] = handler
@@ -219,8 +245,9 @@ def test_an_answer_that_is_not_done_is_a_502_not_a_complete_answer(stack, path, 
     _serves_normally(http)
 
 
-@pytest.mark.parametrize("body", [b"<html>oops</html>", b"[1, 2]", b'{"models": 5}', b'{"models": [{"model": 5}]}',
-                                  b'"models"', b"null"])
+@pytest.mark.parametrize(
+    "body", [b"<html>oops</html>", b"[1, 2]", b'{"models": 5}', b'{"models": [{"model": 5}]}', b'"models"', b"null"]
+)
 def test_a_garbage_model_list_is_a_502_and_the_upstream_is_used_again_once_it_answers_well(stack, body):
     fake, http = stack
     fake.handlers["/api/tags"] = _whole(body)
@@ -234,6 +261,7 @@ def test_a_garbage_model_list_is_a_502_and_the_upstream_is_used_again_once_it_an
 
 
 # ---- reset ------------------------------------------------------------------------------------------------------
+
 
 async def _reset_after_one_piece(exchange: Exchange) -> None:
     await exchange.start_stream()
@@ -271,20 +299,27 @@ def test_a_reset_before_the_first_byte_is_a_502(stack, stream):
 
 # ---- client disconnect ------------------------------------------------------------------------------------------
 
+
 def _endless(line):
     async def handler(exchange: Exchange) -> None:
         await exchange.start_stream()
         await exchange.send_chunk(line("Once"))
         await exchange.until_closed()
+
     return handler
 
 
-@pytest.mark.parametrize(("path", "upstream_path", "body", "line"), [
-    ("/v1/chat/completions", "/api/chat", CHAT, chat_line),
-    ("/v1/completions", "/api/generate", {"model": "echo", "prompt": "Once upon"}, generate_line),
-], ids=["chat", "completions"])
-def test_a_client_gone_mid_stream_closes_the_upstream_connection_within_a_second(stack, path, upstream_path, body,
-                                                                                line):
+@pytest.mark.parametrize(
+    ("path", "upstream_path", "body", "line"),
+    [
+        ("/v1/chat/completions", "/api/chat", CHAT, chat_line),
+        ("/v1/completions", "/api/generate", {"model": "echo", "prompt": "Once upon"}, generate_line),
+    ],
+    ids=["chat", "completions"],
+)
+def test_a_client_gone_mid_stream_closes_the_upstream_connection_within_a_second(
+    stack, path, upstream_path, body, line
+):
     fake, http = stack
     fake.handlers[upstream_path] = _endless(line)
     with http.stream("POST", path, json={**body, "stream": True}) as response:
@@ -304,8 +339,10 @@ def test_a_client_gone_before_the_first_byte_closes_the_upstream_connection_with
     port = int(str(http.base_url).rstrip("/").rsplit(":", 1)[1])
     body = json.dumps({**CHAT, "stream": stream}).encode()
     with socket.create_connection(("127.0.0.1", port)) as client:
-        client.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
-                       b"content-length: %d\r\n\r\n%s" % (len(body), body))
+        client.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        )
         assert wait_for(lambda: bool(fake.connections_to("/api/chat")), 5), "the request never reached the upstream"
     gone = time.monotonic()
     [upstream] = fake.connections_to("/api/chat")
@@ -316,6 +353,7 @@ def test_a_client_gone_before_the_first_byte_closes_the_upstream_connection_with
 
 
 # ---- routing ----------------------------------------------------------------------------------------------------
+
 
 def _chats(fake: FaultyOllama) -> int:
     return sum(connection.paths.count("/api/chat") for connection in fake.connections)
@@ -335,8 +373,7 @@ def test_requests_go_to_the_upstream_with_the_fewest_in_flight_while_a_stream_ho
     busy, idle = FaultyOllama(), FaultyOllama()
     busy.handlers["/api/chat"] = _streams_held_open
     with busy.running(), idle.running():
-        app = create_app(ServerSettings(ollama=(busy.url, idle.url), read_timeout=READ_TIMEOUT_S,
-                                        health_interval=3600))
+        app = create_app(ServerSettings(ollama=(busy.url, idle.url), read_timeout=READ_TIMEOUT_S, health_interval=3600))
         with running(app) as base, httpx.Client(base_url=base, timeout=10) as http:
             with http.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as held:
                 lines = held.iter_lines()  # kept: an iterator dropped mid-body closes the connection

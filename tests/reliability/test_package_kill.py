@@ -25,8 +25,21 @@ FAMILY = "mistral"
 
 
 def _command(base: Path, out: Path, eval_text: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "tunesmith", "package", "--base", str(base), "--out", str(out), "--quant", "Q8_0",
-            "--eval-text", str(eval_text), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "tunesmith",
+        "package",
+        "--base",
+        str(base),
+        "--out",
+        str(out),
+        "--quant",
+        "Q8_0",
+        "--eval-text",
+        str(eval_text),
+        *extra,
+    ]
 
 
 def _env() -> dict[str, str]:

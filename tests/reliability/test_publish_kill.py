@@ -19,12 +19,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from tunesmith.modelfiles import parse_modelfile
-from tunesmith.packager.package import PackageSpec, build_package
 
 from tests.fixtures.kill import kill_when
 from tests.reliability.fake_ollama_daemon import FakeOllamaDaemon
 from tests.reliability.fault_upstream import wait_for
+from tunesmith.modelfiles import parse_modelfile
+from tunesmith.packager.package import PackageSpec, build_package
 
 NAME = "alice/tiny:v1"
 SYSTEM = "Answer in one word."
@@ -36,14 +36,24 @@ STALL_AT = 256 * 1024
 @pytest.fixture(scope="module")
 def package(tiny_model, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("publish-kill") / "package"
-    build_package(PackageSpec(base=tiny_model("llama"), out=out, name="tiny", quants=["F16"], system=SYSTEM,
-                              parameters={"temperature": 0.3, "num_ctx": 256}))
+    build_package(
+        PackageSpec(
+            base=tiny_model("llama"),
+            out=out,
+            name="tiny",
+            quants=["F16"],
+            system=SYSTEM,
+            parameters={"temperature": 0.3, "num_ctx": 256},
+        )
+    )
     return out
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[str, int]]:
-    return {path.name: (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
-            for path in sorted(folder.iterdir())}
+    return {
+        path.name: (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        for path in sorted(folder.iterdir())
+    }
 
 
 def _command(package: Path) -> list[str]:
@@ -63,8 +73,9 @@ def test_a_publish_killed_mid_upload_is_finished_by_the_same_command(package):
     before = _snapshot(package)
 
     with FakeOllamaDaemon(stall_uploads_after=STALL_AT).running() as daemon:
-        process = kill_when(_command(package), daemon.stalled.is_set, timeout=120, env=_env(daemon),
-                            stderr=subprocess.PIPE)
+        process = kill_when(
+            _command(package), daemon.stalled.is_set, timeout=120, env=_env(daemon), stderr=subprocess.PIPE
+        )
         stalled = daemon.stalled.is_set()
         _, killed_err = process.communicate(timeout=30)
         assert stalled and process.returncode == -signal.SIGKILL, killed_err.decode()[-2000:]
@@ -75,15 +86,18 @@ def test_a_publish_killed_mid_upload_is_finished_by_the_same_command(package):
         assert daemon.blobs == {} and daemon.creates == [] and daemon.pushes == []
 
         daemon.stall_uploads_after = None
-        again = subprocess.run(_command(package), env=_env(daemon), capture_output=True, text=True, timeout=240,
-                               check=False)
+        again = subprocess.run(
+            _command(package), env=_env(daemon), capture_output=True, text=True, timeout=240, check=False
+        )
         assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
         assert "https://ollama.com/alice/tiny:v1" in again.stdout
 
     # The half body was never taken as the blob: the whole file was sent again and kept once, under its digest.
     assert daemon.blobs == {digest: gguf.read_bytes()}
     assert [(u.digest, u.outcome, u.received) for u in daemon.uploads] == [
-        (digest, "partial", cut.received), (digest, "stored", size)]
+        (digest, "partial", cut.received),
+        (digest, "stored", size),
+    ]
     assert daemon.requests.count(("HEAD", f"/api/blobs/sha256:{digest}")) == 2
 
     modelfile = parse_modelfile((package / "Modelfile").read_text(), source="Modelfile")

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tunesmith.modelfiles import parse_modelfile
 
 from tests.fixtures.kill import kill_when
 from tests.trainer.helpers import write_qa_csv
+from tunesmith.modelfiles import parse_modelfile
 
 STEPS = 48
 PACKAGE_FILES = ["Modelfile", "README.md", "adder-F16.gguf", "quality.json"]
@@ -31,10 +31,13 @@ def _project(tmp_path: Path, base: Path) -> tuple[list[str], Path]:
     data = write_qa_csv(tmp_path / "qa.csv")
     run = tmp_path / "run"
     config = tmp_path / "tunesmith.yaml"
-    config.write_text(f"name: adder\nbase: {base}\noutput_dir: {run}\ndata:\n  - path: {data}\n"
-                      f"train:\n  max_steps: {STEPS}\n  eval_steps: 4\n  max_seq_len: 64\n  learning_rate: 0.01\n"
-                      "  early_stopping_patience: 0\n"
-                      "package:\n  quant: [F16]\n  modelfile:\n    system: You add small numbers.\n", encoding="utf-8")
+    config.write_text(
+        f"name: adder\nbase: {base}\noutput_dir: {run}\ndata:\n  - path: {data}\n"
+        f"train:\n  max_steps: {STEPS}\n  eval_steps: 4\n  max_seq_len: 64\n  learning_rate: 0.01\n"
+        "  early_stopping_patience: 0\n"
+        "package:\n  quant: [F16]\n  modelfile:\n    system: You add small numbers.\n",
+        encoding="utf-8",
+    )
     return [sys.executable, "-m", "tunesmith", "run", str(config)], run
 
 
@@ -55,8 +58,10 @@ def _run(command: list[str]) -> str:
 
 def _checkpoint_steps(run: Path) -> list[int]:
     """Steps of the checkpoints whose trainer_state.json (saved last) is there."""
-    return sorted(int(path.parent.name.rsplit("-", 1)[1])
-                  for path in (run / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+    return sorted(
+        int(path.parent.name.rsplit("-", 1)[1])
+        for path in (run / "checkpoints").glob("checkpoint-*/trainer_state.json")
+    )
 
 
 def _logged_steps(run: Path) -> list[int]:
@@ -114,8 +119,10 @@ def test_a_run_killed_while_packaging_trains_nothing_again_and_finishes_the_pack
     _kill_when(command, lambda: _packaging(run), "while packaging")
     assert (run / "train_report.json").is_file() and not (run / "package").exists()
     assert not (run / ".package.json").exists()
-    trained = {name: (run / name).stat().st_mtime_ns
-               for name in ("train_report.json", "metrics.jsonl", "adapter/adapter_model.safetensors")}
+    trained = {
+        name: (run / name).stat().st_mtime_ns
+        for name in ("train_report.json", "metrics.jsonl", "adapter/adapter_model.safetensors")
+    }
 
     log = _run(command)
     assert "train: reused" in log and "already trained with these settings" in log

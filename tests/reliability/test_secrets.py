@@ -70,8 +70,13 @@ def hub(monkeypatch, caplog):
     monkeypatch.setenv("TUNESMITH_API_KEYS", API_KEY)
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="huggingface_hub")
-    set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(handler), follow_redirects=True,
-                                             event_hooks={"request": [hf_request_event_hook]}))
+    set_client_factory(
+        lambda: httpx2.Client(
+            transport=httpx2.MockTransport(handler),
+            follow_redirects=True,
+            event_hooks={"request": [hf_request_event_hook]},
+        )
+    )
     yield fake
     set_client_factory(default_client_factory)
 
@@ -87,12 +92,16 @@ def assert_uploads_secret_free(hub: FakeHub, httpx_mock) -> None:
         assert_secret_free(f"{request.method} {request.url}", str(request.headers).encode() + request.content)
 
 
-@pytest.mark.parametrize(("fail", "words"), [
-    ({("POST", "/api/repos/create"): 401}, ["the Hub did not accept the token", "HF_TOKEN"]),
-    ({("POST", "/api/repos/create"): 403}, ["may not write to alice/demo-GGUF"]),
-    ({("POST", f"/api/models/{REPO}/preupload/main"): 401}, ["the Hub did not accept the token"]),
-    ({("POST", f"/api/models/{REPO}/commit/main"): 500}, ["alice/demo-GGUF"]),
-], ids=["401 on create", "403 on create", "401 on preupload", "500 on commit"])
+@pytest.mark.parametrize(
+    ("fail", "words"),
+    [
+        ({("POST", "/api/repos/create"): 401}, ["the Hub did not accept the token", "HF_TOKEN"]),
+        ({("POST", "/api/repos/create"): 403}, ["may not write to alice/demo-GGUF"]),
+        ({("POST", f"/api/models/{REPO}/preupload/main"): 401}, ["the Hub did not accept the token"]),
+        ({("POST", f"/api/models/{REPO}/commit/main"): 500}, ["alice/demo-GGUF"]),
+    ],
+    ids=["401 on create", "403 on create", "401 on preupload", "500 on commit"],
+)
 def test_a_failing_hub_publish_never_shows_the_token(cli, hub, release, caplog, httpx_mock, fail, words):
     hub.echo.update(fail)
     outcome = cli("publish", release / "pkg", "--hf", REPO)
@@ -112,21 +121,36 @@ def test_a_broken_connection_that_quotes_the_token_is_scrubbed(cli, hub, release
     assert_secret_free("the log", caplog.text)
 
 
-def test_a_failing_publish_job_on_the_server_shows_neither_secret(hub, serve_ollama, release, caplog,  # noqa: F811
-                                                                   httpx_mock):
+def test_a_failing_publish_job_on_the_server_shows_neither_secret(
+    hub,
+    serve_ollama,  # noqa: F811 (the app over a fake Ollama)
+    release,
+    caplog,
+    httpx_mock,
+):
     hub.echo[("POST", "/api/repos/create")] = 401
     auth = {"Authorization": f"Bearer {API_KEY}"}
-    client = serve_ollama({UPSTREAM_A: ["llama3.2:latest"]}, api_keys=(API_KEY,),
-                          publish_jobs=PublishJobs((str(release / "pkg"),), ollama_host=DAEMON))
+    client = serve_ollama(
+        {UPSTREAM_A: ["llama3.2:latest"]},
+        api_keys=(API_KEY,),
+        publish_jobs=PublishJobs((str(release / "pkg"),), ollama_host=DAEMON),
+    )
     started = client.post("/v1/publish", json={"package": str(release / "pkg"), "hf": REPO}, headers=auth)
     assert started.status_code == 202
     job = wait_for_job(client, started.json()["id"], auth)
-    refused = client.post("/v1/publish", json={"package": str(release / "pkg"), "hf": REPO},
-                          headers={"Authorization": f"Bearer {API_KEY[:-1]}x"})
+    refused = client.post(
+        "/v1/publish",
+        json={"package": str(release / "pkg"), "hf": REPO},
+        headers={"Authorization": f"Bearer {API_KEY[:-1]}x"},
+    )
     assert job["status"] == "failed" and "the Hub did not accept the token" in job["error"]["message"]
     assert refused.status_code == 401
-    for label, text in (("the job", json.dumps(job)), ("the 202", started.text), ("the 401", refused.text),
-                        ("the log", caplog.text)):
+    for label, text in (
+        ("the job", json.dumps(job)),
+        ("the 202", started.text),
+        ("the 401", refused.text),
+        ("the log", caplog.text),
+    ):
         assert_secret_free(label, text)
     assert_uploads_secret_free(hub, httpx_mock)
 
@@ -155,8 +179,9 @@ def test_serve_started_with_a_key_logs_no_key(cli, monkeypatch, caplog):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_train_package_publish_serve_with_secrets_set_write_them_nowhere(cli, hub, tiny_model, tmp_path, caplog,
-                                                                        httpx_mock):
+def test_train_package_publish_serve_with_secrets_set_write_them_nowhere(
+    cli, hub, tiny_model, tmp_path, caplog, httpx_mock
+):
     from litestar.testing import TestClient
 
     base = tiny_model("llama")  # SmolLM2's tokenizer, which the GGUF converter knows
@@ -164,14 +189,42 @@ def test_train_package_publish_serve_with_secrets_set_write_them_nowhere(cli, hu
     data = write_qa_csv(tmp_path / "qa.csv")
     outputs = []
 
-    trained = cli("train", "--base", base, "--data", data, "--output-dir", run, "--max-steps", "2",
-                  "--set", "train.max_seq_len=64", "--set", "train.eval_steps=2")
+    trained = cli(
+        "train",
+        "--base",
+        base,
+        "--data",
+        data,
+        "--output-dir",
+        run,
+        "--max-steps",
+        "2",
+        "--set",
+        "train.max_seq_len=64",
+        "--set",
+        "train.eval_steps=2",
+    )
     outputs.append(trained)
     assert trained.code == 0, trained.err
     heldout = tmp_path / "heldout.txt"  # a short perplexity text keeps the quality report quick
     heldout.write_text("The quick brown fox jumps over the lazy dog while the farmer counts sheep. " * 3)
-    packaged = cli("package", "--base", base, "--adapter", run / "adapter", "--out", run / "package",
-                   "--name", "canary", "--quant", "Q8_0", "--system", "You answer briefly.", "--eval-text", heldout)
+    packaged = cli(
+        "package",
+        "--base",
+        base,
+        "--adapter",
+        run / "adapter",
+        "--out",
+        run / "package",
+        "--name",
+        "canary",
+        "--quant",
+        "Q8_0",
+        "--system",
+        "You answer briefly.",
+        "--eval-text",
+        heldout,
+    )
     outputs.append(packaged)
     assert packaged.code == 0, packaged.err
 

@@ -21,20 +21,46 @@ UPSTREAM_B = "http://ollama-b:11434"
 
 def tags(*names: str) -> dict:
     """GET /api/tags as Ollama answers it."""
-    return {"models": [{"name": name, "model": name, "modified_at": "2025-05-10T08:06:48.639712648-07:00",
-                        "size": 4683075271,
-                        "digest": "0a8c266910232fd3291e71e5ba1e058cc5af9d411192cf88b6d30e92b6e73163",
-                        "details": {"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
-                                    "parameter_size": "3.2B", "quantization_level": "Q4_K_M"}} for name in names]}
+    return {
+        "models": [
+            {
+                "name": name,
+                "model": name,
+                "modified_at": "2025-05-10T08:06:48.639712648-07:00",
+                "size": 4683075271,
+                "digest": "0a8c266910232fd3291e71e5ba1e058cc5af9d411192cf88b6d30e92b6e73163",
+                "details": {
+                    "parent_model": "",
+                    "format": "gguf",
+                    "family": "llama",
+                    "families": ["llama"],
+                    "parameter_size": "3.2B",
+                    "quantization_level": "Q4_K_M",
+                },
+            }
+            for name in names
+        ]
+    }
 
 
 def chat_part(model: str, content: str, **final) -> dict:
     """One line of a streamed POST /api/chat; `final` fields (done_reason, counts) make it the last one."""
-    part = {"model": model, "created_at": "2023-08-04T08:52:19.385406455-07:00",
-            "message": {"role": "assistant", "content": content}, "done": bool(final)}
+    part = {
+        "model": model,
+        "created_at": "2023-08-04T08:52:19.385406455-07:00",
+        "message": {"role": "assistant", "content": content},
+        "done": bool(final),
+    }
     if final:
-        part.update({"total_duration": 4883583458, "load_duration": 1334875, "prompt_eval_duration": 342546000,
-                     "eval_duration": 4535599000, **final})
+        part.update(
+            {
+                "total_duration": 4883583458,
+                "load_duration": 1334875,
+                "prompt_eval_duration": 342546000,
+                "eval_duration": 4535599000,
+                **final,
+            }
+        )
     return part
 
 
@@ -42,8 +68,16 @@ def generate_part(model: str, response: str, **final) -> dict:
     """One line of a streamed POST /api/generate."""
     part = {"model": model, "created_at": "2023-08-04T19:22:45.499127Z", "response": response, "done": bool(final)}
     if final:
-        part.update({"context": [1, 2, 3], "total_duration": 10706818083, "load_duration": 6338219291,
-                     "prompt_eval_duration": 130079000, "eval_duration": 4232710000, **final})
+        part.update(
+            {
+                "context": [1, 2, 3],
+                "total_duration": 10706818083,
+                "load_duration": 6338219291,
+                "prompt_eval_duration": 130079000,
+                "eval_duration": 4232710000,
+                **final,
+            }
+        )
     return part
 
 
@@ -68,7 +102,7 @@ def sse_events(text: str) -> list:
     events = []
     for block in text.split("\n\n"):
         if block.startswith("data: "):
-            payload = block[len("data: "):]
+            payload = block[len("data: ") :]
             events.append(payload if payload == "[DONE]" else json.loads(payload))
     return events
 
@@ -81,8 +115,9 @@ def serve_ollama(httpx_mock):
     def start(upstreams: dict[str, list[str]], *, publish_jobs=None, **settings) -> TestClient:
         for url, models in upstreams.items():
             httpx_mock.add_response(url=f"{url}/api/tags", json=tags(*models), is_reusable=True, is_optional=True)
-        app = create_app(ServerSettings(ollama=tuple(upstreams), health_interval=3600, **settings),
-                         publish_jobs=publish_jobs)
+        app = create_app(
+            ServerSettings(ollama=tuple(upstreams), health_interval=3600, **settings), publish_jobs=publish_jobs
+        )
         client = TestClient(app)
         client.__enter__()
         clients.append(client)

@@ -82,8 +82,9 @@ class FakeOllama:
             if data.get("stream", True):
                 lines = (msgline(part) async for part in pieces(words, lambda w, **f: make(data["model"], w, **f)))
                 return Stream(lines, media_type="application/x-ndjson")
-            return Response(make(data["model"], "".join(words), done_reason="stop", prompt_eval_count=7,
-                                 eval_count=len(words)))
+            return Response(
+                make(data["model"], "".join(words), done_reason="stop", prompt_eval_count=7, eval_count=len(words))
+            )
 
         @get("/api/tags")
         async def list_tags() -> dict:
@@ -100,8 +101,11 @@ class FakeOllama:
         @post("/api/embed", status_code=200)
         async def embed(data: dict) -> dict:
             inputs = [data["input"]] if isinstance(data["input"], str) else data["input"]
-            return {"model": data["model"], "embeddings": [[float(len(text)), 0.5, -1.0] for text in inputs],
-                    "prompt_eval_count": sum(len(text.split()) for text in inputs)}
+            return {
+                "model": data["model"],
+                "embeddings": [[float(len(text)), 0.5, -1.0] for text in inputs],
+                "prompt_eval_count": sum(len(text.split()) for text in inputs),
+            }
 
         return Litestar([list_tags, chat, generate, embed], logging_config=None)
 

@@ -35,11 +35,21 @@ def adapter_package(tmp_path_factory) -> Path:
     smollm2_tiny_llama(root / "base")
     torch.manual_seed(1)
     model = AutoModelForCausalLM.from_pretrained(root / "base", dtype=torch.float32)
-    lora = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "o_proj", "down_proj"],
-                      init_lora_weights=False)
+    lora = LoraConfig(
+        r=4, lora_alpha=64, target_modules=["q_proj", "v_proj", "o_proj", "down_proj"], init_lora_weights=False
+    )
     get_peft_model(model, lora).save_pretrained(root / "adapter")
-    build_package(PackageSpec(base=root / "base", adapter=root / "adapter", out=root / "package", name="tiny",
-                              quants=["F16"], parameters=PARAMETERS, as_adapter=True))
+    build_package(
+        PackageSpec(
+            base=root / "base",
+            adapter=root / "adapter",
+            out=root / "package",
+            name="tiny",
+            quants=["F16"],
+            parameters=PARAMETERS,
+            as_adapter=True,
+        )
+    )
     return root / "package"
 
 
@@ -54,8 +64,14 @@ def _served_completion(folder: Path, model: str) -> dict:
 def _llama_completion(gguf: Path, adapter: Path | None) -> str:
     from llama_cpp import Llama
 
-    llm = Llama(model_path=str(gguf), lora_path=str(adapter) if adapter else None, n_ctx=512, n_threads=1,
-                n_threads_batch=1, verbose=False)
+    llm = Llama(
+        model_path=str(gguf),
+        lora_path=str(adapter) if adapter else None,
+        n_ctx=512,
+        n_threads=1,
+        n_threads_batch=1,
+        verbose=False,
+    )
     try:
         tokens = llm.tokenize(PROMPT.encode("utf-8"), add_bos=True, special=False)
         answer = llm.create_completion(tokens, max_tokens=MAX_TOKENS, temperature=0, repeat_penalty=1.0)
@@ -99,8 +115,14 @@ def test_embeddings_come_from_the_model_with_its_adapter(adapter_package, tmp_pa
         return np.array(body["data"][0]["embedding"])
 
     adapter = str(adapter_package / "tiny-adapter-F16.gguf")
-    reference = load_llama(adapter_package / "tiny-base-F16.gguf", lora_path=adapter, embedding=True, n_ctx=512,
-                           pooling_type=LLAMA_POOLING_TYPE_MEAN, n_threads=1)
+    reference = load_llama(
+        adapter_package / "tiny-base-F16.gguf",
+        lora_path=adapter,
+        embedding=True,
+        n_ctx=512,
+        pooling_type=LLAMA_POOLING_TYPE_MEAN,
+        n_threads=1,
+    )
     try:
         expected = np.array(reference.embed(PROMPT, normalize=True))
     finally:
@@ -124,19 +146,30 @@ def test_the_adapter_loads_without_llama_cpps_extra_weight_buffers(adapter_packa
 
 # (case, Modelfile lines after FROM, error class, the line the error names, words the message holds)
 BAD_ADAPTERS = [
-    ("two ADAPTER lines", "ADAPTER ./tiny-adapter-F16.gguf\nADAPTER ./tiny-adapter-F16.gguf\n", ModelfileError, 3,
-     ["ADAPTER appears again (first on line 2)", "keep only one"]),
-    ("a missing adapter file", "PARAMETER temperature 0\nADAPTER ./gone-adapter-F16.gguf\n", PackageError, 3,
-     ["ADAPTER names './gone-adapter-F16.gguf', which does not exist", "--as-adapter"]),
-    ("an adapter that is not a GGUF", "ADAPTER ./adapter\n", PackageError, 2,
-     ["not a .gguf file", "--ollama"]),
+    (
+        "two ADAPTER lines",
+        "ADAPTER ./tiny-adapter-F16.gguf\nADAPTER ./tiny-adapter-F16.gguf\n",
+        ModelfileError,
+        3,
+        ["ADAPTER appears again (first on line 2)", "keep only one"],
+    ),
+    (
+        "a missing adapter file",
+        "PARAMETER temperature 0\nADAPTER ./gone-adapter-F16.gguf\n",
+        PackageError,
+        3,
+        ["ADAPTER names './gone-adapter-F16.gguf', which does not exist", "--as-adapter"],
+    ),
+    ("an adapter that is not a GGUF", "ADAPTER ./adapter\n", PackageError, 2, ["not a .gguf file", "--ollama"]),
 ]
 
 
-@pytest.mark.parametrize(("lines", "error", "line", "words"), [case[1:] for case in BAD_ADAPTERS],
-                         ids=[case[0] for case in BAD_ADAPTERS])
-def test_an_adapter_that_cannot_be_served_is_refused_at_start_up_naming_the_line(adapter_package, tmp_path, lines,
-                                                                                 error, line, words):
+@pytest.mark.parametrize(
+    ("lines", "error", "line", "words"), [case[1:] for case in BAD_ADAPTERS], ids=[case[0] for case in BAD_ADAPTERS]
+)
+def test_an_adapter_that_cannot_be_served_is_refused_at_start_up_naming_the_line(
+    adapter_package, tmp_path, lines, error, line, words
+):
     folder = Path(shutil.copytree(adapter_package, tmp_path / "package"))
     (folder / "Modelfile").write_text(f"FROM ./tiny-base-F16.gguf\n{lines}", encoding="utf-8")
     with pytest.raises(error) as caught:
@@ -160,5 +193,8 @@ def test_an_adapter_llama_cpp_cannot_apply_names_the_adapter(adapter_package, tm
 
 def test_read_package_names_the_adapter_package_without_its_base_suffix(adapter_package):
     package = read_package(adapter_package)
-    assert (package.model_id, package.gguf.name, package.adapter.name) == ("tiny", "tiny-base-F16.gguf",
-                                                                          "tiny-adapter-F16.gguf")
+    assert (package.model_id, package.gguf.name, package.adapter.name) == (
+        "tiny",
+        "tiny-base-F16.gguf",
+        "tiny-adapter-F16.gguf",
+    )

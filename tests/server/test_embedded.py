@@ -16,8 +16,8 @@ import pytest
 from litestar.testing import TestClient
 
 from tests.server.live import running
-from tunesmith.errors import ModelfileError, PackageError
 from tunesmith.embedded_base import embedded_base_dir, embedded_gguf_path
+from tunesmith.errors import ModelfileError, PackageError
 from tunesmith.server import ServerSettings, create_app
 from tunesmith.server.backends import LlamaCppBackend, read_package
 from tunesmith.server.backends.llama_load import load_llama
@@ -42,13 +42,17 @@ def packages(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("packages")
     return {
         # Greedy, with the SYSTEM line and the stop token a packaged ChatML model gets.
-        "smol": _package(root / "smol", "smol", f'PARAMETER temperature 0\nPARAMETER stop "<|im_end|>"\n'
-                                                f'PARAMETER num_ctx 2048\nSYSTEM "{SYSTEM}"\n'),
+        "smol": _package(
+            root / "smol",
+            "smol",
+            f'PARAMETER temperature 0\nPARAMETER stop "<|im_end|>"\nPARAMETER num_ctx 2048\nSYSTEM "{SYSTEM}"\n',
+        ),
         # Defaults that visibly shape the answer: a 4-token budget.
         "short": _package(root / "short", "short", "PARAMETER temperature 0\nPARAMETER num_predict 4\n"),
         # A stop word in the middle of the expected answer.
-        "nostop": _package(root / "nostop", "nostop", 'PARAMETER temperature 0\nPARAMETER stop "Paris"\n'
-                                                      'PARAMETER num_predict 24\n'),
+        "nostop": _package(
+            root / "nostop", "nostop", 'PARAMETER temperature 0\nPARAMETER stop "Paris"\nPARAMETER num_predict 24\n'
+        ),
     }
 
 
@@ -83,17 +87,27 @@ def test_chat_decodes_a_multi_token_prompt_like_llama_cpp_itself(client, package
     answer = body["choices"][0]["message"]["content"]
     assert "Paris" in answer and body["choices"][0]["finish_reason"] == "stop"
     # The prompt is the GGUF's own template with the Modelfile's SYSTEM, token for token what transformers renders.
-    text = hf_tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM}, *QUESTION],
-                                           add_generation_prompt=True, tokenize=False)
+    text = hf_tokenizer.apply_chat_template(
+        [{"role": "system", "content": SYSTEM}, *QUESTION], add_generation_prompt=True, tokenize=False
+    )
     expected_ids = hf_tokenizer(text, add_special_tokens=False)["input_ids"]
     assert body["usage"]["prompt_tokens"] == len(expected_ids) > 20
     # llama.cpp's own chat completion, greedy with Ollama's repeat penalty, gives the same answer and token count.
     llm = Llama(str(embedded_gguf_path()), n_ctx=2048, verbose=False)
-    reference = llm.create_chat_completion([{"role": "system", "content": SYSTEM}, *QUESTION], temperature=0,
-                                           repeat_penalty=1.1, top_k=40, top_p=0.9, min_p=0.0, max_tokens=24)
+    reference = llm.create_chat_completion(
+        [{"role": "system", "content": SYSTEM}, *QUESTION],
+        temperature=0,
+        repeat_penalty=1.1,
+        top_k=40,
+        top_p=0.9,
+        min_p=0.0,
+        max_tokens=24,
+    )
     assert answer == reference["choices"][0]["message"]["content"]
-    assert body["usage"]["completion_tokens"] in (reference["usage"]["completion_tokens"],
-                                                  reference["usage"]["completion_tokens"] + 1)
+    assert body["usage"]["completion_tokens"] in (
+        reference["usage"]["completion_tokens"],
+        reference["usage"]["completion_tokens"] + 1,
+    )
 
 
 def test_modelfile_num_predict_applies_and_the_request_overrides_it(client):
@@ -113,8 +127,16 @@ def test_modelfile_stop_word_ends_the_answer_before_it(client):
 
 def test_stream_pieces_join_to_the_whole_answer(client):
     whole = _chat(client, "smol", max_tokens=24)["choices"][0]["message"]["content"]
-    response = client.post("/v1/chat/completions", json={"model": "smol", "messages": QUESTION, "max_tokens": 24,
-                                                         "stream": True, "stream_options": {"include_usage": True}})
+    response = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "smol",
+            "messages": QUESTION,
+            "max_tokens": 24,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    )
     from tests.server.conftest import sse_events
 
     events = sse_events(response.text)
@@ -125,8 +147,13 @@ def test_stream_pieces_join_to_the_whole_answer(client):
 def test_json_response_format_constrains_the_output(client):
     import json
 
-    body = _chat(client, "smol", messages=[{"role": "user", "content": "Give the capital of France as JSON."}],
-                 response_format={"type": "json_object"}, max_tokens=40)
+    body = _chat(
+        client,
+        "smol",
+        messages=[{"role": "user", "content": "Give the capital of France as JSON."}],
+        response_format={"type": "json_object"},
+        max_tokens=40,
+    )
     if body["choices"][0]["finish_reason"] == "stop":
         json.loads(body["choices"][0]["message"]["content"])
     else:  # cut by max_tokens: still a JSON prefix, starting with an object
@@ -140,8 +167,10 @@ def test_raw_completion_skips_the_chat_template(client, hf_tokenizer):
 
 
 def test_embeddings_are_normalised_model_sized_vectors(client):
-    body = client.post("/v1/embeddings", json={"model": "smol", "input": ["Paris is in France.", "Paris is in France.",
-                                                                          "Bananas are yellow."]}).json()
+    body = client.post(
+        "/v1/embeddings",
+        json={"model": "smol", "input": ["Paris is in France.", "Paris is in France.", "Bananas are yellow."]},
+    ).json()
     vectors = np.array([item["embedding"] for item in body["data"]])
     assert vectors.shape == (3, 576)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
@@ -149,17 +178,39 @@ def test_embeddings_are_normalised_model_sized_vectors(client):
     assert body["usage"]["prompt_tokens"] > 10
 
 
-@pytest.mark.parametrize(("body", "status", "param"), [
-    ({"model": "smol", "messages": QUESTION, "tools": [{"type": "function", "function": {"name": "f"}}]}, 400,
-     "tools"),
-    # A model that takes no tools cannot be made to call one either.
-    ({"model": "smol", "messages": QUESTION, "tools": [{"type": "function", "function": {"name": "f"}}],
-      "tool_choice": "required"}, 400, "tools"),
-    ({"model": "smol", "messages": QUESTION, "tools": [{"type": "function", "function": {"name": "f"}}],
-      "tool_choice": {"type": "function", "function": {"name": "g"}}}, 400, "tool_choice"),
-    ({"model": "smol", "messages": [{"role": "user", "content": "word " * 3000}]}, 400, "messages"),
-    ({"model": "unknown", "messages": QUESTION}, 404, None),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        (
+            {"model": "smol", "messages": QUESTION, "tools": [{"type": "function", "function": {"name": "f"}}]},
+            400,
+            "tools",
+        ),
+        # A model that takes no tools cannot be made to call one either.
+        (
+            {
+                "model": "smol",
+                "messages": QUESTION,
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+                "tool_choice": "required",
+            },
+            400,
+            "tools",
+        ),
+        (
+            {
+                "model": "smol",
+                "messages": QUESTION,
+                "tools": [{"type": "function", "function": {"name": "f"}}],
+                "tool_choice": {"type": "function", "function": {"name": "g"}},
+            },
+            400,
+            "tool_choice",
+        ),
+        ({"model": "smol", "messages": [{"role": "user", "content": "word " * 3000}]}, 400, "messages"),
+        ({"model": "unknown", "messages": QUESTION}, 404, None),
+    ],
+)
 def test_embedded_errors(client, body, status, param):
     response = client.post("/v1/chat/completions", json=body)
     assert response.status_code == status and response.json()["error"]["param"] == param
@@ -210,9 +261,11 @@ def test_concurrent_streams_share_one_model_safely(live):
 def test_disconnect_stops_the_generation(live):
     # Counting on with no end in sight: thousands of tokens, many seconds, unless the disconnect stops it.
     with httpx.Client(timeout=60) as http:
-        with http.stream("POST", f"{live}/v1/completions", json={
-                "model": "smol", "prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 1800,
-                "stream": True}) as response:
+        with http.stream(
+            "POST",
+            f"{live}/v1/completions",
+            json={"model": "smol", "prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 1800, "stream": True},
+        ) as response:
             lines = response.iter_lines()
             assert next(lines).startswith("data: ")
         started = time.monotonic()
@@ -222,19 +275,25 @@ def test_disconnect_stops_the_generation(live):
         assert time.monotonic() - started < 3
 
 
-@pytest.mark.parametrize(("setup", "error", "words"), [
-    ("missing folder", PackageError, "does not exist"),
-    ("no Modelfile", PackageError, "no Modelfile"),
-    ("FROM a missing file", PackageError, "does not exist"),
-    ("FROM not a GGUF", PackageError, "not a .gguf"),
-    ("broken Modelfile", ModelfileError, "Modelfile:"),
-])
+@pytest.mark.parametrize(
+    ("setup", "error", "words"),
+    [
+        ("missing folder", PackageError, "does not exist"),
+        ("no Modelfile", PackageError, "no Modelfile"),
+        ("FROM a missing file", PackageError, "does not exist"),
+        ("FROM not a GGUF", PackageError, "not a .gguf"),
+        ("broken Modelfile", ModelfileError, "Modelfile:"),
+    ],
+)
 def test_bad_package_folders_are_refused_with_the_file_named(tmp_path, setup, error, words):
     folder = tmp_path / "pkg"
     if setup != "missing folder":
         folder.mkdir()
-    modelfile = {"FROM a missing file": "FROM ./gone-Q4_K_M.gguf\n", "FROM not a GGUF": "FROM llama3.2\n",
-                 "broken Modelfile": "FROM ./x.gguf\nPARAMETER temperature hot\n"}.get(setup)
+    modelfile = {
+        "FROM a missing file": "FROM ./gone-Q4_K_M.gguf\n",
+        "FROM not a GGUF": "FROM llama3.2\n",
+        "broken Modelfile": "FROM ./x.gguf\nPARAMETER temperature hot\n",
+    }.get(setup)
     if modelfile:
         (folder / "Modelfile").write_text(modelfile)
     with pytest.raises(error) as caught:
@@ -252,12 +311,15 @@ def test_a_request_queued_past_the_read_timeout_is_a_504(packages):
         def long_generation() -> None:
             body = {"model": "smol", "prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 1500, "stream": True}
             # The server stops under this stream when the test ends: the cut is expected.
-            with contextlib.suppress(httpx.HTTPError), httpx.Client(timeout=60) as own:
-                with own.stream("POST", f"{base}/v1/completions", json=body) as response:
-                    for _ in response.iter_lines():
-                        started.set()
-                        if done.is_set():
-                            break
+            with (
+                contextlib.suppress(httpx.HTTPError),
+                httpx.Client(timeout=60) as own,
+                own.stream("POST", f"{base}/v1/completions", json=body) as response,
+            ):
+                for _ in response.iter_lines():
+                    started.set()
+                    if done.is_set():
+                        break
 
         worker = threading.Thread(target=long_generation, daemon=True)
         worker.start()

@@ -19,10 +19,16 @@ LLAMA3 = {
     "after the python tag": ('<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}}', "", [WEATHER]),
     "arguments instead of parameters": ('{"name": "add", "arguments": {"a": 2, "b": 3}}', "", [ADD]),
     "leading blank line": ('\n{"name": "add", "parameters": {"a": 2, "b": 3}}', "", [ADD]),
-    "two calls": (('{"name": "add", "parameters": {"a": 2, "b": 3}}; {"name": "get_weather", "parameters": '
-                   '{"city": "Paris"}}'), "", [ADD, WEATHER]),
-    "braces inside strings": ('{"name": "get_weather", "parameters": {"city": "Par}is{"}}', "",
-                              [{"function": {"name": "get_weather", "arguments": {"city": "Par}is{"}}}]),
+    "two calls": (
+        ('{"name": "add", "parameters": {"a": 2, "b": 3}}; {"name": "get_weather", "parameters": {"city": "Paris"}}'),
+        "",
+        [ADD, WEATHER],
+    ),
+    "braces inside strings": (
+        '{"name": "get_weather", "parameters": {"city": "Par}is{"}}',
+        "",
+        [{"function": {"name": "get_weather", "arguments": {"city": "Par}is{"}}}],
+    ),
     "plain answer": ("It is sunny in Paris, 21 degrees.", "It is sunny in Paris, 21 degrees.", []),
     "a brace later in a plain answer": ('Use {"a": 1} here.', 'Use {"a": 1} here.', []),
     "JSON that is no call stays text": ('{"answer": 42}', '{"answer": 42}', []),
@@ -33,24 +39,45 @@ LLAMA3 = {
 }
 
 MISTRAL = {
-    "one call": ('[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "a1B2c3D4e"}]', "",
-                 [{**WEATHER, "id": "a1B2c3D4e"}]),
-    "v0.3's space": ('[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "a1B2c3D4e"}]', "",
-                     [{**WEATHER, "id": "a1B2c3D4e"}]),
-    "two calls": (('[TOOL_CALLS][{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "call00001"}, {"name": '
-                   '"get_weather", "arguments": {"city": "Paris"}, "id": "call00002"}]'), "",
-                  [{**ADD, "id": "call00001"}, {**WEATHER, "id": "call00002"}]),
-    "text then a call": ('Let me check.[TOOL_CALLS][{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "Zz9Zz9Zz9"}]',
-                         "Let me check.", [{**ADD, "id": "Zz9Zz9Zz9"}]),
+    "one call": (
+        '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "a1B2c3D4e"}]',
+        "",
+        [{**WEATHER, "id": "a1B2c3D4e"}],
+    ),
+    "v0.3's space": (
+        '[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "a1B2c3D4e"}]',
+        "",
+        [{**WEATHER, "id": "a1B2c3D4e"}],
+    ),
+    "two calls": (
+        (
+            '[TOOL_CALLS][{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "call00001"}, {"name": '
+            '"get_weather", "arguments": {"city": "Paris"}, "id": "call00002"}]'
+        ),
+        "",
+        [{**ADD, "id": "call00001"}, {**WEATHER, "id": "call00002"}],
+    ),
+    "text then a call": (
+        'Let me check.[TOOL_CALLS][{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "Zz9Zz9Zz9"}]',
+        "Let me check.",
+        [{**ADD, "id": "Zz9Zz9Zz9"}],
+    ),
     "plain answer": ("It is sunny [in Paris], 21 degrees.", "It is sunny [in Paris], 21 degrees.", []),
     # llama-cpp-python's streamed text leaves out control tokens such as [TOOL_CALLS]
-    "the list without its control token": ('[{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "Zz9Zz9Zz9"}]', "",
-                                           [{**ADD, "id": "Zz9Zz9Zz9"}]),
+    "the list without its control token": (
+        '[{"name": "add", "arguments": {"a": 2, "b": 3}, "id": "Zz9Zz9Zz9"}]',
+        "",
+        [{**ADD, "id": "Zz9Zz9Zz9"}],
+    ),
     "an answer opening with brackets": ("[1] Paris, [2] Rome", "[1] Paris, [2] Rome", []),
     "a lone tag start stays text": ("[TOOL", "[TOOL", []),
     "unparseable calls stay text": ("[TOOL_CALLS][{name: add}]", "[TOOL_CALLS][{name: add}]", []),
     "no list after the tag stays text": ("[TOOL_CALLS] sorry", "[TOOL_CALLS] sorry", []),
-    "calls that never close stay text": ('[TOOL_CALLS][{"name": "add", "argu', '[TOOL_CALLS][{"name": "add", "argu', []),
+    "calls that never close stay text": (
+        '[TOOL_CALLS][{"name": "add", "argu',
+        '[TOOL_CALLS][{"name": "add", "argu',
+        [],
+    ),
     "a partial tag at the end stays text": ("Done. [TOOL_CA", "Done. [TOOL_CA", []),
 }
 
@@ -65,10 +92,12 @@ def _run(parser_type, pieces: list[str]) -> tuple[str, list[dict]]:
     return "".join(text), calls
 
 
-@pytest.mark.parametrize(("parser_type", "case"),
-                         [(Llama3JsonToolCallParser, case) for case in LLAMA3.values()]
-                         + [(MistralToolCallParser, case) for case in MISTRAL.values()],
-                         ids=[f"llama3-{name}" for name in LLAMA3] + [f"mistral-{name}" for name in MISTRAL])
+@pytest.mark.parametrize(
+    ("parser_type", "case"),
+    [(Llama3JsonToolCallParser, case) for case in LLAMA3.values()]
+    + [(MistralToolCallParser, case) for case in MISTRAL.values()],
+    ids=[f"llama3-{name}" for name in LLAMA3] + [f"mistral-{name}" for name in MISTRAL],
+)
 def test_calls_and_text_come_out_the_same_however_the_stream_is_split(parser_type, case):
     output, text, calls = case
     assert _run(parser_type, [output]) == (text, calls)

@@ -23,8 +23,16 @@ SYSTEM = "Answer in one word."
 def packaged(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("packaged")
     smollm2_tiny_llama(root / "base")
-    build_package(PackageSpec(base=root / "base", out=root / "package", name="tiny", quants=["Q8_0"], system=SYSTEM,
-                              parameters={"num_predict": 8}))
+    build_package(
+        PackageSpec(
+            base=root / "base",
+            out=root / "package",
+            name="tiny",
+            quants=["Q8_0"],
+            system=SYSTEM,
+            parameters={"num_predict": 8},
+        )
+    )
     return root / "package"
 
 
@@ -36,8 +44,9 @@ def test_a_package_from_the_packager_is_served_with_its_modelfile(packaged):
         messages = [{"role": "user", "content": "Name a colour."}]
         body = client.post("/v1/chat/completions", json={"model": "tiny", "messages": messages}).json()
     tokenizer = AutoTokenizer.from_pretrained(packaged.parent / "base")
-    text = tokenizer.apply_chat_template([{"role": "system", "content": SYSTEM}, *messages],
-                                         add_generation_prompt=True, tokenize=False)
+    text = tokenizer.apply_chat_template(
+        [{"role": "system", "content": SYSTEM}, *messages], add_generation_prompt=True, tokenize=False
+    )
     # The GGUF's own template with the Modelfile's SYSTEM: the same tokens transformers renders.
     assert body["usage"]["prompt_tokens"] == len(tokenizer(text, add_special_tokens=False)["input_ids"])
     # A random model rambles: only the Modelfile's num_predict 8 stops it (or, by chance, a stop token).
@@ -47,19 +56,29 @@ def test_a_package_from_the_packager_is_served_with_its_modelfile(packaged):
 
 
 def _load_warnings(folder: Path, caplog) -> list[str]:
-    with caplog.at_level(logging.WARNING, logger="tunesmith.server"):
-        with TestClient(create_app(ServerSettings(models=(str(folder),), threads=1)), timeout=60) as client:
-            assert client.get("/health").json()["status"] == "ok"
+    with (
+        caplog.at_level(logging.WARNING, logger="tunesmith.server"),
+        TestClient(create_app(ServerSettings(models=(str(folder),), threads=1)), timeout=60) as client,
+    ):
+        assert client.get("/health").json()["status"] == "ok"
     return [record.getMessage() for record in caplog.records if "TEMPLATE" in record.getMessage()]
 
 
-@pytest.mark.parametrize(("name", "template", "warned"), [
-    ("the TEMPLATE the packager derived", None, False),
-    ("no TEMPLATE: Ollama reads the GGUF's chat template too", "", False),
-    ("a TEMPLATE given with --template", "{{ if .System }}SYS: {{ .System }}\n{{ end }}Q: {{ .Prompt }}\nA: ", True),
-])
-def test_a_template_the_gguf_does_not_make_is_reported_when_the_package_loads(packaged, tmp_path, caplog, name,
-                                                                              template, warned):
+@pytest.mark.parametrize(
+    ("name", "template", "warned"),
+    [
+        ("the TEMPLATE the packager derived", None, False),
+        ("no TEMPLATE: Ollama reads the GGUF's chat template too", "", False),
+        (
+            "a TEMPLATE given with --template",
+            "{{ if .System }}SYS: {{ .System }}\n{{ end }}Q: {{ .Prompt }}\nA: ",
+            True,
+        ),
+    ],
+)
+def test_a_template_the_gguf_does_not_make_is_reported_when_the_package_loads(
+    packaged, tmp_path, caplog, name, template, warned
+):
     folder = Path(shutil.copytree(packaged, tmp_path / "package"))
     modelfile = parse_modelfile((folder / "Modelfile").read_text(encoding="utf-8"))
     assert modelfile.template, "the packager writes a TEMPLATE"

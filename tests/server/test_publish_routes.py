@@ -30,8 +30,11 @@ def package(tmp_path):
 
 @pytest.fixture
 def client(serve_ollama, package):
-    return serve_ollama({"http://upstream:11434": ["llama3.2"]}, api_keys=(KEY,),
-                        publish_jobs=PublishJobs((str(package),), ollama_host=DAEMON))
+    return serve_ollama(
+        {"http://upstream:11434": ["llama3.2"]},
+        api_keys=(KEY,),
+        publish_jobs=PublishJobs((str(package),), ollama_host=DAEMON),
+    )
 
 
 def wait_for_job(client, job_id: str, headers: dict) -> dict:
@@ -70,11 +73,19 @@ def test_a_job_publishes_to_ollama_and_reports_every_step(client, package, httpx
     assert done["results"] == {"ollama": "https://ollama.com/alice/demo"}
     assert done["error"] is None and done["finished_at"] >= done["created_at"]
     steps = {step["name"]: step for step in done["steps"]}
-    assert list(steps) == ["hashing 1 file(s)", "copying demo-Q4_K_M.gguf to Ollama",
-                           "creating alice/demo:latest in Ollama", f"pushing {digest[:12]}", "pushing 222222222222"]
-    assert steps["copying demo-Q4_K_M.gguf to Ollama"] == {"name": "copying demo-Q4_K_M.gguf to Ollama",
-                                                           "status": "done", "completed": len(gguf),
-                                                           "total": len(gguf)}
+    assert list(steps) == [
+        "hashing 1 file(s)",
+        "copying demo-Q4_K_M.gguf to Ollama",
+        "creating alice/demo:latest in Ollama",
+        f"pushing {digest[:12]}",
+        "pushing 222222222222",
+    ]
+    assert steps["copying demo-Q4_K_M.gguf to Ollama"] == {
+        "name": "copying demo-Q4_K_M.gguf to Ollama",
+        "status": "done",
+        "completed": len(gguf),
+        "total": len(gguf),
+    }
     assert all(step["status"] == "done" for step in done["steps"])
     create = next(request for request in httpx_mock.get_requests() if request.url.path == "/api/create")
     assert json.loads(create.content)["model"] == "alice/demo:latest"
@@ -105,8 +116,12 @@ def test_a_failed_job_says_why_and_what_to_do_without_secrets(client, package, h
 
 def test_a_push_refused_by_ollama_com_fails_the_job_with_the_sign_in_hint(client, package, httpx_mock):
     digest = hashlib.sha256((package / "demo-Q4_K_M.gguf").read_bytes()).hexdigest()
-    _daemon(httpx_mock, digest, has_blob=True, push=ndjson({"status": "retrieving manifest"},
-                                                           {"error": "unauthorized: access denied"}))
+    _daemon(
+        httpx_mock,
+        digest,
+        has_blob=True,
+        push=ndjson({"status": "retrieving manifest"}, {"error": "unauthorized: access denied"}),
+    )
     job = client.post("/v1/publish", json={"package": str(package), "ollama": "alice/demo"}, headers=AUTH).json()
     done = wait_for_job(client, job["id"], AUTH)
     assert done["status"] == "failed" and done["results"] == {}
@@ -114,13 +129,17 @@ def test_a_push_refused_by_ollama_com_fails_the_job_with_the_sign_in_hint(client
     assert "https://ollama.com/settings/keys" in done["error"]["message"]
 
 
-@pytest.mark.parametrize(("body", "words"), [
-    ({}, "nothing to publish to"),
-    ({"ollama": "demo"}, "has no namespace"),
-    ({"hf": "not a repo"}, "is not a Hugging Face repo id"),
-    ({"ollama": "alice/demo", "package": "/elsewhere/pkg"}, "is not a package this server serves"),
-    ({"ollama": "alice/demo", "force": True}, "force"),
-], ids=["no target", "bad ollama name", "bad hf repo", "not served", "unknown field"])
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({}, "nothing to publish to"),
+        ({"ollama": "demo"}, "has no namespace"),
+        ({"hf": "not a repo"}, "is not a Hugging Face repo id"),
+        ({"ollama": "alice/demo", "package": "/elsewhere/pkg"}, "is not a package this server serves"),
+        ({"ollama": "alice/demo", "force": True}, "force"),
+    ],
+    ids=["no target", "bad ollama name", "bad hf repo", "not served", "unknown field"],
+)
 def test_bad_publish_requests_are_400_with_the_openai_error_body(client, package, httpx_mock, body, words):
     response = client.post("/v1/publish", json={"package": str(package), **body}, headers=AUTH)
     assert response.status_code == 400

@@ -17,23 +17,44 @@ MODEL = "llama3.2:latest"
 USER = [{"role": "user", "content": "hi"}]
 
 
-@pytest.mark.parametrize(("body", "param", "words"), [
-    ({"model": MODEL, "messages": USER, "n": 2}, "n", "n=2 is not supported"),
-    ({"model": MODEL}, "messages", "messages"),
-    ({"messages": USER}, "model", "model"),
-    ({"model": MODEL, "messages": [{"role": "user", "content": 5}]}, "messages[0].content", "Expected"),
-    ({"model": MODEL, "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "robot"),
-    ({"model": MODEL, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
-     "messages[0].content[0].type", "image_url"),
-    ({"model": MODEL, "messages": USER, "temperature": "hot"}, "temperature", "Expected"),
-    ({"model": MODEL, "messages": USER, "max_tokens": 0}, "max_tokens", "at least 1"),
-    ({"model": MODEL, "messages": [], "stream": True}, "messages", "at least one"),
-    ({"model": MODEL, "messages": USER, "response_format": {"type": "json_schema"}},
-     "response_format.json_schema.schema", "schema"),
-    ({"model": MODEL, "messages": [{"role": "assistant", "tool_calls": [
-        {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}]}]},
-     "messages[0].tool_calls[0].function.arguments", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("body", "param", "words"),
+    [
+        ({"model": MODEL, "messages": USER, "n": 2}, "n", "n=2 is not supported"),
+        ({"model": MODEL}, "messages", "messages"),
+        ({"messages": USER}, "model", "model"),
+        ({"model": MODEL, "messages": [{"role": "user", "content": 5}]}, "messages[0].content", "Expected"),
+        ({"model": MODEL, "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "robot"),
+        (
+            {"model": MODEL, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
+            "messages[0].content[0].type",
+            "image_url",
+        ),
+        ({"model": MODEL, "messages": USER, "temperature": "hot"}, "temperature", "Expected"),
+        ({"model": MODEL, "messages": USER, "max_tokens": 0}, "max_tokens", "at least 1"),
+        ({"model": MODEL, "messages": [], "stream": True}, "messages", "at least one"),
+        (
+            {"model": MODEL, "messages": USER, "response_format": {"type": "json_schema"}},
+            "response_format.json_schema.schema",
+            "schema",
+        ),
+        (
+            {
+                "model": MODEL,
+                "messages": [
+                    {
+                        "role": "assistant",
+                        "tool_calls": [
+                            {"id": "c", "type": "function", "function": {"name": "f", "arguments": "{oops"}}
+                        ],
+                    }
+                ],
+            },
+            "messages[0].tool_calls[0].function.arguments",
+            "not valid JSON",
+        ),
+    ],
+)
 def test_bad_chat_bodies_are_400_naming_the_field(serve_ollama, body, param, words):
     client = serve_ollama({UPSTREAM_A: [MODEL]})
     response = client.post("/v1/chat/completions", json=body)
@@ -43,12 +64,15 @@ def test_bad_chat_bodies_are_400_naming_the_field(serve_ollama, body, param, wor
     assert words in error["message"]
 
 
-@pytest.mark.parametrize(("path", "body", "param"), [
-    ("/v1/completions", {"model": MODEL, "prompt": ["a", "b"]}, "prompt"),
-    ("/v1/completions", {"model": MODEL, "prompt": "a", "n": 3}, "n"),
-    ("/v1/embeddings", {"model": MODEL, "input": []}, "input"),
-    ("/v1/embeddings", {"model": MODEL, "input": "x", "encoding_format": "int8"}, "encoding_format"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "param"),
+    [
+        ("/v1/completions", {"model": MODEL, "prompt": ["a", "b"]}, "prompt"),
+        ("/v1/completions", {"model": MODEL, "prompt": "a", "n": 3}, "n"),
+        ("/v1/embeddings", {"model": MODEL, "input": []}, "input"),
+        ("/v1/embeddings", {"model": MODEL, "input": "x", "encoding_format": "int8"}, "encoding_format"),
+    ],
+)
 def test_bad_bodies_of_other_routes(serve_ollama, path, body, param):
     client = serve_ollama({UPSTREAM_A: [MODEL]})
     response = client.post(path, json=body)
@@ -70,9 +94,16 @@ def test_a_request_without_a_body_is_a_400_that_says_so(serve_ollama, path):
     assert error["message"].startswith("invalid request body: the request has no body") and error["param"] is None
 
 
-@pytest.mark.parametrize(("header", "status"), [
-    (None, 401), ("Bearer wrong", 401), ("Basic sk-one", 401), ("Bearer sk-two", 200), ("Bearer sk-one", 200),
-])
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        (None, 401),
+        ("Bearer wrong", 401),
+        ("Basic sk-one", 401),
+        ("Bearer sk-two", 200),
+        ("Bearer sk-one", 200),
+    ],
+)
 def test_api_keys_guard_v1_routes(serve_ollama, httpx_mock, header, status):
     client = serve_ollama({UPSTREAM_A: [MODEL]}, api_keys=("sk-one", "sk-two"))
     headers = {"authorization": header} if header else {}
@@ -101,8 +132,15 @@ def test_unknown_route_is_an_openai_404(serve_ollama):
 def test_openapi_schema_describes_routes_bodies_and_errors(serve_ollama):
     client = serve_ollama({UPSTREAM_A: [MODEL]})
     schema = client.get("/schema/openapi.json").json()
-    assert {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/v1/models/{model_id}",
-            "/health", "/metrics"} <= set(schema["paths"])
+    assert {
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/models",
+        "/v1/models/{model_id}",
+        "/health",
+        "/metrics",
+    } <= set(schema["paths"])
     chat = schema["paths"]["/v1/chat/completions"]["post"]
     assert chat["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/ChatCompletionRequest")
     assert {"200", "400", "401", "404", "413", "502", "504"} <= set(chat["responses"])
@@ -110,18 +148,23 @@ def test_openapi_schema_describes_routes_bodies_and_errors(serve_ollama):
     assert "text/event-stream" in chat["description"] and "SSE" in chat["responses"]["200"]["description"]
     components = schema["components"]["schemas"]
     assert {"model", "messages", "stream", "max_completion_tokens", "tools"} <= set(
-        components["ChatCompletionRequest"]["properties"])
+        components["ChatCompletionRequest"]["properties"]
+    )
     assert components["ChatCompletionRequest"]["required"] == ["messages", "model"]
     assert set(components["ErrorDetail"]["properties"]) == {"message", "type", "param", "code"}
 
 
 def test_metrics_and_request_log_count_tokens_without_prompt_text(serve_ollama, httpx_mock, caplog):
     client = serve_ollama({UPSTREAM_A: [MODEL]})
-    httpx_mock.add_response(url=f"{UPSTREAM_A}/api/chat", json=chat_part(
-        MODEL, "hello", done_reason="stop", prompt_eval_count=12, eval_count=4))
+    httpx_mock.add_response(
+        url=f"{UPSTREAM_A}/api/chat",
+        json=chat_part(MODEL, "hello", done_reason="stop", prompt_eval_count=12, eval_count=4),
+    )
     with caplog.at_level(logging.INFO, logger="tunesmith.server.access"):
-        client.post("/v1/chat/completions", json={"model": MODEL, "messages": [
-            {"role": "user", "content": "secret prompt text"}]})
+        client.post(
+            "/v1/chat/completions",
+            json={"model": MODEL, "messages": [{"role": "user", "content": "secret prompt text"}]},
+        )
     [line] = [json.loads(record.message) for record in caplog.records if "chat/completions" in record.message]
     assert line["status"] == 200 and line["model"] == MODEL and line["latency_ms"] > 0
     assert (line["prompt_tokens"], line["completion_tokens"]) == (12, 4)
@@ -135,8 +178,10 @@ def test_metrics_and_request_log_count_tokens_without_prompt_text(serve_ollama, 
 
 def test_prompts_are_logged_only_when_asked(serve_ollama, httpx_mock, caplog):
     client = serve_ollama({UPSTREAM_A: [MODEL]}, log_prompts=True)
-    httpx_mock.add_response(url=f"{UPSTREAM_A}/api/chat", json=chat_part(
-        MODEL, "hello", done_reason="stop", prompt_eval_count=1, eval_count=1))
+    httpx_mock.add_response(
+        url=f"{UPSTREAM_A}/api/chat",
+        json=chat_part(MODEL, "hello", done_reason="stop", prompt_eval_count=1, eval_count=1),
+    )
     with caplog.at_level(logging.INFO, logger="tunesmith.server.access"):
         client.post("/v1/chat/completions", json={"model": MODEL, "messages": [{"role": "user", "content": "tell"}]})
     assert "tell" in caplog.text
@@ -150,16 +195,23 @@ def test_failed_requests_are_logged_with_their_error(serve_ollama, caplog):
     assert line["status"] == 404 and "'ghost' is not served here" in line["error"] and line["model"] == "ghost"
 
 
-@pytest.mark.parametrize(("method", "path", "status", "route"), [
-    ("POST", "/v1/publish", 400, "/v1/publish"),
-    ("GET", "/v1/publish/pub_123abc", 404, "/v1/publish/{job_id}"),
-    ("GET", "/v1/models/llama3.2:latest", 200, "/v1/models/{model}"),
-    ("GET", "/v1/models/library/llama3.2", 404, "/v1/models/{model}"),
-], ids=["publish", "publish job", "model", "model id with a slash"])
+@pytest.mark.parametrize(
+    ("method", "path", "status", "route"),
+    [
+        ("POST", "/v1/publish", 400, "/v1/publish"),
+        ("GET", "/v1/publish/pub_123abc", 404, "/v1/publish/{job_id}"),
+        ("GET", "/v1/models/llama3.2:latest", 200, "/v1/models/{model}"),
+        ("GET", "/v1/models/library/llama3.2", 404, "/v1/models/{model}"),
+    ],
+    ids=["publish", "publish job", "model", "model id with a slash"],
+)
 def test_metrics_label_each_request_with_its_route_template(serve_ollama, method, path, status, route):
     client = serve_ollama({UPSTREAM_A: [MODEL]})
     body = {"json": {"package": "/nowhere"}} if method == "POST" else {}
     assert client.request(method, path, **body).status_code == status
-    [line] = [line for line in client.get("/metrics").text.splitlines()
-              if line.startswith("tunesmith_requests_total{") and 'route="/metrics"' not in line]
+    [line] = [
+        line
+        for line in client.get("/metrics").text.splitlines()
+        if line.startswith("tunesmith_requests_total{") and 'route="/metrics"' not in line
+    ]
     assert f'route="{route}",status="{status}"' in line, line

@@ -23,9 +23,14 @@ def test_help_explains_backends_keys_and_settings():
 
 
 def test_nothing_to_serve_is_a_clear_error():
-    result = subprocess.run([sys.executable, "-m", "tunesmith", "serve"], capture_output=True, text=True,
-                            env={**os.environ, "TUNESMITH_SERVE_OLLAMA": "", "TUNESMITH_SERVE_MODELS": ""},
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "tunesmith", "serve"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TUNESMITH_SERVE_OLLAMA": "", "TUNESMITH_SERVE_MODELS": ""},
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 2 and "nothing to serve" in result.stderr
 
 
@@ -40,8 +45,11 @@ def test_serve_runs_a_package_with_keys_from_the_environment(tmp_path):
     secret = "sk-tunesmith-do-not-log"
     process = subprocess.Popen(
         [sys.executable, "-m", "tunesmith", "serve", "--model", str(package), "--port", str(port), "--threads", "1"],
-        env={**os.environ, "TUNESMITH_API_KEYS": f"{secret},sk-other"}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
+        env={**os.environ, "TUNESMITH_API_KEYS": f"{secret},sk-other"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
@@ -55,8 +63,9 @@ def test_serve_runs_a_package_with_keys_from_the_environment(tmp_path):
             time.sleep(0.2)
         body = {"model": "tiny", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
         assert httpx.post(f"{base}/v1/chat/completions", json=body).status_code == 401
-        answer = httpx.post(f"{base}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {secret}"},
-                            timeout=60)
+        answer = httpx.post(
+            f"{base}/v1/chat/completions", json=body, headers={"authorization": f"Bearer {secret}"}, timeout=60
+        )
         assert answer.status_code == 200 and answer.json()["usage"]["completion_tokens"] >= 1
     finally:
         process.terminate()

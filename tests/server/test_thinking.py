@@ -24,23 +24,52 @@ from tunesmith.server.schemas import ChatCompletionRequest
 QWEN3_REPLY = "<think>\nThe user greets me. I should greet back.\n</think>\n\nHello! How can I help?"
 # (name, reply, starts inside <think>, reasoning, answer): the reasoning as Ollama's thinking parser returns it.
 SPLITS = [
-    ("qwen3 reasoning then answer", QWEN3_REPLY, False, "The user greets me. I should greet back.\n",
-     "Hello! How can I help?"),
-    ("qwen3 with thinking off writes no tags: all answer", "Hello! How can I help?", False, "",
-     "Hello! How can I help?"),
+    (
+        "qwen3 reasoning then answer",
+        QWEN3_REPLY,
+        False,
+        "The user greets me. I should greet back.\n",
+        "Hello! How can I help?",
+    ),
+    (
+        "qwen3 with thinking off writes no tags: all answer",
+        "Hello! How can I help?",
+        False,
+        "",
+        "Hello! How can I help?",
+    ),
     ("an empty thinking block", "<think>\n\n</think>\n\nHi.", False, "", "Hi."),
     ("reasoning keeps its end, as Ollama's", "<think>Hmm. </think>Hi.", False, "Hmm. ", "Hi."),
-    ("R1 distill: the prompt opened <think>", "Okay, 2+2 is 4.\n</think>\n\nThe answer is 4.", True,
-     "Okay, 2+2 is 4.\n", "The answer is 4."),
-    ("reasoning with blank lines inside keeps them", "<think>\nFirst.\n\nSecond.\n</think>\n\nDone.", False,
-     "First.\n\nSecond.\n", "Done."),
-    ("a reply that never closes its reasoning is all reasoning", "<think>\nHmm, let me see", False,
-     "Hmm, let me see", ""),
-    ("text before <think> means no reasoning", "Sure. <think>not a thought</think>", False, "",
-     "Sure. <think>not a thought</think>"),
+    (
+        "R1 distill: the prompt opened <think>",
+        "Okay, 2+2 is 4.\n</think>\n\nThe answer is 4.",
+        True,
+        "Okay, 2+2 is 4.\n",
+        "The answer is 4.",
+    ),
+    (
+        "reasoning with blank lines inside keeps them",
+        "<think>\nFirst.\n\nSecond.\n</think>\n\nDone.",
+        False,
+        "First.\n\nSecond.\n",
+        "Done.",
+    ),
+    (
+        "a reply that never closes its reasoning is all reasoning",
+        "<think>\nHmm, let me see",
+        False,
+        "Hmm, let me see",
+        "",
+    ),
+    (
+        "text before <think> means no reasoning",
+        "Sure. <think>not a thought</think>",
+        False,
+        "",
+        "Sure. <think>not a thought</think>",
+    ),
     ("an answer ending in a partial tag keeps it", "  Look: </thi", False, "", "  Look: </thi"),
-    ("a later <think> in the answer is answer", "<think>a</think>b <think>c</think>", False, "a",
-     "b <think>c</think>"),
+    ("a later <think> in the answer is answer", "<think>a</think>b <think>c</think>", False, "a", "b <think>c</think>"),
 ]
 
 
@@ -56,8 +85,9 @@ def _split(reply: str, cuts: list[int], in_thinking: bool) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize(("name", "reply", "in_thinking", "reasoning", "answer"), SPLITS, ids=[c[0] for c in SPLITS])
-def test_reasoning_and_answer_come_out_the_same_however_the_stream_is_split(name, reply, in_thinking, reasoning,
-                                                                             answer):
+def test_reasoning_and_answer_come_out_the_same_however_the_stream_is_split(
+    name, reply, in_thinking, reasoning, answer
+):
     assert _split(reply, [], in_thinking) == (reasoning, answer)
     assert _split(reply, list(range(1, len(reply))), in_thinking) == (reasoning, answer)  # one character at a time
     for cut in range(1, len(reply)):
@@ -74,11 +104,14 @@ def test_reasoning_is_released_as_it_comes_and_only_a_partial_tag_waits():
     assert splitter.finish() == ("", "")
 
 
-@pytest.mark.parametrize(("prompt", "opens"), [
-    ("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", False),
-    ("<|im_start|>assistant\n<think>\n\n</think>\n\n", False),
-    ("<｜User｜>Hi<｜Assistant｜><think>\n", True),
-])
+@pytest.mark.parametrize(
+    ("prompt", "opens"),
+    [
+        ("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", False),
+        ("<|im_start|>assistant\n<think>\n\n</think>\n\n", False),
+        ("<｜User｜>Hi<｜Assistant｜><think>\n", True),
+    ],
+)
 def test_a_prompt_that_ends_inside_think_starts_the_reply_in_reasoning(prompt, opens):
     assert prompt_opens_thinking(prompt) is opens
 
@@ -88,7 +121,7 @@ QWEN3 = ChatFormat("qwen3", "", ["<|im_end|>"], tools="hermes", thinking="think-
 
 def _parse(parser: ReplyParser, reply: str) -> tuple[str, str, list]:
     thoughts, texts, calls = [], [], []
-    for piece in [reply[i:i + 3] for i in range(0, len(reply), 3)]:
+    for piece in [reply[i : i + 3] for i in range(0, len(reply), 3)]:
         delta = parser.feed(piece)
         thoughts.append(delta.thinking)
         texts.append(delta.content)
@@ -98,17 +131,25 @@ def _parse(parser: ReplyParser, reply: str) -> tuple[str, str, list]:
 
 
 def test_reply_parser_splits_reasoning_before_a_tool_call():
-    reply = ('<think>\nI need the weather tool.\n</think>\n\n<tool_call>\n{"name": "get_weather", "arguments": '
-             '{"city": "Paris"}}\n</tool_call>')
+    reply = (
+        '<think>\nI need the weather tool.\n</think>\n\n<tool_call>\n{"name": "get_weather", "arguments": '
+        '{"city": "Paris"}}\n</tool_call>'
+    )
     assert _parse(ReplyParser(QWEN3, tools=True, thinking=True), reply) == (
-        "I need the weather tool.\n", "", [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}])
+        "I need the weather tool.\n",
+        "",
+        [{"function": {"name": "get_weather", "arguments": {"city": "Paris"}}}],
+    )
 
 
 def test_reply_parser_of_a_template_without_thinking_splits_a_reply_its_prompt_opened_in_think():
     # DeepSeek-R1 distills: a converted template (no thinking format) whose generation prompt ends in "<think>\n".
     reply = "Okay, 2+2 is 4.\n</think>\n\nThe answer is 4."
-    assert _parse(ReplyParser(None, tools=False, in_thinking=True), reply) == ("Okay, 2+2 is 4.\n",
-                                                                               "The answer is 4.", [])
+    assert _parse(ReplyParser(None, tools=False, in_thinking=True), reply) == (
+        "Okay, 2+2 is 4.\n",
+        "The answer is 4.",
+        [],
+    )
 
 
 def test_reply_parser_leaves_think_tags_in_the_answer_when_thinking_is_off():
@@ -122,27 +163,34 @@ def test_only_a_format_with_think_tags_takes_reasoning_effort():
 
 
 def _chat(**body) -> ChatCompletionRequest:
-    return msgspec.convert({"model": "m", "messages": [{"role": "user", "content": "hi"}], **body},
-                           ChatCompletionRequest)
+    return msgspec.convert(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], **body}, ChatCompletionRequest
+    )
 
 
-@pytest.mark.parametrize(("body", "think"), [
-    ({}, None),
-    ({"reasoning_effort": "none"}, False),
-    ({"reasoning_effort": "high"}, "high"),
-    ({"reasoning_effort": "low"}, "low"),
-    ({"reasoning_effort": "max"}, "max"),
-    ({"reasoning": {"effort": "medium"}}, "medium"),
-    ({"reasoning": {"effort": "none"}, "reasoning_effort": "high"}, False),  # as Ollama: `reasoning` first
-])
+@pytest.mark.parametrize(
+    ("body", "think"),
+    [
+        ({}, None),
+        ({"reasoning_effort": "none"}, False),
+        ({"reasoning_effort": "high"}, "high"),
+        ({"reasoning_effort": "low"}, "low"),
+        ({"reasoning_effort": "max"}, "max"),
+        ({"reasoning": {"effort": "medium"}}, "medium"),
+        ({"reasoning": {"effort": "none"}, "reasoning_effort": "high"}, False),  # as Ollama: `reasoning` first
+    ],
+)
 def test_reasoning_effort_becomes_ollamas_think(body, think):
     assert chat_to_generate(_chat(**body)).think == think
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({"reasoning_effort": "extreme"}, "reasoning_effort"),
-    ({"reasoning": {"effort": "minimal"}}, "reasoning.effort"),
-])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"reasoning_effort": "extreme"}, "reasoning_effort"),
+        ({"reasoning": {"effort": "minimal"}}, "reasoning.effort"),
+    ],
+)
 def test_an_unknown_reasoning_effort_is_refused_naming_the_field(body, param):
     with pytest.raises(BadRequestError) as caught:
         chat_to_generate(_chat(**body))
@@ -151,17 +199,37 @@ def test_an_unknown_reasoning_effort_is_refused_naming_the_field(body, param):
 
 
 def test_reasoning_content_in_history_reaches_the_backend_as_thinking_without_its_blank_lines():
-    request = chat_to_generate(msgspec.convert({"model": "m", "messages": [
-        {"role": "user", "content": "hi"},
-        {"role": "assistant", "content": "Hello!", "reasoning_content": "A greeting.\n"},
-        {"role": "user", "content": "bye"}]}, ChatCompletionRequest))
+    request = chat_to_generate(
+        msgspec.convert(
+            {
+                "model": "m",
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "Hello!", "reasoning_content": "A greeting.\n"},
+                    {"role": "user", "content": "bye"},
+                ],
+            },
+            ChatCompletionRequest,
+        )
+    )
     assert request.messages[1] == {"role": "assistant", "content": "Hello!", "thinking": "A greeting."}
     assert "thinking" not in request.messages[0] and "thinking" not in request.messages[2]
 
 
 def test_an_answer_carries_its_reasoning_as_reasoning_content_apart_from_content():
-    body = chat_completion_body("chatcmpl-1", 0, "m", Delta(content="Hello!", thinking="A greeting.", done=True,
-                                                           done_reason="stop", prompt_tokens=5, completion_tokens=9))
+    body = chat_completion_body(
+        "chatcmpl-1",
+        0,
+        "m",
+        Delta(
+            content="Hello!",
+            thinking="A greeting.",
+            done=True,
+            done_reason="stop",
+            prompt_tokens=5,
+            completion_tokens=9,
+        ),
+    )
     message = json.loads(msgspec.json.encode(body))["choices"][0]["message"]
     assert message == {"role": "assistant", "content": "Hello!", "reasoning_content": "A greeting."}
     plain = chat_completion_body("chatcmpl-1", 0, "m", Delta(content="Hello!", done=True, done_reason="stop"))
@@ -172,7 +240,9 @@ def test_a_stream_sends_reasoning_as_delta_reasoning_content_before_the_answer()
     pieces = [Delta(thinking="A greeting."), Delta(content="Hello!"), Delta(done=True, done_reason="stop")]
     app = create_app(ServerSettings(ollama=("http://unused:11434",)), backends=Backends([ScriptedBackend(pieces)]))
     with TestClient(app) as client:
-        response = client.post("/v1/chat/completions", json={"model": MODEL, "stream": True,
-                                                              "messages": [{"role": "user", "content": "hi"}]})
+        response = client.post(
+            "/v1/chat/completions",
+            json={"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+        )
     deltas = [event["choices"][0]["delta"] for event in sse_events(response.text)[:-1]]
     assert deltas == [{"role": "assistant", "reasoning_content": "A greeting."}, {"content": "Hello!"}, {}]

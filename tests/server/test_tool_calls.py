@@ -11,18 +11,36 @@ ADD = {"function": {"name": "add", "arguments": {"a": 2, "b": 3}}}
 
 CASES = {
     "one call": ('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>', "", [WEATHER]),
-    "text then a call": ('Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n'
-                         '</tool_call>', "Let me check.\n", [WEATHER]),
-    "two calls": ('<tool_call>\n{"name": "add", "arguments": {"a": 2, "b": 3}}\n</tool_call>\n<tool_call>\n'
-                  '{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>', "\n", [ADD, WEATHER]),
-    "arguments as a JSON string": ('<tool_call>\n{"name": "add", "arguments": "{\\"a\\": 2, \\"b\\": 3}"}\n'
-                                   '</tool_call>', "", [ADD]),
+    "text then a call": (
+        'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',
+        "Let me check.\n",
+        [WEATHER],
+    ),
+    "two calls": (
+        (
+            '<tool_call>\n{"name": "add", "arguments": {"a": 2, "b": 3}}\n</tool_call>\n<tool_call>\n'
+            '{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+        ),
+        "\n",
+        [ADD, WEATHER],
+    ),
+    "arguments as a JSON string": (
+        '<tool_call>\n{"name": "add", "arguments": "{\\"a\\": 2, \\"b\\": 3}"}\n</tool_call>',
+        "",
+        [ADD],
+    ),
     "plain answer": ("It is sunny in Paris, 21 degrees.", "It is sunny in Paris, 21 degrees.", []),
     "a lone angle bracket": ("2 < 3 and <b>bold</b>", "2 < 3 and <b>bold</b>", []),
-    "unparseable call stays text": ("<tool_call>\n{name: get_weather}\n</tool_call>",
-                                    "<tool_call>\n{name: get_weather}\n</tool_call>", []),
-    "a call that never closes stays text": ('<tool_call>\n{"name": "add", "argu',
-                                            '<tool_call>\n{"name": "add", "argu', []),
+    "unparseable call stays text": (
+        "<tool_call>\n{name: get_weather}\n</tool_call>",
+        "<tool_call>\n{name: get_weather}\n</tool_call>",
+        [],
+    ),
+    "a call that never closes stays text": (
+        '<tool_call>\n{"name": "add", "argu',
+        '<tool_call>\n{"name": "add", "argu',
+        [],
+    ),
     "a partial tag at the end stays text": ("Done. <tool_c", "Done. <tool_c", []),
 }
 
@@ -61,7 +79,7 @@ def test_the_blank_line_between_two_calls_is_no_answer_text(split):
 
     output = CASES["two calls"][0]
     cut = output.index("\n<tool_call>", 10)
-    pieces = [output[:cut - 5], output[cut - 5:cut + 12], output[cut + 12:]] if split.startswith("one") else output
+    pieces = [output[: cut - 5], output[cut - 5 : cut + 12], output[cut + 12 :]] if split.startswith("one") else output
     parser = ReplyParser(ChatFormat("qwen2.5", "", [], tools="hermes"), tools=True)
     deltas = [parser.feed(piece) for piece in pieces] + [parser.finish()]
     assert "".join(delta.content for delta in deltas) == ""

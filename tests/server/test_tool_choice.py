@@ -13,12 +13,28 @@ from tunesmith.server import ServerSettings, create_app
 
 ASK = [{"role": "user", "content": "Should I say celsius or fahrenheit?"}]
 # Enums keep a random model's arguments short: the grammar leaves it a choice of words, not free text.
-SET_UNIT = {"type": "function", "function": {"name": "set_unit", "parameters": {
-    "type": "object", "properties": {"unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
-    "required": ["unit"]}}}
-SET_MODE = {"type": "function", "function": {"name": "set_mode", "parameters": {
-    "type": "object", "properties": {"mode": {"enum": ["day", "night"]}, "strict": {"type": "boolean"}},
-    "required": ["mode", "strict"]}}}
+SET_UNIT = {
+    "type": "function",
+    "function": {
+        "name": "set_unit",
+        "parameters": {
+            "type": "object",
+            "properties": {"unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "required": ["unit"],
+        },
+    },
+}
+SET_MODE = {
+    "type": "function",
+    "function": {
+        "name": "set_mode",
+        "parameters": {
+            "type": "object",
+            "properties": {"mode": {"enum": ["day", "night"]}, "strict": {"type": "boolean"}},
+            "required": ["mode", "strict"],
+        },
+    },
+}
 # Tiny random models (tests/fixtures/tiny_models.py) whose chat templates carry tools, by tool-call format.
 FORMATS = {"hermes": "qwen2", "llama3-json": "llama3.1", "mistral": "mistral-nemo"}
 
@@ -26,24 +42,32 @@ FORMATS = {"hermes": "qwen2", "llama3-json": "llama3.1", "mistral": "mistral-nem
 @pytest.fixture(scope="module")
 def client(tiny_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("tool-choice")
-    folders = [build_package(PackageSpec(base=tiny_model(model), out=root / f"random-{form}", quants=("Q8_0",),
-                                         parameters={"num_ctx": 1024})).path
-               for form, model in FORMATS.items()]
+    folders = [
+        build_package(
+            PackageSpec(
+                base=tiny_model(model), out=root / f"random-{form}", quants=("Q8_0",), parameters={"num_ctx": 1024}
+            )
+        ).path
+        for form, model in FORMATS.items()
+    ]
     with TestClient(create_app(ServerSettings(models=tuple(map(str, folders)), threads=1)), timeout=120) as client:
         yield client
 
 
 def _ask(client, form: str, **body) -> dict:
-    response = client.post("/v1/chat/completions", json={"model": f"random-{form}", "messages": ASK,
-                                                         "tools": [SET_UNIT, SET_MODE], "max_tokens": 120, **body})
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": f"random-{form}", "messages": ASK, "tools": [SET_UNIT, SET_MODE], "max_tokens": 120, **body},
+    )
     assert response.status_code == 200, response.text
     return response.json()["choices"][0]
 
 
 @pytest.mark.parametrize("form", list(FORMATS))
 def test_a_named_function_is_called_with_arguments_of_its_schema(client, form):
-    choice = _ask(client, form, tool_choice={"type": "function", "function": {"name": "set_mode"}},
-                  parallel_tool_calls=False)
+    choice = _ask(
+        client, form, tool_choice={"type": "function", "function": {"name": "set_mode"}}, parallel_tool_calls=False
+    )
     assert choice["finish_reason"] == "tool_calls" and not choice["message"]["content"]
     [call] = choice["message"]["tool_calls"]
     arguments = json.loads(call["function"]["arguments"])
@@ -68,10 +92,17 @@ def test_without_tool_choice_the_random_model_answers_no_call(client, form):
 
 
 def test_a_parameters_schema_no_grammar_can_hold_is_a_400_naming_the_tool(client):
-    remote = {"type": "function", "function": {"name": "lookup", "parameters": {
-        "type": "object", "properties": {"key": {"$ref": "https://example.com/key.json"}}}}}
-    response = client.post("/v1/chat/completions", json={"model": "random-hermes", "messages": ASK,
-                                                         "tools": [SET_UNIT, remote], "tool_choice": "required"})
+    remote = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "parameters": {"type": "object", "properties": {"key": {"$ref": "https://example.com/key.json"}}},
+        },
+    }
+    response = client.post(
+        "/v1/chat/completions",
+        json={"model": "random-hermes", "messages": ASK, "tools": [SET_UNIT, remote], "tool_choice": "required"},
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["param"] == "tools[1].function.parameters" and "remote schemas" in error["message"]

@@ -32,8 +32,13 @@ def _entries(cache: Path) -> list[str]:
 
 
 def _base_cli(cache_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tunesmith", "base", "--cache-dir", str(cache_dir)],
-                          check=False, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "tunesmith", "base", "--cache-dir", str(cache_dir)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +77,9 @@ def test_the_tokenizer_has_the_chatml_template_and_round_trips_a_sentence(folder
     ids = tokenizer(sentence)["input_ids"]
     assert len(ids) > 10
     assert tokenizer.decode(ids, skip_special_tokens=True) == sentence
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Hi there"}], tokenize=False,
-                                           add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hi there"}], tokenize=False, add_generation_prompt=True
+    )
     assert "<|im_start|>user\nHi there<|im_end|>\n" in prompt
     assert prompt.endswith("<|im_start|>assistant\n")
     assert tokenizer.eos_token == "<|im_end|>"
@@ -86,11 +92,15 @@ def test_the_folder_loads_with_transformers_and_answers_sensibly(folder):
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder)
     assert model.dtype == torch.float16
-    inputs = tokenizer.apply_chat_template([{"role": "user", "content": "What is the capital of France?"}],
-                                           add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     with torch.no_grad():
         output = model.generate(**inputs, max_new_tokens=12, do_sample=False)
-    answer = tokenizer.decode(output[0][inputs["input_ids"].shape[1]:])
+    answer = tokenizer.decode(output[0][inputs["input_ids"].shape[1] :])
     assert "Paris" in answer, answer
 
 

@@ -13,10 +13,9 @@ from tunesmith.files import atomic_dir, atomic_file, write_text_atomic
 def test_atomic_file_replaces_only_on_success(tmp_path):
     target = tmp_path / "report.json"
     write_text_atomic(target, "good")
-    with pytest.raises(RuntimeError):
-        with atomic_file(target) as tmp:
-            tmp.write_text("half")
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_file(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("crash")
     assert target.read_text() == "good"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
 
@@ -25,10 +24,9 @@ def test_atomic_dir_swaps_in_a_complete_folder_and_keeps_the_old_one_on_failure(
     target = tmp_path / "package"
     with atomic_dir(target) as tmp:
         (tmp / "a").write_text("1")
-    with pytest.raises(RuntimeError):
-        with atomic_dir(target, replace=True) as tmp:
-            (tmp / "b").write_text("2")
-            raise RuntimeError("crash")
+    with pytest.raises(RuntimeError), atomic_dir(target, replace=True) as tmp:
+        (tmp / "b").write_text("2")
+        raise RuntimeError("crash")
     assert sorted(p.name for p in target.iterdir()) == ["a"]
     with atomic_dir(target, replace=True) as tmp:
         (tmp / "c").write_text("3")

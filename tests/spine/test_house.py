@@ -13,11 +13,25 @@ tomllib = pytest.importorskip("tomllib")
 
 ROOT = Path(__file__).resolve().parents[2]
 # Folder at the repository root -> the import name it installs as.
-ROOMS = {"tunesmith": "tunesmith", "trainer": "tunesmith.trainer", "packager": "tunesmith.packager",
-         "modelfiles": "tunesmith.modelfiles", "server": "tunesmith.server", "publish": "tunesmith.publish"}
+ROOMS = {
+    "tunesmith": "tunesmith",
+    "trainer": "tunesmith.trainer",
+    "packager": "tunesmith.packager",
+    "modelfiles": "tunesmith.modelfiles",
+    "server": "tunesmith.server",
+    "publish": "tunesmith.publish",
+}
 # The spine's modules any room may import: they import no room themselves.
-LEAVES = {"tunesmith", "tunesmith.errors", "tunesmith.progress", "tunesmith.files", "tunesmith.config",
-          "tunesmith.structs", "tunesmith.stamps", "tunesmith.embedded_base"}
+LEAVES = {
+    "tunesmith",
+    "tunesmith.errors",
+    "tunesmith.progress",
+    "tunesmith.files",
+    "tunesmith.config",
+    "tunesmith.structs",
+    "tunesmith.stamps",
+    "tunesmith.embedded_base",
+}
 # Which rooms each room may import (README, Development: the layout table). The spine (tunesmith/) may import all.
 MAY_IMPORT = {
     "server": {"publish", "packager", "modelfiles"},

@@ -17,8 +17,9 @@ from tunesmith.packager.package import PackageSpec, build_package
 @pytest.fixture(scope="module")
 def package(smollm2_tiny_base, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo-ollama") / "tiny-demo"
-    return build_package(PackageSpec(base=smollm2_tiny_base, out=out, quants=("Q8_0",),
-                                     parameters={"temperature": 0.2, "num_ctx": 512})).path
+    return build_package(
+        PackageSpec(base=smollm2_tiny_base, out=out, quants=("Q8_0",), parameters={"temperature": 0.2, "num_ctx": 512})
+    ).path
 
 
 def _closed_port() -> int:
@@ -33,8 +34,15 @@ def test_the_model_is_created_in_the_daemon_with_the_modelfiles_template_and_par
     modelfile = parse_modelfile((package / "Modelfile").read_text())
     assert shown["template"] == modelfile.template
     assert "temperature 0.2" in " ".join(shown["parameters"].split())
-    answer = real_ollama.post("/api/chat", {"model": "tiny-demo", "stream": False, "messages": [
-        {"role": "user", "content": "Hi"}], "options": {"num_predict": 4, "temperature": 0}})
+    answer = real_ollama.post(
+        "/api/chat",
+        {
+            "model": "tiny-demo",
+            "stream": False,
+            "messages": [{"role": "user", "content": "Hi"}],
+            "options": {"num_predict": 4, "temperature": 0},
+        },
+    )
     assert answer["done"]
 
 

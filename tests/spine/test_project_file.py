@@ -49,11 +49,15 @@ def test_a_project_without_a_serve_section_serves_on_defaults(tmp_path):
     assert load_settings(path, environ={}, models=["pkg"]).port == 8000
 
 
-@pytest.mark.parametrize("serve, reader, words", [
-    ("serve: 8100\n", "config", ["`serve` = 8100 is not valid"]),
-    ("serve:\n  prot: 8100\n", "server", ["unknown setting 'prot'", "serve.prot", "Known settings:"]),
-    ("serve:\n  port: 0\n", "server", ["port must be between 1 and 65535", "serve.port"]),
-], ids=["not a mapping", "unknown key", "bad value"])
+@pytest.mark.parametrize(
+    "serve, reader, words",
+    [
+        ("serve: 8100\n", "config", ["`serve` = 8100 is not valid"]),
+        ("serve:\n  prot: 8100\n", "server", ["unknown setting 'prot'", "serve.prot", "Known settings:"]),
+        ("serve:\n  port: 0\n", "server", ["port must be between 1 and 65535", "serve.port"]),
+    ],
+    ids=["not a mapping", "unknown key", "bad value"],
+)
 def test_a_bad_serve_section_is_named_by_the_reader_that_owns_it(tmp_path, serve, reader, words):
     path = _project(tmp_path, PROJECT.split("serve:")[0] + serve)
     with pytest.raises(ConfigError) as info:

@@ -22,11 +22,14 @@ from tunesmith.errors import TrainError
 def _project(tmp_path: Path, base: Path, *, publish: str = "") -> Path:
     data = write_qa_csv(tmp_path / "qa.csv")
     config = tmp_path / "tunesmith.yaml"
-    config.write_text(f"name: adder\nbase: {base}\noutput_dir: {tmp_path / 'run'}\n"
-                      f"data:\n  - path: {data}\n"
-                      "train:\n  max_steps: 4\n  eval_steps: 2\n  max_seq_len: 64\n  learning_rate: 0.01\n"
-                      "package:\n  quant: [F16]\n  modelfile:\n    system: You add small numbers.\n"
-                      f"{publish}", encoding="utf-8")
+    config.write_text(
+        f"name: adder\nbase: {base}\noutput_dir: {tmp_path / 'run'}\n"
+        f"data:\n  - path: {data}\n"
+        "train:\n  max_steps: 4\n  eval_steps: 2\n  max_seq_len: 64\n  learning_rate: 0.01\n"
+        "package:\n  quant: [F16]\n  modelfile:\n    system: You add small numbers.\n"
+        f"{publish}",
+        encoding="utf-8",
+    )
     return config
 
 
@@ -57,7 +60,11 @@ def test_run_builds_everything_then_reuses_it_and_repackages_only_what_changed(t
     assert gguf.is_file() and (run / "package" / "Modelfile").is_file() and (run / "adapter").is_dir()
     assert "SYSTEM You add small numbers." in (run / "package" / "Modelfile").read_text()
     assert json.loads((run / ".package.json").read_text())["result"]["files"] == [
-        "Modelfile", "README.md", "adder-F16.gguf", "quality.json"]
+        "Modelfile",
+        "README.md",
+        "adder-F16.gguf",
+        "quality.json",
+    ]
     before = _mtimes(run)
 
     second = _run(str(config))
@@ -136,6 +143,11 @@ def test_run_help_names_the_steps_and_the_reuse():
     result = CliRunner().invoke(cli, ["run", "--help"])
     text = " ".join(result.output.split())
     assert result.exit_code == 0
-    for words in ("Prepare, train, package and publish", "skipped when its outputs are current", "--restart",
-                  "--ollama-host", "--set"):
+    for words in (
+        "Prepare, train, package and publish",
+        "skipped when its outputs are current",
+        "--restart",
+        "--ollama-host",
+        "--set",
+    ):
         assert words in text

@@ -24,7 +24,16 @@ def test_longest_common_subsequence(first, second, length):
 
 def test_words_are_lower_cased_runs_of_letters_and_digits():
     assert words("Run `tunesmith package --base BASE`, then runs/NAME/adapter!") == [
-        "run", "tunesmith", "package", "base", "base", "then", "runs", "name", "adapter"]
+        "run",
+        "tunesmith",
+        "package",
+        "base",
+        "base",
+        "then",
+        "runs",
+        "name",
+        "adapter",
+    ]
 
 
 ROUGE = [
@@ -32,12 +41,12 @@ ROUGE = [
     ("no word in common", "Q4_K_M by default.", "Paris.", 0.0),
     ("an empty answer", "Q4_K_M by default.", "", 0.0),
     # 3 of 4 reference words, in order, among 6 answer words: P = 3/6, R = 3/4, F1 = 0.6
-    ("half the answer, most of the reference", "use tunesmith lint here", "please use tunesmith to lint it",
-     0.6),
+    ("half the answer, most of the reference", "use tunesmith lint here", "please use tunesmith to lint it", 0.6),
 ]
 
 
-@pytest.mark.parametrize(("reference", "candidate", "score"), [case[1:] for case in ROUGE],
-                         ids=[case[0] for case in ROUGE])
+@pytest.mark.parametrize(
+    ("reference", "candidate", "score"), [case[1:] for case in ROUGE], ids=[case[0] for case in ROUGE]
+)
 def test_rouge_l_is_the_f1_of_the_longest_common_subsequence(reference, candidate, score):
     assert rouge_l(reference, candidate) == pytest.approx(score)

@@ -12,11 +12,12 @@ def random_prose(seed: int, paragraphs: int, sentences: int = 5) -> str:
     def word() -> str:
         return "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 6)))
 
-    return "\n\n".join(" ".join(f"{word().capitalize()} {word()} {word()}." for _ in range(sentences))
-                       for _ in range(paragraphs))
+    return "\n\n".join(
+        " ".join(f"{word().capitalize()} {word()} {word()}." for _ in range(sentences)) for _ in range(paragraphs)
+    )
 
 
 def token_runs(tokenizer: Any, text: str, length: int) -> set[tuple[int, ...]]:
     """Every run of `length` consecutive token ids of `text`."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    return {tuple(ids[i:i + length]) for i in range(len(ids) - length + 1)}
+    return {tuple(ids[i : i + length]) for i in range(len(ids) - length + 1)}

@@ -6,15 +6,15 @@ import itertools
 import random
 
 import pytest
+
+from tests.trainer.prose import random_prose, token_runs
 from tunesmith.trainer.base_model import load_tokenizer
 from tunesmith.trainer.chunk import chunk_records, chunk_text
 from tunesmith.trainer.records import Record
 from tunesmith.trainer.split import split_records
 
-from tests.trainer.prose import random_prose, token_runs
-
 SENTENCES = [f"Sentence number {i} tells of the keeper and the sea." for i in range(60)]
-BOOK = "\n\n".join(" ".join(SENTENCES[i:i + 4]) for i in range(0, 60, 4))
+BOOK = "\n\n".join(" ".join(SENTENCES[i : i + 4]) for i in range(0, 60, 4))
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +42,9 @@ def test_chunks_fit_the_token_budget_end_on_sentences_and_cover_the_text(tokeniz
         for current, following in itertools.pairwise(chunks):
             new = next(s for s in SENTENCES if s in following and s not in current)
             full = _tokens(tokenizer, f"{current} {new}") > max_tokens
-            paragraph = (BOOK.split(current, 1)[1].startswith("\n\n")
-                         and _tokens(tokenizer, current) >= 0.75 * max_tokens)
+            paragraph = (
+                BOOK.split(current, 1)[1].startswith("\n\n") and _tokens(tokenizer, current) >= 0.75 * max_tokens
+            )
             assert full or paragraph
 
 
@@ -65,16 +66,19 @@ def test_a_sentence_longer_than_the_window_is_cut_by_tokens(tokenizer):
     assert "".join(chunks).replace(" ", "") == run_on.replace(" ", "")
 
 
-VERSE = ("The keeper wrote:\n\n    The lamp is lit.\n      The sea is grey.\n    The gulls are home.\n\n"
-         + "\n\n".join(f"\"Light {i} burns,\" he said. (The night was long.) Dawn came at last!\n  Then sleep."
-                       for i in range(12)))
+VERSE = "The keeper wrote:\n\n    The lamp is lit.\n      The sea is grey.\n    The gulls are home.\n\n" + "\n\n".join(
+    f'"Light {i} burns," he said. (The night was long.) Dawn came at last!\n  Then sleep.' for i in range(12)
+)
 CODE = "Run this:\n\n" + "\n\n".join(f"def step_{i}(x):\n    y = x + {i}.\n    return y." for i in range(15))
 
 
-@pytest.mark.parametrize("text, phrase", [
-    pytest.param(VERSE, '"Light 3 burns," he said.', id="verse and quotes"),
-    pytest.param(CODE, "    return y.", id="code"),
-])
+@pytest.mark.parametrize(
+    "text, phrase",
+    [
+        pytest.param(VERSE, '"Light 3 burns," he said.', id="verse and quotes"),
+        pytest.param(CODE, "    return y.", id="code"),
+    ],
+)
 @pytest.mark.parametrize("max_tokens, overlap", [(40, 0), (64, 16), (2000, 0)])
 def test_chunks_keep_the_layout_of_the_text(tokenizer, text, phrase, max_tokens, overlap):
     chunks = chunk_text(text, tokenizer, max_tokens, overlap)
@@ -108,8 +112,11 @@ def test_no_text_of_validation_appears_in_training(tokenizer, seed, overlap, val
     books = [Record("text", f"book{i}.txt", text=random_prose(seed * 10 + i, 30), group=f"g{i}") for i in range(3)]
     chunks = chunk_records(books, tokenizer, 80, overlap)
     assert len({r.group for r in chunks}) >= 15  # several blocks per book
-    shared = [len(token_runs(tokenizer, a.text, 8) & token_runs(tokenizer, b.text, 8))
-              for a, b in itertools.pairwise(chunks) if a.origin.split("#")[0] == b.origin.split("#")[0]]
+    shared = [
+        len(token_runs(tokenizer, a.text, 8) & token_runs(tokenizer, b.text, 8))
+        for a, b in itertools.pairwise(chunks)
+        if a.origin.split("#")[0] == b.origin.split("#")[0]
+    ]
     assert sum(1 for n in shared if n) >= len(shared) * 0.8  # overlap is on: most neighbours share text
     train, val = split_records(chunks, val_fraction, seed)
     assert val and train
@@ -119,9 +126,11 @@ def test_no_text_of_validation_appears_in_training(tokenizer, seed, overlap, val
 
 def test_chunks_of_near_identical_documents_keep_their_one_group(tokenizer):
     book = random_prose(1, 30)
-    records = [Record("text", "a.txt", text=book, group="g"),
-               Record("text", "b.txt", text=random_prose(9, 3) + "\n\n" + book, group="g"),  # with a preface
-               Record("text", "c.txt", text=random_prose(2, 30), group="h")]
+    records = [
+        Record("text", "a.txt", text=book, group="g"),
+        Record("text", "b.txt", text=random_prose(9, 3) + "\n\n" + book, group="g"),  # with a preface
+        Record("text", "c.txt", text=random_prose(2, 30), group="h"),
+    ]
     out = chunk_records(records, tokenizer, 80, 24)
     assert {r.group for r in out if not r.origin.startswith("c.txt")} == {"g"}
     assert {r.group for r in out if r.origin.startswith("c.txt")} == {f"h:{i}" for i in range(6)}
@@ -155,12 +164,15 @@ def test_split_edge_cases_keep_training_non_empty(n, fraction, expected_val):
     assert len(val) == expected_val and len(train) == n - expected_val
 
 
-@pytest.mark.parametrize("sizes, fraction, low, high", [
-    pytest.param([90] + [8] * 11, 0.2, 29, 43, id="a large family is passed over, blocks fill in"),
-    pytest.param([50, 50, 10], 0.1, 10, 10, id="every group but one too large: the small one validates"),
-    pytest.param([50, 60, 70], 0.1, 50, 50, id="all too large: the smallest validates"),
-    pytest.param([3, 3], 0.9, 3, 3, id="one group always trains"),
-])
+@pytest.mark.parametrize(
+    "sizes, fraction, low, high",
+    [
+        pytest.param([90] + [8] * 11, 0.2, 29, 43, id="a large family is passed over, blocks fill in"),
+        pytest.param([50, 50, 10], 0.1, 10, 10, id="every group but one too large: the small one validates"),
+        pytest.param([50, 60, 70], 0.1, 50, 50, id="all too large: the smallest validates"),
+        pytest.param([3, 3], 0.9, 3, 3, id="one group always trains"),
+    ],
+)
 def test_split_passes_over_groups_that_would_overshoot(sizes, fraction, low, high):
     records = [Record("text", f"{g}:{i}", text="x", group=f"g{g}") for g, size in enumerate(sizes) for i in range(size)]
     for seed in range(8):

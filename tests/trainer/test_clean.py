@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
+from tunesmith.config import Clean
 from tunesmith.trainer.clean import clean_records, clean_text, strip_boilerplate
 from tunesmith.trainer.dedup import dedup_records, group_near_duplicate_chunks
 from tunesmith.trainer.records import Record
-
-from tunesmith.config import Clean
-
 
 CODE_ANSWER = (
     "Use a generator:\n"
@@ -23,57 +22,70 @@ CODE_ANSWER = (
     "```"
 )
 TABLE_ANSWER = (
-    "| name   | qty |\n"
-    "|--------|-----|\n"
-    "| apples |   3 |\n"
-    "| pears  |  12 |\n"
-    "\n"
-    "- fruit\n"
-    "  - nested item\n"
-    "    1. deeper"
+    "| name   | qty |\n|--------|-----|\n| apples |   3 |\n| pears  |  12 |\n\n- fruit\n  - nested item\n    1. deeper"
 )
 
 
-@pytest.mark.parametrize("raw, form, cleaned", [
-    pytest.param(CODE_ANSWER, "NFC", CODE_ANSWER, id="code keeps indentation byte for byte"),
-    pytest.param(TABLE_ANSWER, "NFC", TABLE_ANSWER, id="markdown table and nested list keep their columns"),
-    pytest.param("  hello   world  ", "NFC", "hello   world", id="a lone line is trimmed, inner spaces kept"),
-    pytest.param("    x = 1\n    if x:\n        y = 2\n", "NFC", "x = 1\nif x:\n    y = 2",
-                 id="a block indented as a whole keeps its relative indentation"),
-    pytest.param("def f():  \n    return 1\t\t\nend \u00a0", "NFC", "def f():\n    return 1\nend",
-                 id="trailing spaces and tabs go"),
-    pytest.param("line one\r\n  line two\rline three", "NFC", "line one\n  line two\nline three", id="CRLF and CR"),
-    pytest.param("a\n\n\n\n\nb", "NFC", "a\n\nb", id="blank lines collapse"),
-    pytest.param("a\n   \n\t\n\n    b", "NFC", "a\n\n    b", id="whitespace-only lines count as blank"),
-    pytest.param("\n\n  \n  first\n    second\n\n\n", "NFC", "first\n  second", id="the whole text is trimmed"),
-    pytest.param("zero\u200bwidth\x00 and\x07 bell\ufeff", "NFC", "zerowidth and bell", id="control chars go"),
-    pytest.param("\x1b[31m    red\x7f\x0c", "NFC", "[31m    red", id="control chars go, indentation stays"),
-    pytest.param("cafe\u0301", "NFC", "caf\u00e9", id="NFC"),
-    pytest.param("\ufb01ne \u2460", "NFKC", "fine 1", id="NFKC"),
-    pytest.param("\ufb01ne", "none", "\ufb01ne", id="no normalisation"),
-    pytest.param("tab\tstays\t\ttwo", "NFC", "tab\tstays\t\ttwo", id="tabs are kept as they are"),
-])
+@pytest.mark.parametrize(
+    "raw, form, cleaned",
+    [
+        pytest.param(CODE_ANSWER, "NFC", CODE_ANSWER, id="code keeps indentation byte for byte"),
+        pytest.param(TABLE_ANSWER, "NFC", TABLE_ANSWER, id="markdown table and nested list keep their columns"),
+        pytest.param("  hello   world  ", "NFC", "hello   world", id="a lone line is trimmed, inner spaces kept"),
+        pytest.param(
+            "    x = 1\n    if x:\n        y = 2\n",
+            "NFC",
+            "x = 1\nif x:\n    y = 2",
+            id="a block indented as a whole keeps its relative indentation",
+        ),
+        pytest.param(
+            "def f():  \n    return 1\t\t\nend \u00a0",
+            "NFC",
+            "def f():\n    return 1\nend",
+            id="trailing spaces and tabs go",
+        ),
+        pytest.param("line one\r\n  line two\rline three", "NFC", "line one\n  line two\nline three", id="CRLF and CR"),
+        pytest.param("a\n\n\n\n\nb", "NFC", "a\n\nb", id="blank lines collapse"),
+        pytest.param("a\n   \n\t\n\n    b", "NFC", "a\n\n    b", id="whitespace-only lines count as blank"),
+        pytest.param("\n\n  \n  first\n    second\n\n\n", "NFC", "first\n  second", id="the whole text is trimmed"),
+        pytest.param("zero\u200bwidth\x00 and\x07 bell\ufeff", "NFC", "zerowidth and bell", id="control chars go"),
+        pytest.param("\x1b[31m    red\x7f\x0c", "NFC", "[31m    red", id="control chars go, indentation stays"),
+        pytest.param("cafe\u0301", "NFC", "caf\u00e9", id="NFC"),
+        pytest.param("\ufb01ne \u2460", "NFKC", "fine 1", id="NFKC"),
+        pytest.param("\ufb01ne", "none", "\ufb01ne", id="no normalisation"),
+        pytest.param("tab\tstays\t\ttwo", "NFC", "tab\tstays\t\ttwo", id="tabs are kept as they are"),
+    ],
+)
 def test_clean_text(raw, form, cleaned):
     assert clean_text(raw, form) == cleaned
 
 
 def test_a_code_reply_reaches_training_with_its_indentation():
-    record = Record("chat", "qa.jsonl:1", messages=({"role": "user", "content": "  How do I pair items?  "},
-                                                    {"role": "assistant", "content": CODE_ANSWER + "  \r\n"}))
+    record = Record(
+        "chat",
+        "qa.jsonl:1",
+        messages=(
+            {"role": "user", "content": "  How do I pair items?  "},
+            {"role": "assistant", "content": CODE_ANSWER + "  \r\n"},
+        ),
+    )
     kept = clean_records([record], Clean()).kept
     assert [m["content"] for m in kept[0].messages] == ["How do I pair items?", CODE_ANSWER]
 
 
 def test_gutenberg_header_and_footer_are_stripped_and_plain_text_is_untouched():
-    book = ("The Project Gutenberg eBook of Tales\nlicence blah\n*** START OF THE PROJECT GUTENBERG EBOOK TALES ***\n"
-            "Once upon a time.\n*** END OF THE PROJECT GUTENBERG EBOOK TALES ***\nmore licence")
+    book = (
+        "The Project Gutenberg eBook of Tales\nlicence blah\n*** START OF THE PROJECT GUTENBERG EBOOK TALES ***\n"
+        "Once upon a time.\n*** END OF THE PROJECT GUTENBERG EBOOK TALES ***\nmore licence"
+    )
     assert strip_boilerplate(book).strip() == "Once upon a time."
     assert strip_boilerplate("No markers here.") == "No markers here."
 
 
 def _chat(question: str, answer: str, origin: str = "qa.csv:2") -> Record:
-    return Record("chat", origin, messages=({"role": "user", "content": question},
-                                            {"role": "assistant", "content": answer}))
+    return Record(
+        "chat", origin, messages=({"role": "user", "content": question}, {"role": "assistant", "content": answer})
+    )
 
 
 def test_filters_drop_records_with_their_reason():
@@ -117,16 +129,21 @@ def test_near_duplicate_threshold_is_respected():
     assert len(dedup_records(records, exact=True, near=True, threshold=0.5, seed=1).kept) == 1
 
 
-_RECIPE = ("Knead the dough for ten minutes on a floured board, then leave it to rise in a warm kitchen until it has "
-           "doubled, shape it into a loaf and bake it in a hot oven for forty minutes")
+_RECIPE = (
+    "Knead the dough for ten minutes on a floured board, then leave it to rise in a warm kitchen until it has "
+    "doubled, shape it into a loaf and bake it in a hot oven for forty minutes"
+)
 
 
-@pytest.mark.parametrize("first, second", [
-    pytest.param(CODE_ANSWER, CODE_ANSWER.replace("    ", "  "), id="indentation width"),
-    pytest.param(CODE_ANSWER, CODE_ANSWER.replace("    ", "\t"), id="tabs against spaces"),
-    pytest.param(TABLE_ANSWER, TABLE_ANSWER.replace("   ", " "), id="table padding"),
-    pytest.param("one  two\n\nthree", "one two\nthree", id="inner runs and blank lines"),
-])
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        pytest.param(CODE_ANSWER, CODE_ANSWER.replace("    ", "  "), id="indentation width"),
+        pytest.param(CODE_ANSWER, CODE_ANSWER.replace("    ", "\t"), id="tabs against spaces"),
+        pytest.param(TABLE_ANSWER, TABLE_ANSWER.replace("   ", " "), id="table padding"),
+        pytest.param("one  two\n\nthree", "one two\nthree", id="inner runs and blank lines"),
+    ],
+)
 def test_whitespace_only_differences_are_still_exact_duplicates_after_cleaning(first, second):
     records = [_chat("Show me.", first, "a.csv:2"), _chat("Show  me.", second, "a.csv:3")]
     cleaned = clean_records(records, Clean(min_chars=1)).kept
@@ -135,10 +152,13 @@ def test_whitespace_only_differences_are_still_exact_duplicates_after_cleaning(f
     assert [r.origin for r in result.kept] == ["a.csv:2"] and dict(result.dropped) == {"duplicate": 1}
 
 
-@pytest.mark.parametrize("second", [
-    pytest.param("    " + _RECIPE.replace(", ", ",\n    ") + " today", id="re-indented with a word added"),
-    pytest.param(_RECIPE.replace(" ", "   ").replace("minutes", "mins"), id="spaced out with a word changed"),
-])
+@pytest.mark.parametrize(
+    "second",
+    [
+        pytest.param("    " + _RECIPE.replace(", ", ",\n    ") + " today", id="re-indented with a word added"),
+        pytest.param(_RECIPE.replace(" ", "   ").replace("minutes", "mins"), id="spaced out with a word changed"),
+    ],
+)
 def test_near_duplicates_ignore_layout(second):
     records = [Record("text", "a", text=_RECIPE), Record("text", "b", text=second)]
     cleaned = clean_records(records, Clean(min_chars=1)).kept
@@ -155,14 +175,27 @@ def _chunks(*texts_and_groups: tuple[str, str]) -> list[Record]:
     return [Record("text", f"doc#chunk{i}", text=text, group=group) for i, (text, group) in enumerate(texts_and_groups)]
 
 
-@pytest.mark.parametrize("records, groups", [
-    pytest.param(_chunks(("opening words of one book " * 5, "a:0"), (_PASSAGE, "a:1"),
-                         (_PASSAGE + " again", "b:0"), (_OTHER, "b:1")),
-                 ["a:0", "a:1", "a:1", "b:1"], id="a shared passage joins its two blocks"),
-    pytest.param(_chunks((_PASSAGE, "x:1"), (_OTHER, "y:0"), (_PASSAGE.upper(), "x:0"), (_OTHER + " today", "z:3")),
-                 ["x:0", "y:0", "x:0", "y:0"], id="the merged group takes the smallest name"),
-    pytest.param(_chunks((_PASSAGE, "a:0"), (_OTHER, "a:1")), ["a:0", "a:1"], id="different chunks stay apart"),
-])
+@pytest.mark.parametrize(
+    "records, groups",
+    [
+        pytest.param(
+            _chunks(
+                ("opening words of one book " * 5, "a:0"),
+                (_PASSAGE, "a:1"),
+                (_PASSAGE + " again", "b:0"),
+                (_OTHER, "b:1"),
+            ),
+            ["a:0", "a:1", "a:1", "b:1"],
+            id="a shared passage joins its two blocks",
+        ),
+        pytest.param(
+            _chunks((_PASSAGE, "x:1"), (_OTHER, "y:0"), (_PASSAGE.upper(), "x:0"), (_OTHER + " today", "z:3")),
+            ["x:0", "y:0", "x:0", "y:0"],
+            id="the merged group takes the smallest name",
+        ),
+        pytest.param(_chunks((_PASSAGE, "a:0"), (_OTHER, "a:1")), ["a:0", "a:1"], id="different chunks stay apart"),
+    ],
+)
 def test_near_duplicate_chunks_share_a_group(records, groups):
     assert [r.group for r in group_near_duplicate_chunks(records, threshold=0.8, seed=1)] == groups
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 import torch
+
+from tunesmith.config import load_config
+from tunesmith.progress import SILENT
 from tunesmith.trainer.backends import Device
 from tunesmith.trainer.backends.hf import HfBackend
 from tunesmith.trainer.collate import Collator, pack_examples, padded_rows
 from tunesmith.trainer.format import IGNORE, Tokenized
-
-from tunesmith.config import load_config
-from tunesmith.progress import SILENT
 
 
 def _examples(lengths: list[int]) -> list[Tokenized]:
     examples = []
     for n, length in enumerate(lengths):
         ids = [(n * 7 + i * 3) % 390 + 3 for i in range(length)]
-        examples.append(Tokenized(ids, [IGNORE] * (length // 2) + ids[length // 2:]))
+        examples.append(Tokenized(ids, [IGNORE] * (length // 2) + ids[length // 2 :]))
     return examples
 
 
@@ -65,7 +65,7 @@ def test_packed_samples_do_not_attend_to_each_other(family, request, tmp_path):
         start = 0
         for example in sorted(examples, key=lambda e: -len(e.input_ids)):  # rows come longest first
             alone = model(input_ids=torch.tensor([example.input_ids])).logits[0]
-            torch.testing.assert_close(packed[start:start + len(example.input_ids)], alone, atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(packed[start : start + len(example.input_ids)], alone, atol=1e-5, rtol=1e-4)
             start += len(example.input_ids)
         # Without the restart of position ids the later samples would see the earlier ones: prove the check bites.
         leaky = model(input_ids=batch["input_ids"]).logits[0]

@@ -32,9 +32,9 @@ def test_yaml_paths_resolve_against_the_config_folder_and_set_overrides_win(tmp_
         "base: model\nname: support-bot\ndata:\n  - path: data/qa.csv\n    columns: {prompt: Q, response: A}\n"
         "lora: {r: 8, target_modules: [q_proj, v_proj]}\ntrain: {learning_rate: 1.0e-4, max_steps: 100}\n"
         "package:\n  quant: [Q4_K_M, Q8_0]\n  modelfile: {system: Be kind., parameters: {temperature: 0.2}}\n"
-        "publish:\n  hf: {repo: me/support-bot}\n  ollama: {name: me/support-bot}\n")
-    config = load_config(path, overrides=["train.learning_rate=3e-4", "lora.r=4", "data.0.format=csv"],
-                         max_steps=7)
+        "publish:\n  hf: {repo: me/support-bot}\n  ollama: {name: me/support-bot}\n"
+    )
+    config = load_config(path, overrides=["train.learning_rate=3e-4", "lora.r=4", "data.0.format=csv"], max_steps=7)
     assert config.base == str(project / "model")
     assert config.data[0].path == str(project / "data" / "qa.csv")
     assert config.data[0].columns == {"prompt": "Q", "response": "A"} and config.data[0].format == "csv"
@@ -45,19 +45,22 @@ def test_yaml_paths_resolve_against_the_config_folder_and_set_overrides_win(tmp_
     assert config.name == "support-bot"
 
 
-@pytest.mark.parametrize("overrides, message, hint", [
-    (["train.method=dpo"], "`train.method` = 'dpo'", "one of lora, qlora"),
-    (["lora.r=0"], "`lora.r` = 0", "int >= 1"),
-    (["lora.rank=8"], "unknown key `lora.rank`", "r, alpha, dropout, target_modules, rslora"),
-    (["split.val_fraction=1.5"], "`split.val_fraction` = 1.5", "float >= 0.0 and < 1.0"),
-    (["train.learning_rate=fast"], "`train.learning_rate` = 'fast'", "float > 0"),
-    (["train.scheduler=step"], "`train.scheduler` = 'step'", "linear, cosine, constant"),
-    (["data.0.format=xlsx"], "`data.0.format` = 'xlsx'", "csv, tsv, jsonl, parquet, text, hf_disk"),
-    (["data.3.format=csv"], "index '3' does not exist", "from 0 to 0"),
-    (["publish.hf.repo=no slash"], "`publish.hf.repo` = 'no slash'", "matching"),
-    (["train.max_steps"], "is not KEY=VALUE", "--set train.learning_rate=1e-4"),
-    (["clean.near_dup_threshold=0"], "`clean.near_dup_threshold` = 0", "float > 0.0 and <= 1.0"),
-])
+@pytest.mark.parametrize(
+    "overrides, message, hint",
+    [
+        (["train.method=dpo"], "`train.method` = 'dpo'", "one of lora, qlora"),
+        (["lora.r=0"], "`lora.r` = 0", "int >= 1"),
+        (["lora.rank=8"], "unknown key `lora.rank`", "r, alpha, dropout, target_modules, rslora"),
+        (["split.val_fraction=1.5"], "`split.val_fraction` = 1.5", "float >= 0.0 and < 1.0"),
+        (["train.learning_rate=fast"], "`train.learning_rate` = 'fast'", "float > 0"),
+        (["train.scheduler=step"], "`train.scheduler` = 'step'", "linear, cosine, constant"),
+        (["data.0.format=xlsx"], "`data.0.format` = 'xlsx'", "csv, tsv, jsonl, parquet, text, hf_disk"),
+        (["data.3.format=csv"], "index '3' does not exist", "from 0 to 0"),
+        (["publish.hf.repo=no slash"], "`publish.hf.repo` = 'no slash'", "matching"),
+        (["train.max_steps"], "is not KEY=VALUE", "--set train.learning_rate=1e-4"),
+        (["clean.near_dup_threshold=0"], "`clean.near_dup_threshold` = 0", "float > 0.0 and <= 1.0"),
+    ],
+)
 def test_bad_values_name_the_key_the_value_and_what_is_allowed(overrides, message, hint):
     with pytest.raises(ConfigError) as info:
         load_config(base="m", data=["qa.csv"], overrides=overrides)
@@ -65,13 +68,16 @@ def test_bad_values_name_the_key_the_value_and_what_is_allowed(overrides, messag
     assert hint in str(info.value)
 
 
-@pytest.mark.parametrize("text, message, where", [
-    ("base: m\ndata: [{path: a.csv}]\ntrain:\n  epochs: [1\n", "invalid YAML", ":5"),
-    ("- just\n- a list\n", "YAML mapping", ""),
-    ("base: m\n", "no training data", "data"),
-    ("data: [{path: a.csv}]\n", "no base model", "base"),
-    ("base: m\ndata: [{path: a.csv, colums: {}}]\n", "unknown key `data.0.colums`", ""),
-])
+@pytest.mark.parametrize(
+    "text, message, where",
+    [
+        ("base: m\ndata: [{path: a.csv}]\ntrain:\n  epochs: [1\n", "invalid YAML", ":5"),
+        ("- just\n- a list\n", "YAML mapping", ""),
+        ("base: m\n", "no training data", "data"),
+        ("data: [{path: a.csv}]\n", "no base model", "base"),
+        ("base: m\ndata: [{path: a.csv, colums: {}}]\n", "unknown key `data.0.colums`", ""),
+    ],
+)
 def test_bad_config_files_say_where(tmp_path, text, message, where):
     path = tmp_path / "bad.yaml"
     path.write_text(text)

@@ -26,10 +26,33 @@ STEPS = 16
 
 
 def _command(base: Path, data: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "tunesmith", "train", "--base", str(base), "--data", str(data),
-            "--output-dir", str(out), "--max-steps", str(STEPS), "--set", "train.eval_steps=4",
-            "--set", "train.batch_size=2", "--set", "train.grad_accum=2", "--set", "train.max_seq_len=64",
-            "--set", "train.learning_rate=0.01", "--set", "train.early_stopping_patience=0", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "tunesmith",
+        "train",
+        "--base",
+        str(base),
+        "--data",
+        str(data),
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        str(STEPS),
+        "--set",
+        "train.eval_steps=4",
+        "--set",
+        "train.batch_size=2",
+        "--set",
+        "train.grad_accum=2",
+        "--set",
+        "train.max_seq_len=64",
+        "--set",
+        "train.learning_rate=0.01",
+        "--set",
+        "train.early_stopping_patience=0",
+        *extra,
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -42,16 +65,20 @@ def _rows(run: Path) -> list[dict]:
 
 @pytest.mark.parametrize(("batch", "accum", "expected"), [(4, 4, (4, 2)), (4, 1, (2, 1)), (2, 6, (2, 3))])
 def test_each_process_takes_its_share_of_the_global_batch(tmp_path, batch, accum, expected):
-    config = load_config(base="b", data=[str(tmp_path / "d.csv")],
-                         overrides=[f"train.batch_size={batch}", f"train.grad_accum={accum}", "train.gpus=2"])
+    config = load_config(
+        base="b",
+        data=[str(tmp_path / "d.csv")],
+        overrides=[f"train.batch_size={batch}", f"train.grad_accum={accum}", "train.gpus=2"],
+    )
     mine = per_process(config, 2).train
     assert (mine.batch_size, mine.grad_accum) == expected
     assert mine.batch_size * mine.grad_accum * 2 == batch * accum
 
 
 def test_a_global_batch_that_does_not_split_is_refused_with_the_fix(tmp_path):
-    config = load_config(base="b", data=[str(tmp_path / "d.csv")],
-                         overrides=["train.batch_size=3", "train.grad_accum=1", "train.gpus=2"])
+    config = load_config(
+        base="b", data=[str(tmp_path / "d.csv")], overrides=["train.batch_size=3", "train.grad_accum=1", "train.gpus=2"]
+    )
     with pytest.raises(TrainError, match="cannot be split evenly over 2 processes") as caught:
         per_process(config, 2)
     assert caught.value.where == "train.gpus" and "train.grad_accum=2" in caught.value.hint
@@ -64,8 +91,14 @@ def two_process_run(tiny_llama, tmp_path_factory):
     data = write_qa_csv(tmp / "qa.csv")
     single, double = tmp / "one", tmp / "two"
     subprocess.run(_command(tiny_llama, data, single), check=True, env=_env(), capture_output=True, timeout=300)
-    done = subprocess.run(_command(tiny_llama, data, double, "--gpus", "2"), env=_env(), capture_output=True,
-                          text=True, timeout=300, check=False)
+    done = subprocess.run(
+        _command(tiny_llama, data, double, "--gpus", "2"),
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return data, single, double, done.stderr
 
@@ -86,8 +119,9 @@ def test_two_processes_train_the_adapter_one_process_would(two_process_run):
     losses = [row["loss"] for row in rows if "loss" in row]
     assert sum(losses[-4:]) < sum(losses[:4]), "the loss falls"
     # Same global batch (2 x 2 per step, over 2 processes 2 x 1 each): the same number of rows per step.
-    assert report["tokens_seen"] == pytest.approx(json.loads((single / "train_report.json").read_text())
-                                                  ["tokens_seen"], rel=0.25)
+    assert report["tokens_seen"] == pytest.approx(
+        json.loads((single / "train_report.json").read_text())["tokens_seen"], rel=0.25
+    )
     one, two = (load_file(run / "adapter" / "adapter_model.safetensors") for run in (single, double))
     assert {k: v.shape for k, v in two.items()} == {k: v.shape for k, v in one.items()}
     assert not (double / "checkpoints" / "checkpoint-16" / "rng_state.pth").exists()
@@ -102,11 +136,20 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_losses(tiny_llama
     command = _command(tiny_llama, data, run, "--gpus", "2")
     log = (tmp_path / "killed.log").open("w")
     # SIGKILL to tunesmith alone (a session of its own): its launcher and both workers must go with it.
-    process = kill_when(command, lambda: has_complete_checkpoint(run), timeout=300, poll=0.01, env=_env(),
-                        stdout=log, stderr=log, start_new_session=True)
+    process = kill_when(
+        command,
+        lambda: has_complete_checkpoint(run),
+        timeout=300,
+        poll=0.01,
+        env=_env(),
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     time.sleep(2)
-    left = subprocess.run(["pgrep", "-f", f"tunesmith.trainer.worker .* {run}"], capture_output=True,
-                          text=True)
+    left = subprocess.run(
+        ["pgrep", "-f", f"tunesmith.trainer.worker .* {run}"], capture_output=True, text=True, check=False
+    )
     assert left.stdout == "", "no launcher or worker outlives the killed command"
     assert process.returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-3000:]
     assert not (run / "adapter").exists()
@@ -126,8 +169,14 @@ def test_a_killed_two_process_run_resumes_to_the_uninterrupted_losses(tiny_llama
 @pytest.mark.timeout(600)
 def test_a_workers_error_reaches_the_user_once_as_that_error(tiny_llama, tmp_path):
     data = write_qa_csv(tmp_path / "qa.csv")
-    done = subprocess.run(_command(tiny_llama, data, tmp_path / "run", "--gpus", "2", "--set", "train.max_seq_len=8"),
-                          env=_env(), capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        _command(tiny_llama, data, tmp_path / "run", "--gpus", "2", "--set", "train.max_seq_len=8"),
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     text = " ".join(done.stderr.split())
     assert done.returncode == 2, done.stderr[-3000:]
     assert text.count("no training example has tokens to learn from") == 1

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from tunesmith.trainer import train_adapter
 
 from tunesmith.config import load_config
+from tunesmith.trainer import train_adapter
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chat-qa-csv" / "tunesmith.yaml"
 
@@ -18,10 +18,20 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "chat-qa-csv" / "tu
 def test_eval_loss_falls_on_the_embedded_model(tmp_path):
     from tunesmith.embedded_base import embedded_base_dir
 
-    config = load_config(EXAMPLE, base=str(embedded_base_dir()), output_dir=str(tmp_path / "run"), max_steps=8,
-                         overrides=["train.eval_steps=4", "train.learning_rate=1e-3", "train.batch_size=2",
-                                    "train.max_seq_len=128", "train.gradient_checkpointing=false",
-                                    "train.warmup_ratio=0"])
+    config = load_config(
+        EXAMPLE,
+        base=str(embedded_base_dir()),
+        output_dir=str(tmp_path / "run"),
+        max_steps=8,
+        overrides=[
+            "train.eval_steps=4",
+            "train.learning_rate=1e-3",
+            "train.batch_size=2",
+            "train.max_seq_len=128",
+            "train.gradient_checkpointing=false",
+            "train.warmup_ratio=0",
+        ],
+    )
     report = train_adapter(config).report
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     evals = [row["eval_loss"] for row in rows if "eval_loss" in row]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from tunesmith.errors import DataError, ModelError
 from tunesmith.trainer.base_model import load_tokenizer
 from tunesmith.trainer.format import IGNORE, format_record
 from tunesmith.trainer.records import Record
-
-from tunesmith.errors import DataError, ModelError
 
 TEMPLATES = Path(__file__).resolve().parents[2] / ".cache" / "reference" / "llama.cpp" / "models" / "templates"
 
@@ -57,14 +57,17 @@ REPLIES = ("The capital of France is Paris.", "Rome is the capital of Italy.")
 
 # Qwen3's template renders earlier turns differently once a later turn exists (it drops their reasoning, and the
 # empty think block of the last turn): each reply is labelled as the full conversation renders it.
-@pytest.mark.parametrize("template, end_marker, replies", [
-    ("Qwen-Qwen2.5-7B-Instruct.jinja", "<|im_end|>", REPLIES),
-    ("Qwen-Qwen3-0.6B.jinja", "<|im_end|>", REPLIES),
-    ("meta-llama-Llama-3.1-8B-Instruct.jinja", "<|eot_id|>", REPLIES),
-    ("google-gemma-2-2b-it.jinja", "<end_of_turn>", REPLIES),
-    ("microsoft-Phi-3.5-mini-instruct.jinja", "<|end|>", REPLIES),
-    ("HuggingFaceTB-SmolLM3-3B.jinja", "<|im_end|>", REPLIES),
-])
+@pytest.mark.parametrize(
+    "template, end_marker, replies",
+    [
+        ("Qwen-Qwen2.5-7B-Instruct.jinja", "<|im_end|>", REPLIES),
+        ("Qwen-Qwen3-0.6B.jinja", "<|im_end|>", REPLIES),
+        ("meta-llama-Llama-3.1-8B-Instruct.jinja", "<|eot_id|>", REPLIES),
+        ("google-gemma-2-2b-it.jinja", "<end_of_turn>", REPLIES),
+        ("microsoft-Phi-3.5-mini-instruct.jinja", "<|end|>", REPLIES),
+        ("HuggingFaceTB-SmolLM3-3B.jinja", "<|im_end|>", REPLIES),
+    ],
+)
 def test_real_chat_templates_label_each_reply_up_to_its_end_of_turn(tiny_llama, template, end_marker, replies):
     tokenizer = load_tokenizer(tiny_llama)
     tokenizer.chat_template = (TEMPLATES / template).read_text()

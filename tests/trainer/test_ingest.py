@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tunesmith.trainer.ingest import read_source
 
 from tests.trainer.helpers import write_jsonl, write_qa_csv
 from tunesmith.config import Source
 from tunesmith.errors import DataError
+from tunesmith.trainer.ingest import read_source
 
 QA_CHAT = (("user", "What is 2 plus 2?"), ("assistant", "2 plus 2 is 4."))
 
@@ -32,8 +32,9 @@ def _write_messages(path: Path) -> Path:
 
 
 def _write_sharegpt(path: Path) -> Path:
-    return write_jsonl(path, [{"conversations": [{"from": "human", "value": QA_CHAT[0][1]},
-                                                 {"from": "gpt", "value": QA_CHAT[1][1]}]}])
+    return write_jsonl(
+        path, [{"conversations": [{"from": "human", "value": QA_CHAT[0][1]}, {"from": "gpt", "value": QA_CHAT[1][1]}]}]
+    )
 
 
 def _write_instruction(path: Path) -> Path:
@@ -71,16 +72,24 @@ def _write_folder(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name, writer, fmt, expected", [
-    ("qa.csv", _write_csv, "csv", QA_CHAT),
-    ("qa.tsv", _write_tsv, "tsv", QA_CHAT),
-    ("chats.jsonl", _write_messages, "jsonl", QA_CHAT),
-    ("sharegpt.json", _write_sharegpt, "jsonl", QA_CHAT),
-    ("alpaca.jsonl", _write_instruction, "jsonl", (("user", "What is 2 plus\n\n2?"), ("assistant", "2 plus 2 is 4."))),
-    ("pc.jsonl", _write_prompt_completion, "jsonl", QA_CHAT),
-    ("qa.parquet", _write_parquet, "parquet", QA_CHAT),
-    ("saved", _write_saved_dataset, "hf_disk", QA_CHAT),
-])
+@pytest.mark.parametrize(
+    "name, writer, fmt, expected",
+    [
+        ("qa.csv", _write_csv, "csv", QA_CHAT),
+        ("qa.tsv", _write_tsv, "tsv", QA_CHAT),
+        ("chats.jsonl", _write_messages, "jsonl", QA_CHAT),
+        ("sharegpt.json", _write_sharegpt, "jsonl", QA_CHAT),
+        (
+            "alpaca.jsonl",
+            _write_instruction,
+            "jsonl",
+            (("user", "What is 2 plus\n\n2?"), ("assistant", "2 plus 2 is 4.")),
+        ),
+        ("pc.jsonl", _write_prompt_completion, "jsonl", QA_CHAT),
+        ("qa.parquet", _write_parquet, "parquet", QA_CHAT),
+        ("saved", _write_saved_dataset, "hf_disk", QA_CHAT),
+    ],
+)
 def test_chat_sources_are_read_and_their_format_detected(tmp_path, name, writer, fmt, expected):
     data = read_source(Source(path=str(writer(tmp_path / name))))
     assert (data.format, data.detected) == (fmt, True)
@@ -92,8 +101,10 @@ def test_chat_sources_are_read_and_their_format_detected(tmp_path, name, writer,
 def test_text_sources_become_documents_one_per_file_in_name_order(tmp_path):
     data = read_source(Source(path=str(_write_folder(tmp_path / "books"))))
     assert data.format == "text"
-    assert [(Path(r.origin).name, r.text) for r in data.records] == [("a.txt", "First book."),
-                                                                    ("b.md", "# Second\n\nRivers flow.")]
+    assert [(Path(r.origin).name, r.text) for r in data.records] == [
+        ("a.txt", "First book."),
+        ("b.md", "# Second\n\nRivers flow."),
+    ]
     jsonl = read_source(Source(path=str(_write_text_jsonl(tmp_path / "t.jsonl"))))
     assert [(r.kind, r.text) for r in jsonl.records] == [("text", "Rivers flow to the sea.")]
 
@@ -155,19 +166,28 @@ def _ragged(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name, writer, columns, message, where, hint", [
-    ("bad.jsonl", _bad_json_line, {}, "invalid JSON on line 3", "bad.jsonl:3", "one JSON object"),
-    ("latin.csv", _latin1, {}, "not UTF-8 (byte 0xe9", "latin.csv:3", "iconv"),
-    ("sheet.csv", _misnamed, {}, "the columns found are: Frage, Antwort", "sheet.csv", "columns: {prompt:"),
-    ("sheet2.csv", _misnamed, {"prompt": "Question", "response": "Antwort"},
-     "column(s) not found: prompt: 'Question'; the columns found are: Frage, Antwort", "sheet2.csv", "Fix `columns:`"),
-    ("empty.jsonl", _empty, {}, "the file is empty", "empty.jsonl", "Add data"),
-    ("header.csv", _header_only, {}, "header but no rows", "header.csv", "Add data rows"),
-    ("notes.xlsx", _unknown, {}, "unknown data format '.xlsx'", "notes.xlsx", "Supported: .csv"),
-    ("chat.jsonl", _no_assistant, {}, "no assistant message", "chat.jsonl:1", "assistant reply"),
-    ("mixed.jsonl", _array_not_object, {}, "expected a JSON object, got list", "mixed.jsonl:2", "{...}"),
-    ("ragged.csv", _ragged, {}, "row has 3 cells but the header has 2", "ragged.csv:3", "Quote cells"),
-])
+@pytest.mark.parametrize(
+    "name, writer, columns, message, where, hint",
+    [
+        ("bad.jsonl", _bad_json_line, {}, "invalid JSON on line 3", "bad.jsonl:3", "one JSON object"),
+        ("latin.csv", _latin1, {}, "not UTF-8 (byte 0xe9", "latin.csv:3", "iconv"),
+        ("sheet.csv", _misnamed, {}, "the columns found are: Frage, Antwort", "sheet.csv", "columns: {prompt:"),
+        (
+            "sheet2.csv",
+            _misnamed,
+            {"prompt": "Question", "response": "Antwort"},
+            "column(s) not found: prompt: 'Question'; the columns found are: Frage, Antwort",
+            "sheet2.csv",
+            "Fix `columns:`",
+        ),
+        ("empty.jsonl", _empty, {}, "the file is empty", "empty.jsonl", "Add data"),
+        ("header.csv", _header_only, {}, "header but no rows", "header.csv", "Add data rows"),
+        ("notes.xlsx", _unknown, {}, "unknown data format '.xlsx'", "notes.xlsx", "Supported: .csv"),
+        ("chat.jsonl", _no_assistant, {}, "no assistant message", "chat.jsonl:1", "assistant reply"),
+        ("mixed.jsonl", _array_not_object, {}, "expected a JSON object, got list", "mixed.jsonl:2", "{...}"),
+        ("ragged.csv", _ragged, {}, "row has 3 cells but the header has 2", "ragged.csv:3", "Quote cells"),
+    ],
+)
 def test_bad_input_names_file_line_and_fix(tmp_path, name, writer, columns, message, where, hint):
     path = writer(tmp_path / name)
     with pytest.raises(DataError) as info:

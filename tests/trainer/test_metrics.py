@@ -22,11 +22,25 @@ def test_tokens_per_second_leaves_the_evaluation_time_out(tmp_path, monkeypatch)
 
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert rows == [
-        {"step": 1, "loss": 2.0, "lr": 1e-3, "grad_norm": None, "epoch": None, "tokens_seen": 100,
-         "tokens_per_s": 100.0},
+        {
+            "step": 1,
+            "loss": 2.0,
+            "lr": 1e-3,
+            "grad_norm": None,
+            "epoch": None,
+            "tokens_seen": 100,
+            "tokens_per_s": 100.0,
+        },
         {"step": 1, "eval_loss": 1.9},
-        {"step": 2, "loss": 1.8, "lr": 1e-3, "grad_norm": None, "epoch": None, "tokens_seen": 200,
-         "tokens_per_s": 100.0},
+        {
+            "step": 2,
+            "loss": 1.8,
+            "lr": 1e-3,
+            "grad_norm": None,
+            "epoch": None,
+            "tokens_seen": 200,
+            "tokens_per_s": 100.0,
+        },
     ]
 
 

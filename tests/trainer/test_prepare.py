@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from tunesmith.trainer import prepare_data, read_split
-from tunesmith.trainer.base_model import load_tokenizer
-from tunesmith.trainer.format import format_record
 
 from tests.trainer.helpers import QA, write_jsonl, write_qa_csv
 from tests.trainer.prose import random_prose, token_runs
 from tunesmith.config import load_config
 from tunesmith.errors import ConfigError, DataError, ModelError
+from tunesmith.trainer import prepare_data, read_split
+from tunesmith.trainer.base_model import load_tokenizer
+from tunesmith.trainer.format import format_record
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -73,11 +73,21 @@ def test_reused_data_is_weighed_against_the_new_training_settings(tiny_llama, tm
 def test_near_duplicates_never_straddle_the_split(tiny_llama, tmp_path):
     base = "please tell me how i can reset the password of my notes account from the settings page"
     rows = [{"prompt": f"{base} number {i}", "completion": f"Answer {i}."} for i in range(40)]
-    rows += [{"prompt": f"question {i} about a completely different topic such as cooking rice", "completion": "Rice."}
-             for i in range(40)]
+    rows += [
+        {"prompt": f"question {i} about a completely different topic such as cooking rice", "completion": "Rice."}
+        for i in range(40)
+    ]
     data = write_jsonl(tmp_path / "chats.jsonl", rows)
-    result = prepare_data(_config(tiny_llama, [data], tmp_path / "run", "clean.near_dedup=false",
-                                  "clean.near_dup_threshold=0.6", "split.val_fraction=0.3"))
+    result = prepare_data(
+        _config(
+            tiny_llama,
+            [data],
+            tmp_path / "run",
+            "clean.near_dedup=false",
+            "clean.near_dup_threshold=0.6",
+            "split.val_fraction=0.3",
+        )
+    )
     train, val = read_split(result.paths, "train"), read_split(result.paths, "val")
     assert len(train) + len(val) == 80
     assert not {r.group for r in train} & {r.group for r in val}
@@ -94,13 +104,25 @@ def test_near_identical_books_land_on_one_side_and_no_validation_text_is_trained
     (books / "b.txt").write_text(random_prose(2, 3) + "\n\n" + story, encoding="utf-8")  # an edition with a preface
     for name in ("c", "d"):
         (books / f"{name}.txt").write_text(random_prose(ord(name), 30), encoding="utf-8")
-    result = prepare_data(_config(tiny_llama, [books], tmp_path / "run", "clean.near_dedup=false",
-                                  "chunk.max_tokens=80", "chunk.overlap_tokens=24", "split.val_fraction=0.2",
-                                  f"seed={seed}"))
+    result = prepare_data(
+        _config(
+            tiny_llama,
+            [books],
+            tmp_path / "run",
+            "clean.near_dedup=false",
+            "chunk.max_tokens=80",
+            "chunk.overlap_tokens=24",
+            "split.val_fraction=0.2",
+            f"seed={seed}",
+        )
+    )
     train, val = read_split(result.paths, "train"), read_split(result.paths, "val")
     assert train and val
-    sides = {("val" if record in val else "train") for record in train + val
-             if record.origin.startswith((str(books / "a.txt"), str(books / "b.txt")))}
+    sides = {
+        ("val" if record in val else "train")
+        for record in train + val
+        if record.origin.startswith((str(books / "a.txt"), str(books / "b.txt")))
+    }
     assert len(sides) == 1
     tokenizer = load_tokenizer(tiny_llama)
     seen = set().union(*(token_runs(tokenizer, r.text, 8) for r in train))
@@ -108,8 +130,12 @@ def test_near_identical_books_land_on_one_side_and_no_validation_text_is_trained
 
 
 def test_continued_pretraining_folder_is_stripped_chunked_by_tokens_and_warned_small(tiny_llama, tmp_path):
-    config = load_config(EXAMPLES / "pretrain-books" / "tunesmith.yaml", base=str(tiny_llama),
-                         output_dir=str(tmp_path / "run"), overrides=["chunk.max_tokens=120", "train.max_seq_len=128"])
+    config = load_config(
+        EXAMPLES / "pretrain-books" / "tunesmith.yaml",
+        base=str(tiny_llama),
+        output_dir=str(tmp_path / "run"),
+        overrides=["chunk.max_tokens=120", "train.max_seq_len=128"],
+    )
     result = prepare_data(config)
     records = read_split(result.paths, "train") + read_split(result.paths, "val")
     assert result.report["kind"] == "text" and len(records) > 20
@@ -123,8 +149,12 @@ def test_continued_pretraining_folder_is_stripped_chunked_by_tokens_and_warned_s
 
 @pytest.mark.parametrize("example", ["chat-qa-csv", "instruction-jsonl", "pretrain-books", "tool-calling"])
 def test_every_example_project_prepares(tiny_llama, tmp_path, example):
-    config = load_config(EXAMPLES / example / "tunesmith.yaml", base=str(tiny_llama),
-                         output_dir=str(tmp_path / "run"), overrides=["train.max_seq_len=256"])
+    config = load_config(
+        EXAMPLES / example / "tunesmith.yaml",
+        base=str(tiny_llama),
+        output_dir=str(tmp_path / "run"),
+        overrides=["train.max_seq_len=256"],
+    )
     report = prepare_data(config).report
     assert report["rows_out"]["train"] > 0 and report["tokens"]["train"] > 0
 
@@ -146,12 +176,24 @@ def _not_causal(tmp_path: Path) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("make_base, overrides, error, message", [
-    (lambda tmp, tiny: tmp / "missing", [], ModelError, "base model folder does not exist"),
-    (lambda tmp, tiny: _not_causal(tmp), [], ModelError, "not a causal language model (architectures: BertForSequence"),
-    (lambda tmp, tiny: tiny, ["train.max_seq_len=4096"], ConfigError,
-     "`train.max_seq_len` = 4096 is beyond the model's context of 256 tokens"),
-])
+@pytest.mark.parametrize(
+    "make_base, overrides, error, message",
+    [
+        (lambda tmp, tiny: tmp / "missing", [], ModelError, "base model folder does not exist"),
+        (
+            lambda tmp, tiny: _not_causal(tmp),
+            [],
+            ModelError,
+            "not a causal language model (architectures: BertForSequence",
+        ),
+        (
+            lambda tmp, tiny: tiny,
+            ["train.max_seq_len=4096"],
+            ConfigError,
+            "`train.max_seq_len` = 4096 is beyond the model's context of 256 tokens",
+        ),
+    ],
+)
 def test_bad_base_models_are_refused_before_any_work(tiny_llama, tmp_path, make_base, overrides, error, message):
     csv_path = write_qa_csv(tmp_path / "qa.csv")
     with pytest.raises(error) as info:

@@ -30,8 +30,7 @@ class _Events(TrainerCallback):
 @contextmanager
 def _worker(address):
     """A worker's side of the relay, as trainer/worker.py opens it."""
-    with socket.create_connection(tuple(address)) as connection, \
-            connection.makefile("w", encoding="utf-8") as channel:
+    with socket.create_connection(tuple(address)) as connection, connection.makefile("w", encoding="utf-8") as channel:
         yield RelayedProgress(channel)
 
 

@@ -21,10 +21,32 @@ STEPS = 48
 
 
 def _command(base: Path, data: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "tunesmith", "train", "--base", str(base), "--data", str(data),
-            "--output-dir", str(out), "--max-steps", str(STEPS), "--set", "train.eval_steps=4",
-            "--set", "train.batch_size=2", "--set", "train.max_seq_len=64", "--set", "train.learning_rate=0.01",
-            "--set", "train.early_stopping_patience=0", "--set", "train.keep_checkpoints=2"]
+    return [
+        sys.executable,
+        "-m",
+        "tunesmith",
+        "train",
+        "--base",
+        str(base),
+        "--data",
+        str(data),
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        str(STEPS),
+        "--set",
+        "train.eval_steps=4",
+        "--set",
+        "train.batch_size=2",
+        "--set",
+        "train.max_seq_len=64",
+        "--set",
+        "train.learning_rate=0.01",
+        "--set",
+        "train.early_stopping_patience=0",
+        "--set",
+        "train.keep_checkpoints=2",
+    ]
 
 
 def _env() -> dict[str, str]:
@@ -45,15 +67,17 @@ def test_sigkilled_run_resumes_where_it_stopped_and_matches_an_uninterrupted_run
     subprocess.run(_command(tiny_llama, data, reference), check=True, env=_env(), capture_output=True, timeout=240)
 
     run = tmp_path / "killed"
-    process = kill_when(_command(tiny_llama, data, run), lambda: has_complete_checkpoint(run), timeout=200,
-                        poll=0.01, env=_env())
+    process = kill_when(
+        _command(tiny_llama, data, run), lambda: has_complete_checkpoint(run), timeout=200, poll=0.01, env=_env()
+    )
     assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     assert not (run / "adapter").exists()
     logged_before = max(_train_losses(run), default=0)
     assert 0 < logged_before < STEPS
 
-    again = subprocess.run(_command(tiny_llama, data, run), env=_env(), capture_output=True, text=True, timeout=240,
-                           check=False)
+    again = subprocess.run(
+        _command(tiny_llama, data, run), env=_env(), capture_output=True, text=True, timeout=240, check=False
+    )
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resuming from checkpoint-" in again.stderr
     report = json.loads((run / "train_report.json").read_text())

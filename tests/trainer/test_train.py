@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 import torch
-from tunesmith.trainer import train_adapter
 
 from tests.trainer.helpers import write_jsonl, write_qa_csv
 from tunesmith.config import load_config
 from tunesmith.errors import TrainError
+from tunesmith.trainer import train_adapter
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 FAST = ["train.learning_rate=0.02", "train.warmup_ratio=0", "train.batch_size=4", "train.max_seq_len=64"]
@@ -24,8 +25,14 @@ def _config(base, data, out, *overrides):
 @pytest.fixture(scope="session")
 def chat_run(tiny_llama, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chat-run")
-    config = _config(tiny_llama, [write_qa_csv(tmp / "qa.csv")], tmp / "run", "train.max_steps=12",
-                     "train.eval_steps=4", "train.early_stopping_patience=0")
+    config = _config(
+        tiny_llama,
+        [write_qa_csv(tmp / "qa.csv")],
+        tmp / "run",
+        "train.max_steps=12",
+        "train.eval_steps=4",
+        "train.early_stopping_patience=0",
+    )
     return config, train_adapter(config)
 
 
@@ -35,7 +42,9 @@ def test_adapter_is_a_peft_folder_that_changes_the_model(chat_run, tiny_llama):
 
     _, result = chat_run
     assert sorted(p.name for p in result.adapter.iterdir() if p.suffix in (".json", ".safetensors")) == [
-        "adapter_config.json", "adapter_model.safetensors"]
+        "adapter_config.json",
+        "adapter_model.safetensors",
+    ]
     adapter_config = json.loads((result.adapter / "adapter_config.json").read_text())
     assert adapter_config["r"] == 16 and adapter_config["peft_type"] == "LORA"
     base = AutoModelForCausalLM.from_pretrained(tiny_llama)
@@ -51,8 +60,11 @@ def test_best_checkpoint_is_the_adapter_kept(chat_run):
 
     _, result = chat_run
     report = result.report
-    evals = [row for row in map(json.loads, (result.run_dir / "metrics.jsonl").read_text().splitlines())
-             if "eval_loss" in row and row["step"] > 0]
+    evals = [
+        row
+        for row in map(json.loads, (result.run_dir / "metrics.jsonl").read_text().splitlines())
+        if "eval_loss" in row and row["step"] > 0
+    ]
     best = min(evals, key=lambda row: row["eval_loss"])
     assert report["best_step"] == best["step"] and report["best_eval_loss"] == pytest.approx(best["eval_loss"])
     kept = load_file(result.adapter / "adapter_model.safetensors")
@@ -90,24 +102,38 @@ def test_rerunning_a_finished_run_reuses_it(chat_run):
 
 def test_changed_settings_refuse_old_checkpoints_until_restart(chat_run, tmp_path):
     config, _ = chat_run
-    changed = load_config(base=config.base, data=[config.data[0].path], output_dir=config.output_dir,
-                          overrides=[*FAST, "train.max_steps=12", "train.eval_steps=4",
-                                     "train.early_stopping_patience=0", "lora.r=4"])
+    changed = load_config(
+        base=config.base,
+        data=[config.data[0].path],
+        output_dir=config.output_dir,
+        overrides=[*FAST, "train.max_steps=12", "train.eval_steps=4", "train.early_stopping_patience=0", "lora.r=4"],
+    )
     with pytest.raises(TrainError, match=r"made with other settings \(changed: lora\.r\)") as info:
         train_adapter(changed)
     assert "--restart" in str(info.value)
 
 
 def test_early_stopping_stops_when_eval_loss_stops_improving(tiny_llama, tmp_path):
-    rows = [{"prompt": f"Tell me fact {i}.", "completion": f"Fact {i}: the keeper lit lamp {i * 7} at dusk."}
-            for i in range(24)]
-    config = _config(tiny_llama, [write_jsonl(tmp_path / "facts.jsonl", rows)], tmp_path / "run",
-                     "train.learning_rate=0.05", "train.max_steps=80", "train.eval_steps=4", "train.batch_size=2",
-                     "train.early_stopping_patience=2", "split.val_fraction=0.25")
+    rows = [
+        {"prompt": f"Tell me fact {i}.", "completion": f"Fact {i}: the keeper lit lamp {i * 7} at dusk."}
+        for i in range(24)
+    ]
+    config = _config(
+        tiny_llama,
+        [write_jsonl(tmp_path / "facts.jsonl", rows)],
+        tmp_path / "run",
+        "train.learning_rate=0.05",
+        "train.max_steps=80",
+        "train.eval_steps=4",
+        "train.batch_size=2",
+        "train.early_stopping_patience=2",
+        "split.val_fraction=0.25",
+    )
     report = train_adapter(config).report
     assert report["stopped_early"] and report["steps"] < 80
-    evals = [r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
-             if "eval_loss" in r]
+    evals = [
+        r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) if "eval_loss" in r
+    ]
     assert evals[-1]["step"] == report["steps"]
     after_best = [r["eval_loss"] for r in evals if r["step"] > report["best_step"]]
     assert len(after_best) == 2 and all(loss >= report["best_eval_loss"] for loss in after_best)
@@ -116,18 +142,30 @@ def test_early_stopping_stops_when_eval_loss_stops_improving(tiny_llama, tmp_pat
 def test_keep_last_leaves_the_last_steps_adapter_and_trains_every_step(tiny_llama, tmp_path):
     from safetensors.torch import load_file
 
-    rows = [{"prompt": f"Tell me fact {i}.", "completion": f"Fact {i}: the keeper lit lamp {i * 7} at dusk."}
-            for i in range(24)]
-    config = _config(tiny_llama, [write_jsonl(tmp_path / "facts.jsonl", rows)], tmp_path / "run",
-                     "train.learning_rate=0.05", "train.max_steps=16", "train.eval_steps=4", "train.batch_size=2",
-                     "train.early_stopping_patience=1", "train.keep=last", "split.val_fraction=0.25")
+    rows = [
+        {"prompt": f"Tell me fact {i}.", "completion": f"Fact {i}: the keeper lit lamp {i * 7} at dusk."}
+        for i in range(24)
+    ]
+    config = _config(
+        tiny_llama,
+        [write_jsonl(tmp_path / "facts.jsonl", rows)],
+        tmp_path / "run",
+        "train.learning_rate=0.05",
+        "train.max_steps=16",
+        "train.eval_steps=4",
+        "train.batch_size=2",
+        "train.early_stopping_patience=1",
+        "train.keep=last",
+        "split.val_fraction=0.25",
+    )
     result = train_adapter(config)
     report = result.report
-    evals = [r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
-             if "eval_loss" in r]
+    evals = [
+        r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) if "eval_loss" in r
+    ]
     # Patience 1 would have stopped this run (eval loss does not fall at every evaluation); keeping the last, it
     # trains every step.
-    assert any(later["eval_loss"] >= earlier["eval_loss"] for earlier, later in zip(evals[1:], evals[2:]))
+    assert any(later["eval_loss"] >= earlier["eval_loss"] for earlier, later in itertools.pairwise(evals[1:]))
     assert report["steps"] == 16 and not report["stopped_early"] and report["keep"] == "last"
     assert report["final_eval_loss"] == evals[-1]["eval_loss"] and evals[-1]["step"] == 16
     kept = load_file(result.adapter / "adapter_model.safetensors")
@@ -136,22 +174,33 @@ def test_keep_last_leaves_the_last_steps_adapter_and_trains_every_step(tiny_llam
 
 
 def test_raw_text_trains_without_packing(tiny_llama, tmp_path):
-    config = load_config(EXAMPLES / "pretrain-books" / "tunesmith.yaml", base=str(tiny_llama),
-                         output_dir=str(tmp_path / "run"),
-                         overrides=["train.max_seq_len=128", "chunk.max_tokens=120", "train.max_steps=3",
-                                    "train.packing=false", "train.grad_accum=1", "train.eval_steps=3"])
+    config = load_config(
+        EXAMPLES / "pretrain-books" / "tunesmith.yaml",
+        base=str(tiny_llama),
+        output_dir=str(tmp_path / "run"),
+        overrides=[
+            "train.max_seq_len=128",
+            "chunk.max_tokens=120",
+            "train.max_steps=3",
+            "train.packing=false",
+            "train.grad_accum=1",
+            "train.eval_steps=3",
+        ],
+    )
     report = train_adapter(config).report
     assert report["steps"] == 3 and report["tokens_seen"] > 3 * 2 * 60
 
 
-@pytest.mark.parametrize("overrides, message, where", [
-    (["train.method=qlora"], "QLoRA (4-bit base weights) needs a CUDA GPU", "train.method"),
-    (["train.backend=unsloth"], "unsloth backend needs a CUDA GPU", "train.backend"),
-    (["train.save_steps=3", "train.eval_steps=2"], "is not a multiple of `train.eval_steps`", "train.save_steps"),
-])
+@pytest.mark.parametrize(
+    "overrides, message, where",
+    [
+        (["train.method=qlora"], "QLoRA (4-bit base weights) needs a CUDA GPU", "train.method"),
+        (["train.backend=unsloth"], "unsloth backend needs a CUDA GPU", "train.backend"),
+        (["train.save_steps=3", "train.eval_steps=2"], "is not a multiple of `train.eval_steps`", "train.save_steps"),
+    ],
+)
 def test_impossible_training_settings_are_refused_with_the_fix(tiny_llama, tmp_path, overrides, message, where):
-    config = _config(tiny_llama, [write_qa_csv(tmp_path / "qa.csv")], tmp_path / "run", "train.max_steps=2",
-                     *overrides)
+    config = _config(tiny_llama, [write_qa_csv(tmp_path / "qa.csv")], tmp_path / "run", "train.max_steps=2", *overrides)
     with pytest.raises(TrainError) as info:
         train_adapter(config)
     assert message in info.value.message and info.value.where == where and info.value.hint
@@ -164,8 +213,9 @@ def test_new_weights_in_the_same_base_folder_are_not_taken_for_the_old_ones(tiny
 
     base = tmp_path / "base"
     shutil.copytree(tiny_llama, base)
-    config = _config(base, [write_qa_csv(tmp_path / "qa.csv")], tmp_path / "run", "train.max_steps=2",
-                     "train.eval_steps=2")
+    config = _config(
+        base, [write_qa_csv(tmp_path / "qa.csv")], tmp_path / "run", "train.max_steps=2", "train.eval_steps=2"
+    )
     first = train_adapter(config)
     assert train_adapter(config).reused
     weights = base / "model.safetensors"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import types
+from typing import ClassVar
 
 import pytest
 import torch
@@ -62,8 +63,9 @@ SELECTION = [
 ]
 
 
-@pytest.mark.parametrize("case, backend, method, device, packages, expected", SELECTION,
-                         ids=[row[0] for row in SELECTION])
+@pytest.mark.parametrize(
+    "case, backend, method, device, packages, expected", SELECTION, ids=[row[0] for row in SELECTION]
+)
 def test_select_backend(installed, case, backend, method, device, packages, expected):
     installed(*packages)
     config = _config(f"train.backend={backend}", f"train.method={method}")
@@ -78,8 +80,10 @@ def test_select_backend(installed, case, backend, method, device, packages, expe
     assert "train." in error.hint or "pip install" in error.hint
 
 
-@pytest.mark.parametrize("packages, said", [(("unsloth",), "backend: unsloth"),
-                                            ((), "backend: transformers + peft (unsloth is not installed")])
+@pytest.mark.parametrize(
+    "packages, said",
+    [(("unsloth",), "backend: unsloth"), ((), "backend: transformers + peft (unsloth is not installed")],
+)
 def test_auto_on_cuda_says_which_backend_it_chose_and_why(installed, packages, said):
     installed(*packages)
     notes = RecordingProgress()
@@ -99,7 +103,7 @@ def test_a_forced_or_cpu_choice_is_not_announced(installed):
 class _FakeFastLanguageModel:
     """Records the calls the backend makes; `model` is what from_pretrained hands back."""
 
-    calls: list[tuple[str, dict]] = []
+    calls: ClassVar[list[tuple[str, dict]]] = []
     model = None
 
     @classmethod
@@ -129,38 +133,89 @@ MAPPING = [
     ("QLoRA", ["train.method=qlora"], CUDA, "bf16", torch.bfloat16, True, "unsloth", "all-linear", False),
     ("fp16 GPU", [], CUDA_FP16_ONLY, "fp16", torch.float16, False, "unsloth", "all-linear", False),
     ("fp16 asked", ["train.precision=fp16"], CUDA, "fp16", torch.float16, False, "unsloth", "all-linear", False),
-    ("no checkpointing", ["train.gradient_checkpointing=false"], CUDA, "bf16", torch.bfloat16, False, False,
-     "all-linear", False),
-    ("listed targets, rsLoRA", ["lora.target_modules=[q_proj, v_proj]", "lora.rslora=true"], CUDA, "bf16",
-     torch.bfloat16, False, "unsloth", ["q_proj", "v_proj"], True),
+    (
+        "no checkpointing",
+        ["train.gradient_checkpointing=false"],
+        CUDA,
+        "bf16",
+        torch.bfloat16,
+        False,
+        False,
+        "all-linear",
+        False,
+    ),
+    (
+        "listed targets, rsLoRA",
+        ["lora.target_modules=[q_proj, v_proj]", "lora.rslora=true"],
+        CUDA,
+        "bf16",
+        torch.bfloat16,
+        False,
+        "unsloth",
+        ["q_proj", "v_proj"],
+        True,
+    ),
 ]
 
 
-@pytest.mark.parametrize("case, overrides, device, precision, dtype, four_bit, checkpointing, targets, rslora",
-                         MAPPING, ids=[row[0] for row in MAPPING])
-def test_load_hands_the_config_to_fast_language_model(fake_unsloth, case, overrides, device, precision, dtype,
-                                                      four_bit, checkpointing, targets, rslora):
+@pytest.mark.parametrize(
+    "case, overrides, device, precision, dtype, four_bit, checkpointing, targets, rslora",
+    MAPPING,
+    ids=[row[0] for row in MAPPING],
+)
+def test_load_hands_the_config_to_fast_language_model(
+    fake_unsloth, case, overrides, device, precision, dtype, four_bit, checkpointing, targets, rslora
+):
     # Packing joins a batch of 4 into one sequence: unsloth is told to expect 4 x max_seq_len tokens.
-    config = _config("train.max_seq_len=512", "train.batch_size=4", "lora.r=8", "lora.alpha=16", "lora.dropout=0.1", "seed=7",
-                     *overrides, base="/models/base")
+    config = _config(
+        "train.max_seq_len=512",
+        "train.batch_size=4",
+        "lora.r=8",
+        "lora.alpha=16",
+        "lora.dropout=0.1",
+        "seed=7",
+        *overrides,
+        base="/models/base",
+    )
     model, chosen = UnslothBackend().load(config, device, SILENT)
     assert chosen == precision
     assert model == ("peft", fake_unsloth.model) and fake_unsloth.model.config.use_cache is False
     assert fake_unsloth.calls == [
-        ("from_pretrained", {"model_name": "/models/base", "max_seq_length": 512 * 4, "dtype": dtype,
-                             "load_in_4bit": four_bit, "load_in_16bit": not four_bit, "full_finetuning": False,
-                             "use_exact_model_name": True, "fix_tokenizer": False,
-                             "use_gradient_checkpointing": checkpointing, "random_state": 7}),
-        ("get_peft_model", {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": targets, "bias": "none",
-                            "use_rslora": rslora, "use_gradient_checkpointing": checkpointing, "random_state": 7,
-                            "max_seq_length": 512 * 4}),
+        (
+            "from_pretrained",
+            {
+                "model_name": "/models/base",
+                "max_seq_length": 512 * 4,
+                "dtype": dtype,
+                "load_in_4bit": four_bit,
+                "load_in_16bit": not four_bit,
+                "full_finetuning": False,
+                "use_exact_model_name": True,
+                "fix_tokenizer": False,
+                "use_gradient_checkpointing": checkpointing,
+                "random_state": 7,
+            },
+        ),
+        (
+            "get_peft_model",
+            {
+                "r": 8,
+                "lora_alpha": 16,
+                "lora_dropout": 0.1,
+                "target_modules": targets,
+                "bias": "none",
+                "use_rslora": rslora,
+                "use_gradient_checkpointing": checkpointing,
+                "random_state": 7,
+                "max_seq_length": 512 * 4,
+            },
+        ),
     ]
 
 
 LOAD_ERRORS = [
     ("no GPU", [], CPU, "needs a CUDA GPU", "train.backend"),
-    ("bf16 on a GPU without it", ["train.precision=bf16"], CUDA_FP16_ONLY, "does not support bf16",
-     "train.precision"),
+    ("bf16 on a GPU without it", ["train.precision=bf16"], CUDA_FP16_ONLY, "does not support bf16", "train.precision"),
 ]
 
 
@@ -200,23 +255,34 @@ def test_fit_runs_the_shared_trainer_loop_without_replacing_unsloths_checkpointi
 
     from tunesmith.trainer.base_model import load_tokenizer
 
-    config = _config("train.max_seq_len=64", "train.batch_size=2", "train.eval_steps=2", "train.max_steps=4",
-                     "train.learning_rate=0.01", "train.early_stopping_patience=0", base=str(tiny_llama))
+    config = _config(
+        "train.max_seq_len=64",
+        "train.batch_size=2",
+        "train.eval_steps=2",
+        "train.max_steps=4",
+        "train.learning_rate=0.01",
+        "train.early_stopping_patience=0",
+        base=str(tiny_llama),
+    )
     assert config.train.gradient_checkpointing
     tokenizer = load_tokenizer(tiny_llama)
-    records = [Record("chat", f"qa.csv:{i}", messages=({"role": "user", "content": q},
-                                                         {"role": "assistant", "content": a}))
-               for i, (q, a) in enumerate(QA[:24])]
+    records = [
+        Record("chat", f"qa.csv:{i}", messages=({"role": "user", "content": q}, {"role": "assistant", "content": a}))
+        for i, (q, a) in enumerate(QA[:24])
+    ]
     rows, _ = build_rows(records, tokenizer, config)
     torch.manual_seed(0)
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32),
-                           LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32),
+        LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"),
+    )
     enabled: list[bool] = []
     for name in ("gradient_checkpointing_enable", "activation_checkpointing_enable"):  # transformers <5.20, >=5.20
         setattr(model, name, lambda *args, **kwargs: enabled.append(True))
     before = {k: v.clone() for k, v in model.named_parameters() if "lora_B" in k}
-    fit = UnslothBackend().fit(model, tokenizer, rows[:16], rows[16:], config, tmp_path / "checkpoints", [], None,
-                               "fp32")
+    fit = UnslothBackend().fit(
+        model, tokenizer, rows[:16], rows[16:], config, tmp_path / "checkpoints", [], None, "fp32"
+    )
     assert enabled == []
     assert fit.global_step == 4 and fit.tokens_seen > 0 and fit.best_step in (2, 4)
     saved = sorted(p.name for p in (tmp_path / "checkpoints").glob("checkpoint-*"))
@@ -224,4 +290,3 @@ def test_fit_runs_the_shared_trainer_loop_without_replacing_unsloths_checkpointi
     assert all((tmp_path / "checkpoints" / name / "adapter_model.safetensors").is_file() for name in saved)
     after = dict(model.named_parameters())
     assert any(not torch.equal(before[k], after[k]) for k in before)
-

@@ -3,6 +3,7 @@ rows; unsloth keeps packed samples apart; a killed unsloth run resumes; a QLoRA 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -42,10 +43,20 @@ def gpu_llama(tmp_path_factory) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(_tokenizer_dir())
     torch.manual_seed(0)
     # A wide initial spread makes each token's output depend on its context, so leaks between packed samples show.
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
-                         initializer_range=0.2, tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, bos_token_id=None)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        initializer_range=0.2,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+    )
     config.architectures = ["LlamaForCausalLM"]
     LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -53,12 +64,38 @@ def gpu_llama(tmp_path_factory) -> Path:
 
 
 def _command(base: Path, data: Path, out: Path, backend: str, method: str) -> list[str]:
-    return [sys.executable, "-m", "tunesmith", "train", "--base", str(base), "--data", str(data),
-            "--output-dir", str(out), "--max-steps", str(STEPS), "--set", f"train.backend={backend}",
-            "--set", f"train.method={method}", "--set", "train.eval_steps=10", "--set", "train.batch_size=4",
-            "--set", "train.max_seq_len=128", "--set", "train.learning_rate=0.005",
-            "--set", "train.early_stopping_patience=0", "--set", "train.keep_checkpoints=2",
-            "--set", "lora.dropout=0"]
+    return [
+        sys.executable,
+        "-m",
+        "tunesmith",
+        "train",
+        "--base",
+        str(base),
+        "--data",
+        str(data),
+        "--output-dir",
+        str(out),
+        "--max-steps",
+        str(STEPS),
+        "--set",
+        f"train.backend={backend}",
+        "--set",
+        f"train.method={method}",
+        "--set",
+        "train.eval_steps=10",
+        "--set",
+        "train.batch_size=4",
+        "--set",
+        "train.max_seq_len=128",
+        "--set",
+        "train.learning_rate=0.005",
+        "--set",
+        "train.early_stopping_patience=0",
+        "--set",
+        "train.keep_checkpoints=2",
+        "--set",
+        "lora.dropout=0",
+    ]
 
 
 def _losses(run: Path) -> dict[int, float]:
@@ -76,8 +113,9 @@ def trained(gpu_llama, tmp_path_factory) -> dict[tuple[str, str], Path]:
     runs = {}
     for backend, method in RUNS:
         out = root / f"{backend}-{method}"
-        done = subprocess.run(_command(gpu_llama, data, out, backend, method), capture_output=True, text=True,
-                              timeout=300, check=False)
+        done = subprocess.run(
+            _command(gpu_llama, data, out, backend, method), capture_output=True, text=True, timeout=300, check=False
+        )
         (root / f"{backend}-{method}.log").write_text(done.stdout + done.stderr)
         assert done.returncode == 0, done.stderr[-3000:]
         runs[backend, method] = out
@@ -109,8 +147,11 @@ def test_each_backend_trains_and_writes_an_adapter_that_changes_the_model(traine
 def test_unsloth_trains_on_the_same_rows_as_transformers(trained, method):
     hf, fast = (json.loads((trained[b, method] / "train_report.json").read_text()) for b in ("hf", "unsloth"))
     # Same formatting, masking and packing: the same rows, batches and token counts.
-    assert (fast["train_rows"], fast["val_rows"], fast["tokens_seen"]) == (hf["train_rows"], hf["val_rows"],
-                                                                           hf["tokens_seen"])
+    assert (fast["train_rows"], fast["val_rows"], fast["tokens_seen"]) == (
+        hf["train_rows"],
+        hf["val_rows"],
+        hf["tokens_seen"],
+    )
     hf_losses, fast_losses = _losses(trained["hf", method]), _losses(trained["unsloth", method])
     # Step 1 runs the untouched base (LoRA B starts at zero) on the first batch: both backends see the same loss.
     assert fast_losses[1] == pytest.approx(hf_losses[1], rel=0.02)
@@ -147,9 +188,13 @@ def test_qlora_adapter_merges_into_the_16bit_base_and_into_a_dequantized_4bit_ba
     from tunesmith.packager import merge_adapter
 
     adapter = trained["unsloth", "qlora"] / "adapter"
-    ids = torch.tensor([AutoTokenizer.from_pretrained(gpu_llama).apply_chat_template(
-        [{"role": "user", "content": "What is 3 plus 4?"}], add_generation_prompt=True, return_dict=True)
-        ["input_ids"]])
+    ids = torch.tensor(
+        [
+            AutoTokenizer.from_pretrained(gpu_llama).apply_chat_template(
+                [{"role": "user", "content": "What is 3 plus 4?"}], add_generation_prompt=True, return_dict=True
+            )["input_ids"]
+        ]
+    )
 
     merged = merge_adapter(gpu_llama, adapter, tmp_path / "merged")
     with torch.no_grad():
@@ -162,10 +207,10 @@ def test_qlora_adapter_merges_into_the_16bit_base_and_into_a_dequantized_4bit_ba
     assert (got.argmax(-1) == expected.argmax(-1)).float().mean() >= 0.9
 
     four_bit = tmp_path / "base-4bit"
-    quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                      bnb_4bit_compute_dtype=torch.bfloat16)
-    quantized = AutoModelForCausalLM.from_pretrained(gpu_llama, quantization_config=quantization,
-                                                     device_map={"": 0})
+    quantization = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
+    )
+    quantized = AutoModelForCausalLM.from_pretrained(gpu_llama, quantization_config=quantization, device_map={"": 0})
     quantized.save_pretrained(four_bit)
     AutoTokenizer.from_pretrained(gpu_llama).save_pretrained(four_bit)
     with torch.no_grad():
@@ -184,20 +229,28 @@ def test_unsloth_keeps_packed_samples_apart(gpu_llama):
     """A packed batch's loss equals its samples' losses apart; the same tokens with one running position (samples
     attending to each other) give another loss, so the comparison can tell."""
     from tunesmith.config import load_config
+    from tunesmith.progress import SILENT
     from tunesmith.trainer import build_rows
     from tunesmith.trainer.backends import Device
     from tunesmith.trainer.backends.unsloth import UnslothBackend
     from tunesmith.trainer.base_model import load_tokenizer
     from tunesmith.trainer.collate import Collator
     from tunesmith.trainer.records import Record
-    from tunesmith.progress import SILENT
 
-    config = load_config(base=str(gpu_llama), data=["qa.csv"],
-                         overrides=["train.max_seq_len=256", "train.backend=unsloth", "lora.dropout=0"])
+    config = load_config(
+        base=str(gpu_llama),
+        data=["qa.csv"],
+        overrides=["train.max_seq_len=256", "train.backend=unsloth", "lora.dropout=0"],
+    )
     tokenizer = load_tokenizer(gpu_llama)
-    records = [Record("chat", f"qa:{i}", messages=({"role": "user", "content": q * (1 + i % 3)},
-                                                   {"role": "assistant", "content": a}))
-               for i, (q, a) in enumerate(QA[:6])]
+    records = [
+        Record(
+            "chat",
+            f"qa:{i}",
+            messages=({"role": "user", "content": q * (1 + i % 3)}, {"role": "assistant", "content": a}),
+        )
+        for i, (q, a) in enumerate(QA[:6])
+    ]
     packed, _ = build_rows(records, tokenizer, config)
     assert len(packed) < len(records)
     model, _ = UnslothBackend().load(config, Device("cuda", torch.cuda.is_bf16_supported()), SILENT)
@@ -213,8 +266,8 @@ def test_unsloth_keeps_packed_samples_apart(gpu_llama):
     apart = 0.0
     for row in packed:
         starts = [i for i, p in enumerate(row["position_ids"]) if p == 0] + [len(row["input_ids"])]
-        for start, end in zip(starts, starts[1:]):
-            sample = {"input_ids": row["input_ids"][start:end], "labels": [-100] + row["labels"][start + 1:end]}
+        for start, end in itertools.pairwise(starts):
+            sample = {"input_ids": row["input_ids"][start:end], "labels": [-100] + row["labels"][start + 1 : end]}
             apart += summed_loss(collate([sample]))
     leaky = collate([{**row, "position_ids": list(range(len(row["input_ids"])))} for row in packed])
     assert together == pytest.approx(apart, rel=0.01)
@@ -224,8 +277,13 @@ def test_unsloth_keeps_packed_samples_apart(gpu_llama):
 def test_more_processes_than_gpus_are_refused_before_any_data_is_written(gpu_llama, tmp_path):
     count = torch.cuda.device_count()
     data = write_qa_csv(tmp_path / "qa.csv")
-    done = subprocess.run([*_command(gpu_llama, data, tmp_path / "run", "hf", "lora"), "--gpus", str(count + 1)],
-                          capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [*_command(gpu_llama, data, tmp_path / "run", "hf", "lora"), "--gpus", str(count + 1)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 2, done.stderr[-3000:]
     text = " ".join(done.stderr.split())
     assert f"train.gpus = {count + 1}, but this machine has {count} CUDA GPU(s)" in text and "Traceback" not in text
@@ -237,8 +295,9 @@ def test_more_processes_than_gpus_are_refused_before_any_data_is_written(gpu_lla
 def test_two_gpus_train_over_nccl_and_resume_after_a_kill(gpu_llama, tmp_path):
     data = write_qa_csv(tmp_path / "qa.csv")
     full, killed = tmp_path / "full", tmp_path / "killed"
-    subprocess.run([*_command(gpu_llama, data, full, "hf", "lora"), "--gpus", "2"], check=True, timeout=600,
-                   capture_output=True)
+    subprocess.run(
+        [*_command(gpu_llama, data, full, "hf", "lora"), "--gpus", "2"], check=True, timeout=600, capture_output=True
+    )
     report = json.loads((full / "train_report.json").read_text())
     assert (report["processes"], report["steps"], report["device"]) == (2, STEPS, "cuda")
     assert (full / "checkpoints" / f"checkpoint-{STEPS}" / "rng_state_1.pth").is_file()

@@ -51,8 +51,11 @@ def lora_errors() -> Iterator[None]:
     try:
         yield
     except ValueError as err:
-        raise TrainError(f"cannot apply LoRA: {err}", where="lora.target_modules",
-                         hint="List module names of this model (e.g. q_proj, v_proj) or use all-linear.") from err
+        raise TrainError(
+            f"cannot apply LoRA: {err}",
+            where="lora.target_modules",
+            hint="List module names of this model (e.g. q_proj, v_proj) or use all-linear.",
+        ) from err
 
 
 class Backend(Protocol):
@@ -64,7 +67,17 @@ class Backend(Protocol):
         """Return (peft model, precision name)."""
         ...
 
-    def fit(self, model: Any, tokenizer: Any, train_rows: list[dict], val_rows: list[dict], config: Config,
-            checkpoints: Path, callbacks: list[Any], resume_from: Path | None, precision: str) -> FitResult:
+    def fit(
+        self,
+        model: Any,
+        tokenizer: Any,
+        train_rows: list[dict],
+        val_rows: list[dict],
+        config: Config,
+        checkpoints: Path,
+        callbacks: list[Any],
+        resume_from: Path | None,
+        precision: str,
+    ) -> FitResult:
         """Train until max_steps/epochs or early stopping; leave the best weights in `model`."""
         ...

@@ -11,12 +11,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tunesmith.trainer.backends.base import Device, FitResult, lora_errors, training_precision
-from tunesmith.trainer.collate import Collator
-
 from tunesmith.config import Config
 from tunesmith.errors import ModelError
 from tunesmith.progress import Progress
+from tunesmith.trainer.backends.base import Device, FitResult, lora_errors, training_precision
+from tunesmith.trainer.collate import Collator
 
 __all__ = ["HfBackend"]
 
@@ -51,26 +50,38 @@ class HfBackend:
             from transformers import BitsAndBytesConfig
 
             options["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                bnb_4bit_compute_dtype=dtype)
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=dtype,
+            )
             # Each process of a multi-GPU run holds its whole copy on its own GPU.
             options["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
         with progress.task(f"Loading {config.base}"):
             try:
                 model = AutoModelForCausalLM.from_pretrained(config.base, **options)
             except (OSError, ValueError) as err:
-                raise ModelError(f"cannot load the base model: {err}", where=str(config.base),
-                                 hint="Check the folder holds complete *.safetensors weights for its config.") from err
+                raise ModelError(
+                    f"cannot load the base model: {err}",
+                    where=str(config.base),
+                    hint="Check the folder holds complete *.safetensors weights for its config.",
+                ) from err
         # A KV cache during training would also hide the packed-sequence mask from the attention layers.
         model.config.use_cache = False
         if config.train.method == "qlora":
             from peft import prepare_model_for_kbit_training
 
             model = prepare_model_for_kbit_training(
-                model, use_gradient_checkpointing=config.train.gradient_checkpointing)
-        lora = LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
-                          target_modules=config.lora.target_modules, use_rslora=config.lora.rslora,
-                          task_type="CAUSAL_LM")
+                model, use_gradient_checkpointing=config.train.gradient_checkpointing
+            )
+        lora = LoraConfig(
+            r=config.lora.r,
+            lora_alpha=config.lora.alpha,
+            lora_dropout=config.lora.dropout,
+            target_modules=config.lora.target_modules,
+            use_rslora=config.lora.rslora,
+            task_type="CAUSAL_LM",
+        )
         # LoRA's A matrices are drawn at random here, before the Trainer seeds anything: seed now, or two runs of
         # the same config start from different adapters.
         set_seed(config.seed)
@@ -78,8 +89,18 @@ class HfBackend:
             model = get_peft_model(model, lora)
         return model, precision
 
-    def fit(self, model: Any, tokenizer: Any, train_rows: list[dict], val_rows: list[dict], config: Config,
-            checkpoints: Path, callbacks: list[Any], resume_from: Path | None, precision: str) -> FitResult:
+    def fit(
+        self,
+        model: Any,
+        tokenizer: Any,
+        train_rows: list[dict],
+        val_rows: list[dict],
+        config: Config,
+        checkpoints: Path,
+        callbacks: list[Any],
+        resume_from: Path | None,
+        precision: str,
+    ) -> FitResult:
         from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
 
         train = config.train
@@ -128,10 +149,15 @@ class HfBackend:
         if evaluate and train.early_stopping_patience and train.keep == "best":
             stopper = EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience)
             callbacks.append(stopper)
-        trainer = Trainer(model=model, args=args, train_dataset=_Rows(train_rows),
-                          eval_dataset=_Rows(val_rows) if evaluate else None,
-                          data_collator=Collator(tokenizer.pad_token_id), processing_class=tokenizer,
-                          callbacks=callbacks)
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=_Rows(train_rows),
+            eval_dataset=_Rows(val_rows) if evaluate else None,
+            data_collator=Collator(tokenizer.pad_token_id),
+            processing_class=tokenizer,
+            callbacks=callbacks,
+        )
         # With tqdm off the Trainer prints every log dict to stdout; our own display and metrics.jsonl replace it.
         trainer.remove_callback(PrinterCallback)
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -140,9 +166,13 @@ class HfBackend:
         if state.best_model_checkpoint:
             best_step = int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
         planned = state.max_steps
-        return FitResult(global_step=state.global_step, best_step=best_step, best_eval_loss=state.best_metric,
-                         stopped_early=bool(stopper) and state.global_step < planned,
-                         tokens_seen=int(state.num_input_tokens_seen))
+        return FitResult(
+            global_step=state.global_step,
+            best_step=best_step,
+            best_eval_loss=state.best_metric,
+            stopped_early=bool(stopper) and state.global_step < planned,
+            tokens_seen=int(state.num_input_tokens_seen),
+        )
 
 
 def _checkpointing(enabled: bool) -> dict[str, Any]:
@@ -151,8 +181,9 @@ def _checkpointing(enabled: bool) -> dict[str, Any]:
 
     from transformers import TrainingArguments
 
-    prefix = "activation" if any(f.name == "activation_checkpointing" for f in fields(TrainingArguments)) \
-        else "gradient"
+    prefix = (
+        "activation" if any(f.name == "activation_checkpointing" for f in fields(TrainingArguments)) else "gradient"
+    )
     return {f"{prefix}_checkpointing": enabled, f"{prefix}_checkpointing_kwargs": {"use_reentrant": False}}
 
 

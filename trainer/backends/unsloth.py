@@ -77,9 +77,12 @@ def _fast_language_model() -> Any:
     try:
         from unsloth import FastLanguageModel
     except Exception as err:  # unsloth raises assorted errors at import on a machine it cannot patch
-        raise TrainError(f"cannot import unsloth: {err}", where="train.backend",
-                         hint="Install it with `pip install 'tunesmith[gpu]'` on a CUDA machine, or set "
-                              "`train.backend: hf` to train with transformers + peft.") from err
+        raise TrainError(
+            f"cannot import unsloth: {err}",
+            where="train.backend",
+            hint="Install it with `pip install 'tunesmith[gpu]'` on a CUDA machine, or set "
+            "`train.backend: hf` to train with transformers + peft.",
+        ) from err
     return FastLanguageModel
 
 
@@ -88,28 +91,46 @@ class UnslothBackend:
 
     def load(self, config: Config, device: Device, progress: Progress) -> tuple[Any, str]:
         if device.kind != "cuda":
-            raise TrainError("the unsloth backend needs a CUDA GPU; this machine has none", where="train.backend",
-                             hint="Set `train.backend: hf` (or `auto`) to train with transformers + peft.")
+            raise TrainError(
+                "the unsloth backend needs a CUDA GPU; this machine has none",
+                where="train.backend",
+                hint="Set `train.backend: hf` (or `auto`) to train with transformers + peft.",
+            )
         precision = training_precision(config, device)
         fast = _fast_language_model()
         with progress.task(f"Loading {config.base} with unsloth"):
             try:
                 model, _tokenizer = fast.from_pretrained(**from_pretrained_arguments(config, precision))
             except (OSError, ValueError) as err:
-                raise ModelError(f"cannot load the base model with unsloth: {err}", where=str(config.base),
-                                 hint="Check the folder holds complete *.safetensors weights for its config, or set "
-                                      "`train.backend: hf` for an architecture unsloth does not support.") from err
+                raise ModelError(
+                    f"cannot load the base model with unsloth: {err}",
+                    where=str(config.base),
+                    hint="Check the folder holds complete *.safetensors weights for its config, or set "
+                    "`train.backend: hf` for an architecture unsloth does not support.",
+                ) from err
         model.config.use_cache = False
         with lora_errors():
             model = fast.get_peft_model(model, **peft_arguments(config))
         return model, precision
 
-    def fit(self, model: Any, tokenizer: Any, train_rows: list[dict], val_rows: list[dict], config: Config,
-            checkpoints: Path, callbacks: list[Any], resume_from: Path | None, precision: str) -> FitResult:
+    def fit(
+        self,
+        model: Any,
+        tokenizer: Any,
+        train_rows: list[dict],
+        val_rows: list[dict],
+        config: Config,
+        checkpoints: Path,
+        callbacks: list[Any],
+        resume_from: Path | None,
+        precision: str,
+    ) -> FitResult:
         from tunesmith.trainer.backends.hf import HfBackend
 
         # get_peft_model already installed unsloth's checkpointing; the Trainer's own would replace it.
         trainer_config = msgspec.structs.replace(
-            config, train=msgspec.structs.replace(config.train, gradient_checkpointing=False))
-        return HfBackend().fit(model, tokenizer, train_rows, val_rows, trainer_config, checkpoints, callbacks,
-                               resume_from, precision)
+            config, train=msgspec.structs.replace(config.train, gradient_checkpointing=False)
+        )
+        return HfBackend().fit(
+            model, tokenizer, train_rows, val_rows, trainer_config, checkpoints, callbacks, resume_from, precision
+        )

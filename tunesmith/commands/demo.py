@@ -8,13 +8,28 @@ import click
 
 
 @click.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/demo"), show_default=True,
-              help="Run folder for every artifact of the demo.")
-@click.option("--max-steps", type=click.IntRange(min=1), default=None,
-              help="Training steps (56 by default, about 2.5 seconds each on two CPU cores).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/demo"),
+    show_default=True,
+    help="Run folder for every artifact of the demo.",
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Training steps (56 by default, about 2.5 seconds each on two CPU cores).",
+)
 @click.option("--question", default=None, help="What to ask both models, instead of the demo's own question.")
-@click.option("--ollama-host", envvar="OLLAMA_HOST", default=None, metavar="URL", show_envvar=True,
-              help="Ollama daemon to create the model in, when one answers there (default 127.0.0.1:11434).")
+@click.option(
+    "--ollama-host",
+    envvar="OLLAMA_HOST",
+    default=None,
+    metavar="URL",
+    show_envvar=True,
+    help="Ollama daemon to create the model in, when one answers there (default 127.0.0.1:11434).",
+)
 def demo(out: Path, max_steps: int | None, question: str | None, ollama_host: str | None) -> None:
     """Fine-tune, package, serve and compare, end to end on the embedded SmolLM2-135M-Instruct.
 
@@ -49,15 +64,18 @@ def demo(out: Path, max_steps: int | None, question: str | None, ollama_host: st
 
     reporter.note("[bold]the base model alone, packaged the same way, to compare with[/bold]")
     base_dir = base_package(base, outcome.run_dir, progress=reporter)
-    comparisons, measure = _compare(base_dir, outcome.package.path, outcome.run_dir, question or DEMO_QUESTION,
-                                    reporter)
+    comparisons, measure = _compare(
+        base_dir, outcome.package.path, outcome.run_dir, question or DEMO_QUESTION, reporter
+    )
 
     console.print()
     console.print(side_by_side(comparisons, base.name, outcome.package.name))
     console.print(f"[bold]{match_summary(measure)}[/bold] (every answer: {outcome.run_dir / 'comparison.json'})")
     _ollama_step(outcome.package.path, outcome.package.name, ollama_host, reporter)
-    console.print(f"[bold green]demo done.[/bold green] Everything is under {outcome.run_dir}; try "
-                  f"`tunesmith serve --model {outcome.package.path}`.")
+    console.print(
+        f"[bold green]demo done.[/bold green] Everything is under {outcome.run_dir}; try "
+        f"`tunesmith serve --model {outcome.package.path}`."
+    )
 
 
 def _compare(base_dir: Path, tuned_dir: Path, run_dir: Path, question: str, reporter):
@@ -92,8 +110,9 @@ def _compare(base_dir: Path, tuned_dir: Path, run_dir: Path, question: str, repo
         with reporter.task("Asking both models the same questions through the openai client"):
             comparisons = compare_answers(questions, ask, base_id, tuned_id)
         measure = measure_matches(data, ask, base_id, tuned_id, progress=reporter)
-    record = comparison_record(comparisons, measure, base=base_id, tuned=tuned_id, packages=packages,
-                               max_tokens=ANSWER_TOKENS)
+    record = comparison_record(
+        comparisons, measure, base=base_id, tuned=tuned_id, packages=packages, max_tokens=ANSWER_TOKENS
+    )
     write_text_atomic(record_path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return comparisons, measure
 

@@ -31,8 +31,9 @@ def lint(file: Path) -> None:
         with file.open(encoding="utf-8", newline="") as handle:
             text = handle.read()
     except UnicodeDecodeError as err:
-        raise ModelfileError(f"the file is not UTF-8 text ({err.reason} at byte {err.start})", where=str(file),
-                             hint="save it as UTF-8") from err
+        raise ModelfileError(
+            f"the file is not UTF-8 text ({err.reason} at byte {err.start})", where=str(file), hint="save it as UTF-8"
+        ) from err
     issues = lint_modelfile(text, source=str(file))
     if not issues:
         out.print(f"{escape(str(file))}: no problems found")
@@ -43,8 +44,9 @@ def lint(file: Path) -> None:
     table.add_column("problem", overflow="fold")
     for issue in issues:
         colour = "red" if issue.severity == "error" else "yellow"
-        table.add_row(str(issue.line) if issue.line else "-", f"[{colour}]{issue.severity}[/{colour}]",
-                      escape(issue.message))
+        table.add_row(
+            str(issue.line) if issue.line else "-", f"[{colour}]{issue.severity}[/{colour}]", escape(issue.message)
+        )
     out.print(table)
     errors = sum(issue.severity == "error" for issue in issues)
     out.print(f"{errors} error(s), {len(issues) - errors} warning(s)")

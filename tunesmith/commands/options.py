@@ -12,25 +12,44 @@ import click
 __all__ = ["config_options", "gpus_option", "load_from_options", "with_gpus"]
 
 gpus_option = click.option(
-    "--gpus", type=click.IntRange(min=1), default=None, metavar="N",
+    "--gpus",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
     help="Train in N processes, one per GPU, keeping the global batch (sets train.gpus). Without CUDA, N CPU "
-         "processes.")
+    "processes.",
+)
 
 
 def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options every config-driven command shares: the config file, the common flags and --set."""
     options = [
         click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path)),
-        click.option("--base", help="Base model folder (Hugging Face causal LM), or `embedded` for the built-in "
-                                    "SmolLM2-135M-Instruct. Overrides `base:`."),
-        click.option("--data", multiple=True, type=click.Path(path_type=Path),
-                     help="A data file or folder (repeatable). Replaces `data:`; the format is detected."),
-        click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
-                     help="The run folder (default: runs/<name>)."),
+        click.option(
+            "--base",
+            help="Base model folder (Hugging Face causal LM), or `embedded` for the built-in "
+            "SmolLM2-135M-Instruct. Overrides `base:`.",
+        ),
+        click.option(
+            "--data",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            help="A data file or folder (repeatable). Replaces `data:`; the format is detected.",
+        ),
+        click.option(
+            "--output-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="The run folder (default: runs/<name>).",
+        ),
         click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps."),
-        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                     help="Override any config key, e.g. --set train.learning_rate=1e-4 --set lora.r=8 "
-                          "--set data.0.format=csv (repeatable)."),
+        click.option(
+            "--set",
+            "overrides",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Override any config key, e.g. --set train.learning_rate=1e-4 --set lora.r=8 "
+            "--set data.0.format=csv (repeatable).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -42,8 +61,14 @@ def with_gpus(overrides: tuple[str, ...], gpus: int | None) -> tuple[str, ...]:
     return overrides if gpus is None else (*overrides, f"train.gpus={gpus}")
 
 
-def load_from_options(config: Path | None, base: str | None, data: tuple[Path, ...], output_dir: Path | None,
-                      max_steps: int | None, overrides: tuple[str, ...]) -> Any:
+def load_from_options(
+    config: Path | None,
+    base: str | None,
+    data: tuple[Path, ...],
+    output_dir: Path | None,
+    max_steps: int | None,
+    overrides: tuple[str, ...],
+) -> Any:
     """Load the config, with `--base embedded` turned into the embedded model's folder."""
     import msgspec
 
@@ -51,7 +76,13 @@ def load_from_options(config: Path | None, base: str | None, data: tuple[Path, .
     from tunesmith.console import progress
     from tunesmith.embedded_base import resolve_base
 
-    loaded = load_config(config, overrides=overrides, base=base, data=[str(d) for d in data],
-                         output_dir=str(output_dir) if output_dir else None, max_steps=max_steps)
+    loaded = load_config(
+        config,
+        overrides=overrides,
+        base=base,
+        data=[str(d) for d in data],
+        output_dir=str(output_dir) if output_dir else None,
+        max_steps=max_steps,
+    )
     resolved = resolve_base(loaded.base, progress=progress())
     return msgspec.structs.replace(loaded, base=str(Path(resolved).resolve()))

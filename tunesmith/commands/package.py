@@ -17,8 +17,11 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--param {item!r} is not KEY=VALUE", where="--param",
-                              hint="Write it as e.g. --param temperature=0.7 (repeat --param stop=... for stops).")
+            raise ConfigError(
+                f"--param {item!r} is not KEY=VALUE",
+                where="--param",
+                hint="Write it as e.g. --param temperature=0.7 (repeat --param stop=... for stops).",
+            )
         key = key.strip()
         if key == "stop":
             params.setdefault("stop", []).append(value)
@@ -32,47 +35,107 @@ def _read_text_file(path: Path, flag: str) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
         byte = f"byte 0x{err.object[err.start]:02x} at offset {err.start}"
-        raise ConfigError(f"the {flag} file is not UTF-8 text ({byte})", where=str(path),
-                          hint=f"Re-save it as UTF-8, or pass another {flag} file.") from err
+        raise ConfigError(
+            f"the {flag} file is not UTF-8 text ({byte})",
+            where=str(path),
+            hint=f"Re-save it as UTF-8, or pass another {flag} file.",
+        ) from err
     except OSError as err:
-        raise ConfigError(f"cannot read the {flag} file: {err.strerror}", where=str(path),
-                          hint=f"Pass a readable text file with {flag}.") from err
+        raise ConfigError(
+            f"cannot read the {flag} file: {err.strerror}",
+            where=str(path),
+            hint=f"Pass a readable text file with {flag}.",
+        ) from err
 
 
 @click.command()
-@click.option("--base", required=True, metavar="DIR",
-              help="Hugging Face model folder (config.json, tokenizer, *.safetensors), or `embedded` for the "
-                   "built-in SmolLM2-135M-Instruct.")
-@click.option("--adapter", type=_DIR, default=None, metavar="DIR",
-              help="PEFT LoRA adapter folder to merge into the base first (e.g. runs/NAME/adapter).")
-@click.option("--as-adapter", is_flag=True,
-              help="Keep the --adapter separate instead of merging it: the package holds the base GGUF(s) and a "
-                   "GGUF LoRA adapter, and the Modelfile says FROM base + ADAPTER.")
+@click.option(
+    "--base",
+    required=True,
+    metavar="DIR",
+    help="Hugging Face model folder (config.json, tokenizer, *.safetensors), or `embedded` for the "
+    "built-in SmolLM2-135M-Instruct.",
+)
+@click.option(
+    "--adapter",
+    type=_DIR,
+    default=None,
+    metavar="DIR",
+    help="PEFT LoRA adapter folder to merge into the base first (e.g. runs/NAME/adapter).",
+)
+@click.option(
+    "--as-adapter",
+    is_flag=True,
+    help="Keep the --adapter separate instead of merging it: the package holds the base GGUF(s) and a "
+    "GGUF LoRA adapter, and the Modelfile says FROM base + ADAPTER.",
+)
 @click.option("--out", required=True, type=_DIR, metavar="DIR", help="Package folder to create.")
-@click.option("--name", default=None, help="Model name used for the files and in the card (default: the --out folder name).")
-@click.option("--quant", "quants", multiple=True, default=("Q4_K_M",), show_default=True, metavar="TYPE",
-              help="llama.cpp quantization type; repeat for several files (Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16, ...). "
-                   "The first one is what the Modelfile runs.")
+@click.option(
+    "--name", default=None, help="Model name used for the files and in the card (default: the --out folder name)."
+)
+@click.option(
+    "--quant",
+    "quants",
+    multiple=True,
+    default=("Q4_K_M",),
+    show_default=True,
+    metavar="TYPE",
+    help="llama.cpp quantization type; repeat for several files (Q4_K_M, Q5_K_M, Q6_K, Q8_0, F16, ...). "
+    "The first one is what the Modelfile runs.",
+)
 @click.option("--system", default=None, help="System prompt written into the Modelfile (SYSTEM).")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="Modelfile PARAMETER overriding the chat family's default (temperature=0.7, num_ctx=4096, "
-                   "stop=...); repeat for several.")
-@click.option("--template", "template_file", type=_FILE, default=None, metavar="FILE",
-              help="Ollama Go template to use instead of the one derived from the tokenizer's chat template.")
-@click.option("--chat-template", default=None, metavar="NAME|FILE",
-              help="Jinja chat template the adapter was trained with instead of the base's own (`chat_template:` "
-                   "in the project): chatml, qwen2.5, qwen3, or a file. The GGUF, the Modelfile and the report "
-                   "carry it.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Modelfile PARAMETER overriding the chat family's default (temperature=0.7, num_ctx=4096, "
+    "stop=...); repeat for several.",
+)
+@click.option(
+    "--template",
+    "template_file",
+    type=_FILE,
+    default=None,
+    metavar="FILE",
+    help="Ollama Go template to use instead of the one derived from the tokenizer's chat template.",
+)
+@click.option(
+    "--chat-template",
+    default=None,
+    metavar="NAME|FILE",
+    help="Jinja chat template the adapter was trained with instead of the base's own (`chat_template:` "
+    "in the project): chatml, qwen2.5, qwen3, or a file. The GGUF, the Modelfile and the report "
+    "carry it.",
+)
 @click.option("--base-model-id", default=None, metavar="USER/REPO", help="Hub id of the base model, for the card.")
 @click.option("--license", "license_id", default=None, metavar="ID", help="License id for the card (e.g. apache-2.0).")
-@click.option("--eval-text", type=_FILE, default=None, metavar="FILE",
-              help="Held-out text the quality report measures perplexity on (default: built-in English prose).")
+@click.option(
+    "--eval-text",
+    type=_FILE,
+    default=None,
+    metavar="FILE",
+    help="Held-out text the quality report measures perplexity on (default: built-in English prose).",
+)
 @click.option("--eval-prompt", default=None, metavar="TEXT", help="Chat prompt the stop-token check generates from.")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder (only once the new package is complete).")
-def package(base: str, adapter: Path | None, as_adapter: bool, out: Path, name: str | None, quants: tuple[str, ...],
-            system: str | None, params: tuple[str, ...], template_file: Path | None, chat_template: str | None,
-            base_model_id: str | None,
-            license_id: str | None, eval_text: Path | None, eval_prompt: str | None, force: bool) -> None:
+def package(
+    base: str,
+    adapter: Path | None,
+    as_adapter: bool,
+    out: Path,
+    name: str | None,
+    quants: tuple[str, ...],
+    system: str | None,
+    params: tuple[str, ...],
+    template_file: Path | None,
+    chat_template: str | None,
+    base_model_id: str | None,
+    license_id: str | None,
+    eval_text: Path | None,
+    eval_prompt: str | None,
+    force: bool,
+) -> None:
     """Merge, convert to GGUF, quantize, and write a Modelfile, a quality report and a model card.
 
     \b
@@ -88,9 +151,12 @@ def package(base: str, adapter: Path | None, as_adapter: bool, out: Path, name: 
 
     if as_adapter and adapter is None:
         # Before --base is resolved: `embedded` may first build its 16-bit folder, which takes a while.
-        raise ConfigError("--as-adapter keeps an adapter separate, and no --adapter was given", where="--as-adapter",
-                          hint="Pass the LoRA adapter folder with --adapter DIR (e.g. runs/NAME/adapter), or drop "
-                               "--as-adapter to package the base alone.")
+        raise ConfigError(
+            "--as-adapter keeps an adapter separate, and no --adapter was given",
+            where="--as-adapter",
+            hint="Pass the LoRA adapter folder with --adapter DIR (e.g. runs/NAME/adapter), or drop "
+            "--as-adapter to package the base alone.",
+        )
     reporter = progress()
     spec = PackageSpec(
         base=resolve_base(base, progress=reporter),
@@ -129,8 +195,12 @@ def print_package_summary(result) -> None:
     for column in ("check", "value", "threshold", "ok"):
         checks.add_column(column)
     for check in result.quality.get("checks", []):
-        checks.add_row(check["name"], _fmt(check.get("value")), _fmt(check.get("threshold")),
-                       "[green]yes[/green]" if check.get("passed") else "[red]no[/red]")
+        checks.add_row(
+            check["name"],
+            _fmt(check.get("value")),
+            _fmt(check.get("threshold")),
+            "[green]yes[/green]" if check.get("passed") else "[red]no[/red]",
+        )
     out.print(checks)
     out.print(f"chat template: {result.template_note}")
     out.print(f"run it:  ollama create {result.name} -f {result.path / 'Modelfile'} && ollama run {result.name}")

@@ -13,8 +13,14 @@ __all__ = ["prepare"]
 
 @click.command()
 @config_options
-def prepare(config: Path | None, base: str | None, data: tuple[Path, ...], output_dir: Path | None,
-            max_steps: int | None, overrides: tuple[str, ...]) -> None:
+def prepare(
+    config: Path | None,
+    base: str | None,
+    data: tuple[Path, ...],
+    output_dir: Path | None,
+    max_steps: int | None,
+    overrides: tuple[str, ...],
+) -> None:
     """Turn your data into a training set: runs/<name>/data/{train,val}.jsonl and data_report.json.
 
     Reads CSV/TSV (question/answer sheets), JSONL (messages, instruction/input/output, prompt/completion, text),

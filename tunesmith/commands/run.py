@@ -15,11 +15,25 @@ __all__ = ["print_run_summary", "run"]
 @config_options
 @gpus_option
 @click.option("--restart", is_flag=True, help="Discard the run's checkpoints and train from the first step.")
-@click.option("--ollama-host", envvar="OLLAMA_HOST", default=None, metavar="URL", show_envvar=True,
-              help="Ollama daemon that `publish.ollama` goes through (default http://127.0.0.1:11434).")
-def run(config: Path | None, base: str | None, data: tuple[Path, ...], output_dir: Path | None,
-        max_steps: int | None, overrides: tuple[str, ...], gpus: int | None, restart: bool,
-        ollama_host: str | None) -> None:
+@click.option(
+    "--ollama-host",
+    envvar="OLLAMA_HOST",
+    default=None,
+    metavar="URL",
+    show_envvar=True,
+    help="Ollama daemon that `publish.ollama` goes through (default http://127.0.0.1:11434).",
+)
+def run(
+    config: Path | None,
+    base: str | None,
+    data: tuple[Path, ...],
+    output_dir: Path | None,
+    max_steps: int | None,
+    overrides: tuple[str, ...],
+    gpus: int | None,
+    restart: bool,
+    ollama_host: str | None,
+) -> None:
     """Prepare, train, package and publish (when the config has a `publish:` section) in one command.
 
     Each step is skipped when its outputs are current for the config: the data sections, the training settings,
@@ -42,8 +56,9 @@ def run(config: Path | None, base: str | None, data: tuple[Path, ...], output_di
     from tunesmith.pipeline import run_pipeline
     from tunesmith.trainer.live import RichTrainDisplay
 
-    outcome = run_pipeline(loaded, progress=progress(), display=RichTrainDisplay(err), restart=restart,
-                           ollama_host=ollama_host)
+    outcome = run_pipeline(
+        loaded, progress=progress(), display=RichTrainDisplay(err), restart=restart, ollama_host=ollama_host
+    )
     print_run_summary(outcome, loaded)
 
 
@@ -55,13 +70,16 @@ def print_run_summary(outcome, config) -> None:
     report, root = outcome.train_report, outcome.run_dir
     out.print(f"[bold]run[/bold] {root}")
     out.print(f"  data:     {root / 'data'} (train.jsonl, val.jsonl, data_report.json)")
-    out.print(f"  train:    {'trained' if outcome.trained else 'reused'}, {report['steps']} steps on "
-              f"{report['device']}, [bold]{report['fit']}[/bold] ({report['fit_reason']})")
+    out.print(
+        f"  train:    {'trained' if outcome.trained else 'reused'}, {report['steps']} steps on "
+        f"{report['device']}, [bold]{report['fit']}[/bold] ({report['fit_reason']})"
+    )
     before, best, final = report.get("initial_eval_loss"), report.get("best_eval_loss"), report.get("final_eval_loss")
     if before is not None and report.get("keep") == "last" and final is not None:
         best_at = f"; best {best:.4f} at step {report['best_step']}" if best is not None else ""
-        out.print(f"  eval loss: {before:.4f} before training → {final:.4f} after (last, step {report['steps']}"
-                  f"{best_at})")
+        out.print(
+            f"  eval loss: {before:.4f} before training → {final:.4f} after (last, step {report['steps']}{best_at})"
+        )
     elif before is not None and best is not None:
         out.print(f"  eval loss: {before:.4f} before training → {best:.4f} after (best, step {report['best_step']})")
     out.print(f"  adapter:  {report['adapter']}")
@@ -69,8 +87,10 @@ def print_run_summary(outcome, config) -> None:
     out.print(f"  package:  {'built' if outcome.packaged else 'reused'}, {outcome.package.path}")
     print_package_summary(outcome.package)
     for target, url in outcome.published.items():
-        out.print(f"[bold green]published[/bold green] to {'Hugging Face' if target == 'hf' else 'Ollama'}"
-                  f"{'' if outcome.released else ' (earlier)'}: {url}")
+        out.print(
+            f"[bold green]published[/bold green] to {'Hugging Face' if target == 'hf' else 'Ollama'}"
+            f"{'' if outcome.released else ' (earlier)'}: {url}"
+        )
     if "hf" in outcome.published:
         out.print(f"  run it:  ollama run hf.co/{config.publish.hf.repo}")
     if "ollama" in outcome.published:

@@ -15,8 +15,16 @@ __all__ = ["train"]
 @config_options
 @gpus_option
 @click.option("--restart", is_flag=True, help="Discard this run's checkpoints and train from the first step.")
-def train(config: Path | None, base: str | None, data: tuple[Path, ...], output_dir: Path | None,
-          max_steps: int | None, overrides: tuple[str, ...], gpus: int | None, restart: bool) -> None:
+def train(
+    config: Path | None,
+    base: str | None,
+    data: tuple[Path, ...],
+    output_dir: Path | None,
+    max_steps: int | None,
+    overrides: tuple[str, ...],
+    gpus: int | None,
+    restart: bool,
+) -> None:
     """Fine-tune the base model with LoRA (or QLoRA on CUDA) and write runs/<name>/adapter/.
 
     Prepares the data first when needed (see `tunesmith prepare`). Chats are formatted with the base model's own
@@ -41,8 +49,11 @@ def train(config: Path | None, base: str | None, data: tuple[Path, ...], output_
     report = result.report
     colour = {"good fit": "green", "over-fit": "yellow", "under-fit": "yellow"}.get(report["fit"], "white")
     out.print(f"[bold {colour}]{report['fit']}[/bold {colour}]: {report['fit_reason']}")
-    best = f", best eval loss {report['best_eval_loss']:.4f} at step {report['best_step']}" \
-        if report.get("best_eval_loss") is not None else ""
+    best = (
+        f", best eval loss {report['best_eval_loss']:.4f} at step {report['best_step']}"
+        if report.get("best_eval_loss") is not None
+        else ""
+    )
     if report.get("keep") == "last" and report.get("final_eval_loss") is not None:
         best = f", the last adapter kept (eval loss {report['final_eval_loss']:.4f}){best}"
     out.print(f"{report['steps']} steps{best}")
