@@ -39,7 +39,7 @@ _TOOLS = re.compile(r"<tools>(.*?)</tools>", re.DOTALL)
 _TOOL_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
 _TOOL_RESPONSE = re.compile(r"^\s*<tool_response>\s*(.*?)\s*</tool_response>\s*$", re.DOTALL)
 _FORMAT_HINT = (
-    'Write each message as {"role": ..., "content": ...}; an assistant tool call as {"role": "assistant", '
+    'Write each message as {"role": "user", "content": "Hi"} (roles: system, user, assistant, tool); an assistant tool call as {"role": "assistant", '
     '"tool_calls": [{"id": "call00001", "type": "function", "function": {"name": ..., "arguments": '
     '{...}}}]}; its result as {"role": "tool", "tool_call_id": "call00001", "content": ...}.'
 )

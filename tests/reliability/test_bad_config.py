@@ -20,7 +20,7 @@ CASES = [
         "unknown key",
         _GOOD + "trian:\n  epochs: 2\n",
         [],
-        ["qa.yaml", "unknown key `trian`", "Allowed keys here: base, name", "train"],
+        ["qa.yaml", "unknown key `trian`", "Allowed keys here: base, chat_template, name", "train"],
     ),
     (
         "unknown key in a data source",

@@ -125,7 +125,7 @@ CASES = [
             "role.jsonl", [{"messages": [{"role": "robot", "content": "hi"}, {"role": "assistant", "content": "x"}]}]
         ),
         [],
-        ["role.jsonl:1", "message 0 needs a role", '"role": "user"'],
+        ["role.jsonl:1", "messages[0] needs a role", '"role": "user"'],
     ),
     (
         "Parquet that is not Parquet",
