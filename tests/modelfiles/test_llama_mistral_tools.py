@@ -16,7 +16,7 @@ import jinja2
 import pytest
 
 from tunesmith.modelfiles import choose_chat_format
-from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
+from tunesmith.modelfiles.check_conversations import TOOL_CHECK_CONVERSATIONS
 from tunesmith.modelfiles.derive import CHECK_CONVERSATIONS
 from tunesmith.modelfiles.families import FAMILIES
 

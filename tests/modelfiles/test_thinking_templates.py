@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tunesmith.modelfiles import choose_chat_format
-from tunesmith.modelfiles.chat_format import THINKING_CHECK_CONVERSATIONS, TOOL_CHECK_CONVERSATIONS
+from tunesmith.modelfiles.check_conversations import THINKING_CHECK_CONVERSATIONS, TOOL_CHECK_CONVERSATIONS
 from tunesmith.modelfiles.families import FAMILIES
 
 QWEN3 = "Qwen-Qwen3-0.6B"

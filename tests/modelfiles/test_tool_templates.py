@@ -10,7 +10,7 @@ import pytest
 
 from tunesmith.errors import ModelfileError
 from tunesmith.modelfiles import choose_chat_format
-from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
+from tunesmith.modelfiles.check_conversations import TOOL_CHECK_CONVERSATIONS
 
 REFERENCE = sorted(
     (Path(__file__).resolve().parents[2] / ".cache" / "reference" / "llama.cpp" / "models" / "templates").glob(

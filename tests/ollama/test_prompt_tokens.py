@@ -48,9 +48,9 @@ def _conversations(case: str, tokenizer) -> list[list[dict]]:
         return [turns]
 
 
-def _trained_prompt(tokenizer, conversation: list[dict]) -> list[int]:
+def _trained_prompt(tokenizer, conversation: list[dict], tools: tuple[dict, ...] = ()) -> list[int]:
     """The ids the trainer feeds before the last reply's first learned token."""
-    example = format_record(Record("chat", "test", messages=conversation), tokenizer, 10**6)
+    example = format_record(Record("chat", "test", messages=tuple(conversation), tools=tools), tokenizer, 10**6)
     learned = [i for i, label in enumerate(example.labels) if label != IGNORE]
     last_start = max(i for i in learned if i - 1 not in learned)
     return example.input_ids[:last_start]
@@ -155,7 +155,7 @@ def test_a_tools_conversation_is_evaluated_as_its_chat_template_renders_it(
     from transformers import AutoTokenizer
 
     from tunesmith.embedded_base import embedded_base_dir
-    from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
+    from tunesmith.modelfiles.check_conversations import TOOL_CHECK_CONVERSATIONS
 
     host = AutoTokenizer.from_pretrained(embedded_base_dir())  # only renders the Jinja template
     name = created_families[case]
@@ -221,3 +221,72 @@ def test_serve_model_refuses_tools_for_a_template_without_them_naming_the_field(
     assert reply.status_code == 400
     error = reply.json()["error"]
     assert error["param"] == "tools" and "takes no tools" in error["message"]
+
+
+# A tool round as training data holds it (tunesmith.trainer.chat_messages' shape): a call, its result, the answer.
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+TOOL_ROUND = (
+    {"role": "user", "content": "What is the weather in Paris?"},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "call00001", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+        ],
+    },
+    {"role": "tool", "content": '{"temperature": 21}', "tool_call_id": "call00001", "name": "get_weather"},
+    {"role": "assistant", "content": "It is 21 degrees in Paris."},
+)
+
+
+@pytest.mark.parametrize("case", ["qwen2.5", "qwen3", "llama3.1", "mistral (Nemo)"])
+def test_a_tool_round_is_trained_on_the_tokens_it_is_served_with(
+    case, tiny_model, family_packages, created_families, real_ollama, go_render, embedded
+):
+    """The answer after a tool result is learned after the very prompt Ollama, Go + llama.cpp and `serve --model`
+    evaluate for that conversation with its tools: the same ids, or for the tiny Qwen shapes the same text (they get
+    Qwen's pre-tokenizer in llama.cpp and Ollama, which splits the blank lines of a tool round otherwise than SmolLM2's
+    vocabulary does in Hugging Face's class; a real Qwen's tokenizer is the same on both sides)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model(FAMILY_MODELS[case]))
+    trained = _trained_prompt(tokenizer, list(TOOL_ROUND), tools=(WEATHER,))
+    served = [
+        {key: value for key, value in m.items() if key != "name"}
+        | (
+            {"tool_calls": [{"id": c["id"], "function": c["function"]} for c in m["tool_calls"]]}
+            if m.get("tool_calls")
+            else {}
+        )
+        for m in TOOL_ROUND[:-1]
+    ]
+    package = family_packages[case]
+    modelfile = parse_modelfile((package / "Modelfile").read_text(), source="Modelfile")
+    model = embedded._models[_model_id(embedded, package)]
+    [rendered] = go_render([{"template": modelfile.template, "messages": served, "tools": [WEATHER]}])
+    bos = [model.llm.token_bos()] if model.adds_bos else []
+    go_ids = bos + model.llm.tokenize(rendered["output"].encode(), add_bos=False, special=True)
+    answer = real_ollama.post(
+        "/api/chat",
+        {
+            "model": created_families[case],
+            "messages": served,
+            "tools": [WEATHER],
+            "stream": False,
+            "options": {"num_predict": 1, "temperature": 0, "num_ctx": 2048},
+        },
+    )
+    assert answer["prompt_eval_count"] == len(go_ids)
+    ids, _ = model.prompt_tokens(GenerateRequest(model="m", messages=served, tools=[WEATHER]))
+    assert ids == go_ids
+    if case.startswith("qwen"):
+        assert tokenizer.decode(trained[len(bos) :]) == rendered["output"]
+    else:
+        assert go_ids == trained

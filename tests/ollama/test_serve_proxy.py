@@ -115,7 +115,7 @@ def test_an_unknown_model_is_an_openai_not_found_error(proxy):
 def test_a_tool_round_goes_through_with_call_ids_and_ollamas_counts(proxy, real_ollama):
     """Tools, an assistant tool call and its result, through the openai client: Ollama evaluates the same prompt
     as when asked directly, so the call and its id reach the template (Qwen2.5 carries tools)."""
-    from tunesmith.modelfiles.chat_format import TOOL_CHECK_CONVERSATIONS
+    from tunesmith.modelfiles.check_conversations import TOOL_CHECK_CONVERSATIONS
 
     client, model = proxy
     messages, tools = TOOL_CHECK_CONVERSATIONS[1]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.server.live import running
-from tunesmith.modelfiles.chat_format import THINKING_CHECK_CONVERSATIONS, TOOL_CHECK_CONVERSATIONS
+from tunesmith.modelfiles.check_conversations import THINKING_CHECK_CONVERSATIONS, TOOL_CHECK_CONVERSATIONS
 from tunesmith.server import ServerSettings, create_app
 from tunesmith.server.backends.base import GenerateRequest
 from tunesmith.server.backends.llamacpp import LlamaCppBackend
