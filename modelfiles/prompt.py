@@ -4,6 +4,10 @@ Ollama and llama.cpp evaluate `[BOS if the GGUF says add_bos_token] + tokens(ren
 never write that BOS. So a prompt is always built here the same way: the chat template's text without the BOS it
 writes through `bos_token`, then BOS in front exactly when the tokenizer adds one. Training, the quality report, the
 Modelfile's template and the embedded server all follow it, so the tokens trained on are the tokens served.
+
+The same holds for tools: Ollama hands a tool's parameters and a call's arguments to templates as Go maps, so its
+TEMPLATEs write them in sorted key order whatever order the client sent. `in_ollama_order` puts tools and calls in
+that order, and training and the embedded server render them so.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from tunesmith.modelfiles.jinja_chat import render_chat_template
 
-__all__ = ["chat_text", "prompt_ids", "strip_template_bos", "tokenizer_adds_bos"]
+__all__ = ["chat_text", "in_ollama_order", "prompt_ids", "strip_template_bos", "tokenizer_adds_bos"]
 
 
 def strip_template_bos(text: str, chat_template: str | Mapping[str, str], bos_token: str | None) -> str:
@@ -29,6 +33,53 @@ def strip_template_bos(text: str, chat_template: str | Mapping[str, str], bos_to
     return text
 
 
+def _first(value: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value[key] for key in keys if key in value} | {k: v for k, v in value.items() if k not in keys}
+
+
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    return [_sorted_keys(item) for item in value] if isinstance(value, list) else value
+
+
+def _tool(tool: dict[str, Any]) -> dict[str, Any]:
+    function = tool.get("function")
+    if not isinstance(function, dict):
+        return tool
+    parameters = function.get("parameters")
+    if isinstance(parameters, dict) and isinstance(parameters.get("properties"), dict):
+        properties = {
+            name: _first(spec, ("type", "description", "enum")) if isinstance(spec, dict) else spec
+            for name, spec in sorted(parameters["properties"].items())
+        }
+        parameters = _first({**parameters, "properties": properties}, ("type", "properties", "required"))
+        function = {**function, "parameters": parameters}
+    return _first({**tool, "function": _first(function, ("name", "description", "parameters"))}, ("type", "function"))
+
+
+def in_ollama_order(
+    messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """Messages and tools in the order Ollama's templates write them: each tool's keys as its TEMPLATE writes them
+    (type, function; name, description, parameters; type, properties, required) with the properties by name, and
+    every call's arguments with their keys sorted."""
+
+    def message(item: dict[str, Any]) -> dict[str, Any]:
+        calls = item.get("tool_calls")
+        if not calls:
+            return item
+        ordered = []
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("arguments"), dict):
+                call = {**call, "function": {**function, "arguments": _sorted_keys(function["arguments"])}}
+            ordered.append(call)
+        return {**item, "tool_calls": ordered}
+
+    return [message(item) for item in messages], [_tool(tool) for tool in tools] if tools else tools
+
+
 def chat_text(
     chat_template: str,
     messages: list[dict[str, Any]],
@@ -40,10 +91,12 @@ def chat_text(
     enable_thinking: bool | None = None,
 ) -> str:
     """The template's text for `messages` (and `tools`), as the Modelfile's TEMPLATE must render it (no BOS);
-    `enable_thinking`, when set, switches a thinking model's reasoning on or off (Ollama's `think`)."""
+    `enable_thinking`, when set, switches a thinking model's reasoning on or off (Ollama's `think`). Tools and calls
+    are written in Ollama's order (`in_ollama_order`)."""
+    messages, tools = in_ollama_order(list(messages), tools)
     text = render_chat_template(
         chat_template,
-        list(messages),
+        messages,
         bos_token=bos_token,
         eos_token=eos_token,
         add_generation_prompt=add_generation_prompt,

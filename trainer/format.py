@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunesmith.errors import DataError, ModelError
-from tunesmith.modelfiles.prompt import prompt_ids, strip_template_bos, tokenizer_adds_bos
+from tunesmith.modelfiles.prompt import in_ollama_order, prompt_ids, strip_template_bos, tokenizer_adds_bos
 from tunesmith.trainer.records import Record
 
 __all__ = ["IGNORE", "Tokenized", "assistant_spans", "format_record"]
@@ -34,8 +34,10 @@ class Tokenized:
 def _render(
     tokenizer: Any, messages: list[dict[str, Any]], generation_prompt: bool, tools: Sequence[dict[str, Any]] = ()
 ) -> str:
+    # Tools and calls in the order Ollama's TEMPLATEs write them, so the served prompt is the trained one.
+    messages, ordered = in_ollama_order(list(messages), list(tools) or None)
     return tokenizer.apply_chat_template(
-        messages, tools=list(tools) or None, tokenize=False, add_generation_prompt=generation_prompt
+        messages, tools=ordered, tokenize=False, add_generation_prompt=generation_prompt
     )
 
 

@@ -232,32 +232,54 @@ WEATHER = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
     },
 }
-TOOL_ROUND = (
-    {"role": "user", "content": "What is the weather in Paris?"},
-    {
-        "role": "assistant",
-        "content": "",
-        "tool_calls": [
-            {"id": "call00001", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
-        ],
+# Keys in no sorted order, as people write them: Ollama's templates get Go maps and write them sorted.
+TIMER = {
+    "function": {
+        "parameters": {
+            "required": ["minutes"],
+            "properties": {"minutes": {"type": "integer"}, "label": {"description": "what for", "type": "string"}},
+            "type": "object",
+        },
+        "description": "Start a countdown timer.",
+        "name": "set_timer",
     },
-    {"role": "tool", "content": '{"temperature": 21}', "tool_call_id": "call00001", "name": "get_weather"},
-    {"role": "assistant", "content": "It is 21 degrees in Paris."},
-)
+    "type": "function",
+}
+
+
+def _tool_round(tool: dict, arguments: dict) -> tuple[dict, ...]:
+    name = tool["function"]["name"]
+    return (
+        {"role": "user", "content": "Please do it."},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [{"id": "call00001", "type": "function", "function": {"name": name, "arguments": arguments}}],
+        },
+        {"role": "tool", "content": '{"ok": true}', "tool_call_id": "call00001", "name": name},
+        {"role": "assistant", "content": "Done."},
+    )
 
 
 @pytest.mark.parametrize("case", ["qwen2.5", "qwen3", "llama3.1", "mistral (Nemo)"])
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [(WEATHER, {"city": "Paris"}), (TIMER, {"minutes": 5, "label": "tea"})],
+    ids=["weather", "timer"],
+)
 def test_a_tool_round_is_trained_on_the_tokens_it_is_served_with(
-    case, tiny_model, family_packages, created_families, real_ollama, go_render, embedded
+    case, tool, arguments, tiny_model, family_packages, created_families, real_ollama, go_render, embedded
 ):
     """The answer after a tool result is learned after the very prompt Ollama, Go + llama.cpp and `serve --model`
-    evaluate for that conversation with its tools: the same ids, or for the tiny Qwen shapes the same text (they get
-    Qwen's pre-tokenizer in llama.cpp and Ollama, which splits the blank lines of a tool round otherwise than SmolLM2's
-    vocabulary does in Hugging Face's class; a real Qwen's tokenizer is the same on both sides)."""
+    evaluate for that conversation with its tools, whatever order the tool's keys and the call's arguments come in:
+    the same ids, or for the tiny Qwen shapes the same text (they get Qwen's pre-tokenizer in llama.cpp and Ollama,
+    which splits the blank lines of a tool round otherwise than SmolLM2's vocabulary does in Hugging Face's class; a
+    real Qwen's tokenizer is the same on both sides)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model(FAMILY_MODELS[case]))
-    trained = _trained_prompt(tokenizer, list(TOOL_ROUND), tools=(WEATHER,))
+    conversation = _tool_round(tool, arguments)
+    trained = _trained_prompt(tokenizer, list(conversation), tools=(tool,))
     served = [
         {key: value for key, value in m.items() if key != "name"}
         | (
@@ -265,12 +287,12 @@ def test_a_tool_round_is_trained_on_the_tokens_it_is_served_with(
             if m.get("tool_calls")
             else {}
         )
-        for m in TOOL_ROUND[:-1]
+        for m in conversation[:-1]
     ]
     package = family_packages[case]
     modelfile = parse_modelfile((package / "Modelfile").read_text(), source="Modelfile")
     model = embedded._models[_model_id(embedded, package)]
-    [rendered] = go_render([{"template": modelfile.template, "messages": served, "tools": [WEATHER]}])
+    [rendered] = go_render([{"template": modelfile.template, "messages": served, "tools": [tool]}])
     bos = [model.llm.token_bos()] if model.adds_bos else []
     go_ids = bos + model.llm.tokenize(rendered["output"].encode(), add_bos=False, special=True)
     answer = real_ollama.post(
@@ -278,13 +300,13 @@ def test_a_tool_round_is_trained_on_the_tokens_it_is_served_with(
         {
             "model": created_families[case],
             "messages": served,
-            "tools": [WEATHER],
+            "tools": [tool],
             "stream": False,
             "options": {"num_predict": 1, "temperature": 0, "num_ctx": 2048},
         },
     )
     assert answer["prompt_eval_count"] == len(go_ids)
-    ids, _ = model.prompt_tokens(GenerateRequest(model="m", messages=served, tools=[WEATHER]))
+    ids, _ = model.prompt_tokens(GenerateRequest(model="m", messages=served, tools=[tool]))
     assert ids == go_ids
     if case.startswith("qwen"):
         assert tokenizer.decode(trained[len(bos) :]) == rendered["output"]
