@@ -34,10 +34,8 @@ class Tokenized:
 def _render(
     tokenizer: Any, messages: list[dict[str, Any]], generation_prompt: bool, tools: Sequence[dict[str, Any]] = ()
 ) -> str:
-    # Tools and calls in the order Ollama's TEMPLATEs write them, so the served prompt is the trained one.
-    messages, ordered = in_ollama_order(list(messages), list(tools) or None)
     return tokenizer.apply_chat_template(
-        messages, tools=ordered, tokenize=False, add_generation_prompt=generation_prompt
+        messages, tools=list(tools) or None, tokenize=False, add_generation_prompt=generation_prompt
     )
 
 
@@ -52,13 +50,18 @@ def assistant_spans(
     tokenizer: Any, messages: list[dict[str, Any]], tools: Sequence[dict[str, Any]] = ()
 ) -> tuple[str, list[tuple[int, int, int]]]:
     """The rendered conversation and, per learned assistant turn, (start, end, message index) of what it says in
-    the rendering (its text, tool calls and thinking, with its end-of-turn)."""
+    the rendering (its text, tool calls and thinking, with its end-of-turn).
+
+    Tools and calls are rendered in the order Ollama's TEMPLATEs write them, so the served prompt is the trained one.
+    """
     if not getattr(tokenizer, "chat_template", None):
         raise ModelError(
             "the base model's tokenizer has no chat template, so chat data cannot be formatted",
             where="tokenizer_config.json",
             hint="Use an instruct/chat base model, or train on raw text (a `text` column or .txt files).",
         )
+    messages, ordered = in_ollama_order(list(messages), list(tools) or None)
+    tools = ordered or ()
     full = _render(tokenizer, messages, False, tools)
     if tools and full == _render_or_none(tokenizer, messages):
         raise ModelError(
