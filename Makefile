@@ -5,6 +5,13 @@
 VENV     ?= .venv
 PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.installed
+# The editable install is strict: it links every file of every room into build/, where editors and type checkers
+# find `tunesmith.trainer` just as Python does. A link tree knows only the files it was made with, so it is made
+# again whenever the list of files (or pyproject.toml) changes; LINKS records the list it was made from.
+LINKS    := $(VENV)/.linked
+STRICT   := --config-settings editable_mode=strict
+FILES_ID := $(shell { cat pyproject.toml; find spine trainer packager modelfiles server publish -type f \
+              ! -path '*/__pycache__/*' | sort; } | cksum | cut -d' ' -f1)
 # CPU build of PyTorch, installed before anything else so that no dependency pulls in a CUDA build. Where pip's
 # index serves only CUDA builds (PyPI on Linux), name PyTorch's CPU index:
 #   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
@@ -23,29 +30,32 @@ export OLLAMA_BIN
 .PHONY: setup demo test lint go reference clean
 
 setup: $(STAMP)
+	@test "$$(cat $(LINKS) 2>/dev/null)" = "$(FILES_ID)" \
+	  || { $(PY) -m pip install -q --no-deps -e . $(STRICT) && echo "$(FILES_ID)" > $(LINKS); }
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]' $(STRICT)
+	echo "$(FILES_ID)" > $(LINKS)
 	touch $@
 
-demo: $(STAMP)
+demo: setup
 	$(VENV)/bin/tunesmith demo
 
 test: lint go reference
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # ruff (pinned in the dev extra) with pyproject's settings: lint findings and formatting, over the whole tree.
-lint: $(STAMP)
+lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
 # Every bench that needs no GPU, each against its anchor run side by side, then one table of ratios (bench/README.md).
 # About ten minutes on two vCPUs; LiteLLM's proxy is installed into .cache/bench/litellm-venv on first use.
 .PHONY: bench
-bench: $(STAMP) reference
+bench: setup reference
 	$(PY) bench/run_all.py
 
 # Go's text/template renders our Modelfile templates exactly as Ollama does (tests/go/).

@@ -1,5 +1,5 @@
 """How the server fails: the HTTP status and OpenAI error type of each class of the one exception tree
-(tunesmith/errors.py, re-exported here for the routes and backends), and the one OpenAI error body every failure
+(spine/errors.py, re-exported here for the routes and backends), and the one OpenAI error body every failure
 becomes. Litestar's own exceptions (bad JSON, body too large, no such route) are folded into the same
 `{"error": {"message", "type", "param", "code"}}` body so clients see one shape.
 """

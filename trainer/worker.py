@@ -2,7 +2,7 @@
 
 `python -m tunesmith.trainer.worker launch N LAUNCH_FILE` runs PyTorch's own launcher (`torch.distributed.run`) for N
 workers, each `python -m tunesmith.trainer.worker work LAUNCH_FILE`, which trains its rank with the config and resume
-point that tunesmith/distributed.py wrote to LAUNCH_FILE. A module of its own so that running it never imports it
+point that trainer/distributed.py wrote to LAUNCH_FILE. A module of its own so that running it never imports it
 twice (tunesmith.trainer imports distributed.py). Rank 0 reports to the process that started the run, over the relay
 named in LAUNCH_FILE (trainer/relay.py), which shows it on the `Progress` and display it was given.
 

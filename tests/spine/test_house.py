@@ -14,7 +14,7 @@ tomllib = pytest.importorskip("tomllib")
 ROOT = Path(__file__).resolve().parents[2]
 # Folder at the repository root -> the import name it installs as.
 ROOMS = {
-    "tunesmith": "tunesmith",
+    "spine": "tunesmith",
     "trainer": "tunesmith.trainer",
     "packager": "tunesmith.packager",
     "modelfiles": "tunesmith.modelfiles",
@@ -32,7 +32,7 @@ LEAVES = {
     "tunesmith.stamps",
     "tunesmith.embedded_base",
 }
-# Which rooms each room may import (README, Development: the layout table). The spine (tunesmith/) may import all.
+# Which rooms each room may import (README, Development: the layout table). The spine (spine/) may import all.
 MAY_IMPORT = {
     "server": {"publish", "packager", "modelfiles"},
     "publish": {"packager"},
