@@ -26,7 +26,8 @@ _LISTS = {"ollama", "models", "api_keys"}
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """Everything `create_app` needs. `models` are package folders for the embedded backend.
+    """Everything `create_app` needs. `models` are package folders for the embedded backend; `runs` is the folder of
+    run folders (runs/<name>/) the runs routes read, whose packages the embedded backend serves too.
 
     Timeouts are seconds: `connect_timeout` to reach an Ollama upstream (then the next is tried), `read_timeout` for
     an upstream's next byte or an embedded model's first piece (then 504).
@@ -34,6 +35,7 @@ class ServerSettings:
 
     ollama: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
+    runs: str = "runs"
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -84,6 +86,9 @@ def _from_yaml(path: Path) -> dict[str, Any]:
     if isinstance(models, list):
         # Package folders are relative to the config file, like every path in it.
         section["models"] = [str((path.parent / str(item)).resolve()) for item in models]
+    runs = section.get("runs")
+    if isinstance(runs, str):
+        section["runs"] = str((path.parent / runs).resolve())
     return section
 
 

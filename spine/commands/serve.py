@@ -24,6 +24,15 @@ import click
     help="A package folder (from `tunesmith package`) to serve in-process with llama.cpp (repeatable).",
 )
 @click.option(
+    "--runs",
+    "runs",
+    default=None,
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder of run folders (default runs): GET /v1/runs lists them, and the packages in them "
+    "(<run>/package, <run>/base-package) are served too, each loaded on its first request.",
+)
+@click.option(
     "--api-key",
     "api_keys",
     multiple=True,
@@ -71,6 +80,7 @@ import click
 def serve(
     ollama,
     models,
+    runs,
     api_keys,
     host,
     port,
@@ -102,6 +112,7 @@ def serve(
         config,
         ollama=ollama,
         models=[str(path) for path in models],
+        runs=str(runs) if runs is not None else None,
         api_keys=api_keys,
         host=host,
         port=port,
