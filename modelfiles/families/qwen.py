@@ -3,6 +3,7 @@ between <think> tags, and an empty thinking block when thinking is switched off)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tunesmith.modelfiles.families._common import Messages, Tools, system_prompt, to_json
@@ -50,15 +51,19 @@ def _tool_result(m: dict[str, Any], previous: str) -> str:
     return f"{opener}\n<tool_response>\n{m['content']}\n</tool_response>"
 
 
-def qwen25(messages: Messages, default_system: str | None, tools: Tools = None) -> str:
-    """Qwen2.5's layout: tools in the system turn, calls as <tool_call> JSON, results in a user turn."""
+def _turns(
+    messages: Messages, tools: Tools, default_system: str | None, assistant: Callable[[int, dict[str, Any]], str]
+) -> str:
+    """The ChatML both layouts share: the tools' system turn (holding the first system message, else
+    `default_system`), or `default_system`'s own turn when there are no tools and no system message; consecutive tool
+    results in one user turn; each assistant turn as `assistant(index, message)` writes it; then the reply's opener."""
     text, skip_first = "", False
     if tools:
         first = messages[0] if messages and messages[0]["role"] == "system" else None
         skip_first = first is not None
-        text = _tools_block(first["content"] if first else QWEN_SYSTEM, tools)
-    elif not system_prompt(messages):
-        text = f"<|im_start|>system\n{QWEN_SYSTEM}<|im_end|>\n"
+        text = _tools_block(first["content"] if first else default_system, tools)
+    elif default_system is not None and not system_prompt(messages):
+        text = f"<|im_start|>system\n{default_system}<|im_end|>\n"
     previous = ""
     for index, m in enumerate(messages):
         if previous == "tool" and m["role"] != "tool":
@@ -67,19 +72,26 @@ def qwen25(messages: Messages, default_system: str | None, tools: Tools = None) 
             pass
         elif m["role"] == "tool":
             text += _tool_result(m, previous)
-        elif m["role"] == "assistant" and m.get("tool_calls"):
-            text += (
-                "<|im_start|>assistant"
-                + (f"\n{m['content']}" if m.get("content") else "")
-                + _calls(m["tool_calls"])
-                + "<|im_end|>\n"
-            )
+        elif m["role"] == "assistant":
+            text += assistant(index, m)
         else:
             text += f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n"
         previous = m["role"]
     if previous == "tool":
         text += "<|im_end|>\n"
     return text + "<|im_start|>assistant\n"
+
+
+def qwen25(messages: Messages, default_system: str | None, tools: Tools = None) -> str:
+    """Qwen2.5's layout: tools in the system turn, calls as <tool_call> JSON, results in a user turn."""
+
+    def assistant(index: int, m: dict[str, Any]) -> str:
+        if not m.get("tool_calls"):
+            return f"<|im_start|>assistant\n{m['content']}<|im_end|>\n"
+        content = f"\n{m['content']}" if m.get("content") else ""
+        return "<|im_start|>assistant" + content + _calls(m["tool_calls"]) + "<|im_end|>\n"
+
+    return _turns(messages, tools, QWEN_SYSTEM, assistant)
 
 
 def qwen3(
@@ -93,29 +105,13 @@ def qwen3(
     content, split `</think>` out of content, or tell a user message holding a `<tool_response>` from a user query,
     as the Jinja template does: reasoning reaches templates in its own field (Ollama's `thinking`), already trimmed.
     """
-    text, skip_first = "", False
-    if tools:
-        first = messages[0] if messages and messages[0]["role"] == "system" else None
-        skip_first = first is not None
-        text = _tools_block(first["content"] if first else None, tools)
     last_query = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=len(messages))
-    previous = ""
-    for index, m in enumerate(messages):
-        if previous == "tool" and m["role"] != "tool":
-            text += "<|im_end|>\n"
-        if skip_first and index == 0:
-            pass
-        elif m["role"] == "tool":
-            text += _tool_result(m, previous)
-        elif m["role"] == "assistant":
-            reasoning = m.get("reasoning_content") or ""
-            text += "<|im_start|>assistant\n"
-            if index > last_query and (index == len(messages) - 1 or reasoning):
-                text += f"<think>\n{reasoning}\n</think>\n\n"
-            text += m["content"] + _calls(m.get("tool_calls") or [])[0 if m["content"] else 1 :] + "<|im_end|>\n"
-        else:
-            text += f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n"
-        previous = m["role"]
-    if previous == "tool":
-        text += "<|im_end|>\n"
-    return text + "<|im_start|>assistant\n" + (NO_THINKING if enable_thinking is False else "")
+
+    def assistant(index: int, m: dict[str, Any]) -> str:
+        reasoning = m.get("reasoning_content") or ""
+        text = "<|im_start|>assistant\n"
+        if index > last_query and (index == len(messages) - 1 or reasoning):
+            text += f"<think>\n{reasoning}\n</think>\n\n"
+        return text + m["content"] + _calls(m.get("tool_calls") or [])[0 if m["content"] else 1 :] + "<|im_end|>\n"
+
+    return _turns(messages, tools, None, assistant) + ("" if enable_thinking is not False else NO_THINKING)
