@@ -55,20 +55,25 @@ def run_pipeline(
 ) -> RunOutcome:
     """Run every step `config` asks for; `config.base` must already be a model folder (see `resolve_base`)."""
     from tunesmith.trainer import train_adapter
+    from tunesmith.trainer.run_status import advance_status, recording_status
 
     publishing = bool(config.publish.hf or config.publish.ollama)
     steps = 3 if publishing else 2
-    progress.note(f"[bold]step 1/{steps}: prepare and train[/bold]")
-    trained = train_adapter(config, progress=progress, display=display, restart=restart)
+    # status.json follows the steps; a failure records the message the command prints.
+    with recording_status(config, start="preparing", end="done") as root:
+        progress.note(f"[bold]step 1/{steps}: prepare and train[/bold]")
+        trained = train_adapter(config, progress=progress, display=display, restart=restart)
 
-    progress.note(f"[bold]step 2/{steps}: package[/bold]")
-    package, stamp, packaged = _package(config, trained.run_dir, trained.adapter, progress)
+        progress.note(f"[bold]step 2/{steps}: package[/bold]")
+        advance_status(root, "packaging")
+        package, stamp, packaged = _package(config, trained.run_dir, trained.adapter, progress)
 
-    published: dict[str, str] = {}
-    released = False
-    if publishing:
-        progress.note(f"[bold]step 3/{steps}: publish[/bold]")
-        published, released = _publish(config, trained.run_dir, package.path, stamp, ollama_host, progress)
+        published: dict[str, str] = {}
+        released = False
+        if publishing:
+            progress.note(f"[bold]step 3/{steps}: publish[/bold]")
+            advance_status(root, "publishing")
+            published, released = _publish(config, trained.run_dir, package.path, stamp, ollama_host, progress)
     return RunOutcome(trained.run_dir, trained.report, not trained.reused, package, packaged, published, released)
 
 

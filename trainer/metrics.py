@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.files import write_text_atomic
+from tunesmith.trainer.run_status import record_max_steps
 
 __all__ = ["MetricsWriter", "read_metrics", "truncate_metrics"]
 
@@ -53,6 +54,9 @@ class MetricsWriter(_callback_base()):
     def on_train_begin(self, args, state, control, **kwargs):
         self._last_time = time.perf_counter()
         self._last_tokens = state.num_input_tokens_seen
+        if state.is_world_process_zero and state.max_steps:
+            # The planned total, for readers of the run's status (a progress bar of steps).
+            record_max_steps(self.path.parent, state.max_steps)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero:  # with several processes, rank 0 alone writes the file

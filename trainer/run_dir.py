@@ -17,7 +17,17 @@ from tunesmith.files import write_text_atomic
 __all__ = ["RunPaths", "claim_run_dir"]
 
 _MARKER = "run.json"
-_OURS = {"data", "adapter", "checkpoints", "metrics.jsonl", "loss.png", "train_report.json", "package", _MARKER}
+_OURS = {
+    "data",
+    "adapter",
+    "checkpoints",
+    "metrics.jsonl",
+    "loss.png",
+    "train_report.json",
+    "package",
+    "status.json",
+    _MARKER,
+}
 
 
 @dataclass(frozen=True)

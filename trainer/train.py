@@ -29,6 +29,7 @@ from tunesmith.trainer.plot import plot_losses
 from tunesmith.trainer.prepare import prepare_data, read_split
 from tunesmith.trainer.records import Record
 from tunesmith.trainer.run_dir import RunPaths
+from tunesmith.trainer.run_status import advance_status
 from tunesmith.trainer.verdict import fit_verdict
 
 __all__ = ["TrainResult", "build_rows", "fit_and_save", "train_adapter"]
@@ -62,6 +63,7 @@ def train_adapter(
     worker_config = per_process(config, config.train.gpus)
     prepared = prepare_data(config, progress=progress)
     paths = prepared.paths
+    advance_status(paths.root, "training")
     rows = prepared.report["rows_out"]
     progress.note(
         f"data: {rows['train']} training and {rows['val']} validation rows ({paths.data / 'data_report.json'})"

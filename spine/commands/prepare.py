@@ -33,9 +33,11 @@ def prepare(
     from tunesmith.console import err, out, progress
     from tunesmith.trainer import prepare_data
     from tunesmith.trainer.data_report import report_table
+    from tunesmith.trainer.run_status import recording_status
 
     loaded = load_from_options(config, base, data, output_dir, max_steps, overrides)
-    result = prepare_data(loaded, progress=progress())
+    with recording_status(loaded, start="preparing", end="prepared"):
+        result = prepare_data(loaded, progress=progress())
     out.print(report_table(result.report))
     for warning in result.report["warnings"]:
         err.print(f"[yellow]warning:[/yellow] {warning}")

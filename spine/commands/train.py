@@ -44,8 +44,10 @@ def train(
     quiet_libraries()  # before the training libraries are imported: some speak at import time
     from tunesmith.trainer import train_adapter
     from tunesmith.trainer.live import RichTrainDisplay
+    from tunesmith.trainer.run_status import recording_status
 
-    result = train_adapter(loaded, progress=progress(), display=RichTrainDisplay(err), restart=restart)
+    with recording_status(loaded, start="preparing", end="trained"):
+        result = train_adapter(loaded, progress=progress(), display=RichTrainDisplay(err), restart=restart)
     report = result.report
     colour = {"good fit": "green", "over-fit": "yellow", "under-fit": "yellow"}.get(report["fit"], "white")
     out.print(f"[bold {colour}]{report['fit']}[/bold {colour}]: {report['fit_reason']}")
