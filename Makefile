@@ -27,7 +27,7 @@ PYTEST_ARGS ?=
 # The real Ollama that tests/ollama/ runs against: this binary, else `ollama` on PATH, else those tests are skipped.
 export OLLAMA_BIN
 
-.PHONY: setup demo test lint go reference clean
+.PHONY: setup demo test lint go browser reference clean
 
 setup: $(STAMP)
 	@test "$$(cat $(LINKS) 2>/dev/null)" = "$(FILES_ID)" \
@@ -44,7 +44,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/tunesmith demo
 
-test: lint go reference
+test: lint go browser reference
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # ruff (pinned in the dev extra) with pyproject's settings: lint findings and formatting, over the whole tree.
@@ -62,6 +62,11 @@ bench: setup reference
 go:
 	@command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go >/dev/null; } \
 	  || { echo "Go is needed for the template tests: install golang-go (Debian/Ubuntu) or Go from go.dev"; exit 1; }
+
+# Debian's chromium, which the studio's browser tests drive through Playwright (never a browser download).
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || { echo "chromium is needed for the studio tests: install Debian's chromium package"; exit 1; }
 
 reference: $(REFERENCE)/convert_hf_to_gguf.py
 

@@ -12,13 +12,14 @@ from litestar.openapi import OpenAPIConfig
 
 from tunesmith import __version__
 from tunesmith.errors import ConfigError
-from tunesmith.server.auth import api_key_guard
+from tunesmith.server.auth import api_key_guard, loopback_guard
 from tunesmith.server.backends import Backend, Backends, LlamaCppBackend, OllamaBackend
 from tunesmith.server.errors import EXCEPTION_HANDLERS
 from tunesmith.server.jobs import PublishJobs
 from tunesmith.server.observe import Metrics, observe_middleware
 from tunesmith.server.routes import ROUTES
 from tunesmith.server.routes.publish import publish_router
+from tunesmith.server.routes.studio import studio_router
 from tunesmith.server.settings import ServerSettings
 
 __all__ = ["build_backends", "create_app"]
@@ -63,12 +64,12 @@ def create_app(
         await backends.close()
 
     return Litestar(
-        route_handlers=[*ROUTES, publish_router(settings, publish_jobs)],
+        route_handlers=[*ROUTES, publish_router(settings, publish_jobs), studio_router(settings)],
         dependencies={
             "backends": Provide(lambda: backends, use_cache=True, sync_to_thread=False),
             "metrics": Provide(lambda: metrics, use_cache=True, sync_to_thread=False),
         },
-        guards=[api_key_guard(settings.api_keys)] if settings.api_keys else [],
+        guards=[api_key_guard(settings.api_keys) if settings.api_keys else loopback_guard()],
         middleware=[observe_middleware(metrics, log_prompts=settings.log_prompts)],
         exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[start],
