@@ -6,6 +6,8 @@ Everything a handler needs arrives by dependency injection (`backends`, `metrics
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -19,6 +21,7 @@ from tunesmith.server.jobs import PublishJobs
 from tunesmith.server.observe import Metrics, observe_middleware
 from tunesmith.server.routes import ROUTES
 from tunesmith.server.routes.publish import publish_router
+from tunesmith.server.routes.runs import runs_router
 from tunesmith.server.routes.studio import studio_router
 from tunesmith.server.settings import ServerSettings
 
@@ -26,11 +29,26 @@ __all__ = ["build_backends", "create_app"]
 
 
 def build_backends(settings: ServerSettings) -> Backends:
-    """The backends the settings ask for: embedded packages first, then the Ollama upstreams."""
+    """The backends the settings ask for: embedded packages (the --model folders and the runs' packages) first, then
+    the Ollama upstreams."""
     backends: list[Backend] = []
-    if settings.models:
+    runs = Path(settings.runs) if settings.runs else None
+    if not (settings.ollama or settings.models or (runs is not None and runs.is_dir())):
+        raise ConfigError(
+            f"nothing to serve: no Ollama URL, no package folder and no runs folder ({settings.runs})",
+            where="serve",
+            hint="Pass --ollama http://localhost:11434, --model PACKAGE_DIR and/or --runs DIR (a folder of runs).",
+        )
+    # With a runs folder, the embedded backend serves its runs' packages as they come (a run started later too).
+    if settings.models or runs is not None:
         backends.append(
-            LlamaCppBackend(list(settings.models), threads=settings.threads, read_timeout=settings.read_timeout)
+            LlamaCppBackend(
+                list(settings.models),
+                runs=runs,
+                threads=settings.threads,
+                read_timeout=settings.read_timeout,
+                max_loaded=settings.max_loaded,
+            )
         )
     if settings.ollama:
         backends.append(
@@ -40,12 +58,6 @@ def build_backends(settings: ServerSettings) -> Backends:
                 read_timeout=settings.read_timeout,
                 health_interval=settings.health_interval,
             )
-        )
-    if not backends:
-        raise ConfigError(
-            "nothing to serve: no Ollama URL and no package folder given",
-            where="serve",
-            hint="Pass --ollama http://localhost:11434 and/or --model PACKAGE_DIR.",
         )
     return Backends(backends)
 
@@ -64,7 +76,12 @@ def create_app(
         await backends.close()
 
     return Litestar(
-        route_handlers=[*ROUTES, publish_router(settings, publish_jobs), studio_router(settings)],
+        route_handlers=[
+            *ROUTES,
+            publish_router(settings, publish_jobs),
+            runs_router(settings),
+            studio_router(settings),
+        ],
         dependencies={
             "backends": Provide(lambda: backends, use_cache=True, sync_to_thread=False),
             "metrics": Provide(lambda: metrics, use_cache=True, sync_to_thread=False),

@@ -45,6 +45,8 @@ class ServerSettings:
     health_interval: float = 10.0
     log_prompts: bool = False
     threads: int | None = None
+    # Run packages kept loaded at once by the embedded backend (least recently used unloaded); --model ones not counted.
+    max_loaded: int = 2
 
     def __post_init__(self) -> None:
         for name in ("connect_timeout", "read_timeout", "health_interval"):
@@ -56,6 +58,8 @@ class ServerSettings:
             raise ConfigError(
                 f"max_body_bytes must be at least 1024, got {self.max_body_bytes}", where="serve.max_body_bytes"
             )
+        if self.max_loaded < 1:
+            raise ConfigError(f"max_loaded must be at least 1, got {self.max_loaded}", where="serve.max_loaded")
         if not 0 < self.port < 65536:
             raise ConfigError(f"port must be between 1 and 65535, got {self.port}", where="serve.port")
 

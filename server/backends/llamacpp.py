@@ -10,16 +10,17 @@ Modelfile's ADAPTER, a GGUF LoRA, is applied over the GGUF as `ollama run` appli
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anyio
 
-from tunesmith.errors import ModelError
 from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, ModelCard
 from tunesmith.server.backends.llama_load import load_llama
 from tunesmith.server.backends.llama_model import OLLAMA_DEFAULTS, LoadedModel
 from tunesmith.server.backends.llama_worker import Job
-from tunesmith.server.backends.package_folder import ServedPackage, read_package
+from tunesmith.server.backends.model_slots import DEFAULT_MAX_LOADED, ModelSlots
+from tunesmith.server.backends.package_catalog import PackageCatalog
 from tunesmith.server.backends.reply import ReplyParser, takes_thinking, takes_tools
 from tunesmith.server.backends.thinking import prompt_opens_thinking
 from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UpstreamTimeoutError
@@ -28,55 +29,58 @@ __all__ = ["OLLAMA_DEFAULTS", "LlamaCppBackend"]
 
 
 class LlamaCppBackend:
-    """Serve package folders in-process; each model runs one generation at a time, the rest wait in its queue."""
+    """Serve package folders in-process (the `--model` folders and the packages of the runs under `runs`); each
+    model runs one generation at a time, the rest wait in its queue."""
 
     name = "embedded"
 
-    def __init__(self, folders: list[str], *, threads: int | None = None, read_timeout: float = 300.0) -> None:
-        packages = [read_package(folder) for folder in folders]
-        seen: dict[str, ServedPackage] = {}
-        for package in packages:
-            if package.model_id in seen:
-                raise ModelError(
-                    f"two packages serve the model id {package.model_id!r}",
-                    where=f"{seen[package.model_id].folder} and {package.folder}",
-                    hint="Serve one of them, or rename one package's GGUF files.",
-                )
-            seen[package.model_id] = package
-        self._threads = threads
+    def __init__(
+        self,
+        folders: list[str],
+        *,
+        runs: str | Path | None = None,
+        threads: int | None = None,
+        read_timeout: float = 300.0,
+        max_loaded: int = DEFAULT_MAX_LOADED,
+    ) -> None:
+        self.catalog = PackageCatalog(folders, runs)
         self._read_timeout = read_timeout
-        self._packages = seen
-        self._models: dict[str, LoadedModel] = {}
+        self._slots = ModelSlots(threads=threads, max_loaded=max_loaded)
+
+    @property
+    def _models(self) -> dict[str, LoadedModel]:
+        """The models loaded now, by id."""
+        return self._slots.loaded
 
     async def start(self) -> None:
-        # Loading takes seconds per model; doing it before serving keeps the first request as fast as the rest.
-        for model_id, package in self._packages.items():
-            self._models[model_id] = LoadedModel(package, self._threads)
+        # The --model packages load before serving, so their first request is as fast as the rest; the runs'
+        # packages load on their first request (model_slots.py).
+        for entry in self.catalog.entries().values():
+            if entry.pinned:
+                await self._slots.get(entry)
 
     async def close(self) -> None:
-        for model in self._models.values():
-            model.worker.stop()
-        self._models.clear()
+        await self._slots.close()
 
     async def list_models(self) -> list[ModelCard]:
         return [
-            ModelCard(id=model_id, owned_by="tunesmith", created=model.created)
-            for model_id, model in self._models.items()
+            ModelCard(id=model_id, owned_by="tunesmith", created=_created(entry.package.gguf))
+            for model_id, entry in self.catalog.entries().items()
         ]
 
     async def has_model(self, model: str) -> bool:
-        return model in self._models
+        return self.catalog.entry(model) is not None
 
-    def _model(self, model: str) -> LoadedModel:
-        try:
-            return self._models[model]
-        except KeyError:
+    async def _model(self, model: str) -> LoadedModel:
+        entry = self.catalog.entry(model)
+        if entry is None:
             raise ModelNotFoundError(
                 f"model {model!r} is not served here", hint="List the served models with GET /v1/models."
-            ) from None
+            )
+        return await self._slots.get(entry)
 
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Delta]:
-        model = self._model(request.model)
+        model = await self._model(request.model)
         if request.tools and not takes_tools(model.chat_format):
             raise BadRequestError(
                 f"model {request.model!r} takes no tools: its chat template renders none in a "
@@ -190,7 +194,7 @@ class LlamaCppBackend:
         )
 
     async def embed(self, model_id: str, inputs: list[str]) -> Embeddings:
-        model = self._model(model_id)
+        model = await self._model(model_id)
 
         def embed(job: Job) -> None:
             import llama_cpp
@@ -223,6 +227,14 @@ class LlamaCppBackend:
                 "adapter": model.lora_path,
                 "in_flight": model.in_flight,
             }
-            for model_id, model in self._models.items()
+            for model_id, model in self._slots.loaded.items()
         ]
-        return {"ok": bool(self._models), "models": models}
+        # Run packages not yet asked for are servable too, though not loaded.
+        return {"ok": bool(self.catalog.entries()), "models": models, "servable": len(self.catalog.entries())}
+
+
+def _created(gguf: Path) -> int:
+    try:
+        return int(gguf.stat().st_mtime)
+    except OSError:  # removed since the catalog read it: listed until the next look at the runs folder
+        return 0
