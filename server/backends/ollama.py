@@ -93,6 +93,19 @@ class OllamaBackend:
     async def close(self) -> None:
         await self._pool.close()
 
+    async def show(self, model: str) -> ollama.ShowResponse:
+        """Ollama's /api/show of `model` (Modelfile, template, parameters, capabilities) from an upstream that has
+        it, the next one tried when one cannot be reached."""
+        error: BaseException | None = None
+        for upstream in await self._pool.candidates(model):
+            try:
+                return await upstream.client.show(model)
+            except (httpx.TransportError, ollama.ResponseError, ValueError) as failed:  # ValueError: not its shape
+                error = failed
+        raise UpstreamError(
+            f"no Ollama upstream described {model!r} ({error})", hint="Check that Ollama runs and has this model."
+        ) from error
+
     # ---- generation ---------------------------------------------------------------------------------------------
 
     def _call(self, upstream: Upstream, request: GenerateRequest, stream: bool):

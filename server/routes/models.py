@@ -1,4 +1,4 @@
-"""GET /v1/models and GET /v1/models/{id}: the models every backend serves, merged."""
+"""GET /v1/models and GET /v1/models/{id}: the models every backend serves, merged; one model with how it is served."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from litestar import get
 
 from tunesmith.server.backends import Backends
 from tunesmith.server.errors import ModelNotFoundError
+from tunesmith.server.model_info import ModelDetail, describe_model
 from tunesmith.server.routes.generation import ERROR_RESPONSES
 from tunesmith.server.schemas import Model, ModelList
 
@@ -33,12 +34,14 @@ async def list_models(backends: Backends) -> ModelList:
     responses={k: ERROR_RESPONSES[k] for k in (401, 404, 502)},
     summary="Describe one served model",
 )
-async def retrieve_model(model_id: str, backends: Backends) -> Model:
-    """One model by id (ids may hold `/` and `:`, as Ollama's do)."""
+async def retrieve_model(model_id: str, backends: Backends) -> ModelDetail:
+    """One model by id (ids may hold `/` and `:`, as Ollama's do), with how this server serves it (`tunesmith`:
+    the backend, the Modelfile's SYSTEM and parameters, capabilities, the run and GGUF file of a package)."""
     model_id = model_id.lstrip("/")
     for card in await backends.list_models():
         if card.id == model_id or card.id == f"{model_id}:latest":
-            return Model(id=card.id, object="model", created=card.created, owned_by=card.owned_by)
+            served = await describe_model(backends, card.id)
+            return ModelDetail(id=card.id, created=card.created, owned_by=card.owned_by, tunesmith=served)
     raise ModelNotFoundError(
         f"model {model_id!r} is not served here", hint="List the served models with GET /v1/models."
     )

@@ -267,7 +267,36 @@ def test_models_merge_every_upstream(serve_ollama, httpx_mock):
     body = client.get("/v1/models").json()
     assert body["object"] == "list"
     assert sorted(model["id"] for model in body["data"]) == ["gemma3:1b", "llama3.2:latest", "qwen3:8b"]
-    assert client.get("/v1/models/gemma3:1b").json()["id"] == "gemma3:1b"
+    # /api/show as Ollama documents it: the Modelfile, the parameters as text, the template, the capabilities.
+    httpx_mock.add_response(
+        url=f"{UPSTREAM_B}/api/show",
+        json={
+            "modelfile": 'FROM /blobs/sha256-abc\nTEMPLATE "{{ .Prompt }}"\nSYSTEM "Be brief."\n'
+            "PARAMETER temperature 0.2\nPARAMETER stop <end_of_turn>\n",
+            "parameters": 'temperature 0.2\nstop "<end_of_turn>"',
+            "template": "{{ .Prompt }}",
+            "details": {"format": "gguf", "family": "gemma3"},
+            "model_info": {"general.architecture": "gemma3"},
+            "capabilities": ["completion", "vision"],
+            "modified_at": "2025-05-10T08:06:48.639712648-07:00",
+        },
+    )
+    gemma = client.get("/v1/models/gemma3:1b").json()
+    assert gemma["id"] == "gemma3:1b"
+    assert gemma["tunesmith"] == {
+        "backend": "ollama",
+        "system": "Be brief.",
+        "parameters": {"temperature": 0.2, "stop": ["<end_of_turn>"]},
+        "capabilities": ["completion", "vision"],
+        "run": None,
+        "file": None,
+    }
+    httpx_mock.add_response(
+        url=f"{UPSTREAM_A}/api/show", json={"modelfile": "FROM x\n", "model_info": {}}, is_reusable=True
+    )
+    httpx_mock.add_response(
+        url=f"{UPSTREAM_B}/api/show", json={"modelfile": "FROM x\n", "model_info": {}}, is_optional=True
+    )
     assert client.get("/v1/models/llama3.2").json()["id"] == MODEL
     missing = client.get("/v1/models/nope")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
