@@ -6,6 +6,7 @@ keeps its traceback, because it is a bug. Heavy libraries are imported inside th
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import click
@@ -31,8 +32,16 @@ for _command in COMMANDS:
     cli.add_command(_command)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `tunesmith` console script."""
+    # Stopped by another program (a server's job cancelled, a supervisor), a command unwinds as on Ctrl+C: partial
+    # files are removed and the run records that it was interrupted.
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         cli.main(args=argv, prog_name="tunesmith", standalone_mode=False)
     except TunesmithError as error:

@@ -22,10 +22,11 @@ from tunesmith import __version__
 from tunesmith.config import Config
 from tunesmith.files import write_text_atomic
 from tunesmith.progress import SILENT, Progress
+from tunesmith.run_project import finished_run, record_project
 from tunesmith.stamps import folder_identity
 from tunesmith.trainer.base_model import chat_template_of
 
-__all__ = ["RunOutcome", "run_pipeline"]
+__all__ = ["RunOutcome", "package_run", "run_pipeline"]
 
 PACKAGE_STAMP = ".package.json"
 PUBLISH_STAMP = ".publish.json"
@@ -63,6 +64,7 @@ def run_pipeline(
     with recording_status(config, start="preparing", end="done") as root:
         progress.note(f"[bold]step 1/{steps}: prepare and train[/bold]")
         trained = train_adapter(config, progress=progress, display=display, restart=restart)
+        record_project(config, trained.run_dir)
 
         progress.note(f"[bold]step 2/{steps}: package[/bold]")
         advance_status(root, "packaging")
@@ -75,6 +77,17 @@ def run_pipeline(
             advance_status(root, "publishing")
             published, released = _publish(config, trained.run_dir, package.path, stamp, ollama_host, progress)
     return RunOutcome(trained.run_dir, trained.report, not trained.reused, package, packaged, published, released)
+
+
+def package_run(run_dir: Path, *, progress: Progress = SILENT) -> tuple[Any, bool]:
+    """Package a finished run's adapter as its recorded project says (the `package` step of `run_pipeline` alone);
+    returns (the PackageResult, built now: False when the recorded package was current)."""
+    from tunesmith.trainer.run_status import recording_status
+
+    config = finished_run(run_dir)
+    with recording_status(config, start="packaging", end="done"):
+        package, _, packaged = _package(config, run_dir, run_dir / "adapter", progress)
+    return package, packaged
 
 
 def _package(config: Config, run_dir: Path, adapter: Path, progress: Progress) -> tuple[Any, str, bool]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-__all__ = ["config_options", "gpus_option", "load_from_options", "with_gpus"]
+__all__ = ["config_options", "gpus_option", "load_from_options", "progress_json_option", "with_gpus"]
 
 gpus_option = click.option(
     "--gpus",
@@ -18,6 +18,16 @@ gpus_option = click.option(
     metavar="N",
     help="Train in N processes, one per GPU, keeping the global batch (sets train.gpus). Without CUDA, N CPU "
     "processes.",
+)
+
+
+progress_json_option = click.option(
+    "--progress-json",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Also write each step started, advanced and ended, and each note, as one JSON line to FILE (a file, or "
+    "/dev/fd/N), for a program that follows the command; the terminal output stays as it is.",
 )
 
 
@@ -68,8 +78,9 @@ def load_from_options(
     output_dir: Path | None,
     max_steps: int | None,
     overrides: tuple[str, ...],
+    reporter: Any = None,
 ) -> Any:
-    """Load the config, with `--base embedded` turned into the embedded model's folder."""
+    """Load the config, with `--base embedded` turned into the embedded model's folder (reported on `reporter`)."""
     import msgspec
 
     from tunesmith.config import load_config
@@ -84,5 +95,5 @@ def load_from_options(
         output_dir=str(output_dir) if output_dir else None,
         max_steps=max_steps,
     )
-    resolved = resolve_base(loaded.base, progress=progress())
+    resolved = resolve_base(loaded.base, progress=reporter or progress())
     return msgspec.structs.replace(loaded, base=str(Path(resolved).resolve()))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from tunesmith.commands.options import progress_json_option
 from tunesmith.errors import ConfigError
 
 _DIR = click.Path(file_okay=False, path_type=Path)
@@ -50,8 +51,16 @@ def _read_text_file(path: Path, flag: str) -> str:
 
 @click.command()
 @click.option(
+    "--run",
+    "run_dir",
+    type=_DIR,
+    default=None,
+    metavar="DIR",
+    help="A run folder whose training finished: package its adapter as the project recorded in it "
+    "(project.yaml) says, as `tunesmith run` would; takes no other option.",
+)
+@click.option(
     "--base",
-    required=True,
     metavar="DIR",
     help="Hugging Face model folder (config.json, tokenizer, *.safetensors), or `embedded` for the "
     "built-in SmolLM2-135M-Instruct.",
@@ -69,7 +78,7 @@ def _read_text_file(path: Path, flag: str) -> str:
     help="Keep the --adapter separate instead of merging it: the package holds the base GGUF(s) and a "
     "GGUF LoRA adapter, and the Modelfile says FROM base + ADAPTER.",
 )
-@click.option("--out", required=True, type=_DIR, metavar="DIR", help="Package folder to create.")
+@click.option("--out", type=_DIR, metavar="DIR", help="Package folder to create.")
 @click.option(
     "--name", default=None, help="Model name used for the files and in the card (default: the --out folder name)."
 )
@@ -119,11 +128,13 @@ def _read_text_file(path: Path, flag: str) -> str:
 )
 @click.option("--eval-prompt", default=None, metavar="TEXT", help="Chat prompt the stop-token check generates from.")
 @click.option("--force", is_flag=True, help="Replace an existing --out folder (only once the new package is complete).")
+@progress_json_option
 def package(
-    base: str,
+    run_dir: Path | None,
+    base: str | None,
     adapter: Path | None,
     as_adapter: bool,
-    out: Path,
+    out: Path | None,
     name: str | None,
     quants: tuple[str, ...],
     system: str | None,
@@ -135,6 +146,7 @@ def package(
     eval_text: Path | None,
     eval_prompt: str | None,
     force: bool,
+    progress_json: Path | None,
 ) -> None:
     """Merge, convert to GGUF, quantize, and write a Modelfile, a quality report and a model card.
 
@@ -142,12 +154,20 @@ def package(
     Example:
       tunesmith package --base embedded --adapter runs/demo/adapter --out runs/demo/package
       tunesmith package --base embedded --adapter runs/demo/adapter --as-adapter --out runs/demo/lora-package
+      tunesmith package --run runs/demo          # as runs/demo/project.yaml says, into runs/demo/package
       ollama create demo -f runs/demo/package/Modelfile && ollama run demo
     """
-    from tunesmith.console import progress
+    from tunesmith.console import progress_to
     from tunesmith.embedded_base import resolve_base
     from tunesmith.modelfiles.base_templates import resolve_chat_template
     from tunesmith.packager.package import PackageSpec, build_package
+
+    if run_dir is not None:
+        _package_run(run_dir, progress_json)
+        return
+    for flag, value in (("--base", base), ("--out", out)):
+        if value is None:
+            raise click.UsageError(f"Missing option '{flag}' (or give --run DIR to package a run).")
 
     if as_adapter and adapter is None:
         # Before --base is resolved: `embedded` may first build its 16-bit folder, which takes a while.
@@ -157,26 +177,50 @@ def package(
             hint="Pass the LoRA adapter folder with --adapter DIR (e.g. runs/NAME/adapter), or drop "
             "--as-adapter to package the base alone.",
         )
-    reporter = progress()
-    spec = PackageSpec(
-        base=resolve_base(base, progress=reporter),
-        out=out,
-        adapter=adapter,
-        name=name,
-        quants=quants,
-        system=system,
-        parameters=_parse_params(params),
-        template_file=template_file,
-        chat_template=resolve_chat_template(chat_template, "--chat-template") if chat_template else None,
-        base_model_id=base_model_id,
-        license=license_id,
-        eval_text=_read_text_file(eval_text, "--eval-text") if eval_text else None,
-        eval_prompt=eval_prompt,
-        force=force,
-        as_adapter=as_adapter,
-    )
-    result = build_package(spec, progress=reporter)
+    with progress_to(progress_json) as (reporter, _):
+        spec = PackageSpec(
+            base=resolve_base(base, progress=reporter),
+            out=out,
+            adapter=adapter,
+            name=name,
+            quants=quants,
+            system=system,
+            parameters=_parse_params(params),
+            template_file=template_file,
+            chat_template=resolve_chat_template(chat_template, "--chat-template") if chat_template else None,
+            base_model_id=base_model_id,
+            license=license_id,
+            eval_text=_read_text_file(eval_text, "--eval-text") if eval_text else None,
+            eval_prompt=eval_prompt,
+            force=force,
+            as_adapter=as_adapter,
+        )
+        result = build_package(spec, progress=reporter)
     print_package_summary(result)
+
+
+def _package_run(run_dir: Path, progress_json: Path | None) -> None:
+    """`--run DIR`: the run's own package step, alone; any other option given is refused, not ignored."""
+    from tunesmith.console import out, progress_to, quiet_libraries
+    from tunesmith.pipeline import package_run
+
+    context = click.get_current_context()
+    for param in context.command.params:
+        if param.name not in ("run_dir", "progress_json") and (
+            context.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+        ):
+            raise ConfigError(
+                f"{param.opts[0]} cannot be combined with --run",
+                where="--run",
+                hint="--run packages as the run's project.yaml says; change the project and `tunesmith run` it, or "
+                "package with --base, --adapter and --out instead.",
+            )
+    quiet_libraries()
+    with progress_to(progress_json) as (reporter, _):
+        result, built = package_run(run_dir, progress=reporter)
+    print_package_summary(result)
+    if not built:
+        out.print("(the recorded package was current: nothing was rebuilt)")
 
 
 def print_package_summary(result) -> None:

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from tunesmith.commands.options import config_options, gpus_option, load_from_options, with_gpus
+from tunesmith.commands.options import (
+    config_options,
+    gpus_option,
+    load_from_options,
+    progress_json_option,
+    with_gpus,
+)
 
 __all__ = ["print_run_summary", "run"]
 
@@ -23,6 +29,7 @@ __all__ = ["print_run_summary", "run"]
     show_envvar=True,
     help="Ollama daemon that `publish.ollama` goes through (default http://127.0.0.1:11434).",
 )
+@progress_json_option
 def run(
     config: Path | None,
     base: str | None,
@@ -33,6 +40,7 @@ def run(
     gpus: int | None,
     restart: bool,
     ollama_host: str | None,
+    progress_json: Path | None,
 ) -> None:
     """Prepare, train, package and publish (when the config has a `publish:` section) in one command.
 
@@ -48,17 +56,23 @@ def run(
       tunesmith run --base embedded --data qa.csv --max-steps 60
       tunesmith run tunesmith.yaml --set package.quant='[Q4_K_M, Q8_0]'   # re-packages only
     """
-    from tunesmith.console import err, progress, quiet_libraries
+    from tunesmith.console import err, progress_to, quiet_libraries
 
-    # The config first: a typo is reported at once, not after the seconds the training libraries take to import.
-    loaded = load_from_options(config, base, data, output_dir, max_steps, with_gpus(overrides, gpus))
-    quiet_libraries()
-    from tunesmith.pipeline import run_pipeline
-    from tunesmith.trainer.live import RichTrainDisplay
+    with progress_to(progress_json) as (reporter, lines):
+        # The config first: a typo is reported at once, not after the seconds the training libraries take to import.
+        loaded = load_from_options(config, base, data, output_dir, max_steps, with_gpus(overrides, gpus), reporter)
+        quiet_libraries()
+        from tunesmith.pipeline import run_pipeline
+        from tunesmith.trainer.live import RichTrainDisplay, TrainingTask
 
-    outcome = run_pipeline(
-        loaded, progress=progress(), display=RichTrainDisplay(err), restart=restart, ollama_host=ollama_host
-    )
+        display = RichTrainDisplay(err)
+        outcome = run_pipeline(
+            loaded,
+            progress=reporter,
+            display=display if lines is None else TrainingTask(lines, display),
+            restart=restart,
+            ollama_host=ollama_host,
+        )
     print_run_summary(outcome, loaded)
 
 

@@ -31,6 +31,7 @@ LEAVES = {
     "tunesmith.structs",
     "tunesmith.stamps",
     "tunesmith.embedded_base",
+    "tunesmith.run_project",
 }
 # Which rooms each room may import (README, Development: the layout table). The spine (spine/) may import all.
 MAY_IMPORT = {
