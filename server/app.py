@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
 from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -17,9 +18,11 @@ from tunesmith.errors import ConfigError
 from tunesmith.server.auth import api_key_guard, loopback_guard
 from tunesmith.server.backends import Backend, Backends, LlamaCppBackend, OllamaBackend
 from tunesmith.server.errors import EXCEPTION_HANDLERS
+from tunesmith.server.job_runners import RunJobs
 from tunesmith.server.jobs import PublishJobs
 from tunesmith.server.observe import Metrics, observe_middleware
 from tunesmith.server.routes import ROUTES
+from tunesmith.server.routes.jobs import JOB_ROUTES
 from tunesmith.server.routes.publish import publish_router
 from tunesmith.server.routes.runs import runs_router
 from tunesmith.server.routes.studio import studio_router
@@ -63,28 +66,45 @@ def build_backends(settings: ServerSettings) -> Backends:
 
 
 def create_app(
-    settings: ServerSettings, *, backends: Backends | None = None, publish_jobs: PublishJobs | None = None
+    settings: ServerSettings,
+    *,
+    backends: Backends | None = None,
+    publish_jobs: PublishJobs | None = None,
+    run_jobs: RunJobs | None = None,
 ) -> Litestar:
-    """The OpenAI-compatible app for `settings` (`backends` and `publish_jobs` replace the ones it would build)."""
+    """The OpenAI-compatible app for `settings` (`backends`, `publish_jobs` and `run_jobs` replace the ones it would
+    build; the jobs of both live in one registry, the publish jobs')."""
     backends = backends or build_backends(settings)
+    publish_jobs = publish_jobs or PublishJobs(
+        settings.models,
+        ollama_host=settings.ollama[0] if settings.ollama else None,
+        runs=settings.runs,
+        registry=run_jobs.registry if run_jobs else None,
+    )
+    run_jobs = run_jobs or RunJobs(settings.runs, publish_jobs.registry, api_keys=settings.api_keys)
     metrics = Metrics()
 
     async def start(app: Litestar) -> None:
         await backends.start()
 
     async def stop(app: Litestar) -> None:
+        # Jobs live in this process: their commands stop with it rather than run on unseen.
+        await anyio.to_thread.run_sync(run_jobs.registry.cancel_unfinished)
         await backends.close()
 
     return Litestar(
         route_handlers=[
             *ROUTES,
-            publish_router(settings, publish_jobs),
+            publish_router(publish_jobs),
             runs_router(settings),
+            *JOB_ROUTES,  # after the runs Router: POST /v1/runs joins its route (see routes/jobs.py)
             studio_router(settings),
         ],
         dependencies={
             "backends": Provide(lambda: backends, use_cache=True, sync_to_thread=False),
             "metrics": Provide(lambda: metrics, use_cache=True, sync_to_thread=False),
+            "jobs": Provide(lambda: run_jobs.registry, use_cache=True, sync_to_thread=False),
+            "run_jobs": Provide(lambda: run_jobs, use_cache=True, sync_to_thread=False),
         },
         guards=[api_key_guard(settings.api_keys) if settings.api_keys else loopback_guard()],
         middleware=[observe_middleware(metrics, log_prompts=settings.log_prompts)],

@@ -1,7 +1,8 @@
 """POST /v1/publish (start a job) and GET /v1/publish/{id} (its steps, progress and outcome), as one Router.
 
-The app registers `publish_router(settings)`; the API key guard covers these routes like every `/v1/` route. Only
-package folders the server was started with may be published, with the server's own Hub login and Ollama daemon.
+The app registers `publish_router(jobs)`; the API key guard covers these routes like every `/v1/` route. Only
+package folders the server serves (`--model`, and the packages of runs under `--runs`) may be published, with the
+server's own Hub login and Ollama daemon. A publish job is a job like any other: GET /v1/jobs/{id} reports it too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from litestar.openapi.datastructures import ResponseSpec
 from tunesmith.server.jobs import PublishJobs
 from tunesmith.server.routes.generation import ERROR_RESPONSES
 from tunesmith.server.schemas import ErrorBody
-from tunesmith.server.settings import ServerSettings
 
 __all__ = ["PublishRequest", "publish_router"]
 
@@ -59,14 +59,13 @@ def start_publish(data: PublishRequest, publish_jobs: PublishJobs) -> Response[d
 )
 def get_publish(job_id: str, publish_jobs: PublishJobs) -> dict[str, Any]:
     job = publish_jobs.get(job_id)
-    if job is None:
+    if job is None or job.kind != "publish":
         raise NotFoundException(f"no publish job {job_id!r}; POST /v1/publish returns the id of the job it starts")
     return job.as_dict()
 
 
-def publish_router(settings: ServerSettings, jobs: PublishJobs | None = None) -> Router:
-    """The publish routes for an app built from `settings` (`jobs` replaces the registry, e.g. in tests)."""
-    jobs = jobs or PublishJobs(settings.models, ollama_host=settings.ollama[0] if settings.ollama else None)
+def publish_router(jobs: PublishJobs) -> Router:
+    """The publish routes, starting their jobs with `jobs`."""
     return Router(
         path="/v1/publish",
         route_handlers=[start_publish, get_publish],

@@ -64,7 +64,7 @@ def test_a_job_publishes_to_ollama_and_reports_every_step(client, package, httpx
     response = client.post("/v1/publish", json={"package": str(package), "ollama": "alice/demo"}, headers=AUTH)
     assert response.status_code == 202
     started = response.json()
-    assert started["object"] == "publish.job" and started["id"].startswith("pub_")
+    assert started["object"] == "job" and started["kind"] == "publish" and started["id"].startswith("pub_")
     assert response.headers["location"] == f"/v1/publish/{started['id']}"
     assert started["targets"] == {"ollama": "alice/demo"}
 
