@@ -196,3 +196,18 @@ def test_runs_routes_take_the_api_key(runs):
         assert client.get("/v1/runs").status_code == 401
         assert client.get("/v1/runs/done/loss.png").status_code == 401
         assert client.get("/v1/runs", headers={"Authorization": "Bearer k"}).status_code == 200
+
+
+def test_a_failed_command_shows_the_message_it_printed(tmp_path):
+    data = tmp_path / "empty.csv"
+    data.write_text("question,answer\n", encoding="utf-8")
+    runs = tmp_path / "runs"
+    command = [sys.executable, "-m", "tunesmith", "prepare", "--base", "embedded", "--data", str(data)]
+    done = subprocess.run(
+        [*command, "--output-dir", str(runs / "empty")], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 2
+    printed = " ".join(done.stderr.split("error:", 1)[1].split())
+    with TestClient(app=create_app(ServerSettings(runs=str(runs)))) as client:
+        run = client.get("/v1/runs/empty").json()
+    assert run["status"] == "failed" and run["error"] == printed and "no rows" in printed
