@@ -77,6 +77,8 @@ def run_command(
         finally:
             os.close(write_fd)
         job.stopper = lambda: _stop(process, grace)
+        if job.cancel_requested.is_set():  # cancelled while the command was starting: no stopper was there yet
+            job.stopper()
         with os.fdopen(read_fd, encoding="utf-8", errors="replace") as lines:
             steps: dict[int, Step] = {}
             for line in lines:

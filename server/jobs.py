@@ -200,7 +200,8 @@ class JobRegistry:
             job.finish("cancelled")
         elif job.stopper is not None:
             job.stopper()
-        if not job.done.wait(self.grace):
+        # A command gets `grace` seconds to stop, then is killed: give it that and a little more before giving up.
+        if not job.done.wait(2 * self.grace + 1):
             # Work inside the server that did not reach its next step: it stops there, and nothing after it runs.
             with job.lock:
                 job.notes.append("cancelled while a step was under way; that step may still finish on its own")
