@@ -41,6 +41,7 @@ export function number(value, digits = 4) {
   if (value === null || value === undefined || value === "") return "–";
   if (typeof value !== "number") return String(value);
   if (Number.isInteger(value)) return value.toLocaleString("en");
+  if (Math.abs(value) >= 1000) return value.toLocaleString("en", { maximumFractionDigits: 1 });
   return Number(value.toPrecision(digits)).toString();
 }
 

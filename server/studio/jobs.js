@@ -101,11 +101,14 @@ export function publishForm(folder = "", packages = []) {
 
 function stepItem(step) {
   const known = typeof step.total === "number" && step.total > 0;
-  const bar = h("progress", known ? { max: step.total, value: Math.min(step.completed, step.total) } : {});
-  const amount = known ? `${number(step.completed)} of ${number(step.total)}` : number(step.completed);
+  // A step of unknown size shows a moving bar while it runs and a full one once done.
+  const attrs = known ? { max: step.total, value: Math.min(step.completed, step.total) }
+    : step.status === "done" ? { max: 1, value: 1 } : step.status === "failed" ? { max: 1, value: 0 } : {};
+  const bar = h("progress", attrs);
   bar.setAttribute("aria-label", step.name);
+  const amount = known ? ` · ${number(step.completed)} of ${number(step.total)}` : step.completed ? ` · ${number(step.completed)}` : "";
   return h("li", { class: "step", dataset: { status: step.status } },
-    h("span", { class: "step-name" }, step.name), bar, h("span", { class: "step-state" }, `${step.status} · ${amount}`));
+    h("span", { class: "step-name" }, step.name), bar, h("span", { class: "step-state" }, `${step.status}${amount}`));
 }
 
 function link(value) {
