@@ -26,6 +26,8 @@ _OURS = {
     "train_report.json",
     "package",
     "status.json",
+    "project.yaml",
+    "base-package",
     _MARKER,
 }
 
