@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunesmith.config import Config
 from tunesmith.errors import ModelError
 from tunesmith.progress import Progress
 from tunesmith.trainer.backends.base import Device, FitResult, lora_errors, training_precision
 from tunesmith.trainer.collate import Collator
+
+if TYPE_CHECKING:
+    from tunesmith.trainer.packed_attention import AttentionChoice
 
 __all__ = ["HfBackend"]
 
@@ -39,7 +42,9 @@ class HfBackend:
     def load(self, config: Config, device: Device, progress: Progress) -> tuple[Any, str]:
         import torch
         from peft import LoraConfig, get_peft_model
-        from transformers import AutoModelForCausalLM, set_seed
+        from transformers import AutoConfig, AutoModelForCausalLM, set_seed
+
+        from tunesmith.trainer.packed_attention import register_with_transformers
 
         precision = training_precision(config, device)
         if config.train.precision not in ("auto", precision):
@@ -59,6 +64,9 @@ class HfBackend:
             options["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
         with progress.task(f"Loading {config.base}"):
             try:
+                attention = _attention(config, device, precision, AutoConfig.from_pretrained(config.base))
+                if attention.varlen:
+                    options["attn_implementation"] = register_with_transformers()
                 model = AutoModelForCausalLM.from_pretrained(config.base, **options)
             except (OSError, ValueError) as err:
                 raise ModelError(
@@ -66,6 +74,10 @@ class HfBackend:
                     where=str(config.base),
                     hint="Check the folder holds complete *.safetensors weights for its config.",
                 ) from err
+        if device.kind == "cuda":
+            progress.note(
+                f"attention: {attention.reason}" if attention.varlen else f"attention: sdpa ({attention.reason})"
+            )
         # A KV cache during training would also hide the packed-sequence mask from the attention layers.
         model.config.use_cache = False
         if config.train.method == "qlora":
@@ -154,7 +166,8 @@ class HfBackend:
             args=args,
             train_dataset=_Rows(train_rows),
             eval_dataset=_Rows(val_rows) if evaluate else None,
-            data_collator=Collator(tokenizer.pad_token_id),
+            # The varlen attention reads each packed sample's bounds from the batch; other attentions need none.
+            data_collator=Collator(tokenizer.pad_token_id, bounds=_uses_varlen(model)),
             processing_class=tokenizer,
             callbacks=callbacks,
         )
@@ -173,6 +186,24 @@ class HfBackend:
             stopped_early=bool(stopper) and state.global_step < planned,
             tokens_seen=int(state.num_input_tokens_seen),
         )
+
+
+def _attention(config: Config, device: Device, precision: str, model_config: Any) -> AttentionChoice:
+    from tunesmith.trainer.packed_attention import choose_attention, flash_varlen_available
+
+    return choose_attention(
+        packing=config.train.packing,
+        device_kind=device.kind,
+        precision=precision,
+        model_config=model_config,
+        flash=device.kind == "cuda" and flash_varlen_available(),
+    )
+
+
+def _uses_varlen(model: Any) -> bool:
+    from tunesmith.trainer.packed_attention import VARLEN
+
+    return getattr(model.config, "_attn_implementation", None) == VARLEN
 
 
 def _checkpointing(enabled: bool) -> dict[str, Any]:

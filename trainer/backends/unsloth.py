@@ -1,8 +1,9 @@
 """The unsloth backend for CUDA GPUs: FastLanguageModel loads the base (4-bit for QLoRA) and applies LoRA with
 unsloth's fused kernels and its offloaded gradient checkpointing; the training loop is the transformers backend's.
 
-Rows, assistant-only masking, packing (one padding-free sequence per batch, which unsloth splits into varlen
-attention by its restarting position ids), checkpoints, resume, metrics and outputs are the same as on that path.
+Rows, assistant-only masking, packing (one padding-free sequence per batch, which unsloth cuts into samples at its
+restarting position ids and attends with the varlen kernel of packed_attention.py), checkpoints, resume, metrics and
+outputs are the same as on that path.
 """
 
 from __future__ import annotations
@@ -86,6 +87,25 @@ def _fast_language_model() -> Any:
     return FastLanguageModel
 
 
+def _packed_attention(config: Config, precision: str, model_config: Any) -> str:
+    """Hand unsloth the varlen flash kernel for packed batches where it would otherwise call SDPA once per sample
+    length (torch < 2.12 and no flash-attn package); returns what attention the run uses, and why."""
+    from tunesmith.trainer.packed_attention import choose_attention, flash_varlen_available, use_in_unsloth
+
+    choice = choose_attention(
+        packing=config.train.packing,
+        device_kind="cuda",
+        precision=precision,
+        model_config=model_config,
+        flash=flash_varlen_available(),
+    )
+    if not choice.varlen:
+        return f"unsloth's own ({choice.reason})"
+    if not use_in_unsloth():
+        return "unsloth's own (this unsloth release takes no varlen kernel from outside)"
+    return choice.reason
+
+
 class UnslothBackend:
     name = "unsloth"
 
@@ -109,6 +129,7 @@ class UnslothBackend:
                     "`train.backend: hf` for an architecture unsloth does not support.",
                 ) from err
         model.config.use_cache = False
+        progress.note(f"attention: {_packed_attention(config, precision, model.config)}")
         with lora_errors():
             model = fast.get_peft_model(model, **peft_arguments(config))
         return model, precision
