@@ -2,27 +2,10 @@
 // error a failed job reports (the CLI's words); plus the forms that start them. Jobs live in the server, so they
 // survive a page reload.
 
-import { api, ApiError } from "./api.js";
+import { api } from "./api.js";
 import { badge, errorBox, fill, h, number, repeat, when } from "./dom.js";
 
-const TRACKED = "tunesmith.jobs";
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
-
-// Publish jobs started from this tab, for a server whose only job routes are /v1/publish (no GET /v1/jobs).
-function track(job) {
-  const ids = JSON.parse(sessionStorage.getItem(TRACKED) ?? "[]");
-  if (!ids.includes(job.id)) sessionStorage.setItem(TRACKED, JSON.stringify([job.id, ...ids].slice(0, 50)));
-}
-
-async function listJobs(signal) {
-  try {
-    return (await api("/v1/jobs", { signal })).data;
-  } catch (error) {
-    if (!(error instanceof ApiError) || (error.status !== 404 && error.status !== 405)) throw error;
-    const ids = JSON.parse(sessionStorage.getItem(TRACKED) ?? "[]");
-    return Promise.all(ids.map((id) => api(`/v1/publish/${encodeURIComponent(id)}`, { signal })));
-  }
-}
 
 async function start(path, body, form) {
   const problem = form.querySelector(".form-error");
@@ -31,7 +14,6 @@ async function start(path, body, form) {
   button.disabled = true;
   try {
     const job = await api(path, { method: "POST", body });
-    track(job);
     location.hash = `#/jobs?job=${encodeURIComponent(job.id)}`;
   } catch (error) {
     fill(problem, errorBox(error));
@@ -128,7 +110,7 @@ function jobBody(job) {
 }
 
 function jobTitle(job) {
-  const kind = job.kind ?? (job.object === "publish.job" ? "publish" : "job");
+  const kind = job.kind ?? "job";
   const subject = job.run ?? job.package ?? "";
   const targets = Object.values(job.targets ?? {}).join(", ");
   return `${kind} ${subject}${targets ? ` → ${targets}` : ""}`;
@@ -152,7 +134,7 @@ function jobCard(job, problem) {
     if (state === card.state) return;
     card.state = state;
     card.dataset.status = next.status;
-    cancel.hidden = FINISHED.has(next.status) || !next.kind;  // publish-only servers cannot cancel
+    cancel.hidden = FINISHED.has(next.status);
     fill(body, jobBody(next));
   };
   card.update(job);
@@ -171,7 +153,7 @@ export function jobsView(query) {
       h("details", { class: "panel" }, h("summary", {}, "Publish a package"), publishForm()));
     const cards = new Map();
     await repeat(1000, signal, async () => {
-      const jobs = (await listJobs(signal)).filter(Boolean);
+      const jobs = (await api("/v1/jobs", { signal })).data;
       problem.replaceChildren();
       if (!jobs.length) {
         fill(list, h("p", { class: "empty" }, "No jobs yet."));

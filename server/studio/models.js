@@ -14,9 +14,10 @@ function upstreamRows(health) {
           String(upstream.models), String(upstream.in_flight), upstream.error ?? "–"]);
       }
     } else {
-      const loaded = (state.models ?? []).map((m) => m.model).join(", ") || "none yet";
-      rows.push([name, "in this process", badge(state.ok ? "up" : "down"),
-        String(state.servable ?? state.models?.length ?? 0), `loaded: ${loaded}`, "–"]);
+      const loaded = state.models ?? [];
+      const busy = loaded.reduce((sum, m) => sum + (m.in_flight ?? 0), 0);
+      rows.push([name, "in this process", badge(state.ok ? "up" : "down"), String(state.servable ?? loaded.length),
+        String(busy), `loaded now: ${loaded.map((m) => m.model).join(", ") || "none"}`]);
     }
   }
   return rows;
@@ -61,7 +62,7 @@ export function modelsView() {
       ]);
       problem.replaceChildren();
       fill(backends, facts([["state", badge(health.status === "ok" ? "up" : "down")]]),
-        table(null, ["Backend", "Where", "State", "Models", "In flight", "Last error"], upstreamRows(health)));
+        table(null, ["Backend", "Where", "State", "Models", "In flight", "Notes"], upstreamRows(health)));
       const ids = models.data.map((m) => m.id);
       await Promise.all(ids.filter((id) => !infos.has(id)).slice(0, 50).map(async (id) => {
         try {
