@@ -27,7 +27,7 @@ PYTEST_ARGS ?=
 # The real Ollama that tests/ollama/ runs against: this binary, else `ollama` on PATH, else those tests are skipped.
 export OLLAMA_BIN
 
-.PHONY: setup demo test lint go browser reference clean
+.PHONY: setup demo test lint typecheck go browser reference clean
 
 setup: $(STAMP)
 	@test "$$(cat $(LINKS) 2>/dev/null)" = "$(FILES_ID)" \
@@ -51,6 +51,14 @@ test: lint go browser reference
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# mypy (pinned in the dev extra) with pyproject's settings, over the package as Python imports it: each module once,
+# under its import name. It finds them through build/'s link tree, so each finding's path is turned back into the
+# folder the file lives in (build/.../tunesmith/trainer/x.py is trainer/x.py, build/.../tunesmith/x.py spine/x.py).
+typecheck: setup
+	@found=$$($(PY) -m mypy -p tunesmith); status=$$?; printf '%s\n' "$$found" | sed -E \
+	  -e 's#^build/__editable__[^/]*/tunesmith/(modelfiles|packager|trainer|server|publish)/#\1/#' \
+	  -e 's#^build/__editable__[^/]*/tunesmith/#spine/#'; exit $$status
 
 # Every bench that needs no GPU, each against its anchor run side by side, then one table of ratios (bench/README.md).
 # About ten minutes on two vCPUs; LiteLLM's proxy is installed into .cache/bench/litellm-venv on first use.
