@@ -21,7 +21,7 @@ SHIPPED = ("chatml", "qwen2.5", "qwen3")
 def resolve_chat_template(value: str, where: str = "chat_template") -> str:
     """The Jinja text `value` names; ConfigError saying what is allowed when it names nothing readable."""
     if value in SHIPPED:
-        return resources.files("tunesmith.modelfiles").joinpath("chat_templates", f"{value}.jinja").read_text("utf-8")
+        return (resources.files("tunesmith.modelfiles") / "chat_templates" / f"{value}.jinja").read_text("utf-8")
     path = Path(value)
     if not path.is_file():
         raise ConfigError(

@@ -38,7 +38,7 @@ _ADD = {
     },
 }
 _ASK = {"role": "user", "content": "What is the weather in Paris?"}
-_CALL = {
+_CALL: dict[str, Any] = {
     "role": "assistant",
     "content": "",
     "tool_calls": [

@@ -76,20 +76,18 @@ def _split_action(body: str) -> tuple[list[tuple[str, str]], str | None]:
                 return tokens, "unterminated quoted string"
             tokens.append(("string", body[i : end + 1]))
             i = end + 1
-        elif ch == "$":
-            match = _VARIABLE.match(body, i)
+        elif ch == "$" and (match := _VARIABLE.match(body, i)):
             tokens.append(("var", match.group()))
             i = match.end()
-        elif ch == ".":
-            match = _FIELD.match(body, i)
+        elif ch == "." and (match := _FIELD.match(body, i)):
             tokens.append(("field", match.group()))
             i = match.end()
-        elif ch.isdigit() or (ch in "+-" and i + 1 < len(body) and body[i + 1].isdigit()):
-            match = _NUMBER.match(body, i)
+        elif (ch.isdigit() or (ch in "+-" and i + 1 < len(body) and body[i + 1].isdigit())) and (
+            match := _NUMBER.match(body, i)
+        ):
             tokens.append(("number", match.group()))
             i = match.end()
-        elif _IDENT.match(body, i):
-            match = _IDENT.match(body, i)
+        elif match := _IDENT.match(body, i):
             tokens.append(("ident", match.group()))
             i = match.end()
         else:

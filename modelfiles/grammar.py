@@ -155,7 +155,8 @@ def scan(text: str) -> list[Command]:
 
 
 def _scan(text: str, commands: list[Command]) -> None:
-    state, buf, line, start_line = _NIL, [], 1, 1
+    state, line, start_line = _NIL, 1, 1
+    buf: list[str] = []
     keyword = name = role = ""
     for index, ch in enumerate(text):
         nxt, keep, error = _step(ch, state)

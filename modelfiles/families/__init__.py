@@ -55,7 +55,7 @@ class ChatFamily:
 
 
 def _template_text(name: str) -> str:
-    return resources.files("tunesmith.modelfiles").joinpath("templates", f"{name}.gotmpl").read_text("utf-8")
+    return (resources.files("tunesmith.modelfiles") / "templates" / f"{name}.gotmpl").read_text("utf-8")
 
 
 # Most specific first: detection takes the first family whose markers all appear.

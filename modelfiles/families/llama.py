@@ -61,7 +61,8 @@ def llama32(messages: Messages, default_system: str | None, tools: Tools = None)
 
 
 def llama2(messages: Messages, default_system: str | None) -> str:
-    system, parts = system_prompt(messages), []
+    system = system_prompt(messages)
+    parts: list[str] = []
     for m in messages:
         if m["role"] == "user":
             block = f"<<SYS>>\n{system}\n<</SYS>>\n\n" if system else ""
