@@ -151,7 +151,7 @@ def render_model_card(card: CardContent) -> str:
                 "",
                 "| file | tensors per type | stored in another type than asked |",
                 "|---|---|---|",
-                *(f"| `{f.name}` | {_types(f.tensor_types)} | {_fallbacks(f)} |" for f in quantized),
+                *(f"| `{f.name}` | {_types(f)} | {_fallbacks(f)} |" for f in quantized),
                 "",
             ]
     lines += ["Packaged with [tunesmith](https://github.com/tunesmith-ai/tunesmith).", ""]
@@ -169,8 +169,8 @@ def _summary(card: CardContent) -> str:
     return f"{what}, converted to GGUF and quantized for llama.cpp and Ollama ({card.family} chat template)."
 
 
-def _types(tensor_types: Mapping[str, int]) -> str:
-    return ", ".join(f"{count} × {kind}" for kind, count in tensor_types.items())
+def _types(file: CardFile) -> str:
+    return ", ".join(f"{count} × {kind}" for kind, count in (file.tensor_types or {}).items())
 
 
 def _fallbacks(file: CardFile) -> str:
@@ -179,7 +179,7 @@ def _fallbacks(file: CardFile) -> str:
     return f"{file.fallbacks} (rows not a multiple of {file.quant}'s block size)"
 
 
-def _size(size: int) -> str:
+def _size(size: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"

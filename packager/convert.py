@@ -94,7 +94,7 @@ def convert_to_gguf(
 
 _BLOCK_ELEMENTS = 1 << 22
 # gguf-py hands back BF16 and Q8_0 data as raw bytes.
-_NUMPY = {
+_NUMPY: dict[gguf.GGMLQuantizationType, np.dtype[Any]] = {
     _Q.F32: np.dtype(np.float32),
     _Q.F16: np.dtype(np.float16),
     _Q.BF16: np.dtype(np.uint8),
@@ -249,12 +249,11 @@ def _encode_by_rows(data: Any, qtype: gguf.GGMLQuantizationType) -> np.ndarray:
     if unchanged or data.ndim < 2 or data.numel() <= _BLOCK_ELEMENTS:
         return _encode(data, qtype)
     rows = max(1, _BLOCK_ELEMENTS // (data.numel() // data.shape[0]))
-    out = None
-    for start in range(0, data.shape[0], rows):
-        block = _encode(data[start : start + rows], qtype)
-        if out is None:
-            out = np.empty((data.shape[0], *block.shape[1:]), dtype=block.dtype)
-        out[start : start + rows] = block
+    first = _encode(data[:rows], qtype)
+    out = np.empty((data.shape[0], *first.shape[1:]), dtype=first.dtype)
+    out[:rows] = first
+    for start in range(rows, data.shape[0], rows):
+        out[start : start + rows] = _encode(data[start : start + rows], qtype)
     return out
 
 

@@ -82,7 +82,7 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
     stem = f"{name}-base" if adapter_file else name  # in adapter mode the quantized files hold the base alone
     modelfile = _modelfile(spec, chat, f"./{stem}-{quants[0]}.gguf", f"./{adapter_file}" if adapter_file else None)
 
-    model_dir = _merged_model(spec, work, progress) if spec.adapter else base.path
+    model_dir = _merged_model(spec.base, spec.adapter, work, progress) if spec.adapter else base.path
     # The merged model stays the quality report's reference; in adapter mode the GGUF holds the base alone.
     f16 = (
         _f16_gguf(base.path, work, progress, "base-f16.gguf") if adapter_file else _f16_gguf(model_dir, work, progress)
@@ -103,7 +103,11 @@ def build_package(spec: PackageSpec, *, progress: Progress = SILENT) -> PackageR
             else:
                 written[quant] = quantize_gguf(f16, target, quant, progress=progress)
             files[quant] = target
-        adapter_gguf = _adapter_gguf(spec, tmp / adapter_file, progress) if adapter_file else None
+        adapter_gguf = (
+            _adapter_gguf(spec.adapter, spec.base, tmp / adapter_file, progress)
+            if adapter_file and spec.adapter
+            else None
+        )
         # With an adapter file, every GGUF is measured with it applied, against the merged model.
         report = measure_quality(
             model_dir,
@@ -240,10 +244,10 @@ def _check_as_adapter(spec: PackageSpec, name: str) -> str | None:
     return f"{name}-adapter-F16.gguf"
 
 
-def _adapter_gguf(spec: PackageSpec, target: Path, progress: Progress) -> Path:
+def _adapter_gguf(adapter: Path, base: Path, target: Path, progress: Progress) -> Path:
     from tunesmith.packager.adapter_gguf import convert_adapter_to_gguf
 
-    return convert_adapter_to_gguf(spec.adapter, spec.base, target, progress=progress)
+    return convert_adapter_to_gguf(adapter, base, target, progress=progress)
 
 
 def _modelfile(spec: PackageSpec, chat, from_: str, adapter: str | None = None):
@@ -257,12 +261,12 @@ def _modelfile(spec: PackageSpec, chat, from_: str, adapter: str | None = None):
     return Modelfile(from_=from_, adapter=adapter, template=chat.template, system=spec.system, parameters=parameters)
 
 
-def _merged_model(spec: PackageSpec, work: Path, progress: Progress) -> Path:
+def _merged_model(base: Path, adapter: Path, work: Path, progress: Progress) -> Path:
     from tunesmith.packager.merge import merge_adapter
 
     merged = work / "merged"
     if not (merged / "config.json").is_file():
-        merge_adapter(spec.base, spec.adapter, merged, progress=progress)
+        merge_adapter(base, adapter, merged, progress=progress)
     return merged
 
 
