@@ -6,6 +6,7 @@ without the project file it started from: every path in it is absolute and every
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import msgspec
@@ -24,7 +25,11 @@ def record_project(config: Config, run_dir: Path) -> Path:
     """Write `config` (flags and overrides applied, paths resolved) into the run folder as a project file."""
     text = yaml.safe_dump(msgspec.to_builtins(config), sort_keys=False, allow_unicode=True)
     header = "# The project as this run used it (written by `tunesmith run`; `tunesmith package --run` reads it).\n"
-    return write_text_atomic(run_dir / PROJECT_FILE, header + text)
+    path = run_dir / PROJECT_FILE
+    with contextlib.suppress(OSError):
+        if path.read_text(encoding="utf-8") == header + text:
+            return path  # unchanged: a re-run that reuses everything rewrites nothing
+    return write_text_atomic(path, header + text)
 
 
 def finished_run(run_dir: Path) -> Config:

@@ -16,7 +16,7 @@ from tunesmith.config import Config, section_hash
 from tunesmith.errors import DataError
 from tunesmith.files import atomic_dir, write_text_atomic
 from tunesmith.progress import SILENT, Progress
-from tunesmith.trainer.base_model import chat_template_of, load_tokenizer, with_model_limits
+from tunesmith.trainer.base_model import chat_template_of, load_tokenizer, seq_len_of, with_model_limits
 from tunesmith.trainer.chunk import chunk_records
 from tunesmith.trainer.clean import clean_records
 from tunesmith.trainer.data_report import build_report, chat_counts, plan_training
@@ -25,6 +25,7 @@ from tunesmith.trainer.format import format_record
 from tunesmith.trainer.ingest import read_source
 from tunesmith.trainer.records import Record, record_from_json, record_to_json
 from tunesmith.trainer.run_dir import RunPaths, claim_run_dir
+from tunesmith.trainer.run_status import advance_status
 from tunesmith.trainer.split import split_records
 
 __all__ = ["PreparedData", "prepare_data", "read_split"]
@@ -52,9 +53,9 @@ def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData
                 write_text_atomic(report_path, json.dumps(report, indent=2) + "\n")
             return PreparedData(paths, report, reused=True)
 
-    tokenizer = load_tokenizer(config.base, chat_template_of(config))
+    tokenizer = load_tokenizer(config.base_model, chat_template_of(config))
     records: list[Record] = []
-    sources = []
+    sources: list[dict[str, Any]] = []
     with progress.task("Reading data sources", total=len(config.data)) as advance:
         for source in config.data:
             data = read_source(source)
@@ -99,7 +100,7 @@ def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData
         )
     kind = "text" if all(r.kind == "text" for r in deduped.kept) else "chat"
     text_bytes = sum(len(r.content.encode()) for r in deduped.kept)
-    max_tokens = config.chunk.max_tokens or config.train.max_seq_len - 2
+    max_tokens = config.chunk.max_tokens or seq_len_of(config) - 2
     with progress.task("Chunking raw text by tokens"):
         chunked = chunk_records(deduped.kept, tokenizer, max_tokens, config.chunk.overlap_tokens)
         if len(chunked) > len(deduped.kept):
@@ -125,6 +126,7 @@ def prepare_data(config: Config, *, progress: Progress = SILENT) -> PreparedData
         else None,
     )
     claim_run_dir(config)
+    advance_status(paths.root, "preparing")  # a first run's status starts with its folder
     with atomic_dir(paths.data, replace=True) as tmp:
         _write_jsonl(tmp / "train.jsonl", train)
         _write_jsonl(tmp / "val.jsonl", val)

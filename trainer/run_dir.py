@@ -14,7 +14,7 @@ from tunesmith.config import Config
 from tunesmith.errors import ConfigError
 from tunesmith.files import write_text_atomic
 
-__all__ = ["RunPaths", "claim_run_dir"]
+__all__ = ["RunPaths", "claim_run_dir", "owns_run_dir"]
 
 _MARKER = "run.json"
 _OURS = {
@@ -61,6 +61,19 @@ class RunPaths:
         return self.root / "train_report.json"
 
 
+def _claim(config: Config) -> dict[str, str | None]:
+    return {"name": config.name, "base": config.base}
+
+
+def owns_run_dir(config: Config) -> bool:
+    """Whether the run folder of `config` exists and is this run's (its run.json names this run and base)."""
+    try:
+        found = json.loads((Path(config.output_dir or config.run_dir) / _MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return found == _claim(config)
+
+
 def claim_run_dir(config: Config, *, create: bool = True) -> RunPaths:
     """Create or re-open the run folder of `config`; refuse one that belongs to another run.
 
@@ -69,7 +82,7 @@ def claim_run_dir(config: Config, *, create: bool = True) -> RunPaths:
     """
     root = Path(config.output_dir or config.run_dir)
     marker = root / _MARKER
-    claim = {"name": config.name, "base": config.base}
+    claim = _claim(config)
     hint = "Choose another folder with --output-dir (or another `name:`), or delete this one to start over."
     if marker.is_file():
         try:

@@ -13,6 +13,7 @@ judge that from `pid` and `host`. Each write goes to a temporary name and is ren
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import os
 import socket
@@ -24,12 +25,14 @@ from typing import Any
 from tunesmith.config import Config
 from tunesmith.errors import TunesmithError
 from tunesmith.files import write_text_atomic
-from tunesmith.trainer.run_dir import claim_run_dir
+from tunesmith.trainer.run_dir import owns_run_dir
 
 __all__ = ["STATUS_FILE", "WORKING", "advance_status", "read_status", "record_max_steps", "recording_status"]
 
 STATUS_FILE = "status.json"
 WORKING = frozenset({"preparing", "training", "packaging", "publishing"})
+# The run folder whose status this process's command is recording (see `recording_status`).
+_RECORDING: contextvars.ContextVar[Path | None] = contextvars.ContextVar("recording", default=None)
 
 
 def read_status(root: Path) -> dict[str, Any]:
@@ -63,9 +66,10 @@ def _write(root: Path, status: str, *, error: str | None = None) -> None:
 
 
 def advance_status(root: Path, status: str) -> None:
-    """Record the next working state of the command that is recording this run's status (see `recording_status`);
-    nothing when no command of this process records it (a library call), so no state is left that nobody ends."""
-    if _mine(read_status(root)):
+    """Record the next working state of the command that is recording this run's status (see `recording_status`),
+    once the run folder exists; nothing when no command records it (a library call), so no state is left that
+    nobody ends."""
+    if (root / "run.json").is_file() and (_RECORDING.get() == root or _mine(read_status(root))):
         _write(root, status)
 
 
@@ -83,22 +87,31 @@ def recording_status(config: Config, *, start: str, end: str) -> Iterator[Path]:
     """Record `start` in the run folder of `config`, then `end` when the block finishes, `failed` with the message
     the command prints when it raises, `interrupted` on Ctrl+C. Yields the run folder.
 
-    A folder that belongs to another run, or that is not a run folder, is refused before anything is written in it
-    (the same refusal the run's first step gives), so a status is never left where it does not belong.
+    Only a folder that is already this run's is written to: a first run's status starts when its first step claims
+    the folder (`advance_status`), and a command refused before that (a missing base, a folder of another run)
+    leaves no folder and no status behind, and its own error is the one the user sees.
     """
-    root = claim_run_dir(config, create=False).root
-    root.mkdir(parents=True, exist_ok=True)
-    _write(root, start)
+    root = Path(config.output_dir or config.run_dir)
+    token = _RECORDING.set(root)
+    if owns_run_dir(config):
+        _write(root, start)
     try:
         yield root
     except TunesmithError as error:
-        _write(root, "failed", error=str(error))
+        _end(config, root, "failed", str(error))
         raise
     except KeyboardInterrupt:
-        _write(root, "interrupted", error="stopped by the user")
+        _end(config, root, "interrupted", "stopped by the user")
         raise
     except Exception as error:
         # A bug: the traceback stays the command's, the run says what it was.
-        _write(root, "failed", error=f"{type(error).__name__}: {error}")
+        _end(config, root, "failed", f"{type(error).__name__}: {error}")
         raise
-    _write(root, end)
+    finally:
+        _RECORDING.reset(token)
+    _end(config, root, end, None)
+
+
+def _end(config: Config, root: Path, status: str, error: str | None) -> None:
+    if owns_run_dir(config):
+        _write(root, status, error=error)

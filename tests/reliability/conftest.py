@@ -59,10 +59,13 @@ def assert_clean_failure(outcome: Outcome, *words: str) -> None:
 
 
 def snapshot(folder: Path) -> dict[str, tuple[str, int] | None]:
-    """Every entry under `folder` (hidden ones too): files by content hash and mtime, folders by name."""
+    """Every entry under `folder` (hidden ones too): files by content hash and mtime, folders by name; but not a
+    run's status.json, which records how the last command ended (a failed one too), and is meant to change."""
     entries: dict[str, tuple[str, int] | None] = {}
     for path in sorted(folder.rglob("*")):
         name = str(path.relative_to(folder))
+        if path.name == "status.json":
+            continue
         if path.is_file():
             entries[name] = (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
         else:

@@ -201,6 +201,9 @@ def test_bad_data_fails_cleanly_and_keeps_the_prepared_data(cli, project, tiny_l
     assert_clean_failure(outcome, *words)
     assert outcome.err.lstrip().startswith("error:") or "\nerror:" in outcome.err
     assert snapshot(runs) == before
+    # The run says how the command ended, in the words it printed.
+    status = json.loads((runs / "qa" / "status.json").read_text(encoding="utf-8"))
+    assert status["status"] == "failed" and " ".join(status["error"].split()) in " ".join(outcome.err.split())
 
 
 def test_the_prepared_data_was_really_there_to_keep(project):

@@ -47,8 +47,8 @@ def runs(tmp_path) -> Path:
     `stale` (recorded as training by a process that is gone)."""
     runs = tmp_path / "runs"
     config = _config(runs, "done")
+    claim_run_dir(config)  # run.json, as a first prepare writes it: only a run's own folder gets a status
     with recording_status(config, start="preparing", end="done") as done:
-        claim_run_dir(config)  # run.json, as prepare writes it
         advance_status(done, "training")
         _metrics(done, ROWS)
         plot_losses(ROWS, done / "loss.png", title="done")
@@ -59,6 +59,7 @@ def runs(tmp_path) -> Path:
         advance_status(done, "packaging")
         write_package(done / "package", name="done")
         write_package(done / "base-package", name="SmolLM2", system=None)
+    claim_run_dir(_config(runs, "broken"))
     with (
         pytest.raises(DataError),
         recording_status(_config(runs, "broken"), start="preparing", end="done"),
@@ -68,9 +69,9 @@ def runs(tmp_path) -> Path:
     # A `tunesmith train` that was killed: the status it recorded names a process that no longer runs.
     code = (
         "import sys; from tunesmith.config import load_config; from tunesmith.trainer.run_status import "
-        "recording_status, advance_status\n"
+        "recording_status, advance_status; from tunesmith.trainer.run_dir import claim_run_dir\n"
         f"c = load_config(None, base={str(tmp_path / 'base')!r}, data=[{str(tmp_path / 'qa.csv')!r}], "
-        f"output_dir={str(stale)!r})\n"
+        f"output_dir={str(stale)!r}); claim_run_dir(c)\n"
         "with recording_status(c, start='preparing', end='trained') as root:\n"
         "    advance_status(root, 'training'); sys.stdout.flush(); import os; os._exit(9)\n"
     )
@@ -117,6 +118,7 @@ def test_a_working_run_whose_process_is_gone_is_interrupted(client):
 
 def test_a_run_at_work_in_a_live_process_says_so(tmp_path):
     runs = tmp_path / "runs"
+    claim_run_dir(_config(runs, "live"))
     with recording_status(_config(runs, "live"), start="preparing", end="trained") as root:
         advance_status(root, "training")
         with TestClient(app=create_app(ServerSettings(runs=str(runs)))) as client:
@@ -199,15 +201,17 @@ def test_runs_routes_take_the_api_key(runs):
 
 
 def test_a_failed_command_shows_the_message_it_printed(tmp_path):
-    data = tmp_path / "empty.csv"
-    data.write_text("question,answer\n", encoding="utf-8")
+    data = tmp_path / "qa.csv"
+    data.write_text("question,answer\n" + "".join(f"what is {i}?,it is {i}\n" for i in range(20)), encoding="utf-8")
     runs = tmp_path / "runs"
     command = [sys.executable, "-m", "tunesmith", "prepare", "--base", "embedded", "--data", str(data)]
-    done = subprocess.run(
-        [*command, "--output-dir", str(runs / "empty")], capture_output=True, text=True, timeout=300, check=False
-    )
+    command += ["--output-dir", str(runs / "qa")]
+    assert subprocess.run(command, capture_output=True, text=True, timeout=300, check=False).returncode == 0
+    # The same run again after its data lost every row: the run folder is its own, so the failure is recorded.
+    data.write_text("question,answer\n", encoding="utf-8")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 2
     printed = " ".join(done.stderr.split("error:", 1)[1].split())
     with TestClient(app=create_app(ServerSettings(runs=str(runs)))) as client:
-        run = client.get("/v1/runs/empty").json()
+        run = client.get("/v1/runs/qa").json()
     assert run["status"] == "failed" and run["error"] == printed and "no rows" in printed
