@@ -62,13 +62,14 @@ typecheck: setup
 
 # Every bench that needs no GPU, each against its anchor run side by side, then one table of ratios (bench/README.md).
 # About ten minutes on two vCPUs; LiteLLM's proxy is installed into .cache/bench/litellm-venv on first use.
-.PHONY: bench screenshots
+.PHONY: bench
+bench: setup reference
+	$(PY) bench/run_all.py
+
+.PHONY: screenshots
 # The studio's pictures in the README (docs/studio/*.png), taken again by its browser tests.
 screenshots: setup browser
 	TUNESMITH_SCREENSHOTS=docs/studio $(PY) -m pytest tests/studio -q
-
-bench: setup reference
-	$(PY) bench/run_all.py
 
 # Go's text/template renders our Modelfile templates exactly as Ollama does (tests/go/).
 go:
