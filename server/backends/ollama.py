@@ -20,6 +20,7 @@ import ollama
 from tunesmith.errors import UpstreamError
 from tunesmith.server.backends.base import Delta, Embeddings, GenerateRequest, ModelCard
 from tunesmith.server.backends.ollama_pool import UNREACHABLE, Upstream, UpstreamPool, is_malformed
+from tunesmith.server.backends.ollama_wire import ChatPart
 from tunesmith.server.errors import BadRequestError, ModelNotFoundError, UnfinishedAnswerError, UpstreamTimeoutError
 from tunesmith.server.tool_requests import forced_tool_choice
 
@@ -108,34 +109,6 @@ class OllamaBackend:
 
     # ---- generation ---------------------------------------------------------------------------------------------
 
-    def _call(self, upstream: Upstream, request: GenerateRequest, stream: bool):
-        if request.prompt is not None:
-            return upstream.client.generate(
-                model=request.model,
-                prompt=request.prompt,
-                raw=True,
-                stream=stream,
-                options=request.options or None,
-                format=request.format,
-            )
-        # The messages and tools go to /api/chat as they are: the client's Message model has no tool call `id`
-        # and no `tool_call_id`, which Ollama's API takes and templates print (Mistral's call ids).
-        body = {"model": request.model, "messages": request.messages, "stream": stream}
-        body.update(
-            {
-                key: value
-                for key, value in (
-                    ("tools", request.tools),
-                    ("options", request.options or None),
-                    ("format", request.format),
-                )
-                if value
-            }
-        )
-        if request.think is not None:  # false is a value: it switches a thinking model's reasoning off
-            body["think"] = request.think
-        return upstream.client._request(ollama.ChatResponse, "POST", "/api/chat", json=body, stream=stream)
-
     def _failure(self, err: BaseException, upstream: Upstream, model: str) -> Exception:
         if isinstance(err, (httpx.TimeoutException, TimeoutError, asyncio.TimeoutError)):
             return UpstreamTimeoutError(
@@ -181,13 +154,17 @@ class OllamaBackend:
                 "it.",
             )
         last_error: BaseException | None = None
+        answer: Any
         for upstream in await self._pool.candidates(request.model):
             upstream.in_flight += 1
             try:
                 # fail_after, unlike wait_for, stays in this task: the opened stream is read on in this task.
                 with anyio.fail_after(self._read_timeout):
-                    answer = await self._call(upstream, request, stream)
-                    first = await anext(answer, None) if stream else answer
+                    if stream:
+                        answer = upstream.generations.stream(request)
+                        first = await anext(answer, None)
+                    else:
+                        answer = first = await upstream.generations.whole(request)
             except UNREACHABLE as err:
                 upstream.in_flight -= 1
                 upstream.mark_down(err)
@@ -213,9 +190,14 @@ class OllamaBackend:
 
     @staticmethod
     def _delta(part: Any) -> Delta:
-        if isinstance(part, ollama.ChatResponse):
-            content, thinking = part.message.content or "", part.message.thinking or ""
-            calls = [call.model_dump(exclude_none=True) for call in part.message.tool_calls or ()] or None
+        if isinstance(part, ChatPart):
+            message = part.message
+            assert message is not None  # ollama_wire refuses a chat answer without one
+            content, thinking = message.content or "", message.thinking or ""
+            calls = [
+                {"function": {"name": call.function.name, "arguments": call.function.arguments}}
+                for call in message.tool_calls or ()
+            ] or None
         else:
             content, thinking, calls = part.response or "", "", None
         return Delta(

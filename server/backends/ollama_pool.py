@@ -16,11 +16,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import httpx
+import msgspec
 import ollama
 import pydantic
 
 from tunesmith.errors import UpstreamError
 from tunesmith.server.backends.base import ModelCard
+from tunesmith.server.backends.ollama_wire import Generations
+from tunesmith.server.backends.upstream_transport import upstream_transport
 from tunesmith.server.errors import ModelNotFoundError
 
 __all__ = ["MALFORMED", "UNREACHABLE", "Upstream", "UpstreamPool", "is_malformed"]
@@ -29,8 +32,9 @@ _log = logging.getLogger("tunesmith.server")
 # Connection failures: nothing reached the upstream, so another one may safely take the request.
 UNREACHABLE = (ConnectionError, httpx.ConnectError, httpx.ConnectTimeout)
 # What the `ollama` client raises on a body that is not Ollama's: not JSON, the wrong fields, or JSON that is not an
-# object at all (the client's `Model(**part)` then raises TypeError, its `part.get(...)` AttributeError).
-MALFORMED = (json.JSONDecodeError, pydantic.ValidationError, TypeError, AttributeError)
+# object at all (the client's `Model(**part)` then raises TypeError, its `part.get(...)` AttributeError); and what
+# msgspec raises reading a generation's answer (ollama_wire.py): its ValidationError is a DecodeError.
+MALFORMED = (json.JSONDecodeError, pydantic.ValidationError, msgspec.DecodeError, TypeError, AttributeError)
 # httpcore walks its whole pool on every request and response (a readability check per idle connection, a count of
 # idle ones per idle one), so its cost grows with the pool: at 64 concurrent streams one client spends more time
 # there than on the request. Several clients per upstream, taken in turn, keep every pool small.
@@ -41,7 +45,7 @@ _KEEPALIVE = 32
 def is_malformed(error: BaseException) -> bool:
     """Whether `error` is the `ollama` client failing on an answer that is not Ollama's. A TypeError or
     AttributeError raised outside the client is a bug of ours, not a malformed answer."""
-    if isinstance(error, (json.JSONDecodeError, pydantic.ValidationError)):
+    if isinstance(error, (json.JSONDecodeError, pydantic.ValidationError, msgspec.DecodeError)):
         return True
     if not isinstance(error, MALFORMED):
         return False
@@ -69,6 +73,8 @@ class Upstream:
         self.url = _redact(url)
         self.clients = clients
         self._turns = itertools.cycle(clients)
+        # Generations go through each client's own httpx client (its base URL, headers, timeouts), not its methods.
+        self._generation_turns = itertools.cycle([Generations(client._client) for client in clients])
         self.in_flight = 0
         self.healthy = True
         self.models: dict[str, ModelCard] | None = None
@@ -78,6 +84,11 @@ class Upstream:
     def client(self) -> ollama.AsyncClient:
         """The next client in turn (each has its own small connection pool)."""
         return next(self._turns)
+
+    @property
+    def generations(self) -> Generations:
+        """/api/chat and /api/generate through the next client in turn."""
+        return next(self._generation_turns)
 
     def mark_down(self, error: BaseException) -> None:
         if isinstance(error, UNREACHABLE):
@@ -108,7 +119,13 @@ class UpstreamPool:
         tls = httpx.create_ssl_context()  # one for all clients: building it costs milliseconds
         self.upstreams = [
             Upstream(
-                url, [ollama.AsyncClient(host=url, timeout=timeout, limits=limits, verify=tls) for _ in range(_SHARDS)]
+                url,
+                [
+                    ollama.AsyncClient(
+                        host=url, timeout=timeout, transport=upstream_transport(verify=tls, limits=limits)
+                    )
+                    for _ in range(_SHARDS)
+                ],
             )
             for url in urls
         ]
