@@ -44,10 +44,11 @@ _Fraction = Annotated[float, msgspec.Meta(ge=0.0, lt=1.0)]
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    pass
+    """Every section is frozen; msgspec passes that on to subclasses, and each still says `frozen=True` because type
+    checkers read the class keywords of a dataclass_transform class as not inherited."""
 
 
-class Source(_Section):
+class Source(_Section, frozen=True):
     """One data source: a file or folder, its format (`auto` detects it) and an optional column mapping."""
 
     path: str
@@ -61,7 +62,7 @@ class Source(_Section):
     reasoning: Literal["learn", "context", "drop"] = "learn"
 
 
-class Clean(_Section):
+class Clean(_Section, frozen=True):
     unicode: Literal["NFC", "NFKC", "none"] = "NFC"
     strip_boilerplate: bool = False
     min_chars: _NonNeg = 1
@@ -72,18 +73,18 @@ class Clean(_Section):
     banned_phrases: list[str] = []
 
 
-class Chunk(_Section):
+class Chunk(_Section, frozen=True):
     """Raw-text chunking for continued pre-training, in tokens of the base tokenizer."""
 
     max_tokens: _Pos | None = None  # default: train.max_seq_len - 2 (room for BOS and EOS)
     overlap_tokens: _NonNeg = 32
 
 
-class Split(_Section):
+class Split(_Section, frozen=True):
     val_fraction: _Fraction = 0.1
 
 
-class Lora(_Section):
+class Lora(_Section, frozen=True):
     r: _Pos = 16
     alpha: Annotated[float, msgspec.Meta(gt=0)] = 32
     dropout: _Fraction = 0.05
@@ -91,7 +92,7 @@ class Lora(_Section):
     rslora: bool = False
 
 
-class Train(_Section):
+class Train(_Section, frozen=True):
     method: Literal["lora", "qlora"] = "lora"
     backend: Literal["auto", "hf", "unsloth"] = "auto"
     # Training processes, one per GPU (data parallel); the global batch stays batch_size x grad_accum.
@@ -119,12 +120,12 @@ class Train(_Section):
     keep_checkpoints: _Pos = 3
 
 
-class ModelfileSpec(_Section):
+class ModelfileSpec(_Section, frozen=True):
     system: str | None = None
     parameters: dict[str, str | int | float | list[str]] = {}
 
 
-class Package(_Section):
+class Package(_Section, frozen=True):
     quant: list[str] = msgspec.field(default_factory=lambda: ["Q4_K_M"])
     modelfile: ModelfileSpec = ModelfileSpec()
     template: str | None = None  # a Go template file that replaces the detected chat family's
@@ -132,21 +133,21 @@ class Package(_Section):
     as_adapter: bool = False
 
 
-class HfTarget(_Section):
+class HfTarget(_Section, frozen=True):
     repo: Annotated[str, msgspec.Meta(pattern=r"^[\w.-]+/[\w.-]+$")]
     private: bool = True
 
 
-class OllamaTarget(_Section):
+class OllamaTarget(_Section, frozen=True):
     name: Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class Publish(_Section):
+class Publish(_Section, frozen=True):
     hf: HfTarget | None = None
     ollama: OllamaTarget | None = None
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
     """The whole project: what to train on, how, and where the run folder is."""
 
     base: str | None = None
@@ -170,6 +171,17 @@ class Config(_Section):
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir) if self.output_dir else Path("runs") / (self.name or "run")
+
+    @property
+    def base_model(self) -> str:
+        """`base`, which `load_config` requires; a Config built without it says so where the base is first needed."""
+        if not self.base:
+            raise ConfigError(
+                "no base model given",
+                where="base",
+                hint="Set `base:` in the config or pass --base DIR (or --base embedded).",
+            )
+        return self.base
 
 
 def load_config(
@@ -234,16 +246,17 @@ def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> dic
             value = text
         parts = key.strip().split(".")
         node: Any = raw
-        for depth, part in enumerate(parts):
+        for depth, name in enumerate(parts):
             last = depth == len(parts) - 1
+            part: str | int = name
             if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
+                if not name.isdigit() or int(name) >= len(node):
                     raise ConfigError(
-                        f"`{'.'.join(parts[:depth])}` has {len(node)} item(s); index {part!r} does not exist",
+                        f"`{'.'.join(parts[:depth])}` has {len(node)} item(s); index {name!r} does not exist",
                         where=f"--set {key}",
                         hint=f"Use an index from 0 to {len(node) - 1}.",
                     )
-                part = int(part)
+                part = int(name)
             elif not isinstance(node, dict):
                 raise ConfigError(
                     f"`{'.'.join(parts[:depth])}` is not a section",

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from tunesmith.config import section_hash
 from tunesmith.errors import DataError
@@ -153,7 +154,9 @@ def measure_matches(
     progress: Progress = SILENT,
 ) -> Measure:
     """Ask both models every question of the data set; count per split the answers with ROUGE-L >= `threshold`."""
-    scores = [{"split": item.split, "question": item.question, "reference": item.reference} for item in data]
+    scores: list[dict[str, Any]] = [
+        {"split": item.split, "question": item.question, "reference": item.reference} for item in data
+    ]
     with progress.task(f"Asking both models the {len(data)} questions of the data set", total=2 * len(data)) as step:
         for side, model in (("base", base), ("tuned", tuned)):
             for item, row in zip(data, scores):

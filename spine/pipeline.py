@@ -158,7 +158,8 @@ def _stale_package(recorded: dict[str, Any], inputs: dict[str, str], stamp: str,
     if not recorded:
         return "no package is recorded for this run"
     if recorded.get("stamp") != stamp:
-        before = recorded.get("inputs") if isinstance(recorded.get("inputs"), dict) else {}
+        recorded_inputs = recorded.get("inputs")
+        before = recorded_inputs if isinstance(recorded_inputs, dict) else {}
         changed = [words for key, words in _INPUT_NAMES.items() if before.get(key) != inputs[key]]
         return f"{' and '.join(changed) or 'its inputs'} changed since {out} was built"
     result = recorded.get("result")
@@ -207,8 +208,8 @@ def _publish(
         return dict(recorded["results"]), False
     results = publish_package(
         package_dir,
-        hf=targets["hf"],
-        ollama=targets["ollama"],
+        hf=hf.repo if hf else None,
+        ollama=ollama.name if ollama else None,
         private=hf.private if hf else True,
         ollama_host=ollama_host,
         progress=progress,

@@ -34,7 +34,10 @@ class Progress(Protocol):
 class _Silent:
     @contextlib.contextmanager
     def task(self, description: str, total: float | None = None) -> Iterator[Advance]:
-        yield lambda amount=1.0: None
+        def advance(amount: float = 1.0) -> None:
+            return None
+
+        yield advance
 
     def note(self, message: str) -> None:
         return None
@@ -71,7 +74,11 @@ class RichProgress:
         columns.append(TimeElapsedColumn())
         with _RichBar(*columns, console=self.console, transient=False) as bar:
             task_id = bar.add_task(description, total=total)
-            yield lambda amount=1.0: bar.advance(task_id, amount)
+
+            def advance(amount: float = 1.0) -> None:
+                bar.advance(task_id, amount)
+
+            yield advance
             if total is not None:
                 bar.update(task_id, completed=total)
 
@@ -105,8 +112,12 @@ class JsonLinesProgress:
         with self._lock:
             step, self._steps = self._steps, self._steps + 1
         self._write({"step": step, "name": _plain(description), "total": total})
+
+        def advance(amount: float = 1.0) -> None:
+            self._write({"step": step, "advance": amount})
+
         try:
-            yield lambda amount=1.0: self._write({"step": step, "advance": amount})
+            yield advance
         except BaseException:
             self._write({"step": step, "status": "failed"})
             raise

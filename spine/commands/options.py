@@ -95,5 +95,5 @@ def load_from_options(
         output_dir=str(output_dir) if output_dir else None,
         max_steps=max_steps,
     )
-    resolved = resolve_base(loaded.base, progress=reporter or progress())
+    resolved = resolve_base(loaded.base_model, progress=reporter or progress())
     return msgspec.structs.replace(loaded, base=str(Path(resolved).resolve()))

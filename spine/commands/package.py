@@ -15,6 +15,7 @@ _FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
 
 def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
     params: dict[str, object] = {}
+    stops: list[str] = []
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -25,7 +26,8 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
             )
         key = key.strip()
         if key == "stop":
-            params.setdefault("stop", []).append(value)
+            stops.append(value)
+            params["stop"] = stops
         else:
             params[key] = value
     return params
@@ -165,9 +167,9 @@ def package(
     if run_dir is not None:
         _package_run(run_dir, progress_json)
         return
-    for flag, value in (("--base", base), ("--out", out)):
-        if value is None:
-            raise click.UsageError(f"Missing option '{flag}' (or give --run DIR to package a run).")
+    if base is None or out is None:
+        flag = "--base" if base is None else "--out"
+        raise click.UsageError(f"Missing option '{flag}' (or give --run DIR to package a run).")
 
     if as_adapter and adapter is None:
         # Before --base is resolved: `embedded` may first build its 16-bit folder, which takes a while.
