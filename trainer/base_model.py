@@ -14,7 +14,7 @@ import msgspec
 from tunesmith.config import Config
 from tunesmith.errors import ConfigError, ModelError
 
-__all__ = ["BaseModel", "chat_template_of", "check_base_model", "load_tokenizer", "with_model_limits"]
+__all__ = ["BaseModel", "chat_template_of", "check_base_model", "load_tokenizer", "seq_len_of", "with_model_limits"]
 
 DEFAULT_MAX_SEQ_LEN = 1024
 
@@ -71,7 +71,7 @@ def check_base_model(path: str | Path, max_seq_len: int | None = None) -> BaseMo
 
 def with_model_limits(config: Config) -> Config:
     """Check the base model and fill in `train.max_seq_len` when unset: 1024, or the model's context if shorter."""
-    base = check_base_model(config.base, config.train.max_seq_len)
+    base = check_base_model(config.base_model, config.train.max_seq_len)
     if config.train.max_seq_len is not None:
         return config
     length = min(DEFAULT_MAX_SEQ_LEN, base.context_length or DEFAULT_MAX_SEQ_LEN)
@@ -84,6 +84,13 @@ def _context_length(config: Any) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+def seq_len_of(config: Config) -> int:
+    """`train.max_seq_len` of a config that `with_model_limits` has filled in."""
+    if config.train.max_seq_len is None:
+        raise ValueError("train.max_seq_len is unset: pass the config through with_model_limits first")
+    return config.train.max_seq_len
 
 
 def chat_template_of(config: Config) -> str | None:

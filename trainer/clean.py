@@ -14,6 +14,7 @@ import textwrap
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Literal
 
 from tunesmith.config import Clean
 from tunesmith.trainer.records import Record
@@ -36,7 +37,7 @@ class CleanResult:
     dropped: Counter[str] = field(default_factory=Counter)
 
 
-def clean_text(text: str, unicode_form: str = "NFC") -> str:
+def clean_text(text: str, unicode_form: Literal["NFC", "NFKC", "none"] = "NFC") -> str:
     """Normalise unicode and line ends, drop control characters, strip the trailing whitespace of every line, collapse
     runs of blank lines into one, and trim the text.
 

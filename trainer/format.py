@@ -193,9 +193,9 @@ def format_record(record: Record, tokenizer: Any, max_seq_len: int) -> Tokenized
             ids.append(tokenizer.eos_token_id)
         return Tokenized(ids, list(ids))
     try:
-        text, spans = assistant_spans(tokenizer, list(record.messages), record.tools)
+        text, turns = assistant_spans(tokenizer, list(record.messages), record.tools)
         if record.reasoning == "context":
-            spans = _without_thinking(text, spans, list(record.messages))
+            turns = _without_thinking(text, turns, list(record.messages))
     except ModelError as err:
         raise ModelError(err.message, where=f"{record.origin} ({err.where})", hint=err.hint) from err
     except Exception as err:  # a jinja template raising on the data (e.g. roles out of order)
@@ -208,7 +208,7 @@ def format_record(record: Record, tokenizer: Any, max_seq_len: int) -> Tokenized
     # one (as Ollama and llama.cpp do), so a template that never writes BOS is trained with the BOS it is served with.
     stripped = strip_template_bos(text, tokenizer.chat_template, tokenizer.bos_token)
     shift = len(text) - len(stripped)
-    spans = [(start - shift, end - shift) for start, end, _index in spans]
+    spans = [(start - shift, end - shift) for start, end, _index in turns]
     # The last reply's prompt is tokenized alone, as a server tokenizes it: whitespace closing a generation prompt
     # (Llama 3's "\n\n") may otherwise merge differently with the reply that follows it.
     cut = spans[-1][0]

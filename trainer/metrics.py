@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from transformers import TrainerCallback
+
 from tunesmith.files import write_text_atomic
 from tunesmith.trainer.run_status import record_max_steps
 
@@ -37,13 +39,7 @@ def truncate_metrics(path: Path, step: int) -> None:
     write_text_atomic(path, "".join(json.dumps(row) + "\n" for row in kept))
 
 
-def _callback_base() -> type:
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class MetricsWriter(_callback_base()):
+class MetricsWriter(TrainerCallback):
     """A Trainer callback appending each log event to metrics.jsonl, with tokens/s between train logs."""
 
     def __init__(self, path: Path) -> None:

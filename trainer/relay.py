@@ -38,8 +38,12 @@ class RelayedProgress:
     @contextlib.contextmanager
     def task(self, description: str, total: float | None = None) -> Iterator[Advance]:
         self.send({"task": description, "total": total})
+
+        def advance(amount: float = 1.0) -> None:
+            self.send({"advance": amount})
+
         try:
-            yield lambda amount=1.0: self.send({"advance": amount})
+            yield advance
         finally:
             self.send({"end": True})
 

@@ -124,15 +124,15 @@ def rows_to_records(
             prompt = _cell(row, mapping["prompt"], origin)
             if "input" in mapping and (extra := _cell(row, mapping["input"], origin).strip()):
                 prompt = f"{prompt}\n\n{extra}"
-            messages = []
+            turns: list[dict[str, Any]] = []
             row_system = _cell(row, mapping["system"], origin) if "system" in mapping else ""
             if row_system or system:
-                messages.append({"role": "system", "content": row_system or system})
-            messages += [
+                turns.append({"role": "system", "content": row_system or system})
+            turns += [
                 {"role": "user", "content": prompt},
                 {"role": "assistant", "content": _cell(row, mapping["response"], origin)},
             ]
-            yield Record("chat", origin, messages=tuple(messages))
+            yield Record("chat", origin, messages=tuple(turns))
 
 
 def _cell(row: dict[str, Any], column: str, origin: str) -> str:

@@ -20,7 +20,7 @@ from tunesmith.files import atomic_dir, write_text_atomic
 from tunesmith.progress import SILENT, Progress
 from tunesmith.stamps import folder_identity
 from tunesmith.trainer.backends import detect_device, select_backend
-from tunesmith.trainer.base_model import chat_template_of, load_tokenizer, with_model_limits
+from tunesmith.trainer.base_model import chat_template_of, load_tokenizer, seq_len_of, with_model_limits
 from tunesmith.trainer.checkpoints import checkpoint_step, resume_point
 from tunesmith.trainer.collate import pack_examples, padded_rows
 from tunesmith.trainer.distributed import check_devices, launch_workers, per_process
@@ -130,7 +130,7 @@ def fit_and_save(
     device = detect_device()
     backend = select_backend(config, device)
     resumed_at = checkpoint_step(checkpoint) if checkpoint else 0
-    tokenizer = load_tokenizer(config.base, chat_template_of(config))
+    tokenizer = load_tokenizer(config.base_model, chat_template_of(config))
     train_rows, skipped = build_rows(read_split(paths, "train"), tokenizer, config)
     val_rows, _ = build_rows(read_split(paths, "val"), tokenizer, config)
     if skipped:
@@ -203,15 +203,16 @@ def fit_and_save(
 
 def build_rows(records: list[Record], tokenizer: Any, config: Config) -> tuple[list[dict], int]:
     """Tokenize and label records, then pack them (or not); returns the rows and how many were left out."""
+    max_seq_len = seq_len_of(config)
     examples: list[Tokenized] = []
     skipped = 0
     for record in records:
-        example = format_record(record, tokenizer, config.train.max_seq_len)
+        example = format_record(record, tokenizer, max_seq_len)
         # A sample whose only learnable token is its first cannot teach anything once packed (its first label is
         # masked), and one with none at all is a truncated chat.
         if sum(1 for label in example.labels[1:] if label != -100) == 0:
             skipped += 1
             continue
         examples.append(example)
-    rows = pack_examples(examples, config.train.max_seq_len) if config.train.packing else padded_rows(examples)
+    rows = pack_examples(examples, max_seq_len) if config.train.packing else padded_rows(examples)
     return rows, skipped

@@ -72,7 +72,12 @@ def fit_verdict(metrics: list[dict[str, Any]], *, keep: str = "best") -> Verdict
             f"eval loss was still falling at the end ({drop:.1f}% over the last interval, "
             f"{previous:.3f} → {last:.3f}); train longer or raise the learning rate",
         )
-    if train_start is not None and train_start > 0 and (train_start - train_end) / train_start < BARELY_MOVED:
+    if (
+        train_start is not None
+        and train_end is not None
+        and train_start > 0
+        and (train_start - train_end) / train_start < BARELY_MOVED
+    ):
         return Verdict(
             "under-fit",
             f"train loss barely moved ({train_start:.3f} → {train_end:.3f}); raise the "

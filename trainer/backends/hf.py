@@ -64,10 +64,10 @@ class HfBackend:
             options["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
         with progress.task(f"Loading {config.base}"):
             try:
-                attention = _attention(config, device, precision, AutoConfig.from_pretrained(config.base))
+                attention = _attention(config, device, precision, AutoConfig.from_pretrained(config.base_model))
                 if attention.varlen:
                     options["attn_implementation"] = register_with_transformers()
-                model = AutoModelForCausalLM.from_pretrained(config.base, **options)
+                model = AutoModelForCausalLM.from_pretrained(config.base_model, **options)
             except (OSError, ValueError) as err:
                 raise ModelError(
                     f"cannot load the base model: {err}",
@@ -88,7 +88,7 @@ class HfBackend:
             )
         lora = LoraConfig(
             r=config.lora.r,
-            lora_alpha=config.lora.alpha,
+            lora_alpha=config.lora.alpha,  # type: ignore[arg-type]  # peft says int; it only computes alpha / r
             lora_dropout=config.lora.dropout,
             target_modules=config.lora.target_modules,
             use_rslora=config.lora.rslora,
@@ -98,8 +98,7 @@ class HfBackend:
         # the same config start from different adapters.
         set_seed(config.seed)
         with lora_errors():
-            model = get_peft_model(model, lora)
-        return model, precision
+            return get_peft_model(model, lora), precision
 
     def fit(
         self,
