@@ -12,6 +12,7 @@ import re
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, SerializationException, ValidationException
+from litestar.types import ExceptionHandlersMap
 
 from tunesmith.errors import (
     AuthenticationError,
@@ -127,7 +128,7 @@ def _unexpected_handler(request: Request, error: Exception) -> Response:
     return _respond(request, error_body("internal server error", "server_error"), 500)
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     TunesmithError: _tunesmith_handler,
     ValidationException: _validation_handler,
     HTTPException: _http_handler,

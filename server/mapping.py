@@ -85,8 +85,9 @@ _EFFORTS = ("high", "medium", "low", "max", "none")
 
 def _think(body: ChatCompletionRequest) -> bool | str | None:
     """Ollama's `think` for the request's reasoning effort (`reasoning.effort` first, as Ollama reads them)."""
-    param = "reasoning.effort" if body.reasoning is not None and body.reasoning.effort else "reasoning_effort"
-    effort = body.reasoning.effort if param == "reasoning.effort" else body.reasoning_effort
+    nested = body.reasoning.effort if body.reasoning is not None else None
+    param = "reasoning.effort" if nested else "reasoning_effort"
+    effort = nested or body.reasoning_effort
     if not effort:
         return None
     if effort not in _EFFORTS:

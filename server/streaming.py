@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 import msgspec
 
@@ -41,11 +41,11 @@ class _Pump:
     the request. A piece that arrives alone still leaves at once.
     """
 
-    def __init__(self, pieces: AsyncIterator[Delta]) -> None:
+    def __init__(self, pieces: AsyncGenerator[Delta, None]) -> None:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._task = asyncio.get_running_loop().create_task(self._run(pieces))
 
-    async def _run(self, pieces: AsyncIterator[Delta]) -> None:
+    async def _run(self, pieces: AsyncGenerator[Delta, None]) -> None:
         try:
             async for delta in pieces:
                 self._queue.put_nowait(delta)
@@ -71,7 +71,7 @@ class _Pump:
 
 async def _events(
     first: Delta,
-    rest: AsyncIterator[Delta],
+    rest: AsyncGenerator[Delta, None],
     render: Callable[[Delta], bytes | None],
     final: Callable[[Delta], bytes],
     on_finish: OnFinish,
@@ -101,7 +101,7 @@ async def _events(
                 yield bytes(out)
             if error is not None:
                 raise error
-            if last is not None:
+            if last is not None or pump is None:  # no pump: the first piece was the last
                 break
             pending = await pump.batch()
     except Exception as error:  # noqa: BLE001  after the first byte, only an event can say it; a bug is logged
@@ -123,7 +123,7 @@ def chat_events(
     created: int,
     model: str,
     first: Delta,
-    rest: AsyncIterator[Delta],
+    rest: AsyncGenerator[Delta, None],
     *,
     include_usage: bool,
     on_finish: OnFinish,
@@ -191,7 +191,7 @@ def completion_events(
     created: int,
     model: str,
     first: Delta,
-    rest: AsyncIterator[Delta],
+    rest: AsyncGenerator[Delta, None],
     *,
     include_usage: bool,
     on_finish: OnFinish,

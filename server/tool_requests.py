@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from tunesmith.server.errors import BadRequestError
 
@@ -113,6 +113,6 @@ def check_tool_choice(choice: str | dict[str, Any] | None, tools: list[dict[str,
     return choice
 
 
-def forced_tool_choice(choice: str | dict[str, Any] | None) -> bool:
+def forced_tool_choice(choice: str | dict[str, Any] | None) -> TypeGuard[str | dict[str, Any]]:
     """Whether tool_choice makes the model call a tool ("required", or a named function)."""
     return choice == "required" or isinstance(choice, dict)

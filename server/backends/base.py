@@ -6,7 +6,7 @@ same types to and from their engine (Ollama's HTTP API, llama.cpp in-process), s
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -80,8 +80,8 @@ class Backend(Protocol):
         """Whether `model` is served here (cheap: from what the backend last saw)."""
         ...
 
-    def stream(self, request: GenerateRequest) -> AsyncIterator[Delta]:
-        """Generate piece by piece; closing the iterator stops the generation."""
+    def stream(self, request: GenerateRequest) -> AsyncGenerator[Delta, None]:
+        """Generate piece by piece; closing the generator (`aclose`) stops the generation."""
         ...
 
     async def complete(self, request: GenerateRequest) -> Delta:

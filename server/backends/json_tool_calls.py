@@ -148,8 +148,13 @@ def _mistral_calls(body: str) -> list[dict[str, Any]] | None:
         value = json.loads(body)
     except json.JSONDecodeError:
         return None
-    calls = [function_call(item) for item in (value if isinstance(value, list) else [value])]
-    if not calls or any(call is None for call in calls):
+    calls = []
+    for item in value if isinstance(value, list) else [value]:
+        call = function_call(item)
+        if call is None:
+            return None
+        calls.append(call)
+    if not calls:
         return None
     for call in calls:
         if not _MISTRAL_ID.fullmatch(call.get("id", "")):

@@ -8,16 +8,19 @@ from __future__ import annotations
 import contextlib
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunesmith.errors import ModelError
+
+if TYPE_CHECKING:
+    import llama_cpp
 
 __all__ = ["load_llama"]
 
 _LOADING = threading.Lock()
 
 
-def load_llama(gguf: Path, *, lora_path: str | None = None, **kwargs: Any):
+def load_llama(gguf: Path, *, lora_path: str | None = None, **kwargs: Any) -> llama_cpp.Llama:
     """`llama_cpp.Llama(gguf, **kwargs)` on the CPU without llama.cpp's extra weight buffers (repacking, AMX), with
     the GGUF LoRA adapter `lora_path` applied when given. ModelError names the adapter when llama.cpp cannot apply
     it, else the GGUF it cannot load."""
@@ -38,7 +41,10 @@ def load_llama(gguf: Path, *, lora_path: str | None = None, **kwargs: Any):
     with _LOADING:
         native.llama_model_default_params = without_extra_buffers
         try:
-            with captured_llama_log() if lora_path else contextlib.nullcontext([]) as log:
+            capture: contextlib.AbstractContextManager[list[str]] = (
+                captured_llama_log() if lora_path else contextlib.nullcontext([])
+            )
+            with capture as log:
                 llm = llama_cpp.Llama(str(gguf), verbose=False, lora_path=lora_path, **kwargs)
         # llama-cpp-python raises ValueError when the model or its context fails, RuntimeError once they are loaded:
         # for the LoRA adapter.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from tunesmith.errors import ModelError, ModelfileError
 from tunesmith.modelfiles import ChatFormat, choose_chat_format
@@ -24,6 +24,9 @@ from tunesmith.server.backends.reply import takes_thinking
 from tunesmith.server.backends.tool_grammar import tool_call_grammar
 from tunesmith.server.errors import BadRequestError
 from tunesmith.server.tool_requests import forced_tool_choice
+
+if TYPE_CHECKING:
+    import llama_cpp
 
 __all__ = ["OLLAMA_DEFAULTS", "LoadedModel"]
 
@@ -94,7 +97,7 @@ class LoadedModel:
         self.created = int(package.gguf.stat().st_mtime)
         self.worker = ModelWorker(package.model_id)
         self.in_flight = 0
-        self.embedder = None
+        self.embedder: llama_cpp.Llama | None = None  # a second context, in embedding mode, made on first use
 
     def _load(self, n_ctx: int):
         return load_llama(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from tunesmith.server.handoff import END, Failure
@@ -63,7 +63,7 @@ class ModelWorker:
                     job.emit(Failure(err))
             job.emit(END)
 
-    async def run(self, work: Callable[[Job], None]) -> AsyncIterator[Any]:
+    async def run(self, work: Callable[[Job], None]) -> AsyncGenerator[Any, None]:
         """Queue `work` and yield what it emits; leaving early (disconnect, error) tells the job to stop."""
         job = Job(asyncio.get_running_loop(), work)
         self._jobs.put(job)

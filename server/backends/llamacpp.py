@@ -9,7 +9,7 @@ Modelfile's ADAPTER, a GGUF LoRA, is applied over the GGUF as `ollama run` appli
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +79,7 @@ class LlamaCppBackend:
             )
         return await self._slots.get(entry)
 
-    async def stream(self, request: GenerateRequest) -> AsyncIterator[Delta]:
+    async def stream(self, request: GenerateRequest) -> AsyncGenerator[Delta, None]:
         model = await self._model(request.model)
         if request.tools and not takes_tools(model.chat_format):
             raise BadRequestError(

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import anyio
@@ -210,7 +210,7 @@ class OllamaBackend:
             completion_tokens=part.eval_count or 0,
         )
 
-    async def stream(self, request: GenerateRequest) -> AsyncIterator[Delta]:
+    async def stream(self, request: GenerateRequest) -> AsyncGenerator[Delta, None]:
         upstream, answer, first = await self._open(request, stream=True)
         calls = _OneCall(request)
         try:

@@ -84,11 +84,11 @@ class PackageCatalog:
                 )
             entries[package.model_id] = CatalogEntry(package, pinned=True, run=self._run_of(folder))
         for run, folder in self._run_folders():
-            package = self._read_run_package(folder)
-            if package is None:
+            found = self._read_run_package(folder)
+            if found is None:
                 continue
-            model_id = package.model_id if package.model_id not in entries else f"{run}/{package.model_id}"
-            entries[model_id] = CatalogEntry(_with_id(package, model_id), pinned=False, run=run)
+            model_id = found.model_id if found.model_id not in entries else f"{run}/{found.model_id}"
+            entries[model_id] = CatalogEntry(_with_id(found, model_id), pinned=False, run=run)
         self._scanned_at = time.monotonic()
         return entries
 

@@ -6,6 +6,8 @@ The embedded backend feeds each piece of text as llama.cpp samples it; Ollama do
 
 from __future__ import annotations
 
+from typing import Any
+
 from tunesmith.modelfiles import ChatFormat
 from tunesmith.server.backends.base import Delta
 from tunesmith.server.backends.thinking import ThinkTagSplitter
@@ -46,7 +48,7 @@ class ReplyParser:
         return self._answer(text, reasoning)
 
     def _answer(self, text: str, reasoning: str) -> Delta:
-        calls = []
+        calls: list[dict[str, Any]] = []
         if self._tools is not None:
             text, calls = self._tools.feed(text)
         if (self._called or calls) and text.isspace():  # the blank lines between and after calls are no answer
