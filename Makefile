@@ -44,7 +44,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/tunesmith demo
 
-test: lint go browser reference
+test: lint typecheck go browser reference
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # ruff (pinned in the dev extra) with pyproject's settings: lint findings and formatting, over the whole tree.
