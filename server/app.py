@@ -15,7 +15,7 @@ from litestar.openapi import OpenAPIConfig
 
 from tunesmith import __version__
 from tunesmith.errors import ConfigError
-from tunesmith.server.auth import api_key_guard, loopback_guard
+from tunesmith.server.auth import api_key_guard, loopback_guard, on_the_loop
 from tunesmith.server.backends import Backend, Backends, LlamaCppBackend, OllamaBackend
 from tunesmith.server.errors import EXCEPTION_HANDLERS
 from tunesmith.server.job_runners import RunJobs
@@ -106,7 +106,7 @@ def create_app(
             "jobs": Provide(lambda: run_jobs.registry, use_cache=True, sync_to_thread=False),
             "run_jobs": Provide(lambda: run_jobs, use_cache=True, sync_to_thread=False),
         },
-        guards=[api_key_guard(settings.api_keys) if settings.api_keys else loopback_guard()],
+        guards=[on_the_loop(api_key_guard(settings.api_keys) if settings.api_keys else loopback_guard())],
         middleware=[observe_middleware(metrics, log_prompts=settings.log_prompts)],
         exception_handlers=EXCEPTION_HANDLERS,
         on_startup=[start],

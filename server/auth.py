@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
+from collections.abc import Awaitable, Callable
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import PermissionDeniedException
@@ -16,7 +17,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from tunesmith.server.errors import AuthenticationError
 
-__all__ = ["api_key_guard", "is_loopback", "loopback_guard"]
+__all__ = ["api_key_guard", "is_loopback", "loopback_guard", "on_the_loop"]
 
 # What a stranger on the network must not reach when no key guards the server: the page itself, and every route
 # that starts or cancels work (a run, a package, a publish with the server's own logins).
@@ -31,7 +32,7 @@ def api_key_guard(keys: tuple[str, ...]):
     def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         if not connection.scope["path"].startswith("/v1/"):
             return
-        scheme, _sep, token = connection.headers.get("authorization", "").partition(" ")
+        scheme, _, token = connection.headers.get("authorization", "").partition(" ")
         offered = token.strip().encode("utf-8")
         # Compare against every key, without stopping at a match, so timing says nothing about which matched.
         matched = False
@@ -71,3 +72,17 @@ def loopback_guard():
             )
 
     return guard
+
+
+_Guard = Callable[[ASGIConnection, BaseRouteHandler], None]
+
+
+def on_the_loop(guard: _Guard) -> Callable[[ASGIConnection, BaseRouteHandler], Awaitable[None]]:
+    """`guard` as Litestar should run it: awaited on the event loop. Litestar runs a guard that is a plain function
+    in a worker thread, for every request; these guards only read the request, and the thread's round trip cost a
+    tenth of the proxy's own work per request."""
+
+    async def run(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+        guard(connection, handler)
+
+    return run
