@@ -205,8 +205,11 @@ def test_failed_requests_are_logged_with_their_error(serve_ollama, caplog):
     ],
     ids=["publish", "publish job", "model", "model id with a slash"],
 )
-def test_metrics_label_each_request_with_its_route_template(serve_ollama, method, path, status, route):
+def test_metrics_label_each_request_with_its_route_template(serve_ollama, httpx_mock, method, path, status, route):
     client = serve_ollama({UPSTREAM_A: [MODEL]})
+    if status == 200:  # a served model is described from Ollama's /api/show
+        show = {"modelfile": "FROM llama3.2\n", "template": "{{ .Prompt }}", "model_info": {}}
+        httpx_mock.add_response(url=f"{UPSTREAM_A}/api/show", json={**show, "capabilities": ["completion"]})
     body = {"json": {"package": "/nowhere"}} if method == "POST" else {}
     assert client.request(method, path, **body).status_code == status
     [line] = [

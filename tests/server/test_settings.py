@@ -55,6 +55,6 @@ def test_bad_settings_name_the_key(tmp_path, yaml_text, env, where, words):
     assert where in str(caught.value) and words in str(caught.value)
 
 
-def test_a_server_needs_something_to_serve():
+def test_a_server_needs_something_to_serve(tmp_path):
     with pytest.raises(ConfigError, match="nothing to serve"):
-        create_app(ServerSettings())
+        create_app(ServerSettings(runs=str(tmp_path / "no-runs")))

@@ -12,7 +12,7 @@ def test_tokens_per_second_leaves_the_evaluation_time_out(tmp_path, monkeypatch)
     clock = iter([0.0, 1.0, 10.0, 11.0])  # train begins, step 1 logged, eval ends 9 s later, step 2 logged
     monkeypatch.setattr("tunesmith.trainer.metrics.time.perf_counter", lambda: next(clock))
     writer = MetricsWriter(tmp_path / "metrics.jsonl")
-    state = SimpleNamespace(global_step=0, num_input_tokens_seen=0, is_world_process_zero=True)
+    state = SimpleNamespace(global_step=0, max_steps=0, num_input_tokens_seen=0, is_world_process_zero=True)
     writer.on_train_begin(None, state, None)
     state.global_step, state.num_input_tokens_seen = 1, 100
     writer.on_log(None, state, None, logs={"loss": 2.0, "learning_rate": 1e-3})
