@@ -32,7 +32,7 @@ def api_key_guard(keys: tuple[str, ...]):
     def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
         if not connection.scope["path"].startswith("/v1/"):
             return
-        scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+        scheme, _sep, token = connection.headers.get("authorization", "").partition(" ")
         offered = token.strip().encode("utf-8")
         # Compare against every key, without stopping at a match, so timing says nothing about which matched.
         matched = False
