@@ -11,6 +11,7 @@ base URL, headers, timeouts, auth, proxies and redirects), and failures are the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -65,6 +66,7 @@ class GeneratePart(msgspec.Struct):
 _CHAT = msgspec.json.Decoder(ChatPart, strict=False)
 _GENERATE = msgspec.json.Decoder(GeneratePart, strict=False)
 _encode = msgspec.json.encode
+_httpx_log = logging.getLogger("httpx")  # the client's own request log, kept for requests sent past it
 
 
 def generation_body(request: GenerateRequest, stream: bool) -> tuple[str, dict[str, Any]]:
@@ -105,23 +107,66 @@ class Generations:
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
-        self._templates: dict[str, httpx.Request] = {}
+        self._templates: dict[str, tuple[httpx.Request, httpx.AsyncBaseTransport | None]] = {}
 
-    def _request(self, path: str, body: dict[str, Any]) -> httpx.Request:
-        # What httpx's build_request makes of the client's base URL, headers and timeout, made once per path; a
-        # client holding cookies (set by a proxy in front of Ollama) builds each request afresh, so they go along.
-        template = self._templates.get(path)
-        if template is None or self._client.cookies:
-            template = self._templates[path] = self._client.build_request("POST", path)
-            del template.headers["content-length"]  # each request's own is set from its body
-        return httpx.Request(
+    def _template(self, path: str) -> tuple[httpx.Request, httpx.AsyncBaseTransport | None]:
+        """What httpx's build_request makes of the client's base URL, headers and timeout for `path`, and the
+        transport (or proxy) the client would send it through; no transport where the client's own send has work
+        to do on the way (auth, event hooks, cookies)."""
+        client = self._client
+        template = client.build_request("POST", path)
+        del template.headers["content-length"]  # each request's own is set from its body
+        hooks = client.event_hooks["request"] or client.event_hooks["response"]
+        plain = client.auth is None and not template.url.userinfo and not hooks and not client.cookies
+        return template, client._transport_for_url(template.url) if plain else None
+
+    async def _send(self, path: str, body: dict[str, Any], stream: bool) -> httpx.Response:
+        entry = self._templates.get(path)
+        if entry is None or (entry[1] is not None and self._client.cookies):  # cookies: set since by a proxy
+            entry = self._templates[path] = self._template(path)
+        template, transport = entry
+        if transport is None:
+            request = self._client.build_request("POST", path, content=_encode(body))
+            return await self._client.send(request, stream=stream)
+        request = httpx.Request(
             "POST", template.url, headers=template.headers, content=_encode(body), extensions=template.extensions
         )
+        # What the client's send does for a request with no auth, hooks or cookies, without its bookkeeping (a
+        # cookie jar that parses every answer's URL with urllib): a tenth of the proxy's own work per request.
+        try:
+            response = await transport.handle_async_request(request)
+        except httpx.RequestError as err:
+            err.request = request
+            raise
+        response.request = request
+        _httpx_log.info(
+            'HTTP Request: %s %s "%s %d %s"',
+            request.method,
+            request.url,
+            response.http_version,
+            response.status_code,
+            response.reason_phrase,
+        )
+        if response.has_redirect_location:
+            # Not Ollama (it never redirects) but something in front of it: from now on the client sends, and
+            # follows, as it would have.
+            await response.aclose()
+            self._templates[path] = (template, None)
+            return await self._client.send(request, stream=stream)
+        if "set-cookie" in response.headers:  # the same: kept for the next requests, which the client then sends
+            self._client.cookies.extract_cookies(response)
+        if not stream:
+            try:
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
+        return response
 
     async def whole(self, request: GenerateRequest) -> ChatPart | GeneratePart:
         """The whole answer (`"stream": false`)."""
         path, body = generation_body(request, stream=False)
-        response = await self._client.send(self._request(path, body))
+        response = await self._send(path, body, stream=False)
         if not response.is_success:
             raise ollama.ResponseError(response.text, response.status_code)
         part = _decoder(path).decode(response.content)
@@ -134,7 +179,7 @@ class Generations:
         Ollama learns to stop generating."""
         path, body = generation_body(request, stream=True)
         decode = _decoder(path).decode
-        response = await self._client.send(self._request(path, body), stream=True)
+        response = await self._send(path, body, stream=True)
         try:
             if not response.is_success:
                 await response.aread()
