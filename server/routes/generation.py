@@ -15,11 +15,11 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
-from litestar.response import Stream
 
 from tunesmith.server.backends import Backends, Delta, GenerateRequest
 from tunesmith.server.disconnect import unless_disconnected
 from tunesmith.server.errors import UnfinishedAnswerError
+from tunesmith.server.event_stream import EventStream
 from tunesmith.server.mapping import (
     chat_completion_body,
     chat_to_generate,
@@ -117,7 +117,7 @@ async def _answer(
     stream = events(
         response_id, created, data.model, first, rest, include_usage=include_usage, on_finish=_take_usage(record)
     )
-    return Stream(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
+    return EventStream(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
 @post(
