@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from litestar.enums import MediaType
 from litestar.response import Stream
@@ -20,6 +21,12 @@ from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse
 from litestar.types import Receive, Send
 from litestar.utils.helpers import get_enum_string_value
+
+if TYPE_CHECKING:
+    from litestar import Litestar, Request
+    from litestar.background_tasks import BackgroundTask, BackgroundTasks
+    from litestar.datastructures import Cookie
+    from litestar.types import TypeEncodersMap
 
 __all__ = ["EventStream"]
 
@@ -66,22 +73,23 @@ class _EventStreamResponse(ASGIStreamingResponse):
 class EventStream(Stream):
     """A `Stream` sent by the handler's task (see the module's docstring)."""
 
-    def to_asgi_response(  # type: ignore[override]
+    def to_asgi_response(
         self,
-        app: Any,
-        request: Any,
+        app: Litestar | None,
+        request: Request,
         *,
-        background: Any = None,
-        cookies: Any = None,
-        encoded_headers: Any = None,
+        background: BackgroundTask | BackgroundTasks | None = None,
+        cookies: Iterable[Cookie] | None = None,
+        encoded_headers: Iterable[tuple[bytes, bytes]] | None = None,
         headers: dict[str, str] | None = None,
         is_head_response: bool = False,
         media_type: MediaType | str | None = None,
         status_code: int | None = None,
-        type_encoders: Any = None,
+        type_encoders: TypeEncodersMap | None = None,
     ) -> ASGIResponse:
+        # As Stream.to_asgi_response, with the response class of this module.
         iterator = self.iterator
-        if callable(iterator) and not hasattr(iterator, "__aiter__") and not hasattr(iterator, "__iter__"):
+        if not isinstance(iterator, (Iterable, Iterator, AsyncIterable, AsyncIterator)) and callable(iterator):
             iterator = iterator()
         return _EventStreamResponse(
             background=self.background or background,
