@@ -10,8 +10,10 @@ own process, as are the servers (`tunesmith serve` and `litellm`, one uvicorn wo
 seconds of load at 16 clients before it is measured (LiteLLM's first few hundred requests are slower). The fake's
 CPU time is read around every measurement, to show it is never what limits a proxy. Prints markdown tables
 (bench/proxy_tables.py); --json PATH writes the results and the ratios (bench/report.py).
+With --against REV, tunesmith as of that git revision runs beside the working tree's (bench/checkout.py).
 Usage: .venv/bin/python bench/proxy.py [--seconds 5] [--rounds 1] [--pieces 8] [--concurrency 1 16 64]
-                                      [--modes stream whole] [--litellm] [--tools] [--warmup 5] [--json PATH]
+                                      [--modes stream whole] [--litellm] [--tools] [--against REV] [--warmup 5]
+                                      [--json PATH]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.checkout import checkout
 from bench.fake_ollama import MODEL
 from bench.litellm_proxy import ensure_litellm, litellm_versions, start_litellm, write_config
 from bench.load_client import load, summary
@@ -92,7 +95,10 @@ def _measure(targets: dict, concurrency: int, args: argparse.Namespace, fake: ps
 
 def _tunesmith(upstream_url: str, port: int, env: dict) -> subprocess.Popen:
     command = ["-m", "tunesmith", "serve", "--ollama", upstream_url, "--port", str(port), "--log-level", "warning"]
-    return subprocess.Popen([sys.executable, *command], env=env, cwd=ROOT)
+    # An empty working directory: a runs/ folder in the repository's would add the runs' packages to the server.
+    cwd = ROOT / ".cache" / "bench" / "serve"
+    cwd.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([sys.executable, *command], env=env, cwd=cwd)
 
 
 def main() -> None:
@@ -105,6 +111,7 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", choices=["stream", "whole"], default=["stream", "whole"])
     parser.add_argument("--litellm", action="store_true", help="also measure LiteLLM's proxy, side by side")
     parser.add_argument("--tools", action="store_true", help="also measure a tool request, directly and through us")
+    parser.add_argument("--against", metavar="REV", help="also measure tunesmith as of this git revision, side by side")
     parser.add_argument(
         "--litellm-venv",
         type=Path,
@@ -115,7 +122,7 @@ def main() -> None:
     args = parser.parse_args()
     modes = args.modes + (["tools"] if args.tools else [])
 
-    upstream_port, proxy_port, litellm_port = free_port(), free_port(), free_port()
+    upstream_port, proxy_port, litellm_port, against_port = free_port(), free_port(), free_port(), free_port()
     upstream_url = f"http://127.0.0.1:{upstream_port}"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     packages = versions("litestar", "uvicorn", "httptools", "httpx", "ollama", "msgspec")
@@ -123,18 +130,23 @@ def main() -> None:
     fake_command = [sys.executable, str(ROOT / "bench" / "fake_ollama.py"), str(upstream_port), "--pieces"]
     processes = [subprocess.Popen([*fake_command, str(args.pieces)], env=env)]
     try:
+        wait_for(f"{upstream_url}/api/tags", processes[0])
         processes.append(_tunesmith(upstream_url, proxy_port, env))
         ports = {"direct": upstream_port, "tunesmith": proxy_port}
+        if args.against:
+            commit, path = checkout(args.against, ROOT)
+            processes.append(_tunesmith(upstream_url, against_port, {**env, "PYTHONPATH": str(path)}))
+            wait_for(f"http://127.0.0.1:{against_port}/health", processes[-1])
+            ports[f"tunesmith@{commit}"] = against_port
         if args.litellm:
             command = ensure_litellm(args.litellm_venv)
             packages["litellm-venv"] = litellm_versions(args.litellm_venv)
             config = write_config(args.litellm_venv.parent / "litellm-config.yaml", MODEL, upstream_url)
             processes.append(start_litellm(command, config, litellm_port))
-        wait_for(f"{upstream_url}/api/tags", processes[0])
         wait_for(f"http://127.0.0.1:{proxy_port}/health", processes[1])
         if args.litellm:
             try:
-                wait_for(f"http://127.0.0.1:{litellm_port}/health/liveliness", processes[2], timeout=180)
+                wait_for(f"http://127.0.0.1:{litellm_port}/health/liveliness", processes[-1], timeout=180)
             except RuntimeError as err:
                 raise RuntimeError(f"LiteLLM's proxy did not start: see {config.with_suffix('.log')}") from err
             ports["litellm"] = litellm_port
@@ -150,7 +162,7 @@ def main() -> None:
             process.wait(30)
     load_after = os.getloadavg()
 
-    sides = [side for side in ("tunesmith", "litellm") if side in ports]
+    sides = [side for side in ports if side != "direct"]
     print(
         f"{args.pieces} pieces per answer, {args.rounds} x {args.seconds:g} s per target and cell, "
         f"{os.cpu_count()} CPUs; load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
@@ -167,6 +179,7 @@ def main() -> None:
             "concurrency": args.concurrency,
             "modes": modes,
             "litellm": args.litellm,
+            "against": args.against,
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in load_after],
         }

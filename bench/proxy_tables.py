@@ -66,6 +66,27 @@ def rows(cells: list[dict], modes: list[str]) -> list[dict]:
                     "higher",
                 )
             )
+            for earlier in (
+                key[: -len(mode) - 1] for key in cell if key.startswith("tunesmith@") and key.endswith(mode)
+            ):
+                then = cell[f"{earlier} {mode}"]
+                if n == 1:
+                    before = _added(cell, earlier, mode)[0]
+                    found.append(
+                        ratio_row("proxy", f"added p50, {label}, 1 client", "ms", added[0], before, earlier, "lower")
+                    )
+                rate = ours["requests_per_s"]
+                found.append(
+                    ratio_row(
+                        "proxy",
+                        f"requests/s, {label}, {_clients(n)}",
+                        "req/s",
+                        rate,
+                        then["requests_per_s"],
+                        earlier,
+                        "higher",
+                    )
+                )
     return found
 
 
