@@ -81,7 +81,7 @@ def create_app(
         runs=settings.runs,
         registry=run_jobs.registry if run_jobs else None,
     )
-    run_jobs = run_jobs or RunJobs(settings.runs, publish_jobs.registry, api_keys=settings.api_keys)
+    run_jobs = run_jobs or RunJobs(settings.runs or "runs", publish_jobs.registry, api_keys=settings.api_keys)
     metrics = Metrics()
 
     async def start(app: Litestar) -> None:

@@ -26,9 +26,9 @@ _ENDED = frozenset({"prepared", "trained", "done", "failed", "interrupted"})
 _STATUS_FILE = "status.json"
 
 
-def run_folder(runs: Path, name: str) -> Path:
+def run_folder(runs: Path | None, name: str) -> Path:
     """The folder of the run `name` in `runs`: BadRequestError for a name that is a path (`..`, `a/b`, absolute,
-    hidden) or a link out of the runs folder; 404 when no such run exists."""
+    hidden) or a link out of the runs folder; 404 when no such run exists (or the server has no runs folder)."""
     if not name or name in {".", ".."} or name.startswith(".") or any(sep in name for sep in ("/", "\\", "\0")):
         raise BadRequestError(
             f"{name!r} is not a run name: a run is one folder of the runs folder, named without `/`, `\\` or a "
@@ -36,6 +36,8 @@ def run_folder(runs: Path, name: str) -> Path:
             param="id",
             hint="List the runs with GET /v1/runs.",
         )
+    if runs is None:
+        raise NotFoundException(f"no run {name!r}: this server has no runs folder; start it with --runs DIR")
     folder = runs / name
     if folder.is_symlink() and not _inside(folder.resolve(), runs.resolve()):
         raise BadRequestError(
@@ -51,9 +53,10 @@ def run_folder(runs: Path, name: str) -> Path:
     return folder
 
 
-def list_run_folders(runs: Path) -> list[Path]:
-    """Every run folder of `runs` (none when it does not exist): visible folders, links out of it left out."""
-    if not runs.is_dir():
+def list_run_folders(runs: Path | None) -> list[Path]:
+    """Every run folder of `runs` (none when it does not exist, or is None): visible folders, links out of it left
+    out."""
+    if runs is None or not runs.is_dir():
         return []
     root = runs.resolve()
     return [

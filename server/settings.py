@@ -27,7 +27,8 @@ _LISTS = {"ollama", "models", "api_keys"}
 @dataclass(frozen=True)
 class ServerSettings:
     """Everything `create_app` needs. `models` are package folders for the embedded backend; `runs` is the folder of
-    run folders (runs/<name>/) the runs routes read, whose packages the embedded backend serves too.
+    run folders (runs/<name>/) the runs routes read, whose packages the embedded backend serves too (None: no runs
+    folder; `tunesmith serve`, through `load_settings`, takes runs/ of the working directory unless told otherwise).
 
     Timeouts are seconds: `connect_timeout` to reach an Ollama upstream (then the next is tried), `read_timeout` for
     an upstream's next byte or an embedded model's first piece (then 504).
@@ -35,7 +36,7 @@ class ServerSettings:
 
     ollama: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
-    runs: str = "runs"
+    runs: str | None = None
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -120,6 +121,7 @@ def load_settings(
     if config is not None:
         where = str(config)
         raw.update(_from_yaml(Path(config)))
+    raw.setdefault("runs", "runs")  # the command's default: the runs/ that `tunesmith run` writes
     raw.update(_from_env(os.environ if environ is None else environ))
     for name, value in flags.items():
         if name not in known:

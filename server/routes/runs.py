@@ -100,7 +100,7 @@ def _models_of(backends: Backends, run: str) -> dict[str, str]:
 
 
 @get("/", sync_to_thread=True, tags=["runs"], summary="List the runs", responses={401: ERROR_RESPONSES[401]})
-def list_runs(runs_folder: Path, backends: Backends) -> RunList:
+def list_runs(runs_folder: Path | None, backends: Backends) -> RunList:
     """Every run of the runs folder, most recently updated first (an empty list when the folder does not exist)."""
     runs = [
         run_summary(folder, list(_models_of(backends, folder.name).values()))
@@ -117,7 +117,7 @@ def list_runs(runs_folder: Path, backends: Backends) -> RunList:
     summary="One run: reports and packages",
     responses={400: _BAD_NAME, 401: ERROR_RESPONSES[401], 404: _NOT_FOUND},
 )
-def get_run(run_id: str, runs_folder: Path, backends: Backends) -> RunDetail:
+def get_run(run_id: str, runs_folder: Path | None, backends: Backends) -> RunDetail:
     folder = run_folder(runs_folder, run_id)
     return msgspec.convert(run_detail(folder, _models_of(backends, folder.name)), RunDetail)
 
@@ -129,7 +129,7 @@ def get_run(run_id: str, runs_folder: Path, backends: Backends) -> RunDetail:
     summary="A run's metrics rows from a position on",
     responses={400: _BAD_NAME, 401: ERROR_RESPONSES[401], 404: _NOT_FOUND},
 )
-def get_metrics(run_id: str, runs_folder: Path, after: Annotated[int, Parameter(ge=0)] = 0) -> MetricsPage:
+def get_metrics(run_id: str, runs_folder: Path | None, after: Annotated[int, Parameter(ge=0)] = 0) -> MetricsPage:
     return msgspec.convert(metrics_page(run_folder(runs_folder, run_id), after), MetricsPage)
 
 
@@ -141,7 +141,7 @@ def get_metrics(run_id: str, runs_folder: Path, after: Annotated[int, Parameter(
     media_type="image/png",
     responses={400: _BAD_NAME, 401: ERROR_RESPONSES[401], 404: _NOT_FOUND},
 )
-def get_loss_plot(run_id: str, runs_folder: Path) -> Response[bytes]:
+def get_loss_plot(run_id: str, runs_folder: Path | None) -> Response[bytes]:
     folder = run_folder(runs_folder, run_id)
     path = folder / "loss.png"
     if not path.is_file() or folder.resolve() not in path.resolve().parents:
@@ -151,7 +151,7 @@ def get_loss_plot(run_id: str, runs_folder: Path) -> Response[bytes]:
 
 def runs_router(settings: ServerSettings) -> Router:
     """The runs routes over the runs folder of `settings`."""
-    runs = Path(settings.runs)
+    runs = Path(settings.runs) if settings.runs else None
     return Router(
         path="/v1/runs",
         route_handlers=[list_runs, get_run, get_metrics, get_loss_plot],

@@ -115,8 +115,6 @@ def serve_ollama(httpx_mock):
     def start(upstreams: dict[str, list[str]], *, publish_jobs=None, **settings) -> TestClient:
         for url, models in upstreams.items():
             httpx_mock.add_response(url=f"{url}/api/tags", json=tags(*models), is_reusable=True, is_optional=True)
-        # No runs folder unless a test names one: the runs/ of the working directory is not these tests' business.
-        settings.setdefault("runs", "")
         app = create_app(
             ServerSettings(ollama=tuple(upstreams), health_interval=3600, **settings), publish_jobs=publish_jobs
         )

@@ -22,16 +22,18 @@ def test_help_explains_backends_keys_and_settings():
         assert words in result.output
 
 
-def test_nothing_to_serve_is_a_clear_error():
+def test_nothing_to_serve_is_a_clear_error(tmp_path):
+    # In a folder without runs/, with no Ollama URL and no package folder.
     result = subprocess.run(
         [sys.executable, "-m", "tunesmith", "serve"],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         env={**os.environ, "TUNESMITH_SERVE_OLLAMA": "", "TUNESMITH_SERVE_MODELS": ""},
         timeout=60,
         check=False,
     )
-    assert result.returncode == 2 and "nothing to serve" in result.stderr
+    assert result.returncode == 2 and "nothing to serve" in result.stderr and "--runs DIR" in result.stderr
 
 
 def test_serve_runs_a_package_with_keys_from_the_environment(tmp_path):
