@@ -3,7 +3,9 @@ of the run folders under the runs folder (`<run>/package/`, `<run>/base-package/
 
 A folder is one model however it is named (`--model runs/demo/package` and the runs folder's own `demo/package` are
 the same folder). A run package whose name another folder already serves is served as `<run>/<name>`, so the demo's
-base model in two runs stays two models. Reading a package parses its Modelfile and checks its GGUF's first bytes:
+base model in two runs stays two models. A package's other GGUF files of the same model (the F16 beside the Q4_K_M
+that FROM names) are served too, as `<id>:<quant>` (`demo:f16`), loaded on first use, so that a person can compare
+quantizations side by side. Reading a package parses its Modelfile and checks its GGUF's first bytes:
 re-read only when the Modelfile changes, and the runs folder is looked at again at most once a second.
 """
 
@@ -11,10 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tunesmith.errors import ModelError, TunesmithError
+from tunesmith.packager.package_folder import package_model_name
 from tunesmith.server.backends.package_folder import ServedPackage, read_package
 
 __all__ = ["RUN_PACKAGES", "CatalogEntry", "PackageCatalog"]
@@ -29,11 +32,12 @@ _log = logging.getLogger("tunesmith.server")
 @dataclass(frozen=True)
 class CatalogEntry:
     """A servable package: `pinned` for a `--model` folder (loaded at start, never unloaded), `run` the run folder's
-    name when the package is one of a run's."""
+    name when the package is one of a run's, `variant_of` the model id whose package holds this other quantization."""
 
     package: ServedPackage
     pinned: bool
     run: str | None
+    variant_of: str | None = None
 
 
 class PackageCatalog:
@@ -66,7 +70,11 @@ class PackageCatalog:
 
     def models_of_run(self, run: str) -> dict[str, str]:
         """The model ids served from the run folder `run`, by package folder name (package, base-package)."""
-        return {entry.package.folder.name: model_id for model_id, entry in self.entries().items() if entry.run == run}
+        return {
+            entry.package.folder.name: model_id
+            for model_id, entry in self.entries().items()
+            if entry.run == run and entry.variant_of is None
+        }
 
     def _run_of(self, folder: Path) -> str | None:
         if self._runs is not None and folder.name in RUN_PACKAGES and folder.parent.parent == self._runs:
@@ -83,12 +91,14 @@ class PackageCatalog:
                     hint="Serve one of them, or rename one package's GGUF files.",
                 )
             entries[package.model_id] = CatalogEntry(package, pinned=True, run=self._run_of(folder))
+            entries.update(_variants(package, self._run_of(folder), entries))
         for run, folder in self._run_folders():
             found = self._read_run_package(folder)
             if found is None:
                 continue
             model_id = found.model_id if found.model_id not in entries else f"{run}/{found.model_id}"
             entries[model_id] = CatalogEntry(_with_id(found, model_id), pinned=False, run=run)
+            entries.update(_variants(entries[model_id].package, run, entries))
         self._scanned_at = time.monotonic()
         return entries
 
@@ -124,6 +134,22 @@ class PackageCatalog:
             package = None
         self._read[folder] = (changed, package)
         return package
+
+
+def _variants(package: ServedPackage, run: str | None, taken: dict[str, CatalogEntry]) -> dict[str, CatalogEntry]:
+    """The package's other quantizations of its model, each as `<id>:<quant>` (lazily loaded), under its own
+    Modelfile's template, parameters and adapter."""
+    found = {}
+    for gguf in package.files:
+        if gguf.suffix.lower() != ".gguf" or gguf in (package.gguf, package.adapter):
+            continue
+        if package_model_name(gguf, with_adapter=package.adapter is not None) != package.name:
+            continue  # another model's file (never in a package the packager wrote)
+        model_id = f"{package.model_id}:{gguf.stem.rsplit('-', 1)[-1].lower()}"
+        if model_id not in taken:
+            variant = replace(package, gguf=gguf, model_id=model_id)
+            found[model_id] = CatalogEntry(variant, pinned=False, run=run, variant_of=package.model_id)
+    return found
 
 
 def _with_id(package: ServedPackage, model_id: str) -> ServedPackage:

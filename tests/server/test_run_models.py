@@ -90,3 +90,18 @@ def test_a_run_packaged_after_start_is_served(runs):
         time.sleep(1.1)  # the runs folder is looked at again at most once a second
         assert "late" in [model["id"] for model in client.get("/v1/models").json()["data"]]
         assert client.get("/v1/runs/unpackaged").json()["package"]["model"] == "late"
+
+
+def test_a_packages_other_quantizations_are_served_as_id_colon_quant(runs):
+    package = runs / "demo" / "package"
+    os.link(package / "demo-Q4_1.gguf", package / "demo-F16.gguf")  # the same bytes: what is checked is the routing
+    with TestClient(app=create_app(ServerSettings(runs=str(runs), threads=1))) as client:
+        listed = sorted(model["id"] for model in client.get("/v1/models").json()["data"])
+        assert listed == ["SmolLM2", "demo", "demo:f16", "other/SmolLM2"]
+        assert _ask(client, "demo:f16")["model"] == "demo:f16"
+        [loaded] = client.get("/health").json()["backends"]["embedded"]["models"]
+        assert (loaded["model"], Path(loaded["gguf"]).name) == ("demo:f16", "demo-F16.gguf")
+        detail = client.get("/v1/models/demo:f16").json()["tunesmith"]
+        assert (detail["run"], detail["file"], detail["system"]) == ("demo", "demo-F16.gguf", "Answer briefly.")
+        # The run lists its packages' models, not every file of them.
+        assert sorted(client.get("/v1/runs/demo").json()["models"]) == ["SmolLM2", "demo"]
