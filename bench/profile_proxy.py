@@ -29,15 +29,16 @@ from bench.fake_ollama import MODEL
 from bench.load_client import load, summary
 from bench.net import free_port, wait_for
 
-# Frames whose share of the samples (with everything they call) says where a request's time goes.
-LANDMARKS = {
+# Frames whose share of the samples (with everything they call) says where a request's time goes (any of the names:
+# revisions before ollama_wire.py sent the upstream request through the `ollama` client).
+LANDMARKS: dict[str, str | tuple[str, ...]] = {
     "socket writes (send)": "_SelectorSocketTransport.write",
     "uvicorn's HTTP parsing": "HttpToolsProtocol.data_received",
     "the app (Litestar, with all below)": "Litestar.__call__",
     "the guards": "authorize_connection",
     "the request body into its struct": "to_kwargs",
     "the route handler (with all below)": "create_chat_completion",
-    "the upstream request (wire, httpx, pool)": "Generations._send",
+    "the upstream request (wire, httpx, pool)": ("/ollama_wire.py", "/upstream_transport.py", "ollama/_client.py"),
     "SSE events": "(tunesmith/server/streaming.py",
     "the response body": "ASGIResponse.__call__",
     "the access log and metrics": "middleware.<locals>.finish",
@@ -66,8 +67,9 @@ def _print_py_spy(path: Path, top: int) -> None:
         frames, samples = stack.split(";"), int(count)
         total += samples
         own[frames[-1]] += samples
-        for name, landmark in LANDMARKS.items():
-            if any(landmark in frame for frame in frames):
+        for name, landmarks in LANDMARKS.items():
+            marks = (landmarks,) if isinstance(landmarks, str) else landmarks
+            if any(mark in frame for frame in frames for mark in marks):
                 under[name] += samples
     print(f"\n{total} samples; the share under each landmark (with what it calls):\n")
     for name in LANDMARKS:
