@@ -10,13 +10,13 @@ Run names come from URLs: a name is one plain folder name of the runs folder, ne
 from __future__ import annotations
 
 import json
-import os
 import socket
 from pathlib import Path
 from typing import Any
 
 from litestar.exceptions import NotFoundException
 
+from tunesmith.files import process_alive
 from tunesmith.server.errors import BadRequestError
 
 __all__ = ["WORKING", "list_run_folders", "read_json", "read_metrics", "run_folder", "run_status", "run_summary"]
@@ -96,18 +96,6 @@ def read_metrics(path: Path) -> list[dict[str, Any] | None]:
     return rows
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    except (OverflowError, ValueError):
-        return False
-    return True
-
-
 def run_status(folder: Path) -> tuple[str, str | None]:
     """The run's status and its error message: as status.json records it, `interrupted` when the process that was
     working on it is gone, or judged from the files of a run that recorded none."""
@@ -115,7 +103,7 @@ def run_status(folder: Path) -> tuple[str, str | None]:
     if isinstance(record, dict) and record.get("status") in WORKING | _ENDED:
         status, error = str(record["status"]), record.get("error")
         pid, host = record.get("pid"), record.get("host")
-        if status in WORKING and isinstance(pid, int) and host == socket.gethostname() and not _alive(pid):
+        if status in WORKING and isinstance(pid, int) and host == socket.gethostname() and not process_alive(pid):
             return "interrupted", (
                 f"stopped while {status}: its process ({pid}) is gone; run the same command again to resume"
             )

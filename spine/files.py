@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_dir", "atomic_file", "write_text_atomic"]
+__all__ = ["atomic_dir", "atomic_file", "process_alive", "write_text_atomic"]
 
 
 def _umask() -> int:
@@ -24,7 +24,8 @@ def _umask() -> int:
     return mask
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process `pid` runs on this machine (another user's too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -39,7 +40,7 @@ def _remove_dead_partials(target: Path) -> None:
     prefix = f".{target.name}."
     for path in target.parent.glob(f"{glob.escape(prefix)}*.partial"):
         pid, _, rest = path.name[len(prefix) : -len(".partial")].partition(".")
-        if not (pid.isdigit() and rest) or int(pid) == os.getpid() or _alive(int(pid)):
+        if not (pid.isdigit() and rest) or int(pid) == os.getpid() or process_alive(int(pid)):
             continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
