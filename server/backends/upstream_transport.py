@@ -155,6 +155,7 @@ class _Body:
 
     def __init__(self, pool: _LeanPool, key: tuple, connection: _Connection, timeout: float | None) -> None:
         self._pool, self._key, self._connection, self._timeout = pool, key, connection, timeout
+        self._closed = False
 
     async def __aiter__(self):
         connection = self._connection
@@ -169,7 +170,9 @@ class _Body:
                 await connection.wait(self._timeout)
 
     async def aclose(self) -> None:
-        self._pool.release(self._key, self._connection)
+        if not self._closed:  # a second close must not hand the connection back twice
+            self._closed = True
+            self._pool.release(self._key, self._connection)
 
 
 class _LeanPool:
