@@ -1,8 +1,9 @@
 """tunesmith.packager: adapter + base → merged 16-bit model → GGUF → quantized package with Modelfile and report."""
 
+from tunesmith.packager.adapter_check import check_adapter
 from tunesmith.packager.adapter_gguf import ADAPTER_OUT_TYPES, check_adapter_for_gguf, convert_adapter_to_gguf
 from tunesmith.packager.convert import SUPPORTED_ARCHITECTURES, convert_to_gguf
-from tunesmith.packager.merge import MERGE_DTYPES, check_adapter, merge_adapter
+from tunesmith.packager.merge import MERGE_DTYPES, merge_adapter
 from tunesmith.packager.quality import Check, QualityReport, measure_quality
 from tunesmith.packager.quantize import QUANT_TYPES, QuantizeResult, normalize_quant, quantize_gguf
 

@@ -105,7 +105,7 @@ def convert_adapter_to_gguf(
 
 
 def _inspect(adapter: Path, base_dir: Path) -> tuple[ModelFolder, Family, dict[str, Any], list[_Pair]]:
-    from tunesmith.packager.merge import check_adapter
+    from tunesmith.packager.adapter_check import check_adapter
 
     base = open_model_folder(base_dir)
     family = family_for(base.architecture, base.path / "config.json")

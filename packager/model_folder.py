@@ -14,7 +14,7 @@ from typing import Any
 
 from tunesmith.errors import ModelError
 
-__all__ = ["ModelFolder", "open_model_folder"]
+__all__ = ["ModelFolder", "open_model_folder", "read_json_object"]
 
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 _MAX_HEADER = 100 * 1024 * 1024
@@ -63,7 +63,7 @@ def open_model_folder(path: str | Path) -> ModelFolder:
             hint="A Hugging Face model folder has config.json beside its weights; save the model with "
             "`model.save_pretrained(DIR)` or download the whole repository.",
         )
-    config = _load_json(config_path)
+    config = read_json_object(config_path)
     architectures = config.get("architectures")
     if not isinstance(architectures, list) or not architectures or not isinstance(architectures[0], str):
         raise ModelError(
@@ -84,7 +84,8 @@ def open_model_folder(path: str | Path) -> ModelFolder:
     return ModelFolder(folder, config, weight_files, tokenizer_files)
 
 
-def _load_json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file holding one object (config.json, adapter_config.json); ModelError naming the line otherwise."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
@@ -103,7 +104,7 @@ def _load_json(path: Path) -> dict[str, Any]:
 def _weight_files(folder: Path) -> tuple[Path, ...]:
     index_path = folder / "model.safetensors.index.json"
     if index_path.is_file():
-        weight_map = _load_json(index_path).get("weight_map", {})
+        weight_map = read_json_object(index_path).get("weight_map", {})
         names = sorted(set(weight_map.values()))
         missing = [name for name in names if not (folder / name).is_file()]
         if missing:

@@ -206,7 +206,7 @@ def _break(kind: str, tmp_path: Path, models: dict[str, Path]) -> tuple[Path, Pa
         ("no adapter weights", ModelError, ["no adapter_model.safetensors"]),
         ("unreadable safetensors", ModelError, ["unreadable safetensors", "adapter_model.safetensors"]),
         ("not LoRA", ModelError, ["only LoRA", "IA3", "peft_type"]),
-        ("broken adapter_config.json", ModelError, ["not valid JSON", "adapter_config.json:2"]),
+        ("broken adapter_config.json", ModelError, ["invalid JSON", "adapter_config.json:2"]),
         ("missing adapter folder", ModelError, ["adapter folder does not exist", "nowhere"]),
         ("output inside the base", PackageError, ["overlaps an input folder"]),
         ("output inside the adapter", PackageError, ["overlaps an input folder"]),

@@ -172,7 +172,7 @@ ADAPTER_CASES = [
     (
         "adapter_config.json not JSON",
         lambda path: (_lora(path, 32), _write("adapter_config.json", "{r: 8")(path))[0],
-        ["adapter_config.json:1", "not valid JSON", "Fix or re-save the file"],
+        ["adapter_config.json:1", "invalid JSON", "Fix the JSON syntax at that line"],
     ),
     (
         "not a LoRA adapter",
