@@ -23,11 +23,11 @@ from litestar.exceptions import ClientException
 from tunesmith.errors import PublishError, TunesmithError
 from tunesmith.progress import Advance
 from tunesmith.publish import check_release, publish_package
+from tunesmith.server.run_folders import run_of_package
 
 __all__ = ["FINISHED", "Job", "JobCancelled", "JobProgress", "JobRegistry", "PublishJobs", "Step"]
 
 _log = logging.getLogger("tunesmith.server.jobs")
-_PACKAGE_FOLDERS = ("package", "base-package")
 
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 _KEEP_FINISHED = 100  # finished jobs remembered for GET; older ones are forgotten
@@ -239,9 +239,8 @@ class PublishJobs:
 
     def _run_of(self, package: Path) -> str | None:
         """The run whose package `package` is, when it is one under `runs`."""
-        if self.runs is not None and package.name in _PACKAGE_FOLDERS and package.parent.parent == self.runs:
-            return package.parent.name if (package / "Modelfile").is_file() else None
-        return None
+        run = run_of_package(self.runs, package)
+        return run if run is not None and (package / "Modelfile").is_file() else None
 
     def start(
         self, package: str, *, hf: str | None, ollama: str | None, private: bool = True, push: bool = True

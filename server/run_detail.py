@@ -9,11 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tunesmith.server.run_folders import read_json, read_metrics, run_summary
+from tunesmith.server.run_folders import RUN_PACKAGES, read_json, read_metrics, run_summary
 
 __all__ = ["metrics_page", "package_detail", "run_detail"]
-
-_PACKAGES = {"package": "package", "base-package": "base_package"}
 
 
 def _own(path: Path, root: Path) -> bool:
@@ -58,8 +56,8 @@ def run_detail(folder: Path, models: dict[str, str]) -> dict[str, Any]:
     for name, key in (("data/data_report.json", "data_report"), ("train_report.json", "train_report")):
         found = read_json(folder / name) if _own(folder / name, folder) else None
         detail[key] = found if isinstance(found, dict) else None
-    for name, key in _PACKAGES.items():
-        detail[key] = package_detail(folder / name, folder, models.get(name))
+    for name in RUN_PACKAGES:  # package -> "package", base-package -> "base_package"
+        detail[name.replace("-", "_")] = package_detail(folder / name, folder, models.get(name))
     return detail
 
 

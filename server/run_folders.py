@@ -19,11 +19,23 @@ from litestar.exceptions import NotFoundException
 from tunesmith.files import process_alive
 from tunesmith.server.errors import BadRequestError
 
-__all__ = ["WORKING", "list_run_folders", "read_json", "read_metrics", "run_folder", "run_status", "run_summary"]
+__all__ = [
+    "RUN_PACKAGES",
+    "WORKING",
+    "list_run_folders",
+    "read_json",
+    "read_metrics",
+    "run_folder",
+    "run_of_package",
+    "run_status",
+    "run_summary",
+]
 
 WORKING = frozenset({"preparing", "training", "packaging", "publishing"})
 _ENDED = frozenset({"prepared", "trained", "done", "failed", "interrupted"})
 _STATUS_FILE = "status.json"
+# The package folders of a run folder, as the pipeline (package/) and the demo (base-package/) write them.
+RUN_PACKAGES = ("package", "base-package")
 
 
 def run_folder(runs: Path | None, name: str) -> Path:
@@ -66,6 +78,13 @@ def list_run_folders(runs: Path | None) -> list[Path]:
     ]
 
 
+def run_of_package(runs: Path | None, folder: Path) -> str | None:
+    """The name of the run under `runs` whose package folder `folder` is (both resolved), or None."""
+    if runs is not None and folder.name in RUN_PACKAGES and folder.parent.parent == runs:
+        return folder.parent.name
+    return None
+
+
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
@@ -96,10 +115,9 @@ def read_metrics(path: Path) -> list[dict[str, Any] | None]:
     return rows
 
 
-def run_status(folder: Path) -> tuple[str, str | None]:
-    """The run's status and its error message: as status.json records it, `interrupted` when the process that was
-    working on it is gone, or judged from the files of a run that recorded none."""
-    record = read_json(folder / _STATUS_FILE)
+def run_status(folder: Path, record: Any) -> tuple[str, str | None]:
+    """The run's status and its error message: as `record` (its status.json, read) says, `interrupted` when the
+    process that was working on it is gone, or judged from the files of a run that recorded none."""
     if isinstance(record, dict) and record.get("status") in WORKING | _ENDED:
         status, error = str(record["status"]), record.get("error")
         pid, host = record.get("pid"), record.get("host")
@@ -135,8 +153,8 @@ def _updated_at(folder: Path, record: Any) -> int:
 
 def run_summary(folder: Path, models: list[str]) -> dict[str, Any]:
     """The Run object of the API for the run folder `folder`; `models` are the ids served from its packages."""
-    status, error = run_status(folder)
     record = read_json(folder / _STATUS_FILE)
+    status, error = run_status(folder, record)
     report = read_json(folder / "train_report.json")
     report = report if isinstance(report, dict) else {}
     claim = read_json(folder / "run.json")

@@ -19,11 +19,10 @@ from pathlib import Path
 from tunesmith.errors import ModelError, TunesmithError
 from tunesmith.packager.package_folder import package_model_name
 from tunesmith.server.backends.package_folder import ServedPackage, read_package
+from tunesmith.server.run_folders import RUN_PACKAGES, run_of_package
 
-__all__ = ["RUN_PACKAGES", "CatalogEntry", "PackageCatalog"]
+__all__ = ["CatalogEntry", "PackageCatalog"]
 
-# The package folders of a run folder, as the pipeline (package/) and the demo (base-package/) write them.
-RUN_PACKAGES = ("package", "base-package")
 _RESCAN_SECONDS = 1.0
 
 _log = logging.getLogger("tunesmith.server")
@@ -76,11 +75,6 @@ class PackageCatalog:
             if entry.run == run and entry.variant_of is None
         }
 
-    def _run_of(self, folder: Path) -> str | None:
-        if self._runs is not None and folder.name in RUN_PACKAGES and folder.parent.parent == self._runs:
-            return folder.parent.name
-        return None
-
     def _build(self) -> dict[str, CatalogEntry]:
         entries: dict[str, CatalogEntry] = {}
         for folder, package in self._pinned.items():
@@ -90,8 +84,8 @@ class PackageCatalog:
                     where=f"{entries[package.model_id].package.folder} and {folder}",
                     hint="Serve one of them, or rename one package's GGUF files.",
                 )
-            entries[package.model_id] = CatalogEntry(package, pinned=True, run=self._run_of(folder))
-            entries.update(_variants(package, self._run_of(folder), entries))
+            entries[package.model_id] = CatalogEntry(package, pinned=True, run=run_of_package(self._runs, folder))
+            entries.update(_variants(package, run_of_package(self._runs, folder), entries))
         for run, folder in self._run_folders():
             found = self._read_run_package(folder)
             if found is None:
