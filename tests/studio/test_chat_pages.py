@@ -27,7 +27,40 @@ WEATHER = {
 }
 
 # Records every text the answer showed while it streamed, to tell a streamed answer from one shown whole.
+# The network's timing is made deterministic first: a loaded machine may deliver several server-sent events in one
+# read, so each event is handed to the page in its own chunk, a few milliseconds apart (the server's own streaming,
+# one event per token, is checked over HTTP in tests/server).
 WATCH = """(selector) => {
+  const realFetch = window.fetch;
+  window.fetch = async (...args) => {
+    const response = await realFetch(...args);
+    if (!(response.headers.get('content-type') || '').startsWith('text/event-stream')) return response;
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder(), encoder = new TextEncoder();
+    let buffer = '';
+    const body = new ReadableStream({
+      async pull(controller) {
+        for (;;) {
+          const cut = buffer.indexOf('\\n\\n');
+          if (cut >= 0) {
+            const event = buffer.slice(0, cut + 2);
+            buffer = buffer.slice(cut + 2);
+            await new Promise((resolve) => setTimeout(resolve, 15));
+            controller.enqueue(encoder.encode(event));
+            return;
+          }
+          const {done, value} = await reader.read();
+          if (done) {
+            if (buffer) controller.enqueue(encoder.encode(buffer));
+            controller.close();
+            return;
+          }
+          buffer += decoder.decode(value, {stream: true});
+        }
+      },
+    });
+    return new Response(body, {status: response.status, statusText: response.statusText, headers: response.headers});
+  };
   window.seen = [];
   new MutationObserver(() => {
     for (const el of document.querySelectorAll(selector)) {
