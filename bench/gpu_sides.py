@@ -188,7 +188,7 @@ def tunesmith(
     from tunesmith.config import load_config
     from tunesmith.progress import SILENT
     from tunesmith.trainer import packed_attention
-    from tunesmith.trainer.backends import detect_device
+    from tunesmith.trainer.backends import FitRequest, detect_device
     from tunesmith.trainer.backends.hf import HfBackend
     from tunesmith.trainer.backends.unsloth import UnslothBackend
     from tunesmith.trainer.base_model import load_tokenizer
@@ -213,7 +213,9 @@ def tunesmith(
     model, precision = chosen.load(config, detect_device(), SILENT)
     timer = Timer(warmup)
     callbacks = [timer.callback] + ([_profile_callback(profile)] if profile else [])
-    chosen.fit(model, load_tokenizer(model_dir), rows, [], config, out / "checkpoints", callbacks, None, precision)
+    chosen.fit(
+        model, FitRequest(load_tokenizer(model_dir), rows, [], config, out / "checkpoints", callbacks, None, precision)
+    )
     if backend == "hf":
         attention = model.config._attn_implementation
     else:

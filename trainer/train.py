@@ -19,7 +19,7 @@ from tunesmith.errors import DataError, TrainError
 from tunesmith.files import atomic_dir, write_text_atomic
 from tunesmith.progress import SILENT, Progress
 from tunesmith.stamps import folder_identity
-from tunesmith.trainer.backends import detect_device, select_backend
+from tunesmith.trainer.backends import FitRequest, detect_device, select_backend
 from tunesmith.trainer.base_model import chat_template_of, load_tokenizer, seq_len_of, with_model_limits
 from tunesmith.trainer.checkpoints import checkpoint_step, resume_point
 from tunesmith.trainer.collate import pack_examples, padded_rows
@@ -149,7 +149,7 @@ def fit_and_save(
     callbacks = [MetricsWriter(paths.metrics)] + ([display] if display is not None else [])
     started = time.perf_counter()
     fit = backend.fit(
-        model, tokenizer, train_rows, val_rows, config, paths.checkpoints, callbacks, checkpoint, precision
+        model, FitRequest(tokenizer, train_rows, val_rows, config, paths.checkpoints, callbacks, checkpoint, precision)
     )
     if rank != 0:
         return {}

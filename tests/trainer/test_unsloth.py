@@ -17,7 +17,7 @@ from tunesmith.config import load_config
 from tunesmith.errors import TrainError
 from tunesmith.progress import SILENT
 from tunesmith.trainer import build_rows
-from tunesmith.trainer.backends import Device, select_backend
+from tunesmith.trainer.backends import Device, FitRequest, select_backend
 from tunesmith.trainer.backends.unsloth import UnslothBackend
 from tunesmith.trainer.records import Record
 
@@ -280,9 +280,8 @@ def test_fit_runs_the_shared_trainer_loop_without_replacing_unsloths_checkpointi
     for name in ("gradient_checkpointing_enable", "activation_checkpointing_enable"):  # transformers <5.20, >=5.20
         setattr(model, name, lambda *args, **kwargs: enabled.append(True))
     before = {k: v.clone() for k, v in model.named_parameters() if "lora_B" in k}
-    fit = UnslothBackend().fit(
-        model, tokenizer, rows[:16], rows[16:], config, tmp_path / "checkpoints", [], None, "fp32"
-    )
+    request = FitRequest(tokenizer, rows[:16], rows[16:], config, tmp_path / "checkpoints", [], None, "fp32")
+    fit = UnslothBackend().fit(model, request)
     assert enabled == []
     assert fit.global_step == 4 and fit.tokens_seen > 0 and fit.best_step in (2, 4)
     saved = sorted(p.name for p in (tmp_path / "checkpoints").glob("checkpoint-*"))

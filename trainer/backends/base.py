@@ -14,13 +14,29 @@ from tunesmith.config import Config
 from tunesmith.errors import TrainError
 from tunesmith.progress import Progress
 
-__all__ = ["Backend", "Device", "FitResult", "lora_errors", "training_precision"]
+__all__ = ["Backend", "Device", "FitRequest", "FitResult", "lora_errors", "training_precision"]
 
 
 @dataclass(frozen=True)
 class Device:
     kind: str  # "cpu" or "cuda"
     bf16: bool
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """What a fit trains on besides the model: tokenized, labelled rows, the run's config, where checkpoints go, the
+    Trainer callbacks, the checkpoint to resume from (None for a fresh start) and the precision the model was loaded
+    in."""
+
+    tokenizer: Any
+    train_rows: list[dict]
+    val_rows: list[dict]
+    config: Config
+    checkpoints: Path
+    callbacks: list[Any]
+    resume_from: Path | None
+    precision: str
 
 
 @dataclass(frozen=True)
@@ -67,17 +83,6 @@ class Backend(Protocol):
         """Return (peft model, precision name)."""
         ...
 
-    def fit(
-        self,
-        model: Any,
-        tokenizer: Any,
-        train_rows: list[dict],
-        val_rows: list[dict],
-        config: Config,
-        checkpoints: Path,
-        callbacks: list[Any],
-        resume_from: Path | None,
-        precision: str,
-    ) -> FitResult:
+    def fit(self, model: Any, request: FitRequest) -> FitResult:
         """Train until max_steps/epochs or early stopping; leave the best weights in `model`."""
         ...

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tunesmith.config import Config
 from tunesmith.errors import ModelError
 from tunesmith.progress import Progress
-from tunesmith.trainer.backends.base import Device, FitResult, lora_errors, training_precision
+from tunesmith.trainer.backends.base import Device, FitRequest, FitResult, lora_errors, training_precision
 from tunesmith.trainer.collate import Collator
 
 if TYPE_CHECKING:
@@ -100,25 +100,15 @@ class HfBackend:
         with lora_errors():
             return get_peft_model(model, lora), precision
 
-    def fit(
-        self,
-        model: Any,
-        tokenizer: Any,
-        train_rows: list[dict],
-        val_rows: list[dict],
-        config: Config,
-        checkpoints: Path,
-        callbacks: list[Any],
-        resume_from: Path | None,
-        precision: str,
-    ) -> FitResult:
+    def fit(self, model: Any, request: FitRequest) -> FitResult:
         from transformers import EarlyStoppingCallback, PrinterCallback, Trainer, TrainingArguments
 
+        config, precision, resume_from = request.config, request.precision, request.resume_from
         train = config.train
-        evaluate = bool(val_rows)
+        evaluate = bool(request.val_rows)
         save_steps = train.save_steps or train.eval_steps
         args = TrainingArguments(
-            output_dir=str(checkpoints),
+            output_dir=str(request.checkpoints),
             per_device_train_batch_size=train.batch_size,
             per_device_eval_batch_size=train.batch_size,
             gradient_accumulation_steps=train.grad_accum,
@@ -155,7 +145,7 @@ class HfBackend:
             include_num_input_tokens_seen="non_padding",
             disable_tqdm=True,
         )
-        callbacks = list(callbacks)
+        callbacks = list(request.callbacks)
         stopper = None
         if evaluate and train.early_stopping_patience and train.keep == "best":
             stopper = EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience)
@@ -163,11 +153,11 @@ class HfBackend:
         trainer = Trainer(
             model=model,
             args=args,
-            train_dataset=_Rows(train_rows),
-            eval_dataset=_Rows(val_rows) if evaluate else None,
+            train_dataset=_Rows(request.train_rows),
+            eval_dataset=_Rows(request.val_rows) if evaluate else None,
             # The varlen attention reads each packed sample's bounds from the batch; other attentions need none.
-            data_collator=Collator(tokenizer.pad_token_id, bounds=_uses_varlen(model)),
-            processing_class=tokenizer,
+            data_collator=Collator(request.tokenizer.pad_token_id, bounds=_uses_varlen(model)),
+            processing_class=request.tokenizer,
             callbacks=callbacks,
         )
         # With tqdm off the Trainer prints every log dict to stdout; our own display and metrics.jsonl replace it.

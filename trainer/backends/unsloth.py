@@ -8,7 +8,7 @@ outputs are the same as on that path.
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -16,7 +16,7 @@ import msgspec
 from tunesmith.config import Config
 from tunesmith.errors import ModelError, TrainError
 from tunesmith.progress import Progress
-from tunesmith.trainer.backends.base import Device, FitResult, lora_errors, training_precision
+from tunesmith.trainer.backends.base import Device, FitRequest, FitResult, lora_errors, training_precision
 
 __all__ = ["UnslothBackend", "from_pretrained_arguments", "peft_arguments"]
 
@@ -134,24 +134,12 @@ class UnslothBackend:
             model = fast.get_peft_model(model, **peft_arguments(config))
         return model, precision
 
-    def fit(
-        self,
-        model: Any,
-        tokenizer: Any,
-        train_rows: list[dict],
-        val_rows: list[dict],
-        config: Config,
-        checkpoints: Path,
-        callbacks: list[Any],
-        resume_from: Path | None,
-        precision: str,
-    ) -> FitResult:
+    def fit(self, model: Any, request: FitRequest) -> FitResult:
         from tunesmith.trainer.backends.hf import HfBackend
 
         # get_peft_model already installed unsloth's checkpointing; the Trainer's own would replace it.
+        config = request.config
         trainer_config = msgspec.structs.replace(
             config, train=msgspec.structs.replace(config.train, gradient_checkpointing=False)
         )
-        return HfBackend().fit(
-            model, tokenizer, train_rows, val_rows, trainer_config, checkpoints, callbacks, resume_from, precision
-        )
+        return HfBackend().fit(model, dataclasses.replace(request, config=trainer_config))
