@@ -6,7 +6,6 @@ conventions (which added tokens are CONTROL, [PAD] filling, the pre-tokenizer na
 
 from __future__ import annotations
 
-import json
 import logging
 from enum import IntEnum
 from hashlib import sha256
@@ -16,6 +15,7 @@ from typing import Any
 import gguf
 
 from tunesmith.errors import ModelError
+from tunesmith.json_text import read_json_file
 from tunesmith.modelfiles.prompt import tokenizer_adds_bos
 
 __all__ = ["vocab_row_count", "write_vocab"]
@@ -116,14 +116,7 @@ def vocab_row_count(model_dir: Path, config: dict[str, Any]) -> int:
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ModelError(
-            f"invalid JSON: {err.msg}",
-            where=f"{path}:{err.lineno}:{err.colno}",
-            hint="Fix the JSON syntax at that line, or save the tokenizer again.",
-        ) from err
+    return read_json_file(path, error=ModelError, hint="Fix the JSON syntax at that line, or save the tokenizer again.")
 
 
 def _special_vocab(

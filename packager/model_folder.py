@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import ModelError
+from tunesmith.json_text import read_json_file
 
 __all__ = ["ModelFolder", "open_model_folder", "read_json_object"]
 
@@ -86,16 +87,7 @@ def open_model_folder(path: str | Path) -> ModelFolder:
 
 def read_json_object(path: Path) -> dict[str, Any]:
     """A JSON file holding one object (config.json, adapter_config.json); ModelError naming the line otherwise."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise ModelError("file is not UTF-8 text", where=str(path), hint="Re-save it as UTF-8 JSON.") from err
-    except json.JSONDecodeError as err:
-        raise ModelError(
-            f"invalid JSON: {err.msg}",
-            where=f"{path}:{err.lineno}:{err.colno}",
-            hint="Fix the JSON syntax at that line.",
-        ) from err
+    data = read_json_file(path, error=ModelError, hint="Fix the JSON syntax at that line.")
     if not isinstance(data, dict):
         raise ModelError("expected a JSON object", where=str(path), hint="The file must hold one {...} object.")
     return data

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,8 @@ from typing import Any
 
 from tunesmith.config import Source
 from tunesmith.errors import DataError
-from tunesmith.trainer.chat_messages import read_tools
+from tunesmith.json_text import parse_json_field, parse_json_text
+from tunesmith.trainer.chat_tools import read_tools
 from tunesmith.trainer.records import Record
 from tunesmith.trainer.rows import find_mapping, rows_to_records
 
@@ -193,26 +193,16 @@ def _read_jsonl(path: Path) -> tuple[list[str], Iterator[tuple[dict[str, Any], s
     text = _read_text(path)
     stripped = text.lstrip()
     if stripped.startswith("["):  # a JSON array file rather than JSON lines
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise DataError(
-                f"invalid JSON: {err.msg}", where=f"{path}:{err.lineno}", hint="Fix the JSON at that line."
-            ) from err
+        items = parse_json_text(text, source=str(path), error=DataError, hint="Fix the JSON at that line.")
         rows = [(item, f"{path}:item {i}") for i, item in enumerate(items)]
     else:
         rows = []
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
-            try:
-                rows.append((json.loads(line), f"{path}:{number}"))
-            except json.JSONDecodeError as err:
-                raise DataError(
-                    f"invalid JSON on line {number}: {err.msg} (column {err.colno})",
-                    where=f"{path}:{number}",
-                    hint="Each line must hold one JSON object.",
-                ) from err
+            where = f"{path}:{number}"
+            hint = "Each line must hold one JSON object."
+            rows.append((parse_json_field(line, field=f"line {number}", where=where, hint=hint), where))
     for row, origin in rows:
         if not isinstance(row, dict):
             raise DataError(

@@ -93,7 +93,7 @@ CASES = [
         "malformed JSONL line 3",
         _text("broken.jsonl", '{"prompt": "a", "completion": "b"}\n\n{"prompt": "c",\n'),
         [],
-        ["broken.jsonl:3", "invalid JSON on line 3", "one JSON object"],
+        ["broken.jsonl:3", "line 3 is not valid JSON", "one JSON object"],
     ),
     (
         "JSONL of unknown shape",

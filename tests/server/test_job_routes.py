@@ -107,7 +107,7 @@ def test_a_failure_found_while_running_is_the_message_the_cli_prints(client, tin
     failed = wait_for(client, job["id"])
     assert failed["status"] == "failed"
     expected = cli_message("run", str(config), "--output-dir", str(tmp_path / "cli-run"), cwd=tmp_path)
-    assert "invalid JSON on line 9" in expected
+    assert "line 9 is not valid JSON" in expected
     assert failed["error"] == {"message": expected}
     assert failed["steps"][-1]["status"] == "failed"
 

@@ -27,6 +27,7 @@ LEAVES = {
     "tunesmith.errors",
     "tunesmith.progress",
     "tunesmith.files",
+    "tunesmith.json_text",
     "tunesmith.config",
     "tunesmith.overrides",
     "tunesmith.structs",

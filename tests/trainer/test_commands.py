@@ -66,7 +66,7 @@ def test_prepare_without_a_config_prints_the_report(tiny_llama, tmp_path):
 @pytest.mark.parametrize(
     "content, args, expected",
     [
-        ('{"prompt": "a", "completion": "b"}\n{"prompt": \n', [], "bad.jsonl:2: invalid JSON on line 2"),
+        ('{"prompt": "a", "completion": "b"}\n{"prompt": \n', [], "bad.jsonl:2: line 2 is not valid JSON"),
         ('{"prompt": "a", "completion": "b"}\n', ["--set", "lora.r=zero"], "`lora.r` = 'zero' is not valid"),
         ('{"prompt": "a", "completion": "b"}\n', ["--set", "train.method=qlora"], "QLoRA (4-bit base weights)"),
     ],

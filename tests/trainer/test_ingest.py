@@ -169,7 +169,7 @@ def _ragged(path: Path) -> Path:
 @pytest.mark.parametrize(
     "name, writer, columns, message, where, hint",
     [
-        ("bad.jsonl", _bad_json_line, {}, "invalid JSON on line 3", "bad.jsonl:3", "one JSON object"),
+        ("bad.jsonl", _bad_json_line, {}, "line 3 is not valid JSON", "bad.jsonl:3", "one JSON object"),
         ("latin.csv", _latin1, {}, "not UTF-8 (byte 0xe9", "latin.csv:3", "iconv"),
         ("sheet.csv", _misnamed, {}, "the columns found are: Frage, Antwort", "sheet.csv", "columns: {prompt:"),
         (
