@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass
 
 import msgspec
 
@@ -18,7 +19,7 @@ from tunesmith.server.errors import UnfinishedAnswerError, error_body, status_of
 from tunesmith.server.handoff import END, Failure
 from tunesmith.server.mapping import finish_reason, openai_tool_calls
 
-__all__ = ["DONE", "chat_events", "completion_events"]
+__all__ = ["DONE", "StreamedAnswer", "chat_events", "completion_events"]
 
 DONE = b"data: [DONE]\n\n"
 _encode = msgspec.json.encode
@@ -70,12 +71,9 @@ class _Pump:
 
 
 async def _events(
-    first: Delta,
-    rest: AsyncGenerator[Delta, None],
-    render: Callable[[Delta], bytes | None],
-    final: Callable[[Delta], bytes],
-    on_finish: OnFinish,
+    answer: StreamedAnswer, render: Callable[[Delta], bytes | None], final: Callable[[Delta], bytes]
 ) -> AsyncIterator[bytes]:
+    first, rest = answer.first, answer.rest
     last: Delta | None = None
     failure: BaseException | None = None
     pump = None if first.done else _Pump(rest)
@@ -111,51 +109,69 @@ async def _events(
         failure = error
         raise
     finally:
-        on_finish(last, failure)
+        answer.on_finish(last, failure)
         if pump is not None:
             pump.stop()
         else:
             await rest.aclose()
 
 
-def chat_events(
-    response_id: str,
-    created: int,
-    model: str,
-    first: Delta,
-    rest: AsyncGenerator[Delta, None],
-    *,
-    include_usage: bool,
-    on_finish: OnFinish,
-) -> AsyncIterator[bytes]:
+@dataclass(frozen=True)
+class StreamedAnswer:
+    """One answer to stream: its id, creation time and model, the backend's first piece and the rest, whether the
+    client asked for usage (`stream_options.include_usage`), and what to call when it ends."""
+
+    response_id: str
+    created: int
+    model: str
+    first: Delta
+    rest: AsyncGenerator[Delta, None]
+    include_usage: bool
+    on_finish: OnFinish
+
+
+def _head(answer: StreamedAnswer, kind: bytes) -> bytes:
+    """The fields every event of one answer starts with, encoded once: a token then costs one small encode."""
+    return (
+        b'data: {"id":'
+        + _encode(answer.response_id)
+        + b',"object":"'
+        + kind
+        + b'","created":'
+        + str(answer.created).encode()
+        + b',"model":'
+        + _encode(answer.model)
+    )
+
+
+def _choice_event(head: bytes, field: bytes, value: object, reason: str | None, usage_null: bytes) -> bytes:
+    """One event with one choice whose `field` (delta or text) is `value`."""
+    return (
+        head
+        + b',"choices":[{"index":0,"'
+        + field
+        + b'":'
+        + _encode(value)
+        + b',"logprobs":null,"finish_reason":'
+        + _encode(reason)
+        + b"}]"
+        + usage_null
+        + b"}\n\n"
+    )
+
+
+def chat_events(answer: StreamedAnswer) -> AsyncIterator[bytes]:
     """`chat.completion.chunk` events: role first, then reasoning (`reasoning_content`), content and tool calls, the
     finish reason, usage, [DONE]."""
-    head = (
-        b'data: {"id":'
-        + _encode(response_id)
-        + b',"object":"chat.completion.chunk","created":'
-        + str(created).encode()
-        + b',"model":'
-        + _encode(model)
-        + b',"system_fingerprint":"fp_tunesmith"'
-    )
-    usage_null = b',"usage":null' if include_usage else b""
+    head = _head(answer, b"chat.completion.chunk") + b',"system_fingerprint":"fp_tunesmith"'
+    usage_null = b',"usage":null' if answer.include_usage else b""
     state = {"role_sent": False, "tool_calls": 0}
 
     def chunk(delta: dict, reason: str | None) -> bytes:
         if not state["role_sent"]:
             delta = {"role": "assistant", **delta}
             state["role_sent"] = True
-        return (
-            head
-            + b',"choices":[{"index":0,"delta":'
-            + _encode(delta)
-            + b',"logprobs":null,"finish_reason":'
-            + _encode(reason)
-            + b"}]"
-            + usage_null
-            + b"}\n\n"
-        )
+        return _choice_event(head, b"delta", delta, reason, usage_null)
 
     def render(delta: Delta) -> bytes | None:
         body: dict = {}
@@ -171,9 +187,9 @@ def chat_events(
     def final(delta: Delta) -> bytes:
         event = render(delta) or b""
         event += chunk({}, finish_reason(delta, state["tool_calls"] > 0))
-        return event + (_usage_event(head, delta) if include_usage else b"")
+        return event + (_usage_event(head, delta) if answer.include_usage else b"")
 
-    return _events(first, rest, render, final, on_finish)
+    return _events(answer, render, final)
 
 
 def _usage_event(head: bytes, delta: Delta) -> bytes:
@@ -186,44 +202,16 @@ def _usage_event(head: bytes, delta: Delta) -> bytes:
     return head + b',"choices":[],"usage":' + _encode(usage) + b"}\n\n"
 
 
-def completion_events(
-    response_id: str,
-    created: int,
-    model: str,
-    first: Delta,
-    rest: AsyncGenerator[Delta, None],
-    *,
-    include_usage: bool,
-    on_finish: OnFinish,
-) -> AsyncIterator[bytes]:
+def completion_events(answer: StreamedAnswer) -> AsyncIterator[bytes]:
     """`text_completion` events: text pieces, the finish reason, usage, [DONE]."""
-    head = (
-        b'data: {"id":'
-        + _encode(response_id)
-        + b',"object":"text_completion","created":'
-        + str(created).encode()
-        + b',"model":'
-        + _encode(model)
-    )
-    usage_null = b',"usage":null' if include_usage else b""
-
-    def chunk(text: str, reason: str | None) -> bytes:
-        return (
-            head
-            + b',"choices":[{"index":0,"text":'
-            + _encode(text)
-            + b',"logprobs":null,"finish_reason":'
-            + _encode(reason)
-            + b"}]"
-            + usage_null
-            + b"}\n\n"
-        )
+    head = _head(answer, b"text_completion")
+    usage_null = b',"usage":null' if answer.include_usage else b""
 
     def render(delta: Delta) -> bytes | None:
-        return chunk(delta.content, None) if delta.content else None
+        return _choice_event(head, b"text", delta.content, None, usage_null) if delta.content else None
 
     def final(delta: Delta) -> bytes:
-        event = (render(delta) or b"") + chunk("", finish_reason(delta))
-        return event + (_usage_event(head, delta) if include_usage else b"")
+        event = (render(delta) or b"") + _choice_event(head, b"text", "", finish_reason(delta), usage_null)
+        return event + (_usage_event(head, delta) if answer.include_usage else b"")
 
-    return _events(first, rest, render, final, on_finish)
+    return _events(answer, render, final)

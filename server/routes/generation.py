@@ -29,7 +29,7 @@ from tunesmith.server.mapping import (
 )
 from tunesmith.server.observe import RequestRecord, record_of
 from tunesmith.server.schemas import ChatCompletion, ChatCompletionRequest, Completion, CompletionRequest, ErrorBody
-from tunesmith.server.streaming import chat_events, completion_events
+from tunesmith.server.streaming import StreamedAnswer, chat_events, completion_events
 
 __all__ = ["ERROR_RESPONSES", "create_chat_completion", "create_completion"]
 
@@ -66,6 +66,16 @@ class _StreamableOperation(Operation):
                     description="`data: {chunk}` events, then `data: [DONE]`",
                 )
             )
+
+
+# What both generation routes declare: 200 as JSON or server-sent events, the error answers, the stream's note.
+_GENERATION_ROUTE: dict[str, Any] = {
+    "status_code": 200,
+    "tags": ["generation"],
+    "responses": ERROR_RESPONSES,
+    "description": _STREAM_NOTE,
+    "operation_class": _StreamableOperation,
+}
 
 
 def _take_usage(record: RequestRecord):
@@ -115,20 +125,16 @@ async def _answer(
         return Response(body(response_id, created, data.model, first))
     include_usage = bool(data.stream_options and data.stream_options.include_usage)
     stream = events(
-        response_id, created, data.model, first, rest, include_usage=include_usage, on_finish=_take_usage(record)
+        StreamedAnswer(response_id, created, data.model, first, rest, include_usage, on_finish=_take_usage(record))
     )
     return EventStream(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
 
 
 @post(
     "/v1/chat/completions",
-    status_code=200,
-    tags=["generation"],
-    responses=ERROR_RESPONSES,
     summary="Create a chat completion",
-    description=_STREAM_NOTE,
-    operation_class=_StreamableOperation,
     response_description="The completion (JSON), or with `stream: true` `chat.completion.chunk` events (SSE)",
+    **_GENERATION_ROUTE,
 )
 async def create_chat_completion(
     data: ChatCompletionRequest, request: Request, backends: Backends
@@ -139,13 +145,9 @@ async def create_chat_completion(
 
 @post(
     "/v1/completions",
-    status_code=200,
-    tags=["generation"],
-    responses=ERROR_RESPONSES,
     summary="Create a text completion (raw prompt, no chat template)",
-    description=_STREAM_NOTE,
-    operation_class=_StreamableOperation,
     response_description="The completion (JSON), or with `stream: true` `text_completion` events (SSE)",
+    **_GENERATION_ROUTE,
 )
 async def create_completion(data: CompletionRequest, request: Request, backends: Backends) -> Response[Completion]:
     """OpenAI (legacy) completions: the prompt is sent as is, without the model's chat template."""
