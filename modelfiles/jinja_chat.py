@@ -9,17 +9,18 @@ from __future__ import annotations
 import functools
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import jinja2
 import jinja2.ext
 import jinja2.nodes
 import jinja2.parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from typing_extensions import Required, Unpack
 
 from tunesmith.errors import ModelfileError
 
-__all__ = ["ChatTemplateError", "render_chat_template"]
+__all__ = ["ChatTemplateError", "RenderOptions", "render_chat_template"]
 
 
 class ChatTemplateError(ModelfileError):
@@ -59,30 +60,30 @@ def _compile(chat_template: str) -> jinja2.Template:
     return env.from_string(chat_template)
 
 
-def render_chat_template(
-    chat_template: str,
-    messages: list[dict[str, Any]],
-    *,
-    bos_token: str | None,
-    eos_token: str | None,
-    add_generation_prompt: bool = True,
-    tools: list[dict[str, Any]] | None = None,
-    enable_thinking: bool | None = None,
-) -> str:
-    """The text the template makes of `messages` (and `tools`); ChatTemplateError when it cannot.
+class RenderOptions(TypedDict, total=False):
+    """What a chat template is rendered with besides the messages: the tokenizer's BOS and EOS text (required), whether
+    to open the assistant's turn (default True), the tools, and `enable_thinking`, which reaches the template only when
+    set, as a keyword of `apply_chat_template` does (Qwen3's template tells "not given" from True)."""
 
-    `enable_thinking` reaches the template only when set, as a keyword of `apply_chat_template` does: Qwen3's
-    template tells "not given" from True.
-    """
-    extra = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
+    bos_token: Required[str | None]
+    eos_token: Required[str | None]
+    add_generation_prompt: bool
+    tools: list[dict[str, Any]] | None
+    enable_thinking: bool | None
+
+
+def render_chat_template(chat_template: str, messages: list[dict[str, Any]], **options: Unpack[RenderOptions]) -> str:
+    """The text the template makes of `messages` (and `tools`); ChatTemplateError when it cannot."""
+    thinking = options.get("enable_thinking")
+    extra = {} if thinking is None else {"enable_thinking": thinking}
     try:
         return _compile(chat_template).render(
             messages=messages,
-            tools=tools or None,  # transformers passes both, as None, when there are none
+            tools=options.get("tools") or None,  # transformers passes both, as None, when there are none
             documents=None,
-            bos_token=bos_token or "",
-            eos_token=eos_token or "",
-            add_generation_prompt=add_generation_prompt,
+            bos_token=options["bos_token"] or "",
+            eos_token=options["eos_token"] or "",
+            add_generation_prompt=options.get("add_generation_prompt", True),
             **extra,
         )
     except jinja2.exceptions.TemplateError as err:

@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from tunesmith.modelfiles.jinja_chat import render_chat_template
+from typing_extensions import Unpack
+
+from tunesmith.modelfiles.jinja_chat import RenderOptions, render_chat_template
 
 __all__ = ["chat_text", "in_ollama_order", "prompt_ids", "strip_template_bos", "tokenizer_adds_bos"]
 
@@ -80,30 +82,13 @@ def in_ollama_order(
     return [message(item) for item in messages], [_tool(tool) for tool in tools] if tools else tools
 
 
-def chat_text(
-    chat_template: str,
-    messages: list[dict[str, Any]],
-    *,
-    bos_token: str | None,
-    eos_token: str | None,
-    add_generation_prompt: bool = True,
-    tools: list[dict[str, Any]] | None = None,
-    enable_thinking: bool | None = None,
-) -> str:
+def chat_text(chat_template: str, messages: list[dict[str, Any]], **options: Unpack[RenderOptions]) -> str:
     """The template's text for `messages` (and `tools`), as the Modelfile's TEMPLATE must render it (no BOS);
     `enable_thinking`, when set, switches a thinking model's reasoning on or off (Ollama's `think`). Tools and calls
     are written in Ollama's order (`in_ollama_order`)."""
-    messages, tools = in_ollama_order(list(messages), tools)
-    text = render_chat_template(
-        chat_template,
-        messages,
-        bos_token=bos_token,
-        eos_token=eos_token,
-        add_generation_prompt=add_generation_prompt,
-        tools=tools,
-        enable_thinking=enable_thinking,
-    )
-    return strip_template_bos(text, chat_template, bos_token)
+    messages, options["tools"] = in_ollama_order(list(messages), options.get("tools"))
+    text = render_chat_template(chat_template, messages, **options)
+    return strip_template_bos(text, chat_template, options["bos_token"])
 
 
 def prompt_ids(text: str, tokenize: Callable[[str], list[int]], *, add_bos: bool, bos_id: int | None) -> list[int]:
