@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from tunesmith.commands.options import ollama_host_option
+
 
 @click.command()
 @click.option(
@@ -22,14 +24,7 @@ import click
     help="Training steps (56 by default, about 2.5 seconds each on two CPU cores).",
 )
 @click.option("--question", default=None, help="What to ask both models, instead of the demo's own question.")
-@click.option(
-    "--ollama-host",
-    envvar="OLLAMA_HOST",
-    default=None,
-    metavar="URL",
-    show_envvar=True,
-    help="Ollama daemon to create the model in, when one answers there (default 127.0.0.1:11434).",
-)
+@ollama_host_option("Ollama daemon to create the model in, when one answers there (default 127.0.0.1:11434).")
 def demo(out: Path, max_steps: int | None, question: str | None, ollama_host: str | None) -> None:
     """Fine-tune, package, serve and compare, end to end on the embedded SmolLM2-135M-Instruct.
 

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from tunesmith.commands.options import config_options, load_from_options
+from tunesmith.commands.options import ProjectOptions, config_options
 
 __all__ = ["prepare"]
 
 
 @click.command()
-@config_options
-def prepare(
-    config: Path | None,
-    base: str | None,
-    data: tuple[Path, ...],
-    output_dir: Path | None,
-    max_steps: int | None,
-    overrides: tuple[str, ...],
-) -> None:
+@config_options()
+def prepare(project: ProjectOptions) -> None:
     """Turn your data into a training set: runs/<name>/data/{train,val}.jsonl and data_report.json.
 
     Reads CSV/TSV (question/answer sheets), JSONL (messages, instruction/input/output, prompt/completion, text),
@@ -35,7 +26,7 @@ def prepare(
     from tunesmith.trainer.data_report import report_table
     from tunesmith.trainer.run_status import recording_status
 
-    loaded = load_from_options(config, base, data, output_dir, max_steps, overrides)
+    loaded = project.load()
     with recording_status(loaded, start="preparing", end="prepared"):
         result = prepare_data(loaded, progress=progress())
     out.print(report_table(result.report))

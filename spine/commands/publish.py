@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from tunesmith.commands.options import ollama_host_option
+
 
 @click.command()
 @click.argument("package_dir", metavar="PACKAGE_DIR", type=click.Path(file_okay=False, path_type=Path))
@@ -32,14 +34,7 @@ import click
     help="Ollama name to create in your Ollama daemon and push to ollama.com (USER is your ollama.com "
     "user name; the tag defaults to latest).",
 )
-@click.option(
-    "--ollama-host",
-    envvar="OLLAMA_HOST",
-    default=None,
-    metavar="URL",
-    show_envvar=True,
-    help="Ollama daemon to use (default http://127.0.0.1:11434).",
-)
+@ollama_host_option("Ollama daemon to use (default http://127.0.0.1:11434).")
 @click.option(
     "--push/--no-push",
     default=True,

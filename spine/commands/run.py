@@ -6,42 +6,17 @@ from pathlib import Path
 
 import click
 
-from tunesmith.commands.options import (
-    config_options,
-    gpus_option,
-    load_from_options,
-    progress_json_option,
-    with_gpus,
-)
+from tunesmith.commands.options import ProjectOptions, config_options, ollama_host_option, progress_json_option
 
 __all__ = ["print_run_summary", "run"]
 
 
 @click.command()
-@config_options
-@gpus_option
+@config_options(gpus=True)
 @click.option("--restart", is_flag=True, help="Discard the run's checkpoints and train from the first step.")
-@click.option(
-    "--ollama-host",
-    envvar="OLLAMA_HOST",
-    default=None,
-    metavar="URL",
-    show_envvar=True,
-    help="Ollama daemon that `publish.ollama` goes through (default http://127.0.0.1:11434).",
-)
+@ollama_host_option("Ollama daemon that `publish.ollama` goes through (default http://127.0.0.1:11434).")
 @progress_json_option
-def run(
-    config: Path | None,
-    base: str | None,
-    data: tuple[Path, ...],
-    output_dir: Path | None,
-    max_steps: int | None,
-    overrides: tuple[str, ...],
-    gpus: int | None,
-    restart: bool,
-    ollama_host: str | None,
-    progress_json: Path | None,
-) -> None:
+def run(project: ProjectOptions, restart: bool, ollama_host: str | None, progress_json: Path | None) -> None:
     """Prepare, train, package and publish (when the config has a `publish:` section) in one command.
 
     Each step is skipped when its outputs are current for the config: the data sections, the training settings,
@@ -60,7 +35,7 @@ def run(
 
     with progress_to(progress_json) as (reporter, lines):
         # The config first: a typo is reported at once, not after the seconds the training libraries take to import.
-        loaded = load_from_options(config, base, data, output_dir, max_steps, with_gpus(overrides, gpus), reporter)
+        loaded = project.load(reporter)
         quiet_libraries()
         from tunesmith.pipeline import run_pipeline
         from tunesmith.trainer.live import RichTrainDisplay, TrainingTask

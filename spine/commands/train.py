@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from tunesmith.commands.options import config_options, gpus_option, load_from_options, with_gpus
+from tunesmith.commands.options import ProjectOptions, config_options
 
 __all__ = ["train"]
 
 
 @click.command()
-@config_options
-@gpus_option
+@config_options(gpus=True)
 @click.option("--restart", is_flag=True, help="Discard this run's checkpoints and train from the first step.")
-def train(
-    config: Path | None,
-    base: str | None,
-    data: tuple[Path, ...],
-    output_dir: Path | None,
-    max_steps: int | None,
-    overrides: tuple[str, ...],
-    gpus: int | None,
-    restart: bool,
-) -> None:
+def train(project: ProjectOptions, restart: bool) -> None:
     """Fine-tune the base model with LoRA (or QLoRA on CUDA) and write runs/<name>/adapter/.
 
     Prepares the data first when needed (see `tunesmith prepare`). Chats are formatted with the base model's own
@@ -40,7 +28,7 @@ def train(
     from tunesmith.console import err, out, progress, quiet_libraries
 
     # The config first: a typo is reported at once, not after the seconds transformers' trainer takes to import.
-    loaded = load_from_options(config, base, data, output_dir, max_steps, with_gpus(overrides, gpus))
+    loaded = project.load()
     quiet_libraries()  # before the training libraries are imported: some speak at import time
     from tunesmith.trainer import train_adapter
     from tunesmith.trainer.live import RichTrainDisplay
