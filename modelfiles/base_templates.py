@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from tunesmith.errors import ConfigError
+from tunesmith.user_files import read_text_file
 
 __all__ = ["SHIPPED", "resolve_chat_template"]
 
@@ -30,12 +31,7 @@ def resolve_chat_template(value: str, where: str = "chat_template") -> str:
             hint=f"Use one of {', '.join(SHIPPED)} (qwen2.5 and qwen3 render tools), or the path of a "
             "Jinja chat template file.",
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(
-            f"cannot read the chat template file: {err}", where=str(path), hint="Pass a readable UTF-8 Jinja file."
-        ) from err
+    text = read_text_file(path, what="the chat template file", error=ConfigError, hint="Pass a readable Jinja file.")
     if "{%" not in text and ("{{" not in text or re.search(r"\{\{-?\s*(\.|range |if )", text)):
         raise ConfigError(
             "the chat template file is not a Jinja chat template (it holds no Jinja statements, or "

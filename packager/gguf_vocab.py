@@ -15,8 +15,8 @@ from typing import Any
 import gguf
 
 from tunesmith.errors import ModelError
-from tunesmith.json_text import read_json_file
 from tunesmith.modelfiles.prompt import tokenizer_adds_bos
+from tunesmith.user_files import read_json_file
 
 __all__ = ["vocab_row_count", "write_vocab"]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import ModelError
-from tunesmith.json_text import read_json_file
+from tunesmith.user_files import read_json_file
 
 __all__ = ["ModelFolder", "open_model_folder", "read_json_object"]
 

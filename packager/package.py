@@ -23,6 +23,7 @@ from tunesmith.files import atomic_dir
 from tunesmith.packager.model_folder import open_model_folder
 from tunesmith.packager.template_view import with_chat_template
 from tunesmith.progress import SILENT, Progress
+from tunesmith.user_files import read_text_file
 
 __all__ = ["PackageResult", "PackageSpec", "build_package"]
 
@@ -194,20 +195,8 @@ def _chat_format(model_dir: Path, template_file: Path | None, progress: Progress
 
     override = None
     if template_file is not None:
-        try:
-            override = Path(template_file).read_text(encoding="utf-8")
-        except OSError as err:
-            raise PackageError(
-                f"cannot read the template file: {err.strerror}",
-                where=str(template_file),
-                hint="Pass a readable Go template file with --template.",
-            ) from err
-        except UnicodeDecodeError as err:
-            raise PackageError(
-                f"the template file is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start})",
-                where=str(template_file),
-                hint="Re-save it as UTF-8; Ollama reads templates as UTF-8.",
-            ) from err
+        hint = "Pass a readable Go template file (UTF-8, as Ollama reads it) with --template."
+        override = read_text_file(Path(template_file), what="the template file", error=PackageError, hint=hint)
     try:
         from transformers import AutoTokenizer
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from tunesmith.errors import ModelfileError, PackageError
 from tunesmith.modelfiles import Modelfile, parse_modelfile
 from tunesmith.modelfiles.grammar import scan
+from tunesmith.user_files import read_text_file
 
 __all__ = ["PackageFolder", "package_model_name", "read_package_folder"]
 
@@ -50,14 +51,8 @@ def read_package_folder(folder: str | Path) -> PackageFolder:
     modelfile_path = folder / "Modelfile"
     if not modelfile_path.is_file():
         raise PackageError("the package folder has no Modelfile", where=str(folder), hint=_PACKAGE_HINT)
-    try:
-        text = modelfile_path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise ModelfileError(
-            "the Modelfile is not UTF-8 text",
-            where=str(modelfile_path),
-            hint="Re-save it as UTF-8, or re-create the package with `tunesmith package`.",
-        ) from err
+    hint = "Re-create the package with `tunesmith package`."
+    text = read_text_file(modelfile_path, what="the Modelfile", error=ModelfileError, hint=hint)
     modelfile = parse_modelfile(text, source=str(modelfile_path))
     lines = {command.keyword: command.line for command in scan(text)}
     gguf = _gguf(folder, "FROM", modelfile.from_, f"{modelfile_path}:{lines.get('from', 1)}")

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tunesmith.errors import ConfigError
 from tunesmith.structs import convert_struct
+from tunesmith.user_files import read_yaml_file
 
 __all__ = ["API_KEYS_ENV", "ENV_PREFIX", "ServerSettings", "load_settings"]
 
@@ -72,16 +71,7 @@ def _split(text: str) -> list[str]:
 def _from_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError("config file does not exist", where=str(path), hint="Pass the path of a YAML file.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"cannot read the config: {getattr(err, 'problem', err)}",
-            where=f"{path}{line}",
-            hint="Fix the YAML at that line.",
-        ) from err
+    raw = read_yaml_file(path, what="the config file", error=ConfigError) or {}
     section = raw.get("serve", {}) if isinstance(raw, dict) else None
     if not isinstance(section, dict):
         raise ConfigError(

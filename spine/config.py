@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
-import yaml
 
 from tunesmith.errors import ConfigError
 from tunesmith.overrides import apply_overrides
 from tunesmith.structs import convert_struct
+from tunesmith.user_files import read_yaml_file
 
 __all__ = [
     "FORMATS",
@@ -242,18 +242,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             where=str(path),
             hint="Pass the path of a YAML project file, or give --base and --data instead.",
         )
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as err:
-        raise ConfigError("config file is not UTF-8 text", where=str(path), hint="Re-save it as UTF-8.") from err
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"invalid YAML: {getattr(err, 'problem', err)}",
-            where=f"{path}{line}",
-            hint="Fix the YAML syntax at that line.",
-        ) from err
+    raw = read_yaml_file(path, what="the config file", error=ConfigError)
     if raw is None:
         return {}
     if not isinstance(raw, dict):

@@ -18,6 +18,7 @@ from tunesmith.errors import DataError
 from tunesmith.progress import SILENT, Progress
 from tunesmith.similarity import rouge_l
 from tunesmith.stamps import folder_identity
+from tunesmith.user_files import read_text_file
 
 __all__ = [
     "MATCH_THRESHOLD",
@@ -87,14 +88,8 @@ def read_data_questions(data_dir: Path) -> list[DataQuestion]:
     questions = []
     for split in SPLITS:
         path = data_dir / f"{split}.jsonl"
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as err:
-            raise DataError(
-                f"cannot read the prepared data: {err.strerror}",
-                where=str(path),
-                hint="Run `tunesmith demo` again: it prepares the data before training.",
-            ) from err
+        hint = "Run `tunesmith demo` again: it prepares the data before training."
+        lines = read_text_file(path, what="the prepared data", error=DataError, hint=hint).splitlines()
         for line in lines:
             turns = [message for message in json.loads(line).get("messages", []) if message["role"] != "system"]
             if len(turns) == 2 and [turn["role"] for turn in turns] == ["user", "assistant"]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tunesmith.errors import DataError
-from tunesmith.json_text import parse_json_field
 from tunesmith.trainer.chat_tools import check_calls, read_calls, read_tools
+from tunesmith.user_files import parse_json_field
 
 __all__ = ["ChatRow", "read_chat"]
 

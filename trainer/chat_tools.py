@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from tunesmith.errors import DataError
-from tunesmith.json_text import parse_json_field
+from tunesmith.user_files import parse_json_field
 
 __all__ = ["check_calls", "read_calls", "read_tools"]
 

@@ -19,10 +19,10 @@ from typing import Any
 
 from tunesmith.config import Source
 from tunesmith.errors import DataError
-from tunesmith.json_text import parse_json_field, parse_json_text
 from tunesmith.trainer.chat_tools import read_tools
 from tunesmith.trainer.records import Record
 from tunesmith.trainer.rows import find_mapping, rows_to_records
+from tunesmith.user_files import parse_json_field, parse_json_text
 
 __all__ = ["SourceData", "detect_format", "read_source"]
 

@@ -25,15 +25,10 @@ def lint(file: Path) -> None:
     from tunesmith.console import out
     from tunesmith.errors import ModelfileError
     from tunesmith.modelfiles import lint_modelfile
+    from tunesmith.user_files import read_text_file
 
-    try:
-        # newline="" keeps \r in quoted values, as Ollama does.
-        with file.open(encoding="utf-8", newline="") as handle:
-            text = handle.read()
-    except UnicodeDecodeError as err:
-        raise ModelfileError(
-            f"the file is not UTF-8 text ({err.reason} at byte {err.start})", where=str(file), hint="save it as UTF-8"
-        ) from err
+    # newline="" keeps \r in quoted values, as Ollama does.
+    text = read_text_file(file, what="the file", error=ModelfileError, hint="Pass a readable Modelfile.", newline="")
     issues = lint_modelfile(text, source=str(file))
     if not issues:
         out.print(f"{escape(str(file))}: no problems found")

@@ -8,6 +8,7 @@ import click
 
 from tunesmith.commands.options import progress_json_option
 from tunesmith.errors import ConfigError
+from tunesmith.user_files import read_text_file
 
 _DIR = click.Path(file_okay=False, path_type=Path)
 _FILE = click.Path(dir_okay=False, exists=True, path_type=Path)
@@ -33,22 +34,10 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
     return params
 
 
-def _read_text_file(path: Path, flag: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        byte = f"byte 0x{err.object[err.start]:02x} at offset {err.start}"
-        raise ConfigError(
-            f"the {flag} file is not UTF-8 text ({byte})",
-            where=str(path),
-            hint=f"Re-save it as UTF-8, or pass another {flag} file.",
-        ) from err
-    except OSError as err:
-        raise ConfigError(
-            f"cannot read the {flag} file: {err.strerror}",
-            where=str(path),
-            hint=f"Pass a readable text file with {flag}.",
-        ) from err
+def _flag_file(path: Path, flag: str) -> str:
+    return read_text_file(
+        path, what=f"the {flag} file", error=ConfigError, hint=f"Pass a readable text file with {flag}."
+    )
 
 
 @click.command()
@@ -192,7 +181,7 @@ def package(
             chat_template=resolve_chat_template(chat_template, "--chat-template") if chat_template else None,
             base_model_id=base_model_id,
             license=license_id,
-            eval_text=_read_text_file(eval_text, "--eval-text") if eval_text else None,
+            eval_text=_flag_file(eval_text, "--eval-text") if eval_text else None,
             eval_prompt=eval_prompt,
             force=force,
             as_adapter=as_adapter,

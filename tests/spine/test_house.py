@@ -27,7 +27,7 @@ LEAVES = {
     "tunesmith.errors",
     "tunesmith.progress",
     "tunesmith.files",
-    "tunesmith.json_text",
+    "tunesmith.user_files",
     "tunesmith.config",
     "tunesmith.overrides",
     "tunesmith.structs",
