@@ -16,6 +16,7 @@ import gguf
 
 from tunesmith.errors import ModelError
 from tunesmith.modelfiles.prompt import tokenizer_adds_bos
+from tunesmith.tokenizer_folder import load_folder_tokenizer
 from tunesmith.user_files import read_json_file
 
 __all__ = ["vocab_row_count", "write_vocab"]
@@ -100,9 +101,7 @@ def write_vocab(writer: gguf.GGUFWriter, model_dir: Path, kind: str, config: dic
 
 
 def _hf_adds_bos(model_dir: Path) -> bool:
-    from transformers import AutoTokenizer
-
-    return tokenizer_adds_bos(AutoTokenizer.from_pretrained(model_dir))
+    return tokenizer_adds_bos(load_folder_tokenizer(model_dir))
 
 
 def vocab_row_count(model_dir: Path, config: dict[str, Any]) -> int:

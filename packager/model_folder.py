@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from tunesmith.errors import ModelError
+from tunesmith.tokenizer_folder import TOKENIZER_FILES
 from tunesmith.user_files import read_json_file
 
 __all__ = ["ModelFolder", "open_model_folder", "read_json_object"]
 
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 _MAX_HEADER = 100 * 1024 * 1024
 
 
@@ -72,7 +72,7 @@ def open_model_folder(path: str | Path) -> ModelFolder:
             where=str(config_path),
             hint='Add the model class, e.g. "architectures": ["LlamaForCausalLM"].',
         )
-    tokenizer_files = tuple(folder / name for name in _TOKENIZER_FILES if (folder / name).is_file())
+    tokenizer_files = tuple(folder / name for name in TOKENIZER_FILES if (folder / name).is_file())
     if not tokenizer_files:
         raise ModelError(
             "no tokenizer in the model folder (neither tokenizer.json nor tokenizer.model)",

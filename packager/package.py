@@ -23,6 +23,7 @@ from tunesmith.files import atomic_dir
 from tunesmith.packager.model_folder import open_model_folder
 from tunesmith.packager.template_view import with_chat_template
 from tunesmith.progress import SILENT, Progress
+from tunesmith.tokenizer_folder import load_folder_tokenizer
 from tunesmith.user_files import read_text_file
 
 __all__ = ["PackageResult", "PackageSpec", "build_package"]
@@ -190,23 +191,13 @@ def _check_output(out: Path, inputs: Sequence[Path | None], force: bool) -> None
 
 
 def _chat_format(model_dir: Path, template_file: Path | None, progress: Progress):
-    from tunesmith.errors import ModelError
     from tunesmith.modelfiles import choose_chat_format
 
     override = None
     if template_file is not None:
         hint = "Pass a readable Go template file (UTF-8, as Ollama reads it) with --template."
         override = read_text_file(Path(template_file), what="the template file", error=PackageError, hint=hint)
-    try:
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    except Exception as err:  # damaged tokenizer files raise KeyError, TypeError, tokenizers' own errors...
-        raise ModelError(
-            f"cannot load the tokenizer: {err}",
-            where=str(model_dir),
-            hint="Save a complete tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.",
-        ) from err
+    tokenizer = load_folder_tokenizer(model_dir)
     chat = choose_chat_format(
         tokenizer.chat_template,
         bos_token=tokenizer.bos_token,

@@ -269,12 +269,13 @@ class _HFModel:
 
     def __init__(self, hf_dir: Path) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         from tunesmith.errors import ModelError
+        from tunesmith.tokenizer_folder import load_folder_tokenizer
 
+        self.tokenizer = load_folder_tokenizer(hf_dir)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(hf_dir)
             self.model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
         except (OSError, ValueError) as err:
             raise ModelError(

@@ -13,12 +13,12 @@ import msgspec
 
 from tunesmith.config import Config
 from tunesmith.errors import ConfigError, ModelError
+from tunesmith.tokenizer_folder import load_folder_tokenizer
 
 __all__ = ["BaseModel", "chat_template_of", "check_base_model", "load_tokenizer", "seq_len_of", "with_model_limits"]
 
 DEFAULT_MAX_SEQ_LEN = 1024
 
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 _CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length")
 
 
@@ -103,22 +103,7 @@ def chat_template_of(config: Config) -> str | None:
 def load_tokenizer(path: str | Path, chat_template: str | None = None) -> Any:
     """The base model's tokenizer, with a pad token (EOS stands in when the model defines none) and, when given,
     `chat_template` instead of its own."""
-    from transformers import AutoTokenizer
-
-    if not any((Path(path) / name).is_file() for name in _TOKENIZER_FILES):
-        raise ModelError(
-            "no tokenizer in the base model folder (tokenizer.json or tokenizer.model)",
-            where=str(path),
-            hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.",
-        )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(Path(path))
-    except Exception as err:  # damaged tokenizer files raise KeyError, TypeError, tokenizers' own errors...
-        raise ModelError(
-            f"cannot load the tokenizer: {err}",
-            where=str(path),
-            hint="Save the tokenizer beside the model with `tokenizer.save_pretrained(DIR)`.",
-        ) from err
+    tokenizer = load_folder_tokenizer(path)
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(
             "the tokenizer has no fast (Rust) version, which formatting needs for token offsets",

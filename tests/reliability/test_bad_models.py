@@ -247,7 +247,7 @@ TRAINER_CASES = [
     (
         "tokenizer missing",
         _remove("tokenizer.json"),
-        ["no tokenizer in the base model folder", "tokenizer.save_pretrained(DIR)"],
+        ["no tokenizer in the model folder", "tokenizer.save_pretrained(DIR)"],
     ),
     (
         "tokenizer.json that is not a tokenizer",

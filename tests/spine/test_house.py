@@ -28,6 +28,7 @@ LEAVES = {
     "tunesmith.progress",
     "tunesmith.files",
     "tunesmith.user_files",
+    "tunesmith.tokenizer_folder",
     "tunesmith.config",
     "tunesmith.overrides",
     "tunesmith.structs",
