@@ -57,20 +57,17 @@ def check_adapter(adapter: Path, base: ModelFolder) -> dict[str, Any]:
     shapes = _safetensors_shapes(weights)
     base_shapes = _base_shapes(base)
     missing, mismatched = _compare(shapes, base_shapes, transposed=bool(config.get("fan_in_fan_out")))
-    if missing:
-        raise ModelError(
-            f"the adapter targets modules the base model lacks: {', '.join(missing[:5])}"
-            + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""),
-            where=str(adapter),
-            hint=f"{trained_on(config)}; merge it onto that model, not {base.path}.",
-        )
-    if mismatched:
-        raise ModelError(
-            f"the adapter's shapes do not fit the base model: {mismatched[0]}"
-            + (f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""),
-            where=str(adapter),
-            hint=f"{trained_on(config)}; merge it onto that model, not {base.path}.",
-        )
+    for found, problem, shown in (
+        (missing, "the adapter targets modules the base model lacks", 5),
+        (mismatched, "the adapter's shapes do not fit the base model", 1),
+    ):
+        if found:
+            more = f" (and {len(found) - shown} more)" if len(found) > shown else ""
+            raise ModelError(
+                f"{problem}: {', '.join(found[:shown])}{more}",
+                where=str(adapter),
+                hint=f"{trained_on(config)}; merge it onto that model, not {base.path}.",
+            )
     return config
 
 

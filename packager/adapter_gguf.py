@@ -32,6 +32,13 @@ _MERGE_HINT = (
     "Package it merged instead (drop --as-adapter): tunesmith then merges the adapter into the base "
     "before converting, which supports every LoRA peft writes."
 )
+
+
+def _not_carried(why: str, *, where: str) -> ModelError:
+    """The error for an adapter a GGUF adapter cannot carry: `why`, and to package it merged instead."""
+    return ModelError(f"this adapter cannot be packaged as a GGUF adapter: {why}", where=where, hint=_MERGE_HINT)
+
+
 # adapter_config.json settings llama.cpp's LoRA cannot express: it applies B·A scaled by alpha / rank, nothing else.
 _UNSUPPORTED_SETTINGS = {
     "modules_to_save": "it saves whole modules beside its LoRA matrices (modules_to_save)",
@@ -120,17 +127,9 @@ def _inspect(adapter: Path, base_dir: Path) -> tuple[ModelFolder, Family, dict[s
     config_path = adapter / "adapter_config.json"
     for key, why in _UNSUPPORTED_SETTINGS.items():
         if config.get(key):
-            raise ModelError(
-                f"this adapter cannot be packaged as a GGUF adapter: {why}",
-                where=f"{config_path}: {key}",
-                hint=_MERGE_HINT,
-            )
+            raise _not_carried(why, where=f"{config_path}: {key}")
     if config.get("bias", "none") != "none":
-        raise ModelError(
-            f"this adapter cannot be packaged as a GGUF adapter: it trains biases (bias: {config['bias']!r})",
-            where=f"{config_path}: bias",
-            hint=_MERGE_HINT,
-        )
+        raise _not_carried(f"it trains biases (bias: {config['bias']!r})", where=f"{config_path}: bias")
     if not isinstance(config.get("lora_alpha"), (int, float)):
         raise ModelError(
             "adapter_config.json has no numeric lora_alpha",
@@ -151,20 +150,13 @@ def _pairs(adapter: Path, family: Family, hp: Hparams) -> list[_Pair]:
     for key in keys:
         outside = next((name for name in ("embed_tokens", "lm_head") if f".{name}." in key), None)
         if outside is not None:
-            raise ModelError(
-                f"this adapter cannot be packaged as a GGUF adapter: it trains {outside} ({key!r}), and "
-                f"a GGUF adapter carries only the layers' linear projections",
+            raise _not_carried(
+                f"it trains {outside} ({key!r}), and a GGUF adapter carries only the layers' linear projections",
                 where=str(weights),
-                hint=_MERGE_HINT,
             )
         match = _LORA_KEY.match(key)
         if match is None:
-            raise ModelError(
-                f"this adapter cannot be packaged as a GGUF adapter: it holds {key!r}, which is not a "
-                f"LoRA A or B matrix",
-                where=str(weights),
-                hint=_MERGE_HINT,
-            )
+            raise _not_carried(f"it holds {key!r}, which is not a LoRA A or B matrix", where=str(weights))
         parts.setdefault(match["module"], {})[match["part"]] = key
     pairs = []
     for module, found in parts.items():
@@ -176,11 +168,8 @@ def _pairs(adapter: Path, family: Family, hp: Hparams) -> list[_Pair]:
             )
         gguf_name = tensor_map.get_name(f"{module}.weight", try_suffixes=(".weight",))
         if gguf_name is None:
-            raise ModelError(
-                f"this adapter cannot be packaged as a GGUF adapter: {module!r} has no place in a "
-                f"{gguf.MODEL_ARCH_NAMES[family.arch]} GGUF",
-                where=str(weights),
-                hint=_MERGE_HINT,
+            raise _not_carried(
+                f"{module!r} has no place in a {gguf.MODEL_ARCH_NAMES[family.arch]} GGUF", where=str(weights)
             )
         pairs.append(_Pair(f"{module}.weight", gguf_name, found["A"], found["B"]))
     if not pairs:
@@ -201,11 +190,8 @@ def _factors(pair: _Pair, tensors: dict[str, Any], family: Family, hp: Hparams) 
         lora_a, lora_b = lora_a.to(torch.float32), lora_b.to(torch.float32)
     if family.transform is not None and family.transforms(pair.weight):
         if not family.transform_reorders_rows:
-            raise ModelError(
-                f"this adapter cannot be packaged as a GGUF adapter: the converter changes the values "
-                f"of {pair.weight!r}, not just their order",
-                where=pair.a_key,
-                hint=_MERGE_HINT,
+            raise _not_carried(
+                f"the converter changes the values of {pair.weight!r}, not just their order", where=pair.a_key
             )
         # The base weight's rows are reordered (llama's q/k RoPE layout); B·A must follow, so B's rows move too.
         lora_b = family.transform(pair.weight, lora_b, hp)
