@@ -11,19 +11,21 @@ import yaml
 
 from tunesmith.errors import ConfigError
 
-__all__ = ["apply_overrides"]
+__all__ = ["apply_overrides", "split_assignment"]
+
+
+def split_assignment(item: str, *, flag: str, example: str) -> tuple[str, str]:
+    """`KEY=VALUE` as (KEY, VALUE), split at the first `=`; ConfigError naming `flag` when it is not one."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"{flag} {item!r} is not KEY=VALUE", where=flag, hint=f"Write it as e.g. {example}.")
+    return key.strip(), value
 
 
 def apply_overrides(raw: dict[str, Any], overrides: typing.Sequence[str]) -> dict[str, Any]:
     """Apply `key.sub=value` (`data.0.path=x.csv` indexes lists); the value is read as YAML (numbers, lists...)."""
     for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                f"override {item!r} is not KEY=VALUE",
-                where="--set",
-                hint="Write e.g. --set train.learning_rate=1e-4 or --set lora.r=8.",
-            )
+        key, text = split_assignment(item, flag="--set", example="--set train.learning_rate=1e-4 or --set lora.r=8")
         try:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:

@@ -86,8 +86,12 @@ class MetricsPage(msgspec.Struct):
     next: int
 
 
-_NOT_FOUND = ResponseSpec(ErrorBody, description="No such run (or no loss curve yet).")
-_BAD_NAME = ResponseSpec(ErrorBody, description="The id is not a run name (a path, `..`, a link out).")
+# What a route about one run may answer besides 200.
+_ONE_RUN = {
+    400: ResponseSpec(ErrorBody, description="The id is not a run name (a path, `..`, a link out)."),
+    401: ERROR_RESPONSES[401],
+    404: ResponseSpec(ErrorBody, description="No such run (or no loss curve yet)."),
+}
 
 
 def _models_of(backends: Backends, run: str) -> dict[str, str]:
@@ -99,7 +103,7 @@ def _models_of(backends: Backends, run: str) -> dict[str, str]:
     return {}
 
 
-@get("/", sync_to_thread=True, tags=["runs"], summary="List the runs", responses={401: ERROR_RESPONSES[401]})
+@get("/", sync_to_thread=True, summary="List the runs", responses={401: ERROR_RESPONSES[401]})
 def list_runs(runs_folder: Path | None, backends: Backends) -> RunList:
     """Every run of the runs folder, most recently updated first (an empty list when the folder does not exist)."""
     runs = [
@@ -113,9 +117,8 @@ def list_runs(runs_folder: Path | None, backends: Backends) -> RunList:
 @get(
     "/{run_id:str}",
     sync_to_thread=True,
-    tags=["runs"],
     summary="One run: reports and packages",
-    responses={400: _BAD_NAME, 401: ERROR_RESPONSES[401], 404: _NOT_FOUND},
+    responses=_ONE_RUN,
 )
 def get_run(run_id: str, runs_folder: Path | None, backends: Backends) -> RunDetail:
     folder = run_folder(runs_folder, run_id)
@@ -125,9 +128,8 @@ def get_run(run_id: str, runs_folder: Path | None, backends: Backends) -> RunDet
 @get(
     "/{run_id:str}/metrics",
     sync_to_thread=True,
-    tags=["runs"],
     summary="A run's metrics rows from a position on",
-    responses={400: _BAD_NAME, 401: ERROR_RESPONSES[401], 404: _NOT_FOUND},
+    responses=_ONE_RUN,
 )
 def get_metrics(run_id: str, runs_folder: Path | None, after: Annotated[int, Parameter(ge=0)] = 0) -> MetricsPage:
     return msgspec.convert(metrics_page(run_folder(runs_folder, run_id), after), MetricsPage)
@@ -136,10 +138,9 @@ def get_metrics(run_id: str, runs_folder: Path | None, after: Annotated[int, Par
 @get(
     "/{run_id:str}/loss.png",
     sync_to_thread=True,
-    tags=["runs"],
     summary="A run's loss curve",
     media_type="image/png",
-    responses={400: _BAD_NAME, 401: ERROR_RESPONSES[401], 404: _NOT_FOUND},
+    responses=_ONE_RUN,
 )
 def get_loss_plot(run_id: str, runs_folder: Path | None) -> Response[bytes]:
     folder = run_folder(runs_folder, run_id)
@@ -155,5 +156,6 @@ def runs_router(settings: ServerSettings) -> Router:
     return Router(
         path="/v1/runs",
         route_handlers=[list_runs, get_run, get_metrics, get_loss_plot],
+        tags=["runs"],
         dependencies={"runs_folder": Provide(lambda: runs, use_cache=True, sync_to_thread=False)},
     )

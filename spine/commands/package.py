@@ -8,6 +8,7 @@ import click
 
 from tunesmith.commands.options import progress_json_option
 from tunesmith.errors import ConfigError
+from tunesmith.overrides import split_assignment
 from tunesmith.user_files import read_text_file
 
 _DIR = click.Path(file_okay=False, path_type=Path)
@@ -18,14 +19,8 @@ def _parse_params(values: tuple[str, ...]) -> dict[str, object]:
     params: dict[str, object] = {}
     stops: list[str] = []
     for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                f"--param {item!r} is not KEY=VALUE",
-                where="--param",
-                hint="Write it as e.g. --param temperature=0.7 (repeat --param stop=... for stops).",
-            )
-        key = key.strip()
+        example = "--param temperature=0.7 (repeat --param stop=... for stops)"
+        key, value = split_assignment(item, flag="--param", example=example)
         if key == "stop":
             stops.append(value)
             params["stop"] = stops
