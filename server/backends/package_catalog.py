@@ -147,13 +147,4 @@ def _variants(package: ServedPackage, run: str | None, taken: dict[str, CatalogE
 
 
 def _with_id(package: ServedPackage, model_id: str) -> ServedPackage:
-    if package.model_id == model_id:
-        return package
-    return ServedPackage(
-        folder=package.folder,
-        modelfile=package.modelfile,
-        gguf=package.gguf,
-        adapter=package.adapter,
-        files=package.files,
-        model_id=model_id,
-    )
+    return package if package.model_id == model_id else replace(package, model_id=model_id)

@@ -4,7 +4,7 @@ whether a package's TEMPLATE is one the packager would not have derived from the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from tunesmith.modelfiles import ChatFormat, Modelfile
@@ -23,14 +23,8 @@ class ServedPackage(PackageFolder):
 def read_package(folder: str | Path, model_id: str | None = None) -> ServedPackage:
     """Read a package folder to serve it under `model_id` (by default the package's name, as Ollama would)."""
     package = read_package_folder(folder)
-    return ServedPackage(
-        folder=package.folder,
-        modelfile=package.modelfile,
-        gguf=package.gguf,
-        adapter=package.adapter,
-        files=package.files,
-        model_id=model_id or package.name,
-    )
+    read = {field.name: getattr(package, field.name) for field in fields(package)}
+    return ServedPackage(**read, model_id=model_id or package.name)
 
 
 def template_differs(modelfile: Modelfile, derived: ChatFormat | None) -> bool:
