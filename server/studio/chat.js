@@ -2,7 +2,7 @@
 // /v1/models/{id}'s "tunesmith" object), the sampling fields, and one assistant turn streamed into the page.
 
 import { api, streamChat } from "./api.js";
-import { h } from "./dom.js";
+import { errorBox, fill, h } from "./dom.js";
 
 export async function servedModels(signal) {
   return (await api("/v1/models", { signal })).data.map((model) => model.id);
@@ -129,17 +129,22 @@ export async function streamTurn(view, model, messages, extra, signal) {
   return message;
 }
 
-// The tools textarea's value as a list of tool definitions (throws with a readable message when it is not).
-export function parseTools(text) {
-  if (!text.trim()) return null;
+// The tools textarea's definitions as the request's fields ({} for none); when they are not a JSON list, says why
+// in `problem` and returns null.
+export function toolFields(textarea, problem) {
+  if (!textarea.value.trim()) return {};
   let tools;
   try {
-    tools = JSON.parse(text);
+    tools = JSON.parse(textarea.value);
   } catch (error) {
-    throw new Error(`the tools are not JSON: ${error.message}`);
+    fill(problem, errorBox(new Error(`the tools are not JSON: ${error.message}`)));
+    return null;
   }
-  if (!Array.isArray(tools)) throw new Error("the tools must be a JSON list of {\"type\": \"function\", \"function\": {...}}");
-  return tools;
+  if (!Array.isArray(tools)) {
+    fill(problem, errorBox(new Error("the tools must be a JSON list of {\"type\": \"function\", \"function\": {...}}")));
+    return null;
+  }
+  return { tools };
 }
 
 export { labelled };

@@ -1,8 +1,8 @@
 // #/compare?models=a,b[,c]: the same conversation sent to two or three models side by side (the base, the tuned
 // model, its other quantizations), each answer streamed into its own column, so one sees what the fine-tune changed.
 
-import { errorBox, fill, h } from "./dom.js";
-import { labelled, messageView, modelSelect, modelSettings, parseTools, samplingFields, servedModels, streamTurn } from "./chat.js";
+import { fill, h } from "./dom.js";
+import { labelled, messageView, modelSelect, modelSettings, samplingFields, toolFields, servedModels, streamTurn } from "./chat.js";
 
 const NAMES = ["Model A", "Model B", "Model C"];
 
@@ -63,16 +63,11 @@ export function compareView(query) {
       event.preventDefault();
       if (!input.value.trim() || send.disabled) return;
       problem.replaceChildren();
-      let toolList;
-      try {
-        toolList = parseTools(tools.value);
-      } catch (error) {
-        fill(problem, errorBox(error));
-        return;
-      }
+      const toolList = toolFields(tools, problem);
+      if (toolList === null) return;
       const text = input.value;
       input.value = "";
-      const extra = { ...sampling.read().body, ...(toolList ? { tools: toolList } : {}) };
+      const extra = { ...sampling.read().body, ...toolList };
       const prefix = system.value.trim() ? [{ role: "system", content: system.value }] : [];
       running = new AbortController();
       send.disabled = true;

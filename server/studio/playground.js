@@ -2,7 +2,7 @@
 // shown and editable, optional tool definitions, tool calls shown and answered.
 
 import { errorBox, fill, h } from "./dom.js";
-import { labelled, messageView, modelSelect, modelSettings, parseTools, samplingFields, servedModels, streamTurn } from "./chat.js";
+import { labelled, messageView, modelSelect, modelSettings, samplingFields, toolFields, servedModels, streamTurn } from "./chat.js";
 
 const EXAMPLE_TOOLS = `[{"type": "function", "function": {"name": "get_weather", "description": "The weather in a city",
   "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]`;
@@ -60,13 +60,8 @@ export function playgroundView(query) {
 
     const turn = async () => {
       const settings = sampling.read();
-      let toolList;
-      try {
-        toolList = parseTools(tools.value);
-      } catch (error) {
-        fill(problem, errorBox(error));
-        return;
-      }
+      const toolList = toolFields(tools, problem);
+      if (toolList === null) return;
       const system = settings.system.trim() ? [{ role: "system", content: settings.system }] : [];
       const view = messageView("assistant", `Assistant (${select.value})`);
       log.append(view.element);
@@ -74,7 +69,7 @@ export function playgroundView(query) {
       send.disabled = true;
       stopButton.disabled = false;
       log.setAttribute("aria-busy", "true");
-      const extra = { ...settings.body, ...(toolList ? { tools: toolList } : {}) };
+      const extra = { ...settings.body, ...toolList };
       const reply = await streamTurn(view, select.value, [...system, ...messages], extra, running.signal);
       log.setAttribute("aria-busy", "false");
       send.disabled = false;
@@ -98,6 +93,7 @@ export function playgroundView(query) {
       event.preventDefault();
       if (!input.value.trim() || send.disabled) return;
       problem.replaceChildren();
+      if (toolFields(tools, problem) === null) return; // nothing is sent: the message stays, to fix the tools and resend
       const mine = messageView("user", "You");
       mine.content.textContent = input.value;
       log.append(mine.element);

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from playwright.sync_api import expect
 
 from tests.studio.conftest import (
@@ -128,3 +129,29 @@ def test_compare_streams_the_base_and_the_tuned_model_side_by_side(open_page, se
         expect(lane.locator(".message.user .content")).to_have_text("Who are you?")
     assert_every_control_is_labelled(page)
     screenshot(page, "compare")
+
+
+@pytest.mark.parametrize(
+    ("view", "details", "send", "tools", "said"),
+    [
+        ("playground?model=demo", "Tools", "Send", "[{not json", "the tools are not JSON"),
+        (
+            "compare?models=demo-base,demo",
+            "Settings and tools",
+            "Send to all",
+            '{"type": "function"}',
+            "the tools must be a JSON list",
+        ),
+    ],
+)
+def test_tool_definitions_that_are_not_a_json_list_are_refused_before_anything_is_sent(
+    open_page, served, view, details, send, tools, said
+):
+    page = open_page(f"{served}/#/{view}", key=KEY)
+    page.locator("summary", has_text=details).click()
+    page.get_by_label("Tool definitions (JSON list, OpenAI format)").fill(tools)
+    page.get_by_label("Message").fill("What is the weather in Paris?")
+    page.get_by_role("button", name=send, exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text(said)
+    expect(page.locator(".message")).to_have_count(0)
+    expect(page.get_by_label("Message")).to_have_value("What is the weather in Paris?")  # kept, to fix and resend
