@@ -22,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,37 @@ from tunesmith.files import write_text_atomic
 from tunesmith.progress import SILENT, Progress
 from tunesmith.trainer.relay import relay_to
 
-__all__ = ["check_devices", "launch_workers", "per_process"]
+__all__ = ["FitPlan", "check_devices", "launch_workers", "per_process"]
 
 LAUNCH_FILE = ".launch.json"
 ERROR_FILE = ".worker-error.json"
+
+
+@dataclass(frozen=True)
+class FitPlan:
+    """One training of a run, as its process (or each of several) carries it out: the config, the run folder, the
+    hash of the training settings (train_report.json records it) and the checkpoint to resume from (None: the first
+    step)."""
+
+    config: Config
+    run_dir: Path
+    settings_hash: str
+    checkpoint: Path | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "config": msgspec.to_builtins(self.config),
+            "run_dir": str(self.run_dir),
+            "settings_hash": self.settings_hash,
+            "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FitPlan:
+        checkpoint = Path(data["checkpoint"]) if data["checkpoint"] else None
+        return cls(msgspec.convert(data["config"], Config), Path(data["run_dir"]), data["settings_hash"], checkpoint)
+
+
 REPORTED = 2  # a worker's exit status once it has written its TunesmithError to ERROR_FILE
 
 
@@ -76,19 +104,10 @@ def check_devices(processes: int, device_kind: str) -> None:
         )
 
 
-def launch_workers(
-    config: Config,
-    run_dir: Path,
-    *,
-    settings_hash: str,
-    checkpoint: Path | None,
-    progress: Progress = SILENT,
-    display: Any = None,
-) -> None:
-    """Run the training of `config` in `config.train.gpus` worker processes and wait for them, showing rank 0's
-    progress on `progress` and its training on `display` (a Trainer callback); a worker's `TunesmithError` is raised
-    here."""
-    processes = config.train.gpus
+def launch_workers(plan: FitPlan, *, progress: Progress = SILENT, display: Any = None) -> None:
+    """Carry out `plan` in `plan.config.train.gpus` worker processes and wait for them, showing rank 0's progress on
+    `progress` and its training on `display` (a Trainer callback); a worker's `TunesmithError` is raised here."""
+    processes, run_dir = plan.config.train.gpus, plan.run_dir
     launch, failure = run_dir / LAUNCH_FILE, run_dir / ERROR_FILE
     failure.unlink(missing_ok=True)
     import torch
@@ -102,16 +121,7 @@ def launch_workers(
     with relay_to(progress, display) as relay:
         write_text_atomic(
             launch,
-            json.dumps(
-                {
-                    "config": msgspec.to_builtins(config),
-                    "settings_hash": settings_hash,
-                    "checkpoint": str(checkpoint) if checkpoint else None,
-                    "display": display is not None,
-                    "relay": relay,
-                }
-            )
-            + "\n",
+            json.dumps({"plan": plan.to_json(), "display": display is not None, "relay": relay}) + "\n",
         )
         done = subprocess.run(command, env=env, check=False)
     if failure.is_file():

@@ -23,7 +23,7 @@ from tunesmith.trainer.backends import FitRequest, detect_device, select_backend
 from tunesmith.trainer.base_model import chat_template_of, load_tokenizer, seq_len_of, with_model_limits
 from tunesmith.trainer.checkpoints import checkpoint_step, resume_point
 from tunesmith.trainer.collate import pack_examples, padded_rows
-from tunesmith.trainer.distributed import check_devices, launch_workers, per_process
+from tunesmith.trainer.distributed import FitPlan, check_devices, launch_workers, per_process
 from tunesmith.trainer.format import Tokenized, format_record
 from tunesmith.trainer.plot import plot_losses
 from tunesmith.trainer.prepare import prepare_data, read_split
@@ -96,37 +96,24 @@ def train_adapter(
         where = "one per GPU, NCCL" if device.kind == "cuda" else "on the CPU, gloo"
         progress.note(f"training in {config.train.gpus} processes ({where})")
         launch_workers(
-            worker_config,
-            paths.root,
-            settings_hash=settings_hash,
-            checkpoint=checkpoint,
-            progress=progress,
-            display=display,
+            FitPlan(worker_config, paths.root, settings_hash, checkpoint), progress=progress, display=display
         )
         report = json.loads(paths.report.read_text(encoding="utf-8"))
     else:
         report = fit_and_save(
-            config, paths.root, settings_hash=settings_hash, checkpoint=checkpoint, display=display, progress=progress
+            FitPlan(config, paths.root, settings_hash, checkpoint), display=display, progress=progress
         )
     return TrainResult(paths.root, paths.adapter, report, reused=False)
 
 
-def fit_and_save(
-    config: Config,
-    run_dir: Path,
-    *,
-    settings_hash: str,
-    checkpoint: Path | None,
-    display: Any = None,
-    progress: Progress = SILENT,
-    rank: int = 0,
-) -> dict[str, Any]:
+def fit_and_save(plan: FitPlan, *, display: Any = None, progress: Progress = SILENT, rank: int = 0) -> dict[str, Any]:
     """Tokenize, load the base with LoRA, fit, then (rank 0 alone) save the best adapter, loss.png and
     train_report.json; returns the report ({} on other ranks). Runs in the training process itself: the only one,
     or rank `rank` of `config.train.gpus`."""
     from tunesmith.trainer.metrics import MetricsWriter, read_metrics
 
-    paths = RunPaths(run_dir)
+    config, checkpoint = plan.config, plan.checkpoint
+    paths = RunPaths(plan.run_dir)
     device = detect_device()
     backend = select_backend(config, device)
     resumed_at = checkpoint_step(checkpoint) if checkpoint else 0
@@ -195,7 +182,7 @@ def fit_and_save(
         "fit": verdict.fit,
         "fit_reason": verdict.reason,
         "adapter": str(paths.adapter),
-        "settings_hash": settings_hash,
+        "settings_hash": plan.settings_hash,
     }
     write_text_atomic(paths.report, json.dumps(report, indent=2) + "\n")
     return report

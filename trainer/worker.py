@@ -64,15 +64,11 @@ def _work(launch: Path) -> None:
     from tunesmith.progress import SILENT, quiet_libraries
 
     quiet_libraries()  # as the command that started this run does, before the training libraries are imported
-    import msgspec
-
-    from tunesmith.config import Config
+    from tunesmith.trainer.distributed import FitPlan
     from tunesmith.trainer.relay import RelayedProgress, relayed_display
     from tunesmith.trainer.train import fit_and_save
 
     spec: dict[str, Any] = json.loads(launch.read_text(encoding="utf-8"))
-    config = msgspec.convert(spec["config"], Config)
-    checkpoint = Path(spec["checkpoint"]) if spec["checkpoint"] else None
     rank = int(os.environ["RANK"])  # set by torch.distributed.run for each worker it starts
     with contextlib.ExitStack() as stack:
         progress, display = SILENT, None
@@ -81,15 +77,7 @@ def _work(launch: Path) -> None:
             progress = RelayedProgress(stack.enter_context(relay.makefile("w", encoding="utf-8")))
             display = relayed_display(progress) if spec["display"] else None
         try:
-            fit_and_save(
-                config,
-                launch.parent,
-                settings_hash=spec["settings_hash"],
-                checkpoint=checkpoint,
-                rank=rank,
-                display=display,
-                progress=progress,
-            )
+            fit_and_save(FitPlan.from_json(spec["plan"]), rank=rank, display=display, progress=progress)
         except TunesmithError as error:
             write_text_atomic(
                 launch.parent / ERROR_FILE,
