@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -179,29 +181,24 @@ def open_gguf(path: Path, *, n_ctx: int = 512, threads: int | None = None, adapt
     model_params.n_gpu_layers = 0
     if hasattr(model_params, "use_extra_bufts"):
         model_params.use_extra_bufts = False
-    with captured_llama_log() as log:
-        model = llama_cpp.llama_model_load_from_file(str(path).encode(), model_params)
-    if not model:
-        detail = last_errors(log)
-        raise PackageError(
-            "llama.cpp could not load the GGUF" + (f": {detail}" if detail else ""),
-            where=str(path),
-            hint="The file is damaged or of an architecture this llama.cpp does not know; convert it again.",
-        )
+    model = _made(
+        lambda: llama_cpp.llama_model_load_from_file(str(path).encode(), model_params),
+        "load the GGUF",
+        path,
+        "The file is damaged or of an architecture this llama.cpp does not know; convert it again.",
+    )
     try:
         ctx_params = llama_cpp.llama_context_default_params()
         ctx_params.n_ctx = n_ctx
         ctx_params.n_batch = n_ctx
         ctx_params.n_ubatch = n_ctx
         ctx_params.n_threads = ctx_params.n_threads_batch = threads or os.cpu_count() or 1
-        with captured_llama_log():
-            ctx = llama_cpp.llama_init_from_model(model, ctx_params)
-        if not ctx:
-            raise PackageError(
-                "llama.cpp could not create a context for the GGUF",
-                where=str(path),
-                hint=f"Free some memory; the context holds {n_ctx} tokens.",
-            )
+        ctx = _made(
+            lambda: llama_cpp.llama_init_from_model(model, ctx_params),
+            "create a context for the GGUF",
+            path,
+            f"Free some memory; the context holds {n_ctx} tokens.",
+        )
         try:
             session = GGUFSession(llama_cpp, model, ctx, n_ctx, path)
             if adapter is not None:
@@ -217,17 +214,27 @@ def open_gguf(path: Path, *, n_ctx: int = 512, threads: int | None = None, adapt
             llama_cpp.llama_model_free(model)
 
 
-def _apply_adapter(llama_cpp, model, ctx, adapter: Path) -> None:
-    # The model frees its adapters with itself.
+def _made(make: Callable[[], Any], what: str, where: Path, hint: str) -> Any:
+    """What `make()` returns, with llama.cpp's log caught; PackageError saying what llama.cpp logged when it returns
+    NULL (it could not `what`)."""
     with captured_llama_log() as log:
-        lora = llama_cpp.llama_adapter_lora_init(model, str(adapter).encode())
-    if not lora:
+        made = make()
+    if not made:
         detail = last_errors(log)
         raise PackageError(
-            "llama.cpp could not load the GGUF adapter" + (f": {detail}" if detail else ""),
-            where=str(adapter),
-            hint="Convert the adapter again, against this same base model.",
+            f"llama.cpp could not {what}" + (f": {detail}" if detail else ""), where=str(where), hint=hint
         )
+    return made
+
+
+def _apply_adapter(llama_cpp, model, ctx, adapter: Path) -> None:
+    # The model frees its adapters with itself.
+    lora = _made(
+        lambda: llama_cpp.llama_adapter_lora_init(model, str(adapter).encode()),
+        "load the GGUF adapter",
+        adapter,
+        "Convert the adapter again, against this same base model.",
+    )
     adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(lora)
     if llama_cpp.llama_set_adapters_lora(ctx, adapters, 1, (ctypes.c_float * 1)(1.0)) != 0:
         raise PackageError(
