@@ -33,6 +33,11 @@ _STARTS = {
 }
 
 
+# Routes that start or cancel work touch files and processes (a worker thread); those that read jobs do not.
+_ACTS: dict[str, Any] = {"sync_to_thread": True, "tags": ["jobs"]}
+_READS: dict[str, Any] = {"sync_to_thread": False, "tags": ["jobs"]}
+
+
 class RunRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A project file the server can read (a path on the server) and `--set KEY=VALUE` overrides."""
 
@@ -47,8 +52,7 @@ def _accepted(job: Any) -> Response[dict[str, Any]]:
 @post(
     "/v1/runs",
     status_code=202,
-    sync_to_thread=True,
-    tags=["jobs"],
+    **_ACTS,
     summary="Start `tunesmith run` on a project file",
     responses={400: ResponseSpec(ErrorBody, description="The config `tunesmith run` would refuse."), **_STARTS},
     description="Reads and checks the project file and overrides at once (400 with the message `tunesmith run` "
@@ -61,8 +65,7 @@ def start_run(data: RunRequest, run_jobs: RunJobs) -> Response[dict[str, Any]]:
 @post(
     "/v1/runs/{run_id:str}/package",
     status_code=202,
-    sync_to_thread=True,
-    tags=["jobs"],
+    **_ACTS,
     summary="Package a finished run as its project says",
     responses={
         400: ResponseSpec(ErrorBody, description="The run records no project, or has no trained adapter."),
@@ -77,8 +80,7 @@ def start_package(run_id: str, run_jobs: RunJobs) -> Response[dict[str, Any]]:
 
 @get(
     "/v1/jobs",
-    sync_to_thread=False,
-    tags=["jobs"],
+    **_READS,
     summary="The jobs, newest first",
     responses={401: ERROR_RESPONSES[401]},
 )
@@ -95,8 +97,7 @@ def _job(jobs: JobRegistry, job_id: str) -> Any:
 
 @get(
     "/v1/jobs/{job_id:str}",
-    sync_to_thread=False,
-    tags=["jobs"],
+    **_READS,
     summary="A job's steps and outcome",
     responses={401: ERROR_RESPONSES[401], 404: ResponseSpec(ErrorBody, description="No job has that id.")},
 )
@@ -107,8 +108,7 @@ def get_job(job_id: str, jobs: JobRegistry) -> dict[str, Any]:
 @post(
     "/v1/jobs/{job_id:str}/cancel",
     status_code=200,
-    sync_to_thread=True,
-    tags=["jobs"],
+    **_ACTS,
     summary="Cancel a queued or running job",
     responses={
         404: ResponseSpec(ErrorBody, description="No job has that id."),

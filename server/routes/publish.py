@@ -36,7 +36,6 @@ class PublishRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     "/",
     status_code=202,
     sync_to_thread=True,
-    tags=["publish"],
     summary="Start publishing a package",
     responses={
         400: ResponseSpec(ErrorBody, description="A bad name, or a package this server does not serve."),
@@ -53,7 +52,6 @@ def start_publish(data: PublishRequest, publish_jobs: PublishJobs) -> Response[d
 @get(
     "/{job_id:str}",
     sync_to_thread=False,
-    tags=["publish"],
     summary="A publish job's steps and outcome",
     responses={401: ERROR_RESPONSES[401], 404: ResponseSpec(ErrorBody, description="No publish job has that id.")},
 )
@@ -69,5 +67,6 @@ def publish_router(jobs: PublishJobs) -> Router:
     return Router(
         path="/v1/publish",
         route_handlers=[start_publish, get_publish],
+        tags=["publish"],
         dependencies={"publish_jobs": Provide(lambda: jobs, use_cache=True, sync_to_thread=False)},
     )
