@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["function_call", "held_back", "json_end"]
+__all__ = ["call_from_json", "function_call", "held_back", "json_end", "split_at_tag"]
 
 
 def held_back(text: str, tag: str) -> int:
@@ -19,6 +19,16 @@ def held_back(text: str, tag: str) -> int:
         if tag.startswith(text[-size:]):
             return size
     return 0
+
+
+def split_at_tag(pending: str, tag: str) -> tuple[str, str, bool]:
+    """(text to release, text to keep, whether `tag` came): the text before `tag` and what follows it; with no tag
+    yet, all but a tail that may be the tag's start, kept until more text comes."""
+    before, found, rest = pending.partition(tag)
+    if found:
+        return before, rest, True
+    keep = held_back(pending, tag)
+    return pending[: len(pending) - keep], pending[len(pending) - keep :], False
 
 
 def json_end(text: str, start: int) -> int | None:
@@ -45,6 +55,14 @@ def json_end(text: str, start: int) -> int | None:
             if depth == 0:
                 return index + 1
     return None
+
+
+def call_from_json(body: str, arguments_keys: tuple[str, ...] = ("arguments",)) -> dict[str, Any] | None:
+    """The call that the JSON text `body` holds, in Ollama's shape; None when it is not JSON or not a call."""
+    try:
+        return function_call(json.loads(body), arguments_keys)
+    except json.JSONDecodeError:
+        return None
 
 
 def function_call(value: Any, arguments_keys: tuple[str, ...] = ("arguments",)) -> dict[str, Any] | None:

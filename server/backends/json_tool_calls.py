@@ -16,7 +16,7 @@ import secrets
 import string
 from typing import Any
 
-from tunesmith.server.backends.call_json import function_call, held_back, json_end
+from tunesmith.server.backends.call_json import call_from_json, function_call, json_end, split_at_tag
 
 __all__ = ["Llama3JsonToolCallParser", "MistralToolCallParser", "mistral_call_id"]
 
@@ -63,7 +63,7 @@ class Llama3JsonToolCallParser:
             end = json_end(body, 0)
             if end is None:
                 break
-            call = _parse(body[:end])
+            call = call_from_json(body[:end], ("parameters", "arguments"))
             if call is None:  # not a call after all: the client gets what the model wrote
                 self._mode, self._pending = "text", ""
                 return body, calls
@@ -79,13 +79,6 @@ class Llama3JsonToolCallParser:
         """What is held back when the model stops: an unclosed call or a partial tag, as the text it was."""
         text, self._pending = self._pending, ""
         return text if text.strip(" \t\n;") else ""
-
-
-def _parse(body: str, keys: tuple[str, ...] = ("parameters", "arguments")) -> dict[str, Any] | None:
-    try:
-        return function_call(json.loads(body), keys)
-    except json.JSONDecodeError:
-        return None
 
 
 class MistralToolCallParser:
@@ -123,15 +116,11 @@ class MistralToolCallParser:
                     calls += found
                 self._pending, self._in_calls = body[end:], False
                 continue
-            before, found_tag, rest = self._pending.partition(_TOOL_CALLS)
-            if found_tag:
-                released.append(before)
-                self._pending, self._in_calls, self._tag = rest, True, _TOOL_CALLS
-                continue
-            keep = held_back(self._pending, _TOOL_CALLS)
-            released.append(self._pending[: len(self._pending) - keep])
-            self._pending = self._pending[len(self._pending) - keep :]
-            break
+            text, self._pending, found_tag = split_at_tag(self._pending, _TOOL_CALLS)
+            released.append(text)
+            if not found_tag:
+                break
+            self._in_calls, self._tag = True, _TOOL_CALLS
         return "".join(released), calls
 
     def finish(self) -> str:

@@ -10,22 +10,14 @@ Llama 3's and Mistral's formats are parsed in json_tool_calls; TOOL_CALL_PARSERS
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
 
-from tunesmith.server.backends.call_json import function_call, held_back
+from tunesmith.server.backends.call_json import call_from_json, split_at_tag
 from tunesmith.server.backends.json_tool_calls import Llama3JsonToolCallParser, MistralToolCallParser
 
 __all__ = ["TOOL_CALL_PARSERS", "HermesToolCallParser", "ToolCallParser"]
 
 _OPEN, _CLOSE = "<tool_call>", "</tool_call>"
-
-
-def _call(body: str) -> dict[str, Any] | None:
-    try:
-        return function_call(json.loads(body))
-    except json.JSONDecodeError:
-        return None
 
 
 class ToolCallParser(Protocol):
@@ -51,22 +43,17 @@ class HermesToolCallParser:
                 body, found, rest = self._pending.partition(_CLOSE)
                 if not found:
                     break
-                call = _call(body.strip())
+                call = call_from_json(body.strip())
                 if call is None:  # not a call after all: the client gets what the model wrote
                     released.append(_OPEN + body + _CLOSE)
                 else:
                     calls.append(call)
                 self._pending, self._in_call = rest, False
                 continue
-            before, found, rest = self._pending.partition(_OPEN)
-            if found:
-                released.append(before)
-                self._pending, self._in_call = rest, True
-                continue
-            keep = held_back(self._pending, _OPEN)
-            released.append(self._pending[: len(self._pending) - keep])
-            self._pending = self._pending[len(self._pending) - keep :]
-            break
+            text, self._pending, self._in_call = split_at_tag(self._pending, _OPEN)
+            released.append(text)
+            if not self._in_call:
+                break
         return "".join(released), calls
 
     def finish(self) -> str:
