@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -21,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from litestar.exceptions import ClientException, NotFoundException
+from litestar.exceptions import ClientException
 
 from tunesmith.config import load_config
 from tunesmith.run_project import finished_run
 from tunesmith.server.job_process import Secrets, run_command
 from tunesmith.server.jobs import Job, JobRegistry
+from tunesmith.server.run_folders import run_folder
 
 __all__ = ["RunJobs"]
 
@@ -72,11 +72,7 @@ class RunJobs:
 
     def start_package(self, run: str) -> Job:
         """`tunesmith package --run runs/RUN`; a run it would refuse is refused here with its words."""
-        run_dir = self.runs / run
-        if not re.fullmatch(r"[\w.-]+", run) or run in (".", "..") or not run_dir.is_dir():
-            raise NotFoundException(
-                f"no run {run!r} in {self.runs}; GET /v1/runs lists them (the server's --runs folder)"
-            )
+        run_dir = run_folder(self.runs, run)
         finished_run(run_dir)
         return self._start(Job("package", {}, run=run), run_dir, ["package", "--run", str(run_dir)], False)
 

@@ -68,7 +68,9 @@ def start_run(data: RunRequest, run_jobs: RunJobs) -> Response[dict[str, Any]]:
     **_ACTS,
     summary="Package a finished run as its project says",
     responses={
-        400: ResponseSpec(ErrorBody, description="The run records no project, or has no trained adapter."),
+        400: ResponseSpec(
+            ErrorBody, description="The id is not a run name, or the run records no project or has no trained adapter."
+        ),
         404: ResponseSpec(ErrorBody, description="No run folder has that name."),
         **_STARTS,
     },

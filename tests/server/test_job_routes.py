@@ -154,6 +154,7 @@ def test_bad_input_is_refused_at_once_with_the_clis_message_and_starts_no_job(cl
         assert response.json()["error"]["message"] == cli_message("run", *args, cwd=tmp_path)
 
     assert client.post("/v1/runs/nothing-here/package").status_code == 404
+    assert client.post("/v1/runs/.hidden/package").status_code == 400  # a name that is not a run's, as GET says
     (tmp_path / "runs" / "half").mkdir()
     response = client.post("/v1/runs/half/package")
     assert response.status_code == 400
