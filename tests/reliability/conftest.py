@@ -2,6 +2,8 @@
 
 A failing command must exit 2 with one paragraph that names what was wrong, where and what to do, print no
 traceback, and leave every artifact an earlier command wrote exactly as it was.
+
+The fault tests' `stack` (a server over a FaultyOllama) is fault_stack.py's, offered here to the folder.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.package_folder import write_package
+from tests.reliability.fault_stack import stack  # noqa: F401  (the server over a FaultyOllama, for the fault tests)
 from tests.trainer.conftest import tiny_llama  # noqa: F401  (the session's tiny model, reused here)
 from tests.trainer.helpers import write_qa_csv
 from tunesmith import console

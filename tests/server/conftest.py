@@ -17,6 +17,8 @@ from tunesmith.server import ServerSettings, create_app
 
 UPSTREAM_A = "http://ollama-a:11434"
 UPSTREAM_B = "http://ollama-b:11434"
+# The model the upstreams list in the Ollama API tests (test_ollama_generation, _upstreams and _errors.py).
+MODEL = "llama3.2:latest"
 
 
 def tags(*names: str) -> dict:

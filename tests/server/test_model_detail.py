@@ -1,5 +1,6 @@
 """GET /v1/models/{id}'s "tunesmith" object for the embedded backend: read from the package's Modelfile, without
-loading the model (the Ollama side is in tests/server/test_ollama_api.py and, for the real Ollama, tests/ollama/)."""
+loading the model (the Ollama side is in tests/server/test_ollama_upstreams.py and, for the real Ollama,
+tests/ollama/)."""
 
 from __future__ import annotations
 
