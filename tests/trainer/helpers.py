@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 QA = [(f"What is {a} plus {b}?", f"{a} plus {b} is {a + b}.") for a in range(12) for b in range(5)]
@@ -25,3 +26,13 @@ def write_jsonl(path: Path, rows) -> Path:
 def has_complete_checkpoint(run: Path) -> bool:
     """Whether a checkpoint of the run under `run` is complete (its trainer_state.json is written last)."""
     return any((c / "trainer_state.json").is_file() for c in (run / "checkpoints").glob("checkpoint-*"))
+
+
+def train_command(base: Path, data: Path, out: Path, *, steps: int, **settings: object) -> list[str]:
+    """`tunesmith train` as a user runs it, in a child process: `steps` optimizer steps, every evaluation kept (no
+    early stop), and each of `settings` as `--set train.KEY=VALUE`."""
+    command = [sys.executable, "-m", "tunesmith", "train", "--base", str(base), "--data", str(data)]
+    command += ["--output-dir", str(out), "--max-steps", str(steps), "--set", "train.early_stopping_patience=0"]
+    for key, value in settings.items():
+        command += ["--set", f"train.{key}={value}"]
+    return command

@@ -8,7 +8,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from safetensors.torch import load_file
 
 from tests.fixtures.kill import kill_when
-from tests.trainer.helpers import has_complete_checkpoint, write_qa_csv
+from tests.trainer.helpers import has_complete_checkpoint, train_command, write_qa_csv
 from tunesmith.config import load_config
 from tunesmith.errors import TrainError
 from tunesmith.trainer.backends import Device, select_backend
@@ -26,33 +25,8 @@ STEPS = 16
 
 
 def _command(base: Path, data: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "tunesmith",
-        "train",
-        "--base",
-        str(base),
-        "--data",
-        str(data),
-        "--output-dir",
-        str(out),
-        "--max-steps",
-        str(STEPS),
-        "--set",
-        "train.eval_steps=4",
-        "--set",
-        "train.batch_size=2",
-        "--set",
-        "train.grad_accum=2",
-        "--set",
-        "train.max_seq_len=64",
-        "--set",
-        "train.learning_rate=0.01",
-        "--set",
-        "train.early_stopping_patience=0",
-        *extra,
-    ]
+    settings = {"eval_steps": 4, "batch_size": 2, "grad_accum": 2, "max_seq_len": 64, "learning_rate": 0.01}
+    return [*train_command(base, data, out, steps=STEPS, **settings), *extra]
 
 
 def _env() -> dict[str, str]:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,38 +14,14 @@ import torch
 from safetensors.torch import load_file
 
 from tests.fixtures.kill import kill_when
-from tests.trainer.helpers import has_complete_checkpoint, write_qa_csv
+from tests.trainer.helpers import has_complete_checkpoint, train_command, write_qa_csv
 
 STEPS = 48
 
 
 def _command(base: Path, data: Path, out: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "tunesmith",
-        "train",
-        "--base",
-        str(base),
-        "--data",
-        str(data),
-        "--output-dir",
-        str(out),
-        "--max-steps",
-        str(STEPS),
-        "--set",
-        "train.eval_steps=4",
-        "--set",
-        "train.batch_size=2",
-        "--set",
-        "train.max_seq_len=64",
-        "--set",
-        "train.learning_rate=0.01",
-        "--set",
-        "train.early_stopping_patience=0",
-        "--set",
-        "train.keep_checkpoints=2",
-    ]
+    settings = {"eval_steps": 4, "batch_size": 2, "max_seq_len": 64, "learning_rate": 0.01, "keep_checkpoints": 2}
+    return train_command(base, data, out, steps=STEPS, **settings)
 
 
 def _env() -> dict[str, str]:

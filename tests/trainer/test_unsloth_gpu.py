@@ -8,14 +8,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.fixtures.kill import kill_when
-from tests.trainer.helpers import QA, has_complete_checkpoint, write_qa_csv
+from tests.trainer.helpers import QA, has_complete_checkpoint, train_command, write_qa_csv
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -64,38 +63,9 @@ def gpu_llama(tmp_path_factory) -> Path:
 
 
 def _command(base: Path, data: Path, out: Path, backend: str, method: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "tunesmith",
-        "train",
-        "--base",
-        str(base),
-        "--data",
-        str(data),
-        "--output-dir",
-        str(out),
-        "--max-steps",
-        str(STEPS),
-        "--set",
-        f"train.backend={backend}",
-        "--set",
-        f"train.method={method}",
-        "--set",
-        "train.eval_steps=10",
-        "--set",
-        "train.batch_size=4",
-        "--set",
-        "train.max_seq_len=128",
-        "--set",
-        "train.learning_rate=0.005",
-        "--set",
-        "train.early_stopping_patience=0",
-        "--set",
-        "train.keep_checkpoints=2",
-        "--set",
-        "lora.dropout=0",
-    ]
+    settings = {"eval_steps": 10, "batch_size": 4, "max_seq_len": 128, "learning_rate": 0.005, "keep_checkpoints": 2}
+    command = train_command(base, data, out, steps=STEPS, backend=backend, method=method, **settings)
+    return [*command, "--set", "lora.dropout=0"]
 
 
 def _losses(run: Path) -> dict[int, float]:
