@@ -32,25 +32,30 @@ def stack(request):
             yield fake, http
 
 
-def _error(response: httpx.Response, status: int, code: str | None) -> dict:
+def openai_error(response: httpx.Response, status: int, code: str | None) -> dict:
+    """The error of `response`, checked to be an OpenAI error body with `status` and `code`."""
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"} and error["code"] == code, error
     return error
 
 
-def _serves_normally(http: httpx.Client) -> None:
+def serves_normally(http: httpx.Client) -> None:
+    """A streamed chat through the server then ends in [DONE], and the upstream is healthy with nothing in flight."""
     answer = http.post("/v1/chat/completions", json={**CHAT, "stream": True})
     assert answer.status_code == 200 and sse_events(answer.text)[-1] == "[DONE]", answer.text
     upstream = http.get("/health").json()["backends"]["ollama"]["upstreams"][0]
     assert upstream["healthy"] and upstream["in_flight"] == 0, upstream
 
 
-async def _silent(exchange: Exchange) -> None:
+async def silent(exchange: Exchange) -> None:
+    """An upstream that accepts the request and never answers."""
     await exchange.until_closed()
 
 
-def _endless(line):
+def endless(line):
+    """An upstream that starts a stream with one piece (`line` makes it in its API's shape) and never ends it."""
+
     async def handler(exchange: Exchange) -> None:
         await exchange.start_stream()
         await exchange.send_chunk(line("Once"))

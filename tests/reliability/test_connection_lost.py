@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.reliability.fault_stack import CANCEL_BOUND_S, CHAT, _endless, _error, _serves_normally, _silent
+from tests.reliability.fault_stack import CANCEL_BOUND_S, CHAT, endless, openai_error, serves_normally, silent
 from tests.reliability.fault_upstream import Exchange, chat_line, generate_line, wait_for
 from tests.server.conftest import sse_events
 
@@ -47,16 +47,16 @@ def test_a_reset_mid_stream_ends_the_stream_with_an_error_event_and_the_server_s
     assert fake.url in error["message"]
     assert response.text.endswith("\n\n")
     fake.heal()
-    _serves_normally(http)
+    serves_normally(http)
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_reset_before_the_first_byte_is_a_502(stack, stream):
     fake, http = stack
     fake.handlers["/api/chat"] = _reset_at_once
-    _error(http.post("/v1/chat/completions", json={**CHAT, "stream": stream}), 502, "upstream_unavailable")
+    openai_error(http.post("/v1/chat/completions", json={**CHAT, "stream": stream}), 502, "upstream_unavailable")
     fake.heal()
-    _serves_normally(http)
+    serves_normally(http)
 
 
 # ---- client disconnect ------------------------------------------------------------------------------------------
@@ -74,7 +74,7 @@ def test_a_client_gone_mid_stream_closes_the_upstream_connection_within_a_second
     stack, path, upstream_path, body, line
 ):
     fake, http = stack
-    fake.handlers[upstream_path] = _endless(line)
+    fake.handlers[upstream_path] = endless(line)
     with http.stream("POST", path, json={**body, "stream": True}) as response:
         assert next(response.iter_lines()).startswith("data: ")
     gone = time.monotonic()
@@ -82,13 +82,13 @@ def test_a_client_gone_mid_stream_closes_the_upstream_connection_within_a_second
     assert wait_for(lambda: upstream.closed_at is not None, CANCEL_BOUND_S + 1)
     assert upstream.closed_at - gone <= CANCEL_BOUND_S
     fake.heal()
-    _serves_normally(http)
+    serves_normally(http)
 
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_client_gone_before_the_first_byte_closes_the_upstream_connection_within_a_second(stack, stream):
     fake, http = stack
-    fake.handlers["/api/chat"] = _silent
+    fake.handlers["/api/chat"] = silent
     port = int(str(http.base_url).rstrip("/").rsplit(":", 1)[1])
     body = json.dumps({**CHAT, "stream": stream}).encode()
     with socket.create_connection(("127.0.0.1", port)) as client:
@@ -102,4 +102,4 @@ def test_a_client_gone_before_the_first_byte_closes_the_upstream_connection_with
     assert wait_for(lambda: upstream.closed_at is not None, CANCEL_BOUND_S + 1)
     assert upstream.closed_at - gone <= CANCEL_BOUND_S
     fake.heal()
-    _serves_normally(http)
+    serves_normally(http)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.reliability.fault_stack import CANCEL_BOUND_S, CHAT, _error, _serves_normally, _silent
+from tests.reliability.fault_stack import CANCEL_BOUND_S, CHAT, openai_error, serves_normally, silent
 from tests.reliability.fault_upstream import Exchange, FaultyOllama, chat_line, refused_url, wait_for
 from tests.server.conftest import sse_events
 from tests.server.live import running
@@ -31,9 +31,11 @@ def test_an_upstream_that_refuses_connections_is_a_502_naming_it_and_how_to_star
     url = refused_url()
     app = create_app(ServerSettings(ollama=(url,), health_interval=3600))
     with running(app) as base, httpx.Client(base_url=base, timeout=10) as http:
-        error = _error(http.post("/v1/chat/completions", json={**CHAT, "stream": stream}), 502, "upstream_unavailable")
+        error = openai_error(
+            http.post("/v1/chat/completions", json={**CHAT, "stream": stream}), 502, "upstream_unavailable"
+        )
         assert url in error["message"] and "ollama serve" in error["message"], error
-        assert url in _error(http.get("/v1/models"), 502, "upstream_unavailable")["message"]
+        assert url in openai_error(http.get("/v1/models"), 502, "upstream_unavailable")["message"]
         health = http.get("/health")
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
 
@@ -42,11 +44,11 @@ def test_an_upstream_that_exits_after_start_is_a_502_and_serves_again_when_back(
     fake, http = stack
     assert http.post("/v1/chat/completions", json=CHAT).status_code == 200
     fake.stop_listening()
-    error = _error(http.post("/v1/chat/completions", json={**CHAT, "stream": True}), 502, "upstream_unavailable")
+    error = openai_error(http.post("/v1/chat/completions", json={**CHAT, "stream": True}), 502, "upstream_unavailable")
     assert fake.url in error["message"] and "ollama serve" in error["message"], error
     assert http.get("/health").status_code == 503
     with FaultyOllama(port=int(fake.url.rsplit(":", 1)[1])).running():
-        _serves_normally(http)
+        serves_normally(http)
 
 
 # ---- slow -------------------------------------------------------------------------------------------------------
@@ -62,12 +64,12 @@ async def _one_piece_then_silent(exchange: Exchange) -> None:
 @pytest.mark.parametrize("stream", [False, True])
 def test_an_upstream_that_never_answers_is_a_504_after_read_timeout_and_is_hung_up_on(stack, stream):
     fake, http = stack
-    fake.handlers["/api/chat"] = _silent
-    error = _error(http.post("/v1/chat/completions", json={**CHAT, "stream": stream}), 504, "upstream_timeout")
+    fake.handlers["/api/chat"] = silent
+    error = openai_error(http.post("/v1/chat/completions", json={**CHAT, "stream": stream}), 504, "upstream_timeout")
     assert "0.5 s" in error["message"] and "read_timeout" in error["message"], error
     assert wait_for(lambda: all(c.closed_at for c in fake.connections_to("/api/chat")), CANCEL_BOUND_S)
     fake.heal()
-    _serves_normally(http)
+    serves_normally(http)
 
 
 @SHORT_TIMEOUT
@@ -80,4 +82,4 @@ def test_an_upstream_that_stalls_mid_stream_ends_the_stream_with_a_timeout_event
     assert events[0]["choices"][0]["delta"]["content"] == "Once" and "[DONE]" not in events
     assert events[-1]["error"]["code"] == "upstream_timeout"
     fake.heal()
-    _serves_normally(http)
+    serves_normally(http)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability.fault_stack import CHAT, _error, _serves_normally
+from tests.reliability.fault_stack import CHAT, openai_error, serves_normally
 from tests.reliability.fault_upstream import Exchange, chat_line, generate_line
 from tests.server.conftest import sse_events
 
@@ -70,10 +70,12 @@ async def _not_http(exchange: Exchange) -> None:
 def test_an_upstream_answering_garbage_is_a_502_not_a_500(stack, stream, handler):
     fake, http = stack
     fake.handlers["/api/chat"] = handler
-    error = _error(http.post("/v1/chat/completions", json={**CHAT, "stream": stream}), 502, "upstream_unavailable")
+    error = openai_error(
+        http.post("/v1/chat/completions", json={**CHAT, "stream": stream}), 502, "upstream_unavailable"
+    )
     assert fake.url in error["message"], error
     fake.heal()
-    _serves_normally(http)
+    serves_normally(http)
 
 
 def test_garbage_after_the_first_piece_ends_the_stream_with_an_error_event(stack):
@@ -112,7 +114,7 @@ def test_a_stream_that_ends_cleanly_without_its_done_line_ends_with_an_error_eve
     assert (error["type"], error["code"]) == ("upstream_error", "upstream_unavailable")
     assert CUT_SHORT in error["message"] and fake.url in error["message"], error
     fake.heal()
-    _serves_normally(http)
+    serves_normally(http)
 
 
 @pytest.mark.parametrize(
@@ -127,10 +129,10 @@ def test_a_stream_that_ends_cleanly_without_its_done_line_ends_with_an_error_eve
 def test_an_answer_that_is_not_done_is_a_502_not_a_complete_answer(stack, path, upstream_path, body, handler):
     fake, http = stack
     fake.handlers[upstream_path] = handler
-    error = _error(http.post(path, json=body), 502, "upstream_unavailable")
+    error = openai_error(http.post(path, json=body), 502, "upstream_unavailable")
     assert CUT_SHORT in error["message"] and fake.url in error["message"], error
     fake.heal()
-    _serves_normally(http)
+    serves_normally(http)
 
 
 @pytest.mark.parametrize(
@@ -139,10 +141,10 @@ def test_an_answer_that_is_not_done_is_a_502_not_a_complete_answer(stack, path, 
 def test_a_garbage_model_list_is_a_502_and_the_upstream_is_used_again_once_it_answers_well(stack, body):
     fake, http = stack
     fake.handlers["/api/tags"] = _whole(body)
-    assert fake.url in _error(http.get("/v1/models"), 502, "upstream_unavailable")["message"]
+    assert fake.url in openai_error(http.get("/v1/models"), 502, "upstream_unavailable")["message"]
     health = http.get("/health")
     assert health.status_code == 503
     assert health.json()["backends"]["ollama"]["upstreams"][0]["error"].startswith("unusable answer")
     fake.heal()
     assert [model["id"] for model in http.get("/v1/models").json()["data"]] == ["echo:latest"]
-    _serves_normally(http)
+    serves_normally(http)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.reliability.fault_stack import CANCEL_BOUND_S, CHAT, READ_TIMEOUT_S, _endless
+from tests.reliability.fault_stack import CANCEL_BOUND_S, CHAT, READ_TIMEOUT_S, endless
 from tests.reliability.fault_upstream import Exchange, FaultyOllama, answer_chat, chat_line, wait_for
 from tests.server.live import running
 from tunesmith.server import ServerSettings, create_app
@@ -25,7 +25,7 @@ def _in_flight(http: httpx.Client) -> list[int]:
 
 async def _streams_held_open(exchange: Exchange) -> None:
     """A stream stays open until the peer leaves; a whole answer comes at once."""
-    handler = _endless(chat_line) if exchange.json_body().get("stream", True) else answer_chat
+    handler = endless(chat_line) if exchange.json_body().get("stream", True) else answer_chat
     await handler(exchange)
 
 
