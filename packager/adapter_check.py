@@ -10,6 +10,7 @@ from typing import Any
 
 from tunesmith.errors import ModelError
 from tunesmith.packager.model_folder import ModelFolder, read_json_object
+from tunesmith.user_files import existing_folder
 
 __all__ = ["bitsandbytes_config", "check_adapter", "trained_on"]
 
@@ -18,12 +19,8 @@ _LORA_PARTS = (".lora_A.", ".lora_B.", ".lora_embedding_A", ".lora_embedding_B")
 
 def check_adapter(adapter: Path, base: ModelFolder) -> dict[str, Any]:
     """Check that `adapter` is a LoRA adapter that fits `base`; return its adapter_config.json."""
-    if not adapter.is_dir():
-        raise ModelError(
-            "adapter folder does not exist",
-            where=str(adapter),
-            hint="Pass the folder that holds adapter_config.json and adapter_model.safetensors.",
-        )
+    hint = "Pass the folder that holds adapter_config.json and adapter_model.safetensors."
+    existing_folder(adapter, what="adapter folder", error=ModelError, hint=hint)
     config_path = adapter / "adapter_config.json"
     if not config_path.is_file():
         if (adapter / "config.json").is_file():

@@ -14,7 +14,7 @@ from typing import Any
 
 from tunesmith.errors import ModelError
 from tunesmith.tokenizer_folder import TOKENIZER_FILES
-from tunesmith.user_files import read_json_file
+from tunesmith.user_files import existing_folder, read_json_file
 
 __all__ = ["ModelFolder", "open_model_folder", "read_json_object"]
 
@@ -42,20 +42,11 @@ class ModelFolder:
 
 def open_model_folder(path: str | Path) -> ModelFolder:
     """Check that `path` is a complete Hugging Face causal-LM folder and return it; raise ModelError otherwise."""
-    folder = Path(path)
-    if not folder.exists():
-        raise ModelError(
-            "model folder does not exist",
-            where=str(folder),
-            hint="Pass the folder that holds config.json and the *.safetensors weights "
-            "(or `--base embedded` for the built-in SmolLM2-135M-Instruct).",
-        )
-    if not folder.is_dir():
-        raise ModelError(
-            "expected a model folder, got a file",
-            where=str(folder),
-            hint="Pass the folder that holds config.json, not a file inside it.",
-        )
+    hint = (
+        "Pass the folder that holds config.json and the *.safetensors weights (not a file inside it), or "
+        "`--base embedded` for the built-in SmolLM2-135M-Instruct."
+    )
+    folder = existing_folder(path, what="model folder", error=ModelError, hint=hint)
     config_path = folder / "config.json"
     if not config_path.is_file():
         raise ModelError(

@@ -1,4 +1,5 @@
-"""Reading what users write (text, YAML and JSON files, JSON fields of a row) with errors that say where it broke.
+"""Reading what users give (folders, text, YAML and JSON files, JSON fields of a row) with errors that say where it
+broke.
 
 Python's own errors name a byte offset, a line and column, or an errno. These turn them into tunesmith's error of
 the caller's kind (ConfigError for flags and project files, DataError for data, ModelError for model folders...),
@@ -15,7 +16,24 @@ import yaml
 
 from tunesmith.errors import DataError, TunesmithError
 
-__all__ = ["parse_json_field", "parse_json_text", "read_json_file", "read_text_file", "read_yaml_file"]
+__all__ = [
+    "existing_folder",
+    "parse_json_field",
+    "parse_json_text",
+    "read_json_file",
+    "read_text_file",
+    "read_yaml_file",
+]
+
+
+def existing_folder(path: str | Path, *, what: str, error: type[TunesmithError], hint: str) -> Path:
+    """`path`, checked to be a folder; `error` saying that `what` (e.g. "adapter folder") does not exist, or is a
+    file."""
+    folder = Path(path)
+    if not folder.is_dir():
+        problem = "does not exist" if not folder.exists() else "is a file, not a folder"
+        raise error(f"{what} {problem}", where=str(folder), hint=hint)
+    return folder
 
 
 def read_text_file(path: Path, *, what: str, error: type[TunesmithError], hint: str, newline: str | None = None) -> str:

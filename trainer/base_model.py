@@ -14,6 +14,7 @@ import msgspec
 from tunesmith.config import Config
 from tunesmith.errors import ConfigError, ModelError
 from tunesmith.tokenizer_folder import load_folder_tokenizer
+from tunesmith.user_files import existing_folder
 
 __all__ = ["BaseModel", "chat_template_of", "check_base_model", "load_tokenizer", "seq_len_of", "with_model_limits"]
 
@@ -32,14 +33,8 @@ class BaseModel:
 
 def check_base_model(path: str | Path, max_seq_len: int | None = None) -> BaseModel:
     """Open config.json of `path` and check it describes a causal LM whose context holds `max_seq_len` tokens."""
-    folder = Path(path)
     hint = "Pass a Hugging Face causal-LM folder (config.json, *.safetensors, tokenizer) or `--base embedded`."
-    if not folder.is_dir():
-        raise ModelError(
-            "base model folder does not exist" if not folder.exists() else "base model is not a folder",
-            where=str(folder),
-            hint=hint,
-        )
+    folder = existing_folder(path, what="base model folder", error=ModelError, hint=hint)
     if not (folder / "config.json").is_file():
         raise ModelError("no config.json in the base model folder", where=str(folder), hint=hint)
     from transformers import AutoConfig

@@ -139,6 +139,6 @@ def test_open_model_folder_rejects_missing_path_and_plain_file(tmp_path, kind):
     path = tmp_path / "nothing"
     if kind == "file":
         path.write_text("x")
-    with pytest.raises(ModelError, match="does not exist|got a file") as caught:
+    with pytest.raises(ModelError, match="does not exist|is a file, not a folder") as caught:
         open_model_folder(path)
     assert str(path) in str(caught.value)

@@ -126,7 +126,7 @@ def test_a_broken_base_model_fails_cleanly_and_keeps_the_earlier_package(cli, re
     ("where", "words"),
     [
         ("missing", ["model folder does not exist", "--base embedded"]),
-        ("file", ["expected a model folder, got a file"]),
+        ("file", ["model folder is a file, not a folder", "not a file inside it"]),
     ],
 )
 def test_a_base_that_is_not_a_folder_is_named(cli, release, tmp_path, where, words):
