@@ -1,4 +1,5 @@
-"""Fixtures of the server tests: documented Ollama NDJSON answers for pytest-httpx, and the app under test.
+"""Fixtures of the server tests: documented Ollama NDJSON answers for pytest-httpx, and the app under test; for
+test_embedded*.py, package folders of the real SmolLM2-135M-Instruct GGUF (Q4_1) and the app that serves them.
 
 Why fakes: the server tests pin exact upstream bodies, errors and timings a real Ollama cannot produce on demand;
 tests/ollama/ runs the same API against the real one.
@@ -7,18 +8,24 @@ tests/ollama/ runs the same API against the real one.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from litestar.testing import TestClient
 
+from tunesmith.embedded_base import embedded_gguf_path
 from tunesmith.server import ServerSettings, create_app
 
 UPSTREAM_A = "http://ollama-a:11434"
 UPSTREAM_B = "http://ollama-b:11434"
 # The model the upstreams list in the Ollama API tests (test_ollama_generation, _upstreams and _errors.py).
 MODEL = "llama3.2:latest"
+# What the embedded backend's tests ask the packages below, and the SYSTEM line of the "smol" one.
+QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
+SYSTEM = "You are a geography teacher. Answer in one short sentence."
 
 
 def tags(*names: str) -> dict:
@@ -128,3 +135,41 @@ def serve_ollama(httpx_mock):
     yield start
     for client in clients:
         client.__exit__(None, None, None)
+
+
+def embedded_package(folder: Path, name: str, modelfile: str) -> Path:
+    """A package folder: the embedded GGUF (linked, or copied) and a Modelfile of FROM it plus `modelfile`."""
+    folder.mkdir(parents=True)
+    gguf = folder / f"{name}-Q4_1.gguf"
+    try:
+        os.link(embedded_gguf_path(), gguf)
+    except OSError:
+        gguf.write_bytes(embedded_gguf_path().read_bytes())
+    (folder / "Modelfile").write_text(f"FROM ./{gguf.name}\n{modelfile}", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def packages(tmp_path_factory) -> dict[str, Path]:
+    """The embedded backend's packages "smol", "short" and "nostop" by name, each with Modelfile defaults to check."""
+    root = tmp_path_factory.mktemp("packages")
+    return {
+        # Greedy, with the SYSTEM line and the stop token a packaged ChatML model gets.
+        "smol": embedded_package(
+            root / "smol",
+            "smol",
+            f'PARAMETER temperature 0\nPARAMETER stop "<|im_end|>"\nPARAMETER num_ctx 2048\nSYSTEM "{SYSTEM}"\n',
+        ),
+        # Defaults that visibly shape the answer: a 4-token budget.
+        "short": embedded_package(root / "short", "short", "PARAMETER temperature 0\nPARAMETER num_predict 4\n"),
+        # A stop word in the middle of the expected answer.
+        "nostop": embedded_package(
+            root / "nostop", "nostop", 'PARAMETER temperature 0\nPARAMETER stop "Paris"\nPARAMETER num_predict 24\n'
+        ),
+    }
+
+
+@pytest.fixture(scope="session")
+def app(packages):
+    """The app serving every package of `packages` with the embedded backend, on one thread."""
+    return create_app(ServerSettings(models=tuple(str(path) for path in packages.values()), threads=1))

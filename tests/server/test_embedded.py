@@ -1,64 +1,20 @@
 """The embedded backend on a real GGUF (SmolLM2-135M-Instruct, Q4_1): the package's Modelfile defaults, the GGUF's
-chat template, one model shared safely by concurrent requests, and disconnects that stop the generation."""
+chat template, the OpenAI endpoints and their errors, how models load, and the package folders it refuses.
+test_embedded_concurrency.py serves the same packages over real sockets."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import time
-from pathlib import Path
 
-import httpx
 import numpy as np
-import openai
 import pytest
 from litestar.testing import TestClient
 
-from tests.server.live import running
+from tests.server.conftest import QUESTION, SYSTEM
 from tunesmith.embedded_base import embedded_base_dir, embedded_gguf_path
 from tunesmith.errors import ModelfileError, PackageError
-from tunesmith.server import ServerSettings, create_app
 from tunesmith.server.backends import LlamaCppBackend, read_package
 from tunesmith.server.backends.llama_load import load_llama
-
-QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
-SYSTEM = "You are a geography teacher. Answer in one short sentence."
-
-
-def _package(folder: Path, name: str, modelfile: str) -> Path:
-    folder.mkdir(parents=True)
-    gguf = folder / f"{name}-Q4_1.gguf"
-    try:
-        os.link(embedded_gguf_path(), gguf)
-    except OSError:
-        gguf.write_bytes(embedded_gguf_path().read_bytes())
-    (folder / "Modelfile").write_text(f"FROM ./{gguf.name}\n{modelfile}", encoding="utf-8")
-    return folder
-
-
-@pytest.fixture(scope="session")
-def packages(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("packages")
-    return {
-        # Greedy, with the SYSTEM line and the stop token a packaged ChatML model gets.
-        "smol": _package(
-            root / "smol",
-            "smol",
-            f'PARAMETER temperature 0\nPARAMETER stop "<|im_end|>"\nPARAMETER num_ctx 2048\nSYSTEM "{SYSTEM}"\n',
-        ),
-        # Defaults that visibly shape the answer: a 4-token budget.
-        "short": _package(root / "short", "short", "PARAMETER temperature 0\nPARAMETER num_predict 4\n"),
-        # A stop word in the middle of the expected answer.
-        "nostop": _package(
-            root / "nostop", "nostop", 'PARAMETER temperature 0\nPARAMETER stop "Paris"\nPARAMETER num_predict 24\n'
-        ),
-    }
-
-
-@pytest.fixture(scope="session")
-def app(packages):
-    return create_app(ServerSettings(models=tuple(str(path) for path in packages.values()), threads=1))
 
 
 @pytest.fixture(scope="session")
@@ -236,45 +192,6 @@ def test_models_and_health_list_the_packages(client, packages):
     assert health["status"] == "ok" and len(health["backends"]["embedded"]["models"]) == 3
 
 
-@pytest.fixture(scope="session")
-def live(app):
-    with running(app) as base:
-        yield base
-
-
-def test_concurrent_streams_share_one_model_safely(live):
-    async def ask(client: openai.AsyncOpenAI) -> str:
-        stream = await client.chat.completions.create(model="smol", messages=QUESTION, max_tokens=24, stream=True)
-        return "".join([chunk.choices[0].delta.content or "" async for chunk in stream])
-
-    async def main() -> list[str]:
-        client = openai.AsyncOpenAI(base_url=f"{live}/v1", api_key="none", max_retries=0)
-        answers = await asyncio.gather(*(ask(client) for _ in range(4)))
-        await client.close()
-        return answers
-
-    sync = openai.OpenAI(base_url=f"{live}/v1", api_key="none", max_retries=0)
-    alone = sync.chat.completions.create(model="smol", messages=QUESTION, max_tokens=24).choices[0].message.content
-    assert asyncio.run(main()) == [alone] * 4
-
-
-def test_disconnect_stops_the_generation(live):
-    # Counting on with no end in sight: thousands of tokens, many seconds, unless the disconnect stops it.
-    with httpx.Client(timeout=60) as http:
-        with http.stream(
-            "POST",
-            f"{live}/v1/completions",
-            json={"model": "smol", "prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 1800, "stream": True},
-        ) as response:
-            lines = response.iter_lines()
-            assert next(lines).startswith("data: ")
-        started = time.monotonic()
-        # The model runs one generation at a time: this one waits until the abandoned one has stopped.
-        body = http.post(f"{live}/v1/completions", json={"model": "smol", "prompt": "Hi", "max_tokens": 1}).json()
-        assert body["usage"]["completion_tokens"] == 1
-        assert time.monotonic() - started < 3
-
-
 @pytest.mark.parametrize(
     ("setup", "error", "words"),
     [
@@ -299,35 +216,3 @@ def test_bad_package_folders_are_refused_with_the_file_named(tmp_path, setup, er
     with pytest.raises(error) as caught:
         read_package(folder)
     assert words in str(caught.value)
-
-
-def test_a_request_queued_past_the_read_timeout_is_a_504(packages):
-    import threading
-
-    app = create_app(ServerSettings(models=(str(packages["smol"]),), threads=1, read_timeout=2.0))
-    with running(app) as base, httpx.Client(timeout=60) as http:
-        started, done = threading.Event(), threading.Event()
-
-        def long_generation() -> None:
-            body = {"model": "smol", "prompt": "1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", "max_tokens": 1500, "stream": True}
-            # The server stops under this stream when the test ends: the cut is expected.
-            with (
-                contextlib.suppress(httpx.HTTPError),
-                httpx.Client(timeout=60) as own,
-                own.stream("POST", f"{base}/v1/completions", json=body) as response,
-            ):
-                for _ in response.iter_lines():
-                    started.set()
-                    if done.is_set():
-                        break
-
-        worker = threading.Thread(target=long_generation, daemon=True)
-        worker.start()
-        assert started.wait(30)
-        waited = time.monotonic()
-        response = http.post(f"{base}/v1/chat/completions", json={"model": "smol", "messages": QUESTION})
-        elapsed = time.monotonic() - waited
-        done.set()
-        worker.join(30)
-        assert response.status_code == 504 and response.json()["error"]["code"] == "upstream_timeout"
-        assert 1.9 < elapsed < 10

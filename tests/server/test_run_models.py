@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from tunesmith.embedded_base import embedded_gguf_path
+from tests.server.conftest import embedded_package
 from tunesmith.server import ServerSettings, create_app
 
 QUESTION = [{"role": "user", "content": "What is the capital of France?"}]
@@ -23,14 +23,7 @@ MODELFILE = (
 
 def _package(folder: Path, name: str) -> Path:
     """A package folder as the packager lays it out, over the embedded SmolLM2 GGUF."""
-    folder.mkdir(parents=True)
-    gguf = folder / f"{name}-Q4_1.gguf"
-    try:
-        os.link(embedded_gguf_path(), gguf)
-    except OSError:
-        gguf.write_bytes(embedded_gguf_path().read_bytes())
-    (folder / "Modelfile").write_text(f"FROM ./{gguf.name}\n{MODELFILE}", encoding="utf-8")
-    return folder
+    return embedded_package(folder, name, MODELFILE)
 
 
 @pytest.fixture
