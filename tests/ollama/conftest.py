@@ -59,6 +59,19 @@ def created_families(real_ollama: RealOllama, family_packages) -> dict[str, str]
 
 
 @pytest.fixture(scope="session")
+def embedded_families(family_packages):
+    """The embedded backend (`tunesmith serve --model`) over every family's package, started once."""
+    import anyio
+
+    from tunesmith.server.backends.llamacpp import LlamaCppBackend
+
+    backend = LlamaCppBackend([str(path) for path in family_packages.values()], threads=1)
+    anyio.run(backend.start)
+    yield backend
+    anyio.run(backend.close)
+
+
+@pytest.fixture(scope="session")
 def smollm2_package(tmp_path_factory) -> Path:
     """The embedded SmolLM2-135M-Instruct packaged to Q4_K_M as `tunesmith package --base embedded` does."""
     from tunesmith.embedded_base import embedded_base_dir

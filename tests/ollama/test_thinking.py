@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ollama.prompt_ids import gguf_ids, ollama_messages
 from tests.server.live import running
 from tunesmith.modelfiles.check_conversations import THINKING_CHECK_CONVERSATIONS, TOOL_CHECK_CONVERSATIONS
 from tunesmith.server import ServerSettings, create_app
@@ -65,20 +66,7 @@ def _expected_ids(model, messages: list[dict], tools: list[dict] | None, think: 
         messages, tools=tools, chat_template=model.template, tokenize=False, add_generation_prompt=True, **extra
     )
     assert text.endswith("<|im_start|>assistant\n" + ("<think>\n\n</think>\n\n" if think is False else ""))
-    return ([model.llm.token_bos()] if model.adds_bos else []) + model.llm.tokenize(
-        text.encode(), add_bos=False, special=True
-    )
-
-
-def _ollama_messages(messages) -> list[dict]:
-    """Messages as Ollama's /api/chat takes them: reasoning as `thinking`, calls without `type`."""
-    sent = []
-    for message in messages:
-        m = {("thinking" if key == "reasoning_content" else key): value for key, value in message.items()}
-        if m.get("tool_calls"):
-            m["tool_calls"] = [{"id": c["id"], "function": c["function"]} for c in m["tool_calls"]]
-        sent.append(m)
-    return sent
+    return gguf_ids(model, text)
 
 
 def test_the_packages_report_and_card_say_thinking_is_carried(packages):
@@ -113,14 +101,14 @@ def test_ollama_and_serve_model_evaluate_the_chat_templates_tokens_with_think(
     expected = _expected_ids(qwen3, messages, tools, think)
     body = {
         "model": created["think-qwen3"],
-        "messages": _ollama_messages(messages),
+        "messages": ollama_messages(messages),
         "stream": False,
         "options": {"num_predict": 1, "temperature": 0},
     }
     body.update({key: value for key, value in (("tools", tools), ("think", think)) if value is not None})
     assert real_ollama.post("/api/chat", body)["prompt_eval_count"] == len(expected)
     ids, _ = qwen3.prompt_tokens(
-        GenerateRequest(model="m", messages=_ollama_messages(messages), tools=tools, think=think)
+        GenerateRequest(model="m", messages=ollama_messages(messages), tools=tools, think=think)
     )
     assert ids == expected
 
