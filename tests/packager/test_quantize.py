@@ -10,7 +10,7 @@ import pytest
 
 from tests.fixtures.progress import RecordingProgress
 from tests.fixtures.reference_convert import reference_f16
-from tests.fixtures.tiny_models import smollm2_tiny_llama
+from tests.fixtures.smollm2_tiny import smollm2_tiny_llama
 from tunesmith.errors import PackageError
 from tunesmith.packager.quantize import QUANT_TYPES, normalize_quant, quantize_gguf
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 from litestar.testing import TestClient
 
-from tests.fixtures.tiny_models import smollm2_tiny_llama
+from tests.fixtures.smollm2_tiny import smollm2_tiny_llama
 from tunesmith.errors import ModelError, ModelfileError, PackageError
 from tunesmith.modelfiles import parse_modelfile, render_modelfile
 from tunesmith.packager.package import PackageSpec, build_package

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from litestar.testing import TestClient
 
-from tests.fixtures.tiny_models import smollm2_tiny_llama
+from tests.fixtures.smollm2_tiny import smollm2_tiny_llama
 from tunesmith.modelfiles import parse_modelfile, render_modelfile
 from tunesmith.packager.package import PackageSpec, build_package
 from tunesmith.server import ServerSettings, create_app
